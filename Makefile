@@ -1,0 +1,46 @@
+# Two commands on a fresh machine: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PORT   ?= 5006
+
+.PHONY: install install-test browser serve test bench assets clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# The installed marker is rebuilt whenever pyproject.toml changes.
+$(VENV)/.installed-app: pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[app]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-app
+
+install: $(VENV)/.installed-app
+install-test: $(VENV)/.installed-test
+
+# Debian's chromium drives the browser tests (playwright does not download a browser here).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
+	fi
+
+serve: install
+	$(BIN)/panel serve app --port $(PORT) --show
+
+test: install-test browser
+	$(BIN)/python -m pytest
+
+bench: install-test
+	$(BIN)/python benchmarks/bench_fit.py
+
+assets: install
+	$(BIN)/lmmcore simulate --out-dir assets --force
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

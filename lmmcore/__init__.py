@@ -1,0 +1,1 @@
+"""lmmcore: exact, fast linear mixed models for heritability and QTL mapping."""
