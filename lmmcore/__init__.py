@@ -1,1 +1,72 @@
-"""lmmcore: exact, fast linear mixed models for heritability and QTL mapping."""
+"""lmmcore: exact, fast linear mixed models for heritability and QTL mapping.
+
+Model and notation
+------------------
+``y = X b + e`` with ``var(e) = s K + t I``: y the phenotype of n individuals,
+X the n x p design (covariates and an intercept), K a known n x n kinship.
+``v = s + t`` is the total variance and ``h = s / v`` (written ``h2``) the
+heritability in [0, 1], so ``var(e) = v (h K + (1 - h) I)``.
+
+The algorithm, one module per step
+----------------------------------
+1. :mod:`lmmcore.eigen` -- ``K = U D U'`` (eigenvalues ``d_i``) and the
+   rotation ``y* = U'y``, ``X* = U'X``; then
+   ``h K + (1 - h) I = U diag(h d_i + 1 - h) U'``.
+2. :mod:`lmmcore.wls` -- for fixed h, weighted least squares with weights
+   ``w_i = 1 / (h d_i + 1 - h)`` gives ``b(h)``, ``rss(h)``, ``v(h)``.
+3. :mod:`lmmcore.likelihood` -- the profile log-likelihood ``L(h)``, ML or
+   REML, with all constants, vectorised over h and phenotypes.
+4. :mod:`lmmcore.optimize` -- a grid, Brent's method in every bracket that
+   holds a local maximum, and the boundaries h = 0 and h = 1.
+
+:mod:`lmmcore.fit` assembles one phenotype's answer (SE, interval, test of
+h2 = 0); :mod:`lmmcore.batch` fits many phenotypes, sharing each
+eigendecomposition among the phenotypes with the same missing values;
+:mod:`lmmcore.design` builds X; :mod:`lmmcore.io` reads and aligns files.
+"""
+
+from .batch import fit_phenotypes, kinship_scale_factor, missingness_patterns, profile_table, results_table
+from .design import Design, design_matrix
+from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
+from .errors import LMMInputError, LMMWarning
+from .fit import CI_DROP, FitResult, fit_lmm, fit_rotated, rescale_h2
+from .io import LMMData, align, load_data, read_covariates, read_kinship, read_phenotypes
+from .likelihood import from_lmmlite, profile_loglik, to_lmmlite
+from .optimize import OptimizeResult, OptimizerTrace, brent_maximize, maximize_profile
+from .wls import WLSSolution, solve_wls
+
+__all__ = [
+    "CI_DROP",
+    "Design",
+    "Eigendecomposition",
+    "FitResult",
+    "LMMData",
+    "LMMInputError",
+    "LMMWarning",
+    "OptimizeResult",
+    "OptimizerTrace",
+    "RotatedData",
+    "WLSSolution",
+    "align",
+    "brent_maximize",
+    "decompose_kinship",
+    "design_matrix",
+    "fit_lmm",
+    "fit_phenotypes",
+    "fit_rotated",
+    "from_lmmlite",
+    "kinship_scale_factor",
+    "load_data",
+    "maximize_profile",
+    "missingness_patterns",
+    "profile_loglik",
+    "profile_table",
+    "read_covariates",
+    "read_kinship",
+    "read_phenotypes",
+    "rescale_h2",
+    "results_table",
+    "rotate",
+    "solve_wls",
+    "to_lmmlite",
+]

@@ -1,0 +1,238 @@
+"""The ``lmmcore`` command line.
+
+Flags and output columns are a contract that other tools rely on: extend
+them, never rename them. Exit status: 0 success, 2 bad input or usage (with a
+one-line message on stderr that names the file, column or ID and what to do),
+1 an unexpected internal error (reported without a traceback unless
+``LMMCORE_DEBUG=1``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from typing import Sequence
+
+from .errors import LMMInputError, LMMWarning
+
+PROG = "lmmcore"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors: status 2, one line, no traceback
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 3:
+        raise argparse.ArgumentTypeError("must be at least 3")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _progress_bar(total: int, desc: str, quiet: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="pattern", file=sys.stderr, disable=quiet or None, leave=False)
+
+
+def cmd_fit(args) -> int:
+    from .batch import fit_phenotypes, profile_table, results_table
+    from .io import check_output_path, load_data, write_csv_atomic
+
+    check_output_path(args.out, args.force)
+    if args.profile_out:
+        check_output_path(args.profile_out, args.force)
+        if os.path.abspath(args.profile_out) == os.path.abspath(args.out):
+            raise LMMInputError("--out and --profile-out name the same file; give two different names")
+    started = time.perf_counter()
+    data = load_data(args.kinship, args.pheno, args.covar)
+    phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
+    _say(args, f"loaded {data.summary()}")
+    cache: dict = {}
+    bar = None
+
+    def progress(done, total, desc):
+        nonlocal bar
+        if bar is None:
+            bar = _progress_bar(total, "fitting", args.quiet)
+        bar.set_postfix_str(desc, refresh=False)
+        bar.update(1)
+
+    fits = fit_phenotypes(
+        data,
+        phenotypes,
+        method=args.method,
+        tol=args.tol,
+        kinship_scale=args.kinship_scale,
+        cache=cache,
+        progress=progress,
+    )
+    if bar is not None:
+        bar.close()
+    write_csv_atomic(results_table(fits), args.out, force=args.force)
+    if args.profile_out:
+        import numpy as np
+
+        table = profile_table(
+            data,
+            phenotypes,
+            np.linspace(0.0, 1.0, args.grid),
+            method=args.method,
+            kinship_scale=args.kinship_scale,
+            cache=cache,
+        )
+        write_csv_atomic(table, args.profile_out, force=args.force)
+    n_boundary = sum(f.boundary for f in fits)
+    _say(
+        args,
+        f"fitted {len(fits)} phenotype(s) by {args.method.upper()} in {time.perf_counter() - started:.2f} s "
+        f"({len(cache)} eigendecomposition(s)); {n_boundary} on a boundary; results in {args.out}",
+    )
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from .simulate import write_example_dataset
+
+    written = write_example_dataset(args.out_dir, seed=args.seed, n=args.n, force=args.force)
+    _say(args, f"wrote the example data set to {args.out_dir}" + (f" ({len(written)} files)" if written else ""))
+    return 0
+
+
+def _say(args, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="Exact linear mixed models for heritability and QTL mapping.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    fit = sub.add_parser(
+        "fit",
+        help="estimate heritability of one or many phenotypes",
+        description=(
+            "Fit y = Xb + e, var(e) = sigma2 (h2 K + (1 - h2) I) for every phenotype by ML or REML. "
+            "Individuals are aligned by the IDs in the first column of each file."
+        ),
+    )
+    fit.add_argument("--kinship", required=True, metavar="K.csv", help="n x n kinship, IDs as row and column labels")
+    fit.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
+    fit.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
+    fit.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
+    fit.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower)
+    fit.add_argument("--tol", type=_positive_float, default=1e-7, metavar="T",
+                     help="absolute tolerance on h2 (default 1e-7)")
+    fit.add_argument("--out", required=True, metavar="results.csv", help="one row per phenotype")
+    fit.add_argument("--profile-out", metavar="profile.csv",
+                     help="write phenotype, method, h2, loglik on --grid points from 0 to 1")
+    fit.add_argument("--grid", type=_positive_int, default=101, metavar="N",
+                     help="number of h2 values in --profile-out (default 101)")
+    fit.add_argument("--kinship-scale", default="1", metavar="C|diag|gower",
+                     help="fit c*K instead of K, to report h2 on another kinship scale "
+                          "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
+    fit.add_argument("--force", action="store_true", help="replace existing output files")
+    fit.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    fit.set_defaults(func=cmd_fit)
+
+    sim = sub.add_parser(
+        "simulate",
+        help="regenerate the bundled example data set",
+        description="Simulate the example population, genotypes, kinship and phenotypes (fixed seed).",
+    )
+    sim.add_argument("--out-dir", default="assets", metavar="DIR")
+    sim.add_argument("--seed", type=int, default=20261123)
+    sim.add_argument("--n", type=int, default=300, help="number of individuals (default 300)")
+    sim.add_argument("--force", action="store_true", help="replace existing files")
+    sim.add_argument("--quiet", action="store_true")
+    sim.set_defaults(func=cmd_simulate)
+
+    for register in _extra_commands():
+        register(sub)
+    return parser
+
+
+def _extra_commands():
+    """Subcommands defined by other modules (genome scans, kinship)."""
+    out = []
+    try:
+        from .scan_cli import register as register_scan  # noqa: F401
+
+        out.append(register_scan)
+    except ImportError:
+        pass
+    return out
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lmm-explorer")
+    except Exception:  # pragma: no cover - not installed
+        return "unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``lmmcore`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if issubclass(category, LMMWarning) and text not in seen:
+            seen.add(text)
+            print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", LMMWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.showwarning = show
+        try:
+            return int(args.func(args))
+        except LMMInputError as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted; no output file was left half-written", file=sys.stderr)
+            return 130
+        except MemoryError:
+            print(f"{PROG}: error: not enough memory for this data set", file=sys.stderr)
+            return 1
+        except Exception as exc:  # never a traceback for users
+            if os.environ.get("LMMCORE_DEBUG"):
+                raise
+            print(
+                f"{PROG}: internal error: {type(exc).__name__}: {exc}. This is a bug; please report it "
+                "with the command you ran (set LMMCORE_DEBUG=1 to see the traceback).",
+                file=sys.stderr,
+            )
+            return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
