@@ -1,0 +1,123 @@
+"""The optimiser finds the global maximum: against brute force, scipy's Brent, and constructed cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.optimize import minimize_scalar
+
+from conftest import boundary_case, random_kinship, simulate_y
+from dense import brute_force_h2, loglik
+from lmmcore import brent_maximize, decompose_kinship, fit_lmm, maximize_profile, profile_loglik, rotate
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+@pytest.mark.parametrize("true_h2", [0.2, 0.5, 0.85])
+def test_h2_equals_brute_force_grid(method, true_h2):
+    n = 60
+    K = random_kinship(n, 300, seed=11)
+    X = np.column_stack([np.ones(n), np.random.default_rng(12).normal(size=n)])
+    y = simulate_y(K, X, np.array([2.0, -1.0]), true_h2, 1.5, seed=int(true_h2 * 100))
+    fit = fit_lmm(K, y, X, method=method)
+    h_brute, L_brute = brute_force_h2(K, y, X, method)
+    assert abs(fit.h2 - h_brute) < 1e-6
+    assert fit.loglik >= L_brute - 1e-9
+    assert fit.converged
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+@pytest.mark.parametrize("which, edge", [("zero", 0.0), ("one", 1.0)])
+def test_boundary_optima_are_found_exactly(method, which, edge):
+    K, y, X = boundary_case(which)
+    h_brute, L_brute = brute_force_h2(K, y, X, method)
+    assert h_brute == edge  # the construction really puts the optimum on the edge
+    fit = fit_lmm(K, y, X, method=method)
+    assert fit.h2 == edge
+    assert fit.boundary
+    assert fit.loglik == pytest.approx(loglik(K, y, X, edge, method), abs=1e-9)
+    assert np.isnan(fit.h2_se) and "boundary" in fit.h2_se_note
+
+
+def _two_local_maxima():
+    """A profile with two local maxima where the left one is NOT the global one.
+
+    Built in the eigenbasis (three clusters of eigenvalues with inconsistent
+    variances, found by a search over seeds) and mapped back to K, y, X with a
+    random orthogonal matrix, so the dense reference sees an ordinary problem.
+    """
+    rng = np.random.default_rng(2627)
+    sizes = rng.integers(5, 30, 3)
+    n = int(sizes.sum())
+    d = np.repeat(np.sort(10 ** rng.uniform(-3, 2.5, 3)), sizes)
+    sd = np.repeat(10 ** rng.uniform(-1.5, 1.5, 3), sizes)
+    y_star = rng.normal(size=n) * sd
+    X_star = np.ones((n, 1)) / np.sqrt(n)
+    Q, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(n, n)))
+    return Q @ np.diag(d) @ Q.T, Q @ y_star, Q @ X_star
+
+
+def test_two_local_maxima_yield_the_global_one():
+    K, y, X = _two_local_maxima()
+    hs = np.linspace(0, 1, 401)
+    dense = np.array([loglik(K, y, X, h, "ml") for h in hs])
+    interior = np.flatnonzero((dense[1:-1] > dense[:-2]) & (dense[1:-1] > dense[2:])) + 1
+    assert len(interior) == 2  # the construction is bimodal
+    left, right = hs[interior]
+    assert dense[interior[1]] > dense[interior[0]]  # and the right mode is higher
+    fit = fit_lmm(K, y, X, method="ml")
+    h_brute, L_brute = brute_force_h2(K, y, X, "ml")
+    assert abs(fit.h2 - h_brute) < 1e-6
+    assert fit.h2 > 0.5 > left
+    # both modes were refined by Brent
+    assert len(set(fit.trace.search[fit.trace.search >= 0])) >= 2
+    # a single local search started on the left would have stopped at the wrong mode
+    local = minimize_scalar(lambda h: -loglik(K, y, X, h, "ml"), bounds=(0, 0.4), method="bounded")
+    assert abs(local.x - left) < 0.01 and -local.fun < fit.loglik - 1.0
+
+
+def test_vectorised_brent_matches_scipy_on_many_functions():
+    rng = np.random.default_rng(4)
+    centres = rng.uniform(0.1, 0.9, 25)
+    widths = rng.uniform(0.5, 3.0, 25)
+
+    def f(x, lanes):
+        return -np.cosh((x - centres[lanes]) * widths[lanes]) + 0.1 * np.sin(3 * x)
+
+    res = brent_maximize(f, np.zeros(25), np.ones(25), np.full(25, 0.5),
+                         f(np.full(25, 0.5), np.arange(25)), tol=1e-9)
+    assert res.converged.all()
+    for i in range(25):
+        ref = minimize_scalar(lambda x: -f(np.array([x]), np.array([i]))[0], bounds=(0, 1),
+                              method="bounded", options={"xatol": 1e-11})
+        assert res.x[i] == pytest.approx(ref.x, abs=1e-7)
+
+
+def test_trace_records_every_evaluation_in_order(small_data):
+    K, y, X = small_data
+    rot = rotate(decompose_kinship(K), y, X)
+    opt = maximize_profile(rot, "reml")[0]
+    tr = opt.trace
+    # n_evals counts new evaluations: a search that starts at a grid point re-lists it
+    relisted = sum(1 for i, s in enumerate(tr.step) if s == "start" and tr.h2[i] in opt.grid_h2)
+    assert len(tr) == opt.n_evals + relisted
+    # the grid comes first, then each search starts with a 'start' point
+    assert tr.step[0] == "grid" and tr.step[opt.grid_h2.size] == "start"
+    brent = np.flatnonzero(tr.search >= 0)
+    assert set(tr.step[i] for i in brent[1:]) <= {"parabolic", "golden", "start"}
+    # every recorded value is the profile at that h2 (recomputed independently)
+    recomputed = [loglik(K, y, X, h, "reml") for h in tr.h2[brent]]
+    np.testing.assert_allclose(tr.loglik[brent], recomputed, atol=1e-8)
+    # brackets shrink within a search and always hold the current point
+    lo, hi = tr.bracket_low[brent], tr.bracket_high[brent]
+    assert np.all(np.diff(hi - lo) <= 1e-15)
+    assert np.all((tr.h2[brent] >= lo - 1e-12) & (tr.h2[brent] <= hi + 1e-12))
+    assert "parabolic" in tr.step  # Brent really interpolates on a smooth interior optimum
+
+
+def test_default_tolerance_pins_h2_to_1e_6(small_data):
+    K, y, X = small_data
+    rot = rotate(decompose_kinship(K), y, X)
+    opt = maximize_profile(rot, "ml")[0]
+    ref = minimize_scalar(lambda h: -profile_loglik(rot, [h], "ml")[0, 0], bounds=(0, 1),
+                          method="bounded", options={"xatol": 1e-12})
+    assert abs(opt.h2 - ref.x) < 1e-6
