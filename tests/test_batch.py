@@ -1,0 +1,123 @@
+"""Many phenotypes: missingness patterns share one eigendecomposition; batch = one at a time."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import random_kinship, simulate_y
+from dense import loglik
+from lmmcore import LMMWarning, align, design_matrix, fit_lmm, fit_phenotypes, missingness_patterns, profile_table
+
+
+def make_data(n=60, n_pheno=6, seed=31):
+    ids = [f"M{i:03d}" for i in range(n)]
+    K = random_kinship(n, 300, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    sex = rng.choice(["f", "m"], size=n)
+    X = np.column_stack([np.ones(n), (sex == "m").astype(float)])
+    cols = {}
+    for j in range(n_pheno):
+        y = simulate_y(K, X, np.array([10.0, 1.0]), 0.15 * j, 1.0 + j, seed=seed + 10 + j)
+        cols[f"trait{j}"] = y
+    P = pd.DataFrame(cols, index=ids)
+    # three missingness patterns: complete (traits 0, 3, 5), pattern A (1, 4), pattern B (2)
+    P.loc[ids[:4], ["trait1", "trait4"]] = np.nan
+    P.loc[ids[10:13], "trait2"] = np.nan
+    kin = pd.DataFrame(K, index=ids, columns=ids)
+    cov = pd.DataFrame({"sex": sex}, index=ids)
+    return kin, P, cov
+
+
+def test_patterns_group_phenotypes_by_missing_individuals():
+    _, P, _ = make_data()
+    pats = missingness_patterns(P)
+    assert [p.phenotypes for p in pats] == [("trait0", "trait3", "trait5"), ("trait1", "trait4"), ("trait2",)]
+    assert [p.n for p in pats] == [60, 56, 57]
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+def test_batch_fit_equals_each_phenotype_alone(method):
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    cache: dict = {}
+    fits = fit_phenotypes(data, method=method, cache=cache)
+    assert len(cache) == 3  # one eigendecomposition per missingness pattern
+    assert [f.phenotype for f in fits] == list(P.columns)
+    for f in fits:
+        y = P[f.phenotype]
+        keep = y.notna().to_numpy()
+        K = kin.to_numpy()[np.ix_(keep, keep)]
+        X = np.column_stack([np.ones(keep.sum()), (cov["sex"].to_numpy()[keep] == "m").astype(float)])
+        alone = fit_lmm(K, y.to_numpy()[keep], X, method=method)
+        assert f.n == keep.sum()
+        assert f.h2 == pytest.approx(alone.h2, abs=1e-6)  # both pinned to the promised 1e-6
+        assert f.loglik == pytest.approx(alone.loglik, abs=1e-8)
+        np.testing.assert_allclose(f.beta, alone.beta, rtol=1e-7)
+        assert f.coef_names == ("intercept", "sex[m]")
+        # and the likelihood is the dense density at that h2
+        assert f.loglik == pytest.approx(loglik(K, y.to_numpy()[keep], X, f.h2, method), abs=1e-8)
+
+
+def test_profile_table_equals_dense_likelihood():
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    table = profile_table(data, ["trait2"], np.linspace(0, 1, 5), method="reml")
+    assert list(table.columns) == ["phenotype", "method", "h2", "loglik"]
+    keep = P["trait2"].notna().to_numpy()
+    K = kin.to_numpy()[np.ix_(keep, keep)]
+    X = np.column_stack([np.ones(keep.sum()), (cov["sex"].to_numpy()[keep] == "m").astype(float)])
+    dense = [loglik(K, P["trait2"].to_numpy()[keep], X, h, "reml") for h in np.linspace(0, 1, 5)]
+    np.testing.assert_allclose(table["loglik"], dense, atol=1e-8)
+
+
+def test_text_covariates_become_named_indicators_and_intercept_is_added():
+    cov = pd.DataFrame({"sex": ["f", "m", "m", "f"], "age": [1.0, 2.0, 3.0, 5.0]})
+    d = design_matrix(cov, 4)
+    assert d.names == ("intercept", "sex[m]", "age")
+    np.testing.assert_array_equal(d.matrix[:, 1], [0, 1, 1, 0])
+    assert d.intercept_added
+
+
+def test_existing_constant_column_means_no_added_intercept():
+    cov = pd.DataFrame({"one": [1.0] * 5, "x": [1.0, 2.0, 3.0, 4.0, 6.0]})
+    d = design_matrix(cov, 5)
+    assert d.names == ("one", "x") and not d.intercept_added
+
+
+def test_dependent_columns_are_dropped_with_a_warning_naming_them():
+    x = np.array([1.0, 2.0, 3.0, 4.0, 6.0])
+    cov = pd.DataFrame({"x": x, "x2": 2 * x + 1, "z": [0.0, 1.0, 0.0, 1.0, 1.0]})
+    with pytest.warns(LMMWarning, match="x2"):
+        d = design_matrix(cov, 5, "cov.csv")
+    assert d.names == ("intercept", "x", "z")
+    assert d.dropped == ("x2",)
+
+
+def test_kinship_scale_option_gives_the_documented_h2():
+    from lmmcore import rescale_h2
+
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    a = fit_phenotypes(data, ["trait3"], method="ml")[0]
+    b = fit_phenotypes(data, ["trait3"], method="ml", kinship_scale=2)[0]
+    c = fit_phenotypes(data, ["trait3"], method="ml", kinship_scale="diag")[0]
+    assert b.h2 == pytest.approx(float(rescale_h2(a.h2, 2.0)), abs=1e-6)
+    factor = len(kin) / np.trace(kin.to_numpy())
+    assert c.h2 == pytest.approx(float(rescale_h2(a.h2, factor)), abs=1e-6)
+    assert a.loglik == pytest.approx(b.loglik, abs=1e-8) and c.kinship_scale == pytest.approx(factor)
+
+
+def test_alignment_drops_and_counts_unmatched_ids():
+    kin, P, cov = make_data()
+    P2 = P.iloc[3:]  # three individuals have no phenotype row
+    cov2 = cov.copy()
+    cov2.iloc[10, 0] = np.nan  # one with a missing covariate
+    with pytest.warns(LMMWarning, match="dropped"):
+        data = align(kin, P2, cov2)
+    assert data.n == 56
+    assert data.n_dropped == 4
+    assert "dropped 4" in data.summary()
