@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-import scipy.linalg
 
 from .errors import LMMInputError
 
@@ -174,6 +173,8 @@ def validate_kinship_matrix(K: np.ndarray, source: str = "the kinship matrix") -
             f"{source} has a missing or infinite value at row {i + 1}, column {j + 1}; "
             "a kinship must be complete and finite"
         )
+    if np.array_equal(K, K.T):
+        return
     scale = max(float(np.max(np.abs(K))), np.finfo(float).tiny)
     asym = np.abs(K - K.T)
     if asym.max() > 1e-8 * scale:
@@ -219,7 +220,7 @@ def rotate(eig: Eigendecomposition, y: np.ndarray, X: np.ndarray) -> RotatedData
     X_star = Ut @ X
     XtX = X_star.T @ X_star
     try:
-        chol = scipy.linalg.cholesky(XtX, lower=True)
+        chol = np.linalg.cholesky(XtX)
     except np.linalg.LinAlgError:
         raise LMMInputError(
             "the covariates are linearly dependent; drop the redundant columns"

@@ -153,6 +153,17 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
 
 def _numeric(df: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
     """Every column as float; name the first cell that is not a number."""
+    numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
+    if all(numeric):  # the common case, checked as one array
+        values = df.to_numpy(dtype=float)
+        inf = np.isinf(values)
+        if inf.any():
+            i, j = np.argwhere(inf)[0]
+            raise LMMInputError(
+                f"{what} file '{name}', column '{df.columns[j]}', individual '{df.index[i]}': the value "
+                "is infinite; use finite numbers, and NA for missing values"
+            )
+        return pd.DataFrame(values, index=df.index, columns=df.columns)
     out = {}
     for col in df.columns:
         s = df[col]

@@ -84,12 +84,17 @@ def _weights(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
 
 
 def _normal_equations(W: np.ndarray, X: np.ndarray):
-    """``X*'WX*`` for every row of W, its log-determinant, and ``W X*``."""
-    WX = W[:, :, None] * X[None, :, :]  # (k, n, p)
-    XtWX = np.swapaxes(WX, 1, 2) @ X
+    """``X*'WX*`` for every row of W and its log-determinant.
+
+    All rows at once as one matrix product: ``(X*'WX*)_{ab} = sum_i W_i X*_ia X*_ib``
+    is ``W @ XX`` with ``XX_i = vec(x*_i x*_i')``.
+    """
+    p = X.shape[1]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(X.shape[0], p * p)
+    XtWX = (W @ XX).reshape(W.shape[0], p, p)
     chol = np.linalg.cholesky(XtWX)
     logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    return WX, XtWX, logdet
+    return XtWX, logdet
 
 
 def solve_wls(rot: RotatedData, h2, method: str = "reml") -> WLSSolution:
@@ -125,8 +130,8 @@ def solve_wls(rot: RotatedData, h2, method: str = "reml") -> WLSSolution:
     method = _check_method(method)
     h2 = np.atleast_1d(np.asarray(h2, dtype=float))
     W = _weights(h2, rot.d)  # (k, n)
-    WX, XtWX, logdet = _normal_equations(W, rot.X)
-    XtWY = np.swapaxes(WX, 1, 2) @ rot.y
+    XtWX, logdet = _normal_equations(W, rot.X)
+    XtWY = np.stack([(W * rot.X[:, a]) @ rot.y for a in range(rot.p)], axis=1)  # (k, p, m)
     beta = np.linalg.solve(XtWX, XtWY)  # (k, p, m)
     k, n, m = len(h2), rot.n, rot.n_phenotypes
     rss = np.empty((k, m))
@@ -134,7 +139,7 @@ def solve_wls(rot: RotatedData, h2, method: str = "reml") -> WLSSolution:
     for start in range(0, k, step):
         sl = slice(start, start + step)
         resid = rot.y[None, :, :] - rot.X @ beta[sl]
-        rss[sl] = np.einsum("kn,knm->km", W[sl], resid * resid)
+        rss[sl] = np.matmul(W[sl, None, :], resid * resid)[:, 0, :]
     divisor = n if method == "ml" else n - rot.p
     return WLSSolution(
         h2=h2,
@@ -174,9 +179,9 @@ def solve_wls_paired(rot: RotatedData, h2, columns, method: str = "reml") -> WLS
     h2 = np.atleast_1d(np.asarray(h2, dtype=float))
     columns = np.asarray(columns, dtype=int)
     W = _weights(h2, rot.d)  # (L, n)
-    WX, XtWX, logdet = _normal_equations(W, rot.X)
+    XtWX, logdet = _normal_equations(W, rot.X)
     Y = rot.y[:, columns].T  # (L, n)
-    XtWy = np.einsum("lnp,ln->lp", WX, Y)
+    XtWy = (W * Y) @ rot.X
     beta = np.linalg.solve(XtWX, XtWy[:, :, None])[:, :, 0]
     resid = Y - beta @ rot.X.T
     rss = np.einsum("ln,ln->l", W, resid * resid)
