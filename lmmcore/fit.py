@@ -8,14 +8,15 @@ missing values are handled by :mod:`lmmcore.batch`.
 
 from __future__ import annotations
 
+import math
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
-import math
 
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
-from .errors import LMMInputError
-from .likelihood import profile_loglik_paired
+from .errors import LMMInputError, LMMWarning
+from .likelihood import profile_loglik_paired, unbounded_ml_directions
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizerTrace, maximize_profile
 from .wls import solve_wls_paired
 
@@ -276,6 +277,15 @@ def fit_rotated(
     scale = np.where(scale > 0, scale, 1.0)
     std = rot.with_phenotypes(yc / scale)
 
+    unbounded = method == "ml" and unbounded_ml_directions(rot) > 0
+    if unbounded:
+        warnings.warn(
+            "the kinship's null space lies in the span of the covariates (as for a centred "
+            "kinship with an intercept), so the ML likelihood grows without bound as h2 -> 1 "
+            "and the ML estimate of h2 is not defined; use REML, or a kinship that is not centred",
+            LMMWarning,
+            stacklevel=2,
+        )
     opt = maximize_profile(std, method, tol=tol, grid=grid)
     h = np.array([o.h2 for o in opt])
     L = np.array([o.loglik for o in opt])
@@ -331,8 +341,9 @@ def fit_rotated(
                 lrt_h2_zero=float(lrt[j]),
                 p_h2_zero=float(p_lrt[j]),
                 boundary=o.boundary,
-                converged=o.converged,
-                message=o.message,
+                converged=o.converged and not unbounded,
+                message=("ML likelihood unbounded as h2 -> 1 (kinship null space in the "
+                         "covariates' span); use REML") if unbounded else o.message,
                 n_evals=o.n_evals,
                 trace=trace,
                 profile_h2=o.grid_h2,

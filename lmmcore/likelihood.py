@@ -38,7 +38,7 @@ import numpy as np
 from .eigen import RotatedData
 from .wls import WLSSolution, solve_wls, solve_wls_paired
 
-__all__ = ["profile_loglik", "profile_loglik_paired", "loglik_from_wls", "to_lmmlite", "from_lmmlite"]
+__all__ = ["unbounded_ml_directions", "profile_loglik", "profile_loglik_paired", "loglik_from_wls", "to_lmmlite", "from_lmmlite"]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -83,6 +83,27 @@ def loglik_from_wls(sol: WLSSolution, rot: RotatedData) -> np.ndarray:
 def _singular(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
     """Which h make ``h K + (1 - h) I`` singular (h = 1 with a zero eigenvalue)."""
     return (h2 >= 1.0) & bool(np.any(d == 0))
+
+
+def unbounded_ml_directions(rot: RotatedData) -> int:
+    """How many directions of K's null space the covariates span (0 in the usual case).
+
+    Notes
+    -----
+    Along a direction u with ``K u = 0`` the variance is ``v (1 - h)``. If u
+    is also in the column space of X, b can fit ``u'y`` exactly, and as h -> 1
+    the ML likelihood grows without bound (like ``-1/2 log(1 - h)`` per such
+    direction): ML then has no maximum. This happens for a centred kinship
+    (``K 1 = 0``) with an intercept. REML is not affected: its
+    ``log |X*'WX*|`` term cancels the growth exactly.
+    """
+    null = rot.d == 0
+    if not np.any(null):
+        return 0
+    Xn = rot.X[null]
+    s = np.linalg.svd(Xn, compute_uv=False)
+    scale = max(float(np.linalg.norm(rot.X, 2)), np.finfo(float).tiny)
+    return int(np.count_nonzero(s > 1e-8 * scale))
 
 
 def profile_loglik(rot: RotatedData, h2, method: str = "reml") -> np.ndarray:

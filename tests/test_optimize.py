@@ -121,3 +121,21 @@ def test_default_tolerance_pins_h2_to_1e_6(small_data):
     ref = minimize_scalar(lambda h: -profile_loglik(rot, [h], "ml")[0, 0], bounds=(0, 1),
                           method="bounded", options={"xatol": 1e-12})
     assert abs(opt.h2 - ref.x) < 1e-6
+
+
+def test_centred_kinship_with_intercept_ml_is_flagged_and_reml_is_exact():
+    """Regression: K 1 = 0 and an intercept make ML unbounded at h2 -> 1 (a fake optimum)."""
+    from lmmcore import LMMWarning
+
+    n = 60
+    K = random_kinship(n, 300, seed=3)
+    P = np.eye(n) - 1.0 / n
+    Kc = P @ K @ P
+    X = np.ones((n, 1))
+    y = simulate_y(Kc + 1e-6 * np.eye(n), X, np.array([1.0]), 0.5, 1.0, seed=4)
+    with pytest.warns(LMMWarning, match="without bound"):
+        ml = fit_lmm(Kc, y, X, method="ml")
+    assert not ml.converged and "REML" in ml.message
+    reml = fit_lmm(Kc, y, X, method="reml")
+    h_brute, _ = brute_force_h2(Kc, y, X, "reml", hi=1 - 1e-9)
+    assert reml.converged and abs(reml.h2 - h_brute) < 1e-6
