@@ -1,0 +1,747 @@
+"""Genotype inputs: genotype probabilities, dosages, PLINK binary files and maps.
+
+Every reader returns a :class:`Genotypes` record whose markers are in genome
+order: chromosomes in natural order (``1, 2, ..., 10, X, Y, MT``), then by
+position within a chromosome. The record holds either
+
+* ``probs``, genotype probabilities of shape ``(n, n_markers, n_genotypes)``
+  with the genotype names in ``genotype_names`` (R/qtl2's ``calc_genoprob``
+  output, written as a CSV whose columns are named ``MARKER:GENOTYPE``), or
+* ``dosage``, allele dosages of shape ``(n, n_markers)`` in ``[0, 2]``.
+
+These readers are the edge of the package: they check everything a file can
+get wrong (duplicate IDs, non-numeric cells, probabilities outside ``[0, 1]``
+or not summing to 1, dosages outside ``[0, 2]``, markers missing from the map)
+and raise :class:`~lmmcore.errors.LMMInputError` with a message that names the
+file, the column or marker, and what to do. Code that receives a
+:class:`Genotypes` may trust it.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .errors import LMMInputError, LMMWarning
+
+__all__ = [
+    "Genotypes",
+    "chromosome_sort_key",
+    "read_dosages",
+    "read_genoprobs",
+    "read_map",
+    "read_plink",
+    "sort_chromosomes",
+]
+
+#: Absolute tolerance for the genotype probabilities of one marker and one
+#: individual to sum to 1.
+PROB_SUM_TOLERANCE = 1e-3
+
+#: Values this far outside ``[0, 1]`` (probabilities) or ``[0, 2]`` (dosages)
+#: are rounding of a value on the boundary and are clipped to it.
+RANGE_TOLERANCE = 1e-9
+
+#: Cell contents read as missing values.
+NA_STRINGS = ("", "NA", "NaN", "nan", "N/A", "NULL", "null", ".", "-")
+
+#: Non-numeric chromosome names in the order they follow the numbered ones.
+_SPECIAL_CHROMOSOMES = ("X", "Y", "XY", "MT", "M")
+
+#: How many names an error message lists before "and N more".
+_MAX_LISTED = 5
+
+
+# --------------------------------------------------------------------------- #
+# The record
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True, eq=False)
+class Genotypes:
+    """Genotypes of ``n`` individuals at ``n_markers`` markers in genome order.
+
+    Exactly one of ``probs`` and ``dosage`` is set.
+
+    Attributes
+    ----------
+    ids : tuple of str
+        Individual IDs, one per row, unique.
+    markers : tuple of str
+        Marker names, unique, in genome order.
+    chromosome : tuple of str
+        Chromosome of each marker.
+    position : ndarray of float, shape (n_markers,)
+        Position of each marker on its chromosome (the unit of the map: cM
+        for genetic maps, bp for PLINK files).
+    probs : ndarray of float, shape (n, n_markers, n_genotypes), or None
+        Genotype probabilities; ``probs[i, j, :]`` sums to 1.
+    genotype_names : tuple of str, or None
+        Names of the genotypes along the last axis of ``probs``, spelling the
+        alleles (``"AA", "AB", "BB"``; single letters for inbred lines).
+    dosage : ndarray of float, shape (n, n_markers), or None
+        Allele dosages in ``[0, 2]`` (missing values already imputed).
+    source : str
+        The file the genotypes were read from (for messages).
+    """
+
+    ids: tuple[str, ...]
+    markers: tuple[str, ...]
+    chromosome: tuple[str, ...]
+    position: np.ndarray
+    probs: np.ndarray | None = None
+    genotype_names: tuple[str, ...] | None = None
+    dosage: np.ndarray | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        # Normalise the containers (frozen: set through object.__setattr__).
+        for name in ("ids", "markers", "chromosome"):
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
+        object.__setattr__(self, "position", np.asarray(self.position, dtype=float))
+        if self.genotype_names is not None:
+            object.__setattr__(self, "genotype_names", tuple(str(v) for v in self.genotype_names))
+        m = len(self.markers)
+        if (self.probs is None) == (self.dosage is None):
+            raise LMMInputError("Genotypes needs exactly one of probs and dosage.")
+        if len(self.chromosome) != m or np.shape(self.position) != (m,):
+            raise LMMInputError(
+                f"Genotypes has {m} markers but {len(self.chromosome)} chromosomes and "
+                f"{np.size(self.position)} positions; give one of each per marker."
+            )
+        data = self.data
+        if data.shape[:2] != (len(self.ids), m):
+            raise LMMInputError(
+                f"Genotypes has {len(self.ids)} IDs and {m} markers but its data has shape "
+                f"{data.shape}; the first two axes must be (individuals, markers)."
+            )
+        if self.probs is not None:
+            if self.probs.ndim != 3 or self.genotype_names is None:
+                raise LMMInputError(
+                    "Genotype probabilities must have shape (n, n_markers, n_genotypes) "
+                    "and come with their genotype names."
+                )
+            if len(self.genotype_names) != self.probs.shape[2]:
+                raise LMMInputError(
+                    f"There are {self.probs.shape[2]} genotypes per marker but "
+                    f"{len(self.genotype_names)} genotype names; give one name per genotype."
+                )
+        elif self.dosage.ndim != 2:
+            raise LMMInputError("Dosages must have shape (n, n_markers).")
+
+    @property
+    def kind(self) -> str:
+        """``"genoprobs"`` or ``"dosage"``."""
+        return "genoprobs" if self.probs is not None else "dosage"
+
+    @property
+    def data(self) -> np.ndarray:
+        """``probs`` or ``dosage``, whichever is set."""
+        return self.probs if self.probs is not None else self.dosage
+
+    @property
+    def n(self) -> int:
+        """Number of individuals."""
+        return len(self.ids)
+
+    @property
+    def n_markers(self) -> int:
+        """Number of markers."""
+        return len(self.markers)
+
+    @property
+    def chromosomes(self) -> tuple[str, ...]:
+        """The distinct chromosomes, in natural order."""
+        return tuple(sort_chromosomes(set(self.chromosome)))
+
+    def marker_index(self, marker: str) -> int:
+        """Column index of a marker.
+
+        Raises
+        ------
+        LMMInputError
+            If the marker is not in the genotypes.
+        """
+        try:
+            return self.markers.index(marker)
+        except ValueError:
+            raise LMMInputError(
+                f"Marker {marker!r} is not in the genotypes{_from(self.source)}; "
+                "check its spelling against the marker names of the genotype file."
+            ) from None
+
+    def select_ids(self, ids: Sequence[str]) -> "Genotypes":
+        """The genotypes of ``ids``, in that order.
+
+        Raises
+        ------
+        LMMInputError
+            If some of ``ids`` have no genotypes.
+        """
+        ids = tuple(str(i) for i in ids)
+        index = pd.Index(self.ids).get_indexer(ids)
+        missing = [i for i, k in zip(ids, index) if k < 0]
+        if missing:
+            raise LMMInputError(
+                f"{_agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
+                f"({_list_names(missing)}); remove them or add their genotypes."
+            )
+        if self.probs is not None:
+            return replace(self, ids=ids, probs=self.probs[index])
+        return replace(self, ids=ids, dosage=self.dosage[index])
+
+
+# --------------------------------------------------------------------------- #
+# Chromosome order
+# --------------------------------------------------------------------------- #
+def chromosome_sort_key(name: str) -> tuple:
+    """Sort key giving the natural order ``1, 2, ..., 10, ..., X, Y, XY, MT``.
+
+    A leading ``chr`` is ignored; numbered chromosomes come first by number,
+    then ``X, Y, XY, MT`` (``M``), then any other names alphabetically.
+    """
+    core = re.sub(r"^chr", "", str(name).strip(), flags=re.IGNORECASE)
+    if core.isdigit():
+        return (0, int(core), core)
+    upper = core.upper()
+    if upper in _SPECIAL_CHROMOSOMES:
+        return (1, _SPECIAL_CHROMOSOMES.index(upper), core)
+    return (2, 0, core)
+
+
+def sort_chromosomes(names: Iterable[str]) -> list[str]:
+    """Chromosome names in natural order (see :func:`chromosome_sort_key`)."""
+    return sorted(names, key=chromosome_sort_key)
+
+
+# --------------------------------------------------------------------------- #
+# Readers
+# --------------------------------------------------------------------------- #
+def read_map(path: str | Path) -> pd.DataFrame:
+    """Read a marker map: a CSV with columns ``marker``, ``chr`` and ``pos``.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file (R/qtl2's ``pmap``/``gmap`` format). Column names are
+        matched without regard to case; other columns are ignored; leading
+        lines starting with ``#`` are comments.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``marker`` (str), ``chr`` (str) and ``pos`` (float), one row
+        per marker, sorted by chromosome in natural order and then by
+        position (ties keep the file's order), with a fresh ``RangeIndex``.
+
+    Raises
+    ------
+    LMMInputError
+        If the file is missing or empty, a column is missing, a marker is
+        listed twice, or a position is missing or not a number.
+    """
+    path = _existing_file(path, "map")
+    skip = _leading_comment_lines(path)
+    try:
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skiprows=skip)
+    except pd.errors.EmptyDataError:
+        raise LMMInputError(f"The map file {path} is empty; it needs columns marker, chr, pos.") from None
+    lower = {str(c).strip().lower(): c for c in df.columns}
+    absent = [c for c in ("marker", "chr", "pos") if c not in lower]
+    if absent:
+        raise LMMInputError(
+            f"The map file {path} has no column {', '.join(absent)}; it needs the columns "
+            f"marker, chr and pos (found: {', '.join(map(str, df.columns))})."
+        )
+    marker = df[lower["marker"]].str.strip()
+    chrom = df[lower["chr"]].str.strip()
+    pos_text = df[lower["pos"]].str.strip()
+    if (marker == "").any():
+        row = int(np.flatnonzero(marker.to_numpy() == "")[0])
+        raise LMMInputError(
+            f"Row {row + 1} of the map file {path} has no marker name; give every row a marker."
+        )
+    _check_unique(marker.to_numpy(), f"the map file {path}", "marker", "remove the duplicate rows")
+    if (chrom == "").any():
+        bad = marker[chrom == ""].tolist()
+        raise LMMInputError(
+            f"{_agree(len(bad), 'marker', 'markers')} of the map file {path} "
+            f"{_verb(len(bad), 'has', 'have')} no chromosome ({_list_names(bad)}); "
+            "fill in the chr column."
+        )
+    pos = pd.to_numeric(pos_text, errors="coerce")
+    bad = ~np.isfinite(pos.to_numpy(dtype=float))
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise LMMInputError(
+            f"The position of marker {marker.iloc[k]!r} in the map file {path} is "
+            f"{pos_text.iloc[k]!r}, which is not a number "
+            f"({_agree(int(bad.sum()), 'such row', 'such rows')}); "
+            "every marker needs a numeric position in the pos column."
+        )
+    out = pd.DataFrame({"marker": marker.to_numpy(), "chr": chrom.to_numpy(), "pos": pos.to_numpy(float)})
+    return _sort_map(out)
+
+
+def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
+    """Read genotype probabilities from a CSV with ``MARKER:GENOTYPE`` columns.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file. The first column holds the individual IDs (its header may
+        be empty, as R's ``write.csv`` writes it); every other column is
+        named ``MARKER:GENOTYPE`` (split at the last colon, e.g.
+        ``D1Mit18:AB``) and holds the probability of that genotype. All
+        markers must have the same set of genotypes.
+    map_path : str or Path
+        Marker map read with :func:`read_map`; every marker of ``path`` must
+        be in it.
+
+    Returns
+    -------
+    Genotypes
+        With ``probs`` of shape ``(n, n_markers, n_genotypes)`` in genome
+        order and ``genotype_names`` in the order they first appear.
+
+    Raises
+    ------
+    LMMInputError
+        For duplicate IDs or columns, a column not named
+        ``MARKER:GENOTYPE``, markers with different genotype sets, missing or
+        non-numeric cells, probabilities outside ``[0, 1]``, probabilities of
+        a marker that do not sum to 1 (within ``1e-3``) for an individual, or
+        markers absent from the map.
+    """
+    path = _existing_file(path, "genotype probabilities")
+    ids, columns, values = _read_id_table(path, "genotype probabilities")
+    marker_col, geno_col = _split_marker_genotype(path, columns)
+
+    markers, marker_code = _factorize(marker_col)
+    genotype_names, geno_code = _factorize(geno_col)
+    n_m, n_g = len(markers), len(genotype_names)
+    counts = np.zeros((n_m, n_g), dtype=np.int64)
+    np.add.at(counts, (marker_code, geno_code), 1)
+    if (counts > 1).any():
+        j, g = np.argwhere(counts > 1)[0]
+        raise LMMInputError(
+            f"The genotype probabilities file {path} has {counts[j, g]} columns named "
+            f"{markers[j]}:{genotype_names[g]}; every MARKER:GENOTYPE column must appear once."
+        )
+    if (counts == 0).any():
+        j = int(np.flatnonzero((counts == 0).any(axis=1))[0])
+        have = [genotype_names[g] for g in range(n_g) if counts[j, g]]
+        lacking = [genotype_names[g] for g in range(n_g) if not counts[j, g]]
+        raise LMMInputError(
+            f"In the genotype probabilities file {path}, marker {markers[j]} has the genotypes "
+            f"{', '.join(have)} but not {', '.join(lacking)}, which other markers have; all markers "
+            "must have the same genotype columns."
+        )
+    column_of = np.empty((n_m, n_g), dtype=np.int64)
+    column_of[marker_code, geno_code] = np.arange(len(columns))
+
+    _check_missing(path, "genotype probabilities", ids, columns, values)
+    probs = values[:, column_of]  # (n, markers, genotypes)
+
+    bad = (probs < -RANGE_TOLERANCE) | (probs > 1 + RANGE_TOLERANCE)
+    if bad.any():
+        i, j, g = np.argwhere(bad)[0]
+        raise LMMInputError(
+            f"In the genotype probabilities file {path}, column {markers[j]}:{genotype_names[g]} "
+            f"has the value {probs[i, j, g]:g} for ID {ids[i]!r} "
+            f"({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 1]); "
+            "probabilities must lie between 0 and 1."
+        )
+    np.clip(probs, 0.0, 1.0, out=probs)
+    total = probs.sum(axis=2)
+    off = np.abs(total - 1.0) > PROB_SUM_TOLERANCE
+    if off.any():
+        i, j = np.argwhere(off)[0]
+        raise LMMInputError(
+            f"In the genotype probabilities file {path}, the probabilities of marker {markers[j]} "
+            f"for ID {ids[i]!r} sum to {total[i, j]:.6g} "
+            f"({_agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
+            f"off); the {n_g} genotype probabilities ({', '.join(genotype_names)}) of each marker "
+            f"must sum to 1 within {PROB_SUM_TOLERANCE:g} for every individual."
+        )
+
+    order, chrom, pos = _place_on_map(path, markers, map_path)
+    return Genotypes(
+        ids=tuple(ids),
+        markers=tuple(markers[k] for k in order),
+        chromosome=chrom,
+        position=pos,
+        probs=np.ascontiguousarray(probs[:, order, :]),
+        genotype_names=tuple(genotype_names),
+        source=str(path),
+    )
+
+
+def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
+    """Read allele dosages: a CSV with IDs and one column per marker.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV file. The first column holds the individual IDs (header may be
+        empty); every other column is a marker with dosages in ``[0, 2]``
+        (the count of one allele, or its expectation). Missing values
+        (empty, ``NA``) are allowed.
+    map_path : str or Path
+        Marker map read with :func:`read_map`; every marker must be in it.
+
+    Returns
+    -------
+    Genotypes
+        With ``dosage`` of shape ``(n, n_markers)`` in genome order.
+
+    Raises
+    ------
+    LMMInputError
+        For duplicate IDs or markers, non-numeric cells, dosages outside
+        ``[0, 2]``, a marker with no observed dosage, or markers absent from
+        the map.
+
+    Warns
+    -----
+    LMMWarning
+        If missing dosages were replaced by their marker's mean (the message
+        says how many).
+
+    Notes
+    -----
+    Mean imputation sets a missing ``x_ij`` to ``mean_{k observed} x_kj``;
+    it leaves the marker's mean, and hence its centring in the kinship,
+    unchanged.
+    """
+    path = _existing_file(path, "dosage")
+    ids, columns, values = _read_id_table(path, "dosage")
+    observed = ~np.isnan(values)
+    bad = observed & ((values < -RANGE_TOLERANCE) | (values > 2 + RANGE_TOLERANCE))
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise LMMInputError(
+            f"In the dosage file {path}, marker {columns[j]} has the dosage {values[i, j]:g} for "
+            f"ID {ids[i]!r} ({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 2]); "
+            "dosages count copies of an allele and must lie between 0 and 2."
+        )
+    np.clip(values, 0.0, 2.0, out=values)
+    _impute_means(values, observed, columns, f"the dosage file {path}")
+    order, chrom, pos = _place_on_map(path, list(columns), map_path)
+    return Genotypes(
+        ids=tuple(ids),
+        markers=tuple(columns[k] for k in order),
+        chromosome=chrom,
+        position=pos,
+        dosage=np.ascontiguousarray(values[:, order]),
+        source=str(path),
+    )
+
+
+def read_plink(prefix: str | Path) -> Genotypes:
+    """Read PLINK 1 binary genotypes (``.bed``, ``.bim``, ``.fam``).
+
+    Parameters
+    ----------
+    prefix : str or Path
+        Path of the files without extension (a trailing ``.bed`` is
+        accepted).
+
+    Returns
+    -------
+    Genotypes
+        ``dosage`` is the count of allele 1 (the ``.bim``'s fifth column,
+        PLINK's A1) at each marker; IDs are the ``.fam``'s individual IDs;
+        chromosome and base-pair position come from the ``.bim`` (when every
+        base-pair position is 0, the genetic position in cM is used).
+        Markers are put in genome order.
+
+    Raises
+    ------
+    LMMInputError
+        If a file is missing or unreadable, IDs or marker names repeat, or a
+        marker has no called genotype.
+
+    Warns
+    -----
+    LMMWarning
+        If missing genotypes were replaced by their marker's mean.
+    """
+    from bed_reader import open_bed  # imported here: only this reader needs it
+
+    prefix = Path(prefix)
+    if prefix.suffix == ".bed":
+        prefix = prefix.with_suffix("")
+    files = {ext: prefix.with_name(prefix.name + ext) for ext in (".bed", ".bim", ".fam")}
+    absent = [str(p) for p in files.values() if not p.is_file()]
+    if absent:
+        raise LMMInputError(
+            f"The PLINK file set {prefix} is incomplete: {', '.join(absent)} not found; a PLINK "
+            "data set needs the .bed, .bim and .fam files with the same prefix."
+        )
+    try:
+        with open_bed(files[".bed"], count_A1=True) as bed:
+            ids = np.asarray(bed.iid, dtype=str)
+            markers = np.asarray(bed.sid, dtype=str)
+            chrom = np.asarray(bed.chromosome, dtype=str)
+            bp = np.asarray(bed.bp_position, dtype=float)
+            cm = np.asarray(bed.cm_position, dtype=float)
+            dosage = bed.read(dtype="float64", order="C")
+    except Exception as exc:  # bed_reader raises several exception types
+        raise LMMInputError(
+            f"Could not read the PLINK file set {prefix}: {exc}. Check that the .bed, .bim and "
+            ".fam files belong together and are PLINK 1 binary (SNP-major) files."
+        ) from exc
+    _check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
+                  "make the IDs unique (PLINK allows repeats across families; this program does not)")
+    _check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
+                  "rename or remove the duplicates")
+    pos = bp if np.any(bp != 0) else cm
+    observed = ~np.isnan(dosage)
+    _impute_means(dosage, observed, list(markers), f"the PLINK file set {prefix}")
+    order = _genome_order(chrom, pos)
+    return Genotypes(
+        ids=tuple(ids.tolist()),
+        markers=tuple(markers[order].tolist()),
+        chromosome=tuple(chrom[order].tolist()),
+        position=pos[order],
+        dosage=np.ascontiguousarray(dosage[:, order]),
+        source=str(files[".bed"]),
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Helpers
+# --------------------------------------------------------------------------- #
+def _from(source: str) -> str:
+    return f" read from {source}" if source else ""
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _agree(count: int, singular: str, plural: str) -> str:
+    """``"1 value is"`` / ``"3 values are"``."""
+    return f"{count} {_verb(count, singular, plural)}"
+
+
+def _verb(count: int, singular: str, plural: str) -> str:
+    return singular if count == 1 else plural
+
+
+def _list_names(names: Sequence[str], limit: int = _MAX_LISTED) -> str:
+    names = [str(x) for x in names]
+    shown = ", ".join(names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def _existing_file(path: str | Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise LMMInputError(f"The {what} file {path} does not exist; check the path.")
+    return path
+
+
+def _leading_comment_lines(path: Path) -> int:
+    """Number of lines at the top of ``path`` that start with ``#``."""
+    count = 0
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            count += 1
+    return count
+
+
+def _check_unique(values: np.ndarray, where: str, what: str, todo: str) -> None:
+    """Raise if ``values`` has repeats, naming the first few."""
+    series = pd.Series(values)
+    dup = series[series.duplicated(keep=False)]
+    if len(dup):
+        counts = dup.value_counts(sort=False)
+        first = counts.index[0]
+        raise LMMInputError(
+            f"The {what} {first!r} appears {counts.iloc[0]} times in {where}"
+            + (f" ({len(counts)} values repeat: {_list_names(counts.index.tolist())})"
+               if len(counts) > 1 else "")
+            + f"; each {what} must be unique, so {todo}."
+        )
+
+
+def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndarray]:
+    """Read a CSV of IDs (first column) and numeric columns.
+
+    Returns the IDs, the other column names and a float array (missing cells
+    as NaN). Raises for an empty file, duplicate IDs or column names, missing
+    IDs, and non-numeric cells.
+    """
+    skip = _leading_comment_lines(path)
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        for _ in range(skip):
+            next(reader, None)
+        header = next(reader, None)
+        first = next(reader, None)
+    if not header or first is None:
+        raise LMMInputError(
+            f"The {what} file {path} has no data rows; it needs a header and one row per individual."
+        )
+    header = [h.strip() for h in header]
+    if len(first) == len(header) + 1:
+        # R's write.table() with row names omits the header cell of the ID column.
+        header = [""] + header
+    if len(header) < 2:
+        raise LMMInputError(
+            f"The {what} file {path} has a single column; it needs an ID column followed by "
+            "genotype columns, separated by commas."
+        )
+    columns = header[1:]
+    if any(c == "" for c in columns):
+        k = columns.index("")
+        raise LMMInputError(f"Column {k + 2} of the {what} file {path} has no name; name every column.")
+    _check_unique(np.asarray(columns, dtype=object), f"the {what} file {path}", "column",
+                  "remove or rename the duplicate columns")
+    id_name = "\x00id"
+    try:
+        df = pd.read_csv(
+            path,
+            skiprows=skip + 1,
+            header=None,
+            names=[id_name, *columns],
+            dtype={id_name: str},
+            keep_default_na=False,
+            na_values=list(NA_STRINGS),
+            index_col=False,
+        )
+        ids = df[id_name]
+        if ids.isna().any():
+            # An ID spelled like a missing value ("NA"): read the IDs again, verbatim.
+            ids = pd.read_csv(path, skiprows=skip + 1, header=None, usecols=[0], dtype=str,
+                              keep_default_na=False, index_col=False).iloc[:, 0]
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise LMMInputError(f"Could not parse the {what} file {path} as CSV: {exc}.") from exc
+    ids = ids.str.strip()
+    if (ids == "").any():
+        row = int(np.flatnonzero(ids.to_numpy() == "")[0])
+        raise LMMInputError(
+            f"Data row {row + 1} of the {what} file {path} has no ID in the first column; "
+            "every row needs an ID."
+        )
+    _check_unique(ids.to_numpy(), f"the {what} file {path}", "ID", "remove or rename the duplicate rows")
+    body = df.iloc[:, 1:]
+    nonnumeric = [c for c, t in zip(columns, body.dtypes) if not pd.api.types.is_numeric_dtype(t)]
+    if nonnumeric:
+        col = nonnumeric[0]
+        as_num = pd.to_numeric(body[col], errors="coerce")
+        k = int(np.flatnonzero(as_num.isna().to_numpy() & body[col].notna().to_numpy())[0])
+        raise LMMInputError(
+            f"In the {what} file {path}, column {col} has the value {body[col].iloc[k]!r} for ID "
+            f"{ids.iloc[k]!r}, which is not a number "
+            f"({_agree(len(nonnumeric), 'column has', 'columns have')} such values: "
+            f"{_list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
+        )
+    values = body.to_numpy(dtype=np.float64, copy=True)
+    if np.isinf(values).any():
+        i, j = np.argwhere(np.isinf(values))[0]
+        raise LMMInputError(
+            f"In the {what} file {path}, column {columns[j]} is infinite for ID {ids.iloc[i]!r}; "
+            "every cell must be a finite number or NA."
+        )
+    return ids.tolist(), columns, values
+
+
+def _split_marker_genotype(path: Path, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    names = pd.Series(columns, dtype=object)
+    parts = names.str.rsplit(":", n=1, expand=True)
+    if parts.shape[1] < 2 or parts[1].isna().any() or (parts[0] == "").any() or (parts[1] == "").any():
+        bad = [c for c in columns if ":" not in c or c.startswith(":") or c.endswith(":")]
+        raise LMMInputError(
+            f"The genotype probabilities file {path} has columns not named MARKER:GENOTYPE "
+            f"({_list_names(bad)}); name each column by a marker and a genotype separated by a "
+            "colon, e.g. D1Mit18:AB. (A file of dosages, one column per marker, is read with "
+            "read_dosages.)"
+        )
+    return parts[0].to_numpy(dtype=object), parts[1].to_numpy(dtype=object)
+
+
+def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Distinct values in order of first appearance, and each value's code."""
+    codes, uniques = pd.factorize(values, sort=False)
+    return [str(u) for u in uniques], codes
+
+
+def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], values: np.ndarray) -> None:
+    missing = np.isnan(values)
+    if missing.any():
+        i, j = np.argwhere(missing)[0]
+        raise LMMInputError(
+            f"In the {what} file {path}, column {columns[j]} is missing for ID {ids[i]!r} "
+            f"({_agree(int(missing.sum()), 'cell is', 'cells are')} missing); genotype "
+            "probabilities cannot be missing, so compute them for every individual and marker "
+            "(e.g. with R/qtl2's calc_genoprob)."
+        )
+
+
+def _impute_means(values: np.ndarray, observed: np.ndarray, markers: Sequence[str], where: str) -> None:
+    """Replace missing values in place by their column's mean, with a warning."""
+    n_missing = int(values.size - observed.sum())
+    if n_missing == 0:
+        return
+    n_obs = observed.sum(axis=0)
+    if (n_obs == 0).any():
+        empty = [markers[j] for j in np.flatnonzero(n_obs == 0)]
+        raise LMMInputError(
+            f"{_agree(len(empty), 'marker', 'markers')} of {where} "
+            f"{_verb(len(empty), 'has', 'have')} no observed dosage ({_list_names(empty)}); "
+            "remove markers without data before the analysis."
+        )
+    means = np.where(observed, values, 0.0).sum(axis=0) / n_obs
+    rows, cols = np.nonzero(~observed)
+    values[rows, cols] = means[cols]
+    n_markers = int((n_obs < values.shape[0]).sum())
+    warnings.warn(
+        f"{_plural(n_missing, 'missing dosage')} ({100 * n_missing / values.size:.2g}% of all "
+        f"values, at {_plural(n_markers, 'marker')}) in {where} "
+        f"{'was' if n_missing == 1 else 'were'} replaced by the marker's mean dosage.",
+        LMMWarning,
+        stacklevel=3,
+    )
+
+
+def _sort_map(df: pd.DataFrame) -> pd.DataFrame:
+    order = _genome_order(df["chr"].to_numpy(dtype=str), df["pos"].to_numpy(dtype=float))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def _genome_order(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """Stable permutation sorting markers by natural chromosome order, then position."""
+    names = sort_chromosomes(set(chrom.tolist()))
+    rank = pd.Index(names).get_indexer(chrom)
+    return np.lexsort((np.arange(len(pos)), pos, rank))
+
+
+def _place_on_map(
+    path: Path, markers: Sequence[str], map_path: str | Path
+) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
+    """Genome order of ``markers`` from the map, with their chromosomes and positions."""
+    gmap = read_map(map_path)
+    where = pd.Index(gmap["marker"]).get_indexer(pd.Index(markers))
+    if (where < 0).any():
+        absent = [markers[k] for k in np.flatnonzero(where < 0)]
+        raise LMMInputError(
+            f"{len(absent)} of the {len(markers)} markers of {path} "
+            f"{_verb(len(absent), 'is', 'are')} not in the map file {map_path} "
+            f"({_list_names(absent)}); add the missing markers to the map (marker, chr, pos) "
+            "or remove their columns from the genotype file."
+        )
+    order = np.argsort(where, kind="stable")  # the map is already in genome order
+    rows = where[order]
+    chrom = tuple(gmap["chr"].to_numpy(dtype=str)[rows].tolist())
+    pos = gmap["pos"].to_numpy(dtype=float)[rows]
+    return order, chrom, pos
