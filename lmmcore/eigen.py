@@ -75,6 +75,15 @@ class RotatedData:
         (usually the intercept), or -1. The fit centres phenotypes through it.
     constant_value : float
         That column's value.
+    ml_null_directions : int
+        How many directions of K's null space lie in the span of X (``r0``;
+        usually 0, 1 for a centred kinship with an intercept). ML leaves them
+        out, see :mod:`lmmcore.likelihood`.
+    ml_unbounded : bool
+        The covariates can fit every null-space component of K exactly
+        beyond those r0 directions (possible only when
+        ``n - rank(K) <= p``): the ML likelihood then grows without bound as
+        h -> 1 and ML has no estimate; the fit flags it.
     """
 
     y: np.ndarray
@@ -83,6 +92,13 @@ class RotatedData:
     logdet_XtX: float
     constant_column: int = -1
     constant_value: float = 1.0
+    ml_null_directions: int = 0
+    ml_unbounded: bool = False
+
+    @property
+    def n_ml(self) -> int:
+        """Observations the ML likelihood uses: ``n - r0``."""
+        return self.n - self.ml_null_directions
 
     @property
     def n(self) -> int:
@@ -229,4 +245,34 @@ def rotate(eig: Eigendecomposition, y: np.ndarray, X: np.ndarray) -> RotatedData
     constant = np.flatnonzero(np.all(X == X[:1], axis=0) & (X[0] != 0)) if X.shape[0] else []
     col = int(constant[0]) if len(constant) else -1
     value = float(X[0, col]) if col >= 0 else 1.0
-    return RotatedData(y_star, X_star, eig.values, logdet, col, value)
+    r0 = null_directions_in_span(eig.values, X_star)
+    unbounded = _null_space_fittable(eig.values, X_star) and r0 < eig.n_zero
+    return RotatedData(y_star, X_star, eig.values, logdet, col, value, r0, unbounded)
+
+
+def _null_space_fittable(d: np.ndarray, X_star: np.ndarray) -> bool:
+    """Whether ``X*`` restricted to K's null space has full row rank (every y fits it exactly)."""
+    null = d == 0
+    z = int(null.sum())
+    if z == 0 or X_star.shape[1] < z:
+        return False
+    s = np.linalg.svd(X_star[null], compute_uv=False)
+    scale = max(float(np.linalg.norm(X_star, 2)), np.finfo(float).tiny)
+    return int(np.count_nonzero(s > 1e-8 * scale)) == z
+
+
+def null_directions_in_span(d: np.ndarray, X_star: np.ndarray) -> int:
+    """``r0 = dim(null(K) ∩ col(X))``: directions K ignores that X can fit exactly.
+
+    A coefficient vector b with ``X*_i b = 0`` for every non-zero eigenvalue
+    ``d_i`` moves the fit only along K's null space; ``r0 = p - rank(X*_+)``
+    with ``X*_+`` the rows of non-zero eigenvalues. A centred kinship
+    (``K 1 = 0``) with an intercept has ``r0 = 1``.
+    """
+    null = d == 0
+    p = X_star.shape[1]
+    if not np.any(null) or p == 0:
+        return 0
+    s = np.linalg.svd(X_star[~null], compute_uv=False)
+    scale = max(float(np.linalg.norm(X_star, 2)), np.finfo(float).tiny)
+    return int(p - np.count_nonzero(s > 1e-8 * scale))

@@ -16,7 +16,7 @@ import numpy as np
 
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, LMMWarning
-from .likelihood import profile_loglik_paired, unbounded_ml_directions
+from .likelihood import h2_identifiable, profile_loglik_paired
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizerTrace, maximize_profile
 from .wls import solve_wls_paired
 
@@ -30,6 +30,10 @@ CI_DROP = 1.9207294103470282  # = scipy.stats.chi2.ppf(0.95, 1) / 2 (checked in 
 CURVATURE_STEP = 1e-4
 
 _BISECTION_STEPS = 48
+
+#: Distance from h2 = 1 at which coefficients are evaluated when K is singular
+#: and the optimum is h2 = 1 (where the weights are infinite).
+_SINGULAR_EDGE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -277,12 +281,21 @@ def fit_rotated(
     scale = np.where(scale > 0, scale, 1.0)
     std = rot.with_phenotypes(yc / scale)
 
-    unbounded = method == "ml" and unbounded_ml_directions(rot) > 0
+    unbounded = method == "ml" and rot.ml_unbounded
     if unbounded:
         warnings.warn(
-            "the kinship's null space lies in the span of the covariates (as for a centred "
-            "kinship with an intercept), so the ML likelihood grows without bound as h2 -> 1 "
-            "and the ML estimate of h2 is not defined; use REML, or a kinship that is not centred",
+            "the covariates can fit every direction that the kinship ignores (its null space; "
+            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
+            "maximum; use REML, fewer covariates or more individuals",
+            LMMWarning,
+            stacklevel=2,
+        )
+    identifiable = h2_identifiable(rot)
+    if not identifiable:
+        warnings.warn(
+            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
+            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
+            "well; h2 is reported as NaN",
             LMMWarning,
             stacklevel=2,
         )
@@ -296,7 +309,9 @@ def fit_rotated(
             "check the phenotype and the kinship"
         )
     cols = np.arange(m)
-    sol = solve_wls_paired(std, h, cols, method)
+    # at h2 = 1 with a singular K the solution is a limit; 1 - 1e-9 gives it to ~1e-8
+    h_wls = np.where((h >= 1.0) & np.any(rot.d == 0), 1.0 - _SINGULAR_EDGE, h)
+    sol = solve_wls_paired(std, h_wls, cols, method)
     cov_unscaled = np.linalg.inv(sol.XtWX)
     beta_se_std = np.sqrt(sol.sigma2[:, None] * np.diagonal(cov_unscaled, axis1=1, axis2=2))
     h2_se, se_notes = _curvature_se(std, h, method)
@@ -308,8 +323,14 @@ def fit_rotated(
     # P(chi2_1 >= x) = erfc(sqrt(x / 2))
     p_lrt = np.where(lrt > 0, 0.5 * np.vectorize(math.erfc, otypes=[float])(np.sqrt(lrt / 2.0)), 1.0)
 
+    if not identifiable:
+        h2_se[:] = np.nan
+        se_notes = ["h2 is not identifiable with this kinship"] * m
+        ci_low, ci_high = np.zeros(m), np.ones(m)
+        lrt, p_lrt = np.zeros(m), np.ones(m)
+
     # back to the phenotype's own units
-    shift = -(n if method == "ml" else n - p) * np.log(scale)
+    shift = -(rot.n_ml if method == "ml" else n - p) * np.log(scale)
     beta = sol.beta * scale[:, None]
     if col >= 0:
         beta[:, col] += mu / kappa
@@ -325,14 +346,14 @@ def fit_rotated(
                 method=method,
                 n=n,
                 p=p,
-                h2=float(h[j]),
+                h2=float(h[j]) if identifiable else float("nan"),
                 h2_se=float(h2_se[j]),
                 h2_se_note=se_notes[j],
                 h2_ci_low=float(ci_low[j]),
                 h2_ci_high=float(ci_high[j]),
                 sigma2=float(sigma2[j]),
-                sigma2_g=float(h[j] * sigma2[j]),
-                sigma2_e=float((1.0 - h[j]) * sigma2[j]),
+                sigma2_g=float(h[j] * sigma2[j]) if identifiable else float("nan"),
+                sigma2_e=float((1.0 - h[j]) * sigma2[j]) if identifiable else float("nan"),
                 coef_names=coefs,
                 beta=beta[j],
                 beta_se=beta_se[j],
@@ -342,8 +363,7 @@ def fit_rotated(
                 p_h2_zero=float(p_lrt[j]),
                 boundary=o.boundary,
                 converged=o.converged and not unbounded,
-                message=("ML likelihood unbounded as h2 -> 1 (kinship null space in the "
-                         "covariates' span); use REML") if unbounded else o.message,
+                message=_NOT_IDENTIFIABLE if not identifiable else (_UNBOUNDED if unbounded else o.message),
                 n_evals=o.n_evals,
                 trace=trace,
                 profile_h2=o.grid_h2,
@@ -352,6 +372,10 @@ def fit_rotated(
             )
         )
     return out
+
+
+_NOT_IDENTIFIABLE = "h2 is not identifiable: the kinship acts like a multiple of I on the residuals"
+_UNBOUNDED = "ML likelihood unbounded as h2 -> 1 (covariates fit the kinship's null space); use REML"
 
 
 def fit_lmm(

@@ -28,7 +28,22 @@ Singular kinships
 If K has zero eigenvalues, ``h K + (1 - h) I`` is singular at h = 1 only.
 There the density is zero for data with a residual outside the column space of
 K, so L(1) = -inf exactly (not NaN, and without dividing by zero); for every
-h < 1 the formulas above are finite.
+h < 1 the formulas above are finite. When the covariates can fit K's null
+space exactly, L(1) is the finite limit computed by :func:`loglik_at_one`.
+
+One case needs more: a direction u with ``K u = 0`` that lies in the span of
+X (a centred kinship, ``K 1 = 0``, with an intercept). Along u the variance is
+``v (1 - h)`` and b fits ``u'y`` exactly, so the full ML likelihood grows like
+``-1/2 log(1 - h)`` without bound as h -> 1: a fake optimum. Such a direction
+carries no information about h or v once b is free, so ML uses the likelihood
+of the data projected off those ``r0`` directions (``RotatedData.ml_null_directions``)::
+
+    L(h) = -1/2 [ n' log(2 pi v) + sum_i log(h d_i + 1 - h) - r0 log(1 - h) + n' ],
+    n' = n - r0,  v = rss / n'
+
+(the weighted least squares fit leaves no residual along u, so rss is
+unchanged). With r0 = 0, the usual case, this is the formula above. REML needs
+no change: its ``log |X*'WX*|`` term already cancels the growth.
 """
 
 from __future__ import annotations
@@ -38,7 +53,15 @@ import numpy as np
 from .eigen import RotatedData
 from .wls import WLSSolution, solve_wls, solve_wls_paired
 
-__all__ = ["unbounded_ml_directions", "profile_loglik", "profile_loglik_paired", "loglik_from_wls", "to_lmmlite", "from_lmmlite"]
+__all__ = [
+    "h2_identifiable",
+    "loglik_at_one",
+    "profile_loglik",
+    "profile_loglik_paired",
+    "loglik_from_wls",
+    "to_lmmlite",
+    "from_lmmlite",
+]
 
 LOG_2PI = float(np.log(2.0 * np.pi))
 
@@ -69,12 +92,15 @@ def loglik_from_wls(sol: WLSSolution, rot: RotatedData) -> np.ndarray:
     """
     n, p = rot.n, rot.p
     logdet_V = _logdet_V(sol.h2, rot.d)
+    if sol.method == "ml" and rot.ml_null_directions:
+        logdet_V = logdet_V - rot.ml_null_directions * np.log1p(-sol.h2)
     if sol.rss.ndim == 2:
         logdet_V = logdet_V[:, None]
     with np.errstate(divide="ignore"):
         log_sigma2 = np.log(sol.sigma2)
     if sol.method == "ml":
-        return -0.5 * (n * (LOG_2PI + log_sigma2) + logdet_V + n)
+        n_ml = rot.n_ml
+        return -0.5 * (n_ml * (LOG_2PI + log_sigma2) + logdet_V + n_ml)
     return -0.5 * (
         (n - p) * (LOG_2PI + log_sigma2 + 1.0) + logdet_V + sol.logdet_XtWX - rot.logdet_XtX
     )
@@ -85,25 +111,100 @@ def _singular(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
     return (h2 >= 1.0) & bool(np.any(d == 0))
 
 
-def unbounded_ml_directions(rot: RotatedData) -> int:
-    """How many directions of K's null space the covariates span (0 in the usual case).
+def loglik_at_one(rot: RotatedData, method: str, columns=None) -> np.ndarray:
+    """The profile log-likelihood at h2 = 1 for a singular K, as the limit h -> 1.
+
+    Parameters
+    ----------
+    rot : RotatedData
+    method : {"reml", "ml"}
+    columns : array_like of int, optional
+        Phenotype columns (all by default).
+
+    Returns
+    -------
+    ndarray
+        One value per column: ``-inf`` unless the covariates can fit K's null
+        space exactly (``rank(X*_0) = z``, z the number of zero eigenvalues).
 
     Notes
     -----
-    Along a direction u with ``K u = 0`` the variance is ``v (1 - h)``. If u
-    is also in the column space of X, b can fit ``u'y`` exactly, and as h -> 1
-    the ML likelihood grows without bound (like ``-1/2 log(1 - h)`` per such
-    direction): ML then has no maximum. This happens for a centred kinship
-    (``K 1 = 0``) with an intercept. REML is not affected: its
-    ``log |X*'WX*|`` term cancels the growth exactly.
+    With ``X*_0`` the z rows of zero eigenvalues (singular values ``S``, right
+    singular vectors ``[V1 V2]``) the null rows are fitted exactly by
+    ``b0 = V1 S^{-1} U' y*_0``; the rest of b, ``V2 c``, is the weighted least
+    squares fit of ``y*_+ - X*_+ b0`` on ``X*_+ V2`` with weights ``1 / d_i``.
+    Then, with ``rss`` that fit's residual sum of squares,
+
+    ML (``n' = n - z``): ``-1/2 [n' log(2 pi rss / n') + sum_+ log d_i + n']``;
+
+    REML: ``-1/2 [(n-p)(log(2 pi v) + 1) + sum_+ log d_i + log|S^2|
+    + log|V2' X*_+' W X*_+ V2| - log|X'X|]``, ``v = rss / (n - p)``,
+
+    the limits of the formulas of this module as h -> 1 (the ``log(1 - h)``
+    terms cancel). For ML this needs ``r0 = z`` (see
+    :attr:`RotatedData.ml_null_directions`); otherwise ML has no maximum.
     """
+    y = rot.y if columns is None else rot.y[:, np.asarray(columns, dtype=int)]
+    m = y.shape[1]
     null = rot.d == 0
-    if not np.any(null):
-        return 0
-    Xn = rot.X[null]
-    s = np.linalg.svd(Xn, compute_uv=False)
+    z = int(null.sum())
+    if z == 0:
+        raise ValueError("loglik_at_one is for singular kinships")
+    out = np.full(m, -np.inf)
+    X0, Xp = rot.X[null], rot.X[~null]
+    p = rot.p
+    if p < z or (method == "ml" and rot.ml_null_directions < z):
+        return out
+    U, S, Vt = np.linalg.svd(X0, full_matrices=True)
     scale = max(float(np.linalg.norm(rot.X, 2)), np.finfo(float).tiny)
-    return int(np.count_nonzero(s > 1e-8 * scale))
+    if np.count_nonzero(S > 1e-8 * scale) < z:
+        return out
+    S = S[:z]
+    b0 = Vt[:z].T @ ((U[:, :z].T @ y[null]) / S[:, None])  # (p, m)
+    resid = y[~null] - Xp @ b0
+    w = 1.0 / rot.d[~null]
+    logdet_rest = 0.0
+    if p > z:
+        A = Xp @ Vt[z:].T
+        AtWA = A.T @ (w[:, None] * A)
+        c = np.linalg.solve(AtWA, A.T @ (w[:, None] * resid))
+        resid = resid - A @ c
+        logdet_rest = float(np.linalg.slogdet(AtWA)[1])
+    rss = w @ (resid * resid)
+    logdet_d = float(np.log(rot.d[~null]).sum())
+    with np.errstate(divide="ignore"):
+        if method == "ml":
+            n1 = rot.n - z
+            return -0.5 * (n1 * (LOG_2PI + np.log(rss / n1)) + logdet_d + n1)
+        dof = rot.n - p
+        return -0.5 * (dof * (LOG_2PI + np.log(rss / dof) + 1.0) + logdet_d
+                       + 2.0 * float(np.log(S).sum()) + logdet_rest - rot.logdet_XtX)
+
+
+def h2_identifiable(rot: RotatedData) -> bool:
+    """False when every h2 fits equally well (K acts like a multiple of I on the residuals).
+
+    Notes
+    -----
+    The information about h2 lies in the n - p error contrasts, whose
+    covariance is ``v P (h D + (1 - h) I) P`` in the rotated basis, with
+    ``P = I - Q Q'`` the projection off the columns of ``X*`` (Q orthonormal).
+    If ``P D P = c P`` then h and v are confounded and the profile is flat:
+    K = I, K = c I, or K = J (all ones) with an intercept. The test is the
+    spread of the eigenvalues of ``PDP`` on the residual space,
+    ``tr(DPDP) - tr(DP)^2 / (n - p)``, computed in O(n p^2) from
+    ``tr(DP) = sum d_i - sum_i d_i ||q_i||^2`` and
+    ``tr(DPDP) = sum d_i^2 - 2 sum_i d_i^2 ||q_i||^2 + ||Q' D Q||_F^2``.
+    """
+    Q, _ = np.linalg.qr(rot.X)
+    d = rot.d
+    lev = np.einsum("ik,ik->i", Q, Q)
+    tr_dp = float(d.sum() - d @ lev)
+    QDQ = Q.T @ (d[:, None] * Q)
+    tr_dpdp = float((d * d).sum() - 2.0 * (d * d) @ lev + (QDQ * QDQ).sum())
+    dof = rot.n - rot.p
+    spread = tr_dpdp - tr_dp * tr_dp / dof
+    return spread > 1e-10 * max(tr_dpdp, np.finfo(float).tiny)
 
 
 def profile_loglik(rot: RotatedData, h2, method: str = "reml") -> np.ndarray:
@@ -131,10 +232,12 @@ def profile_loglik(rot: RotatedData, h2, method: str = "reml") -> np.ndarray:
     if np.any((h2 < 0) | (h2 > 1)) or not np.all(np.isfinite(h2)):
         raise ValueError("h2 values must lie in [0, 1]")
     out = np.full((h2.size, rot.n_phenotypes), -np.inf)
-    ok = ~_singular(h2, rot.d)
-    if np.any(ok):
-        sol = solve_wls(rot, h2[ok], method)
-        out[ok] = loglik_from_wls(sol, rot)
+    singular = _singular(h2, rot.d)
+    if np.any(~singular):
+        sol = solve_wls(rot, h2[~singular], method)
+        out[~singular] = loglik_from_wls(sol, rot)
+    if np.any(singular):
+        out[singular] = loglik_at_one(rot, method)
     return out
 
 
@@ -148,10 +251,12 @@ def profile_loglik_paired(rot: RotatedData, h2, columns, method: str = "reml") -
     h2 = np.atleast_1d(np.asarray(h2, dtype=float))
     columns = np.asarray(columns, dtype=int)
     out = np.full(h2.shape, -np.inf)
-    ok = ~_singular(h2, rot.d)
-    if np.any(ok):
-        sol = solve_wls_paired(rot, h2[ok], columns[ok], method)
-        out[ok] = loglik_from_wls(sol, rot)
+    singular = _singular(h2, rot.d)
+    if np.any(~singular):
+        sol = solve_wls_paired(rot, h2[~singular], columns[~singular], method)
+        out[~singular] = loglik_from_wls(sol, rot)
+    if np.any(singular):
+        out[singular] = loglik_at_one(rot, method, columns[singular])
     return out
 
 

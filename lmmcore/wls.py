@@ -39,7 +39,8 @@ class WLSSolution:
     rss : ndarray
         ``sum_i w_i (y*_i - x*_i' b)^2``.
     sigma2 : ndarray
-        Total variance ``v(h) = rss / n`` (ML) or ``rss / (n - p)`` (REML).
+        Total variance ``v(h) = rss / n`` (ML; ``n - r0`` when K's null space
+        meets the span of X, see :mod:`lmmcore.likelihood`) or ``rss / (n - p)`` (REML).
     logdet_XtWX : ndarray
         ``log |X*'WX*|``.
     XtWX : ndarray, shape (k, p, p) or (L, p, p)
@@ -140,7 +141,7 @@ def solve_wls(rot: RotatedData, h2, method: str = "reml") -> WLSSolution:
         sl = slice(start, start + step)
         resid = rot.y[None, :, :] - rot.X @ beta[sl]
         rss[sl] = np.matmul(W[sl, None, :], resid * resid)[:, 0, :]
-    divisor = n if method == "ml" else n - rot.p
+    divisor = rot.n_ml if method == "ml" else n - rot.p
     return WLSSolution(
         h2=h2,
         beta=np.moveaxis(beta, 1, 2),
@@ -185,5 +186,5 @@ def solve_wls_paired(rot: RotatedData, h2, columns, method: str = "reml") -> WLS
     beta = np.linalg.solve(XtWX, XtWy[:, :, None])[:, :, 0]
     resid = Y - beta @ rot.X.T
     rss = np.einsum("ln,ln->l", W, resid * resid)
-    divisor = rot.n if method == "ml" else rot.n - rot.p
+    divisor = rot.n_ml if method == "ml" else rot.n - rot.p
     return WLSSolution(h2, beta, rss, rss / divisor, logdet, XtWX, method)

@@ -123,9 +123,13 @@ def test_default_tolerance_pins_h2_to_1e_6(small_data):
     assert abs(opt.h2 - ref.x) < 1e-6
 
 
-def test_centred_kinship_with_intercept_ml_is_flagged_and_reml_is_exact():
-    """Regression: K 1 = 0 and an intercept make ML unbounded at h2 -> 1 (a fake optimum)."""
-    from lmmcore import LMMWarning
+def test_centred_kinship_with_intercept_has_no_fake_ml_optimum_at_one():
+    """Regression: K 1 = 0 and an intercept made the full ML likelihood grow without bound as h2 -> 1.
+
+    ML now uses the data projected off the direction 1 (which carries no information once the
+    intercept is free); checked against the dense density of those n - 1 projected values.
+    """
+    from scipy import stats
 
     n = 60
     K = random_kinship(n, 300, seed=3)
@@ -133,9 +137,44 @@ def test_centred_kinship_with_intercept_ml_is_flagged_and_reml_is_exact():
     Kc = P @ K @ P
     X = np.ones((n, 1))
     y = simulate_y(Kc + 1e-6 * np.eye(n), X, np.array([1.0]), 0.5, 1.0, seed=4)
-    with pytest.warns(LMMWarning, match="without bound"):
-        ml = fit_lmm(Kc, y, X, method="ml")
-    assert not ml.converged and "REML" in ml.message
+    ml = fit_lmm(Kc, y, X, method="ml")
+    # independent: A spans the complement of 1; the projected model has no fixed effects
+    A = np.linalg.qr(np.column_stack([np.ones(n), np.eye(n)[:, : n - 1]]))[0][:, 1:]
+    yp, Kp = A.T @ y, A.T @ Kc @ A
+
+    def dense(h):
+        V = h * Kp + (1 - h) * np.eye(n - 1)
+        s2 = yp @ np.linalg.solve(V, yp) / (n - 1)
+        return stats.multivariate_normal(np.zeros(n - 1), s2 * V).logpdf(yp)
+
+    hs = np.linspace(0, 0.999, 1000)
+    vals = np.array([dense(h) for h in hs])
+    k = int(np.argmax(vals))
+    fine = np.linspace(max(hs[k] - 0.001, 0), hs[k] + 0.001, 2001)
+    h_brute = fine[int(np.argmax([dense(h) for h in fine]))]
+    assert ml.converged and ml.h2 < 0.999
+    assert abs(ml.h2 - h_brute) < 2e-6
+    assert ml.loglik == pytest.approx(dense(ml.h2), abs=1e-8)
     reml = fit_lmm(Kc, y, X, method="reml")
-    h_brute, _ = brute_force_h2(Kc, y, X, "reml", hi=1 - 1e-9)
-    assert reml.converged and abs(reml.h2 - h_brute) < 1e-6
+    h_brute_reml, _ = brute_force_h2(Kc, y, X, "reml", hi=1 - 1e-9)
+    assert reml.converged and abs(reml.h2 - h_brute_reml) < 1e-6
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+def test_optimum_exactly_at_one_with_a_centred_kinship(method):
+    """Singular K whose null space the intercept fits: L(1) is a finite limit and can be the answer."""
+    n = 50
+    K = random_kinship(n, 300, seed=21)
+    P = np.eye(n) - 1.0 / n
+    Kc = P @ K @ P
+    d, U = np.linalg.eigh(Kc)
+    y = U @ (np.clip(d, 0, None) * np.random.default_rng(22).normal(size=n)) + 3.0
+    X = np.ones((n, 1))
+    fit = fit_lmm(Kc, y, X, method=method)
+    assert fit.h2 == 1.0 and fit.boundary and fit.converged
+    # the dense likelihood approaches the reported value from below as h2 -> 1
+    if method == "reml":
+        near = [loglik(Kc, y, X, 1 - e, "reml") for e in (1e-4, 1e-6)]
+        assert near[0] < near[1] <= fit.loglik + 1e-9
+        assert fit.loglik - near[1] < 1e-4
+    assert np.all(np.isfinite(fit.beta)) and fit.beta[0] == pytest.approx(y.mean(), rel=1e-6)
