@@ -1,0 +1,197 @@
+"""Getting data into the dashboard: the bundled example and uploaded CSV files.
+
+Nothing here imports panel. Uploaded bytes are written to a temporary file
+with a name chosen by :mod:`tempfile` (never one built from the user's file
+name), read by the engine's own readers (:mod:`lmmcore.io`: plain CSV parsing,
+no pickle, no eval) and deleted. Error messages name the user's file, not the
+temporary one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from lmmcore import LMMData, LMMInputError, LMMWarning, align, read_covariates, read_kinship, read_phenotypes
+
+__all__ = [
+    "EXAMPLE_DIR_ENV",
+    "UPLOAD_KINDS",
+    "ExampleFiles",
+    "display_name",
+    "example_files",
+    "example_folder",
+    "load_example",
+    "parse_upload",
+    "align_tables",
+]
+
+#: Environment variable naming a folder with ``pheno.csv``, ``kinship.csv`` and
+#: (optionally) ``covar.csv`` to open instead of the bundled example (a lab can
+#: serve the dashboard on its own data this way).
+EXAMPLE_DIR_ENV = "LMM_EXPLORER_EXAMPLE_DIR"
+
+#: The three kinds of file a user uploads, with the engine reader of each.
+UPLOAD_KINDS: dict[str, Callable[[str], pd.DataFrame]] = {
+    "phenotypes": read_phenotypes,
+    "kinship": read_kinship,
+    "covariates": read_covariates,
+}
+
+_MAX_NAME = 80
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ExampleFiles:
+    """Paths of the example data set.
+
+    Attributes
+    ----------
+    folder : Path
+    phenotypes, kinship : Path
+    covariates : Path or None
+    """
+
+    folder: Path
+    phenotypes: Path
+    kinship: Path
+    covariates: Path | None
+
+
+def display_name(filename: str | None) -> str:
+    """A file name fit to show in messages: no folders, no control characters, not too long.
+
+    The result is plain text; views still escape it before putting it in HTML.
+    """
+    name = str(filename or "upload.csv")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _UNSAFE.sub("", name).strip() or "upload.csv"
+    if len(name) > _MAX_NAME:
+        name = name[: _MAX_NAME - 3] + "..."
+    return name
+
+
+def example_folder(folder: str | os.PathLike | None = None) -> Path:
+    """Where the example data set lives.
+
+    ``folder`` if given, else ``$LMM_EXPLORER_EXAMPLE_DIR`` if set, else
+    ``assets/`` next to the ``app`` package.
+    """
+    if folder is None:
+        folder = os.environ.get(EXAMPLE_DIR_ENV) or Path(__file__).resolve().parent.parent / "assets"
+    return Path(folder)
+
+
+def example_files(folder: str | os.PathLike | None = None) -> ExampleFiles | None:
+    """Locate the example data set (see :func:`example_folder`), or None when its files are missing."""
+    folder = example_folder(folder)
+    pheno, kin, covar = folder / "pheno.csv", folder / "kinship.csv", folder / "covar.csv"
+    if not (pheno.is_file() and kin.is_file()):
+        return None
+    return ExampleFiles(folder, pheno, kin, covar if covar.is_file() else None)
+
+
+def _collect(caught: list[warnings.WarningMessage], replace: dict[str, str] | None = None) -> list[str]:
+    """The LMMWarning messages among ``caught``, each once, with temp names replaced."""
+    out: list[str] = []
+    for w in caught:
+        if not issubclass(w.category, LMMWarning):
+            continue
+        text = str(w.message)
+        for old, new in (replace or {}).items():
+            text = text.replace(old, new)
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def load_example(files: ExampleFiles) -> tuple[LMMData, list[str]]:
+    """Read and align the example files.
+
+    Returns
+    -------
+    data : LMMData
+    messages : list of str
+        Warnings from reading and alignment (e.g. individuals dropped).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LMMWarning)
+        K = read_kinship(files.kinship)
+        P = read_phenotypes(files.phenotypes)
+        C = read_covariates(files.covariates) if files.covariates is not None else None
+        sources = {"kinship": files.kinship.name, "phenotypes": files.phenotypes.name}
+        if files.covariates is not None:
+            sources["covariates"] = files.covariates.name
+        data = align(K, P, C, sources)
+    return data, _collect(caught)
+
+
+def parse_upload(kind: str, filename: str | None, content: bytes) -> tuple[pd.DataFrame, list[str]]:
+    """Parse one uploaded CSV file held in memory.
+
+    Parameters
+    ----------
+    kind : {"phenotypes", "kinship", "covariates"}
+    filename : str
+        The name the browser reported (used in messages only).
+    content : bytes
+        The file's bytes.
+
+    Returns
+    -------
+    table : DataFrame
+        As returned by the engine reader for that kind (indexed by ID).
+    messages : list of str
+        Warnings (e.g. a semicolon-delimited file), naming the user's file.
+
+    Raises
+    ------
+    LMMInputError
+        Whatever the engine reader finds wrong, with the user's file name.
+    """
+    if kind not in UPLOAD_KINDS:
+        raise ValueError(f"unknown upload kind {kind!r}; expected one of {sorted(UPLOAD_KINDS)}")
+    shown = display_name(filename)
+    if not content:
+        raise LMMInputError(f"{kind} file '{shown}' is empty; it needs a header row and one row per individual")
+    fd, tmp = tempfile.mkstemp(prefix="lmm-upload-", suffix=".csv")
+    replace = {tmp: shown, os.path.basename(tmp): shown}
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", LMMWarning)
+            try:
+                table = UPLOAD_KINDS[kind](tmp)
+            except LMMInputError as exc:
+                text = str(exc)
+                for old, new in replace.items():
+                    text = text.replace(old, new)
+                raise LMMInputError(text) from None
+        return table, _collect(caught, replace)
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:  # pragma: no cover - already gone
+            pass
+
+
+def align_tables(
+    kinship: pd.DataFrame,
+    phenotypes: pd.DataFrame,
+    covariates: pd.DataFrame | None,
+    sources: dict[str, str],
+) -> tuple[LMMData, list[str]]:
+    """Align parsed tables by ID (see :func:`lmmcore.io.align`), collecting the warnings."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", LMMWarning)
+        data = align(kinship, phenotypes, covariates, sources)
+    return data, _collect(caught)

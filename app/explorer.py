@@ -1,0 +1,102 @@
+"""The whole dashboard: sidebar, tabs, notifications, and the page template."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from .state import ExplorerState
+from .views import AllPhenotypesView, BrentView, DataPanel, ModelControls, ProfileView, ResultsView, WalkthroughView
+from .views.style import ACCENT, escape
+
+__all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS"]
+
+#: The tabs of the main area, in order.
+TAB_NAMES = ("Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes")
+
+#: Extensions to pass to ``pn.extension`` (with ``notifications=True``).
+PANEL_EXTENSIONS = ("tabulator",)
+
+_DURATION_MS = {"info": 3000, "warning": 8000, "error": 15000}
+
+_ABOUT = (
+    "Fits **y = Xb + e**, var(e) = σ² (h² K + (1 − h²) I) by ML or REML and shows how: "
+    "the profile log-likelihood over h², Brent's search for its maximum, and each step of the algorithm."
+)
+
+
+class ExplorerApp(pn.viewable.Viewer):
+    """One session's dashboard over an :class:`~app.state.ExplorerState`.
+
+    Displayed directly (e.g. in a notebook) it is a sidebar beside the tabs;
+    :meth:`template` wraps the same parts in a ``BootstrapTemplate`` for
+    ``panel serve``.
+    """
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+
+    def __init__(self, **params) -> None:
+        if params.get("state") is None:
+            params["state"] = ExplorerState()
+        super().__init__(**params)
+        s = self.state
+        self.data_panel = DataPanel(state=s)
+        self.controls = ModelControls(state=s)
+        self.profile = ProfileView(state=s)
+        self.brent = BrentView(state=s)
+        self.walkthrough = WalkthroughView(state=s)
+        self.results = ResultsView(state=s)
+        self.all_phenotypes = AllPhenotypesView(state=s)
+        self.tabs = pn.Tabs(
+            (TAB_NAMES[0], self.profile),
+            (TAB_NAMES[1], self.brent),
+            (TAB_NAMES[2], self.walkthrough),
+            (TAB_NAMES[3], self.results),
+            (TAB_NAMES[4], self.all_phenotypes),
+            dynamic=True,
+            sizing_mode="stretch_width",
+            css_classes=["main-tabs"],
+        )
+        self.sidebar = pn.Column(self.controls, pn.layout.Divider(), self.data_panel, sizing_mode="stretch_width")
+        s.param.watch(self._show_notice, "notice")
+        s.param.watch(self._show_busy, "busy")
+
+    @classmethod
+    def with_example(cls, folder=None) -> "ExplorerApp":
+        """A dashboard with the example data set loaded (its messages become notifications)."""
+        app = cls()
+        app.state.load_example(folder)
+        return app
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return pn.Row(
+            pn.Column(self.sidebar, width=330),
+            self.tabs,
+            sizing_mode="stretch_width",
+        )
+
+    def template(self) -> pn.template.BootstrapTemplate:
+        """The page served by ``panel serve app``.
+
+        Bootstrap rather than Fast: its page loads nothing from outside the
+        server (no web fonts, no CDN), so it works on an air-gapped lab server.
+        """
+        return pn.template.BootstrapTemplate(
+            title="LMM Explorer",
+            sidebar=[self.sidebar],
+            main=[pn.pane.Markdown(_ABOUT, margin=(0, 10)), self.tabs],
+            header_background=ACCENT,
+            sidebar_width=340,
+        )
+
+    def _show_notice(self, event: param.parameterized.Event) -> None:
+        notice = event.new
+        notifications = pn.state.notifications
+        if not notice or notifications is None:
+            return
+        level = notice.get("level", "info")
+        send = getattr(notifications, level, notifications.info)
+        send(escape(notice.get("text", "")), duration=_DURATION_MS.get(level, 5000))
+
+    def _show_busy(self, event: param.parameterized.Event) -> None:
+        self.tabs.loading = bool(event.new)

@@ -1,0 +1,17 @@
+"""Viewers over :class:`app.state.ExplorerState`: thin, one per part of the dashboard."""
+
+from .brent import BrentView
+from .controls import DataPanel, ModelControls
+from .profile import ProfileView
+from .results import AllPhenotypesView, ResultsView
+from .walkthrough import WalkthroughView
+
+__all__ = [
+    "AllPhenotypesView",
+    "BrentView",
+    "DataPanel",
+    "ModelControls",
+    "ProfileView",
+    "ResultsView",
+    "WalkthroughView",
+]

@@ -1,0 +1,459 @@
+"""HoloViews elements built from the state's results (no numerics: only drawing).
+
+Each function takes plain results (DataFrames, :class:`lmmcore.FitResult`,
+:class:`app.state.BrentFrame`, ...) and returns a HoloViews object, so the
+viewers stay thin and the drawings can be checked without a server.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import holoviews as hv
+
+from lmmcore import CI_DROP, FitResult
+
+from ..state import METHODS, BrentFrame, Probe, Rotation
+from .style import (
+    CI_COLOUR,
+    H2_DIM,
+    H2_LABELS,
+    LOGLIK_DIM,
+    METHOD_COLOURS,
+    OPTIMUM_COLOUR,
+    PLOT_OPTS,
+    SIDE_TOOLBAR,
+    STEP_COLOURS,
+)
+
+__all__ = [
+    "profile_plot",
+    "profile_ylim",
+    "brent_plot",
+    "kinship_image",
+    "spectrum_plot",
+    "rotation_plots",
+    "off_scale",
+    "weights_plot",
+    "residual_plot",
+    "probe_curve_plot",
+    "heritability_errorbars",
+    "empty_plot",
+]
+
+_MAX_IMAGE = 400
+
+
+def _finite(df: pd.DataFrame) -> pd.DataFrame:
+    return df[np.isfinite(df["loglik"].to_numpy())]
+
+
+def _framewise(layers: list) -> hv.Overlay:
+    """Overlay ``layers`` so that a ``DynamicMap`` recomputes axis ranges at every frame.
+
+    HoloViews re-reads the overlay's ``xlim``/``ylim`` per frame only when
+    each layer itself is ``framewise``.
+    """
+    return hv.Overlay([layer.opts(framewise=True) for layer in layers])
+
+
+def empty_plot(message: str, height: int = 300) -> hv.Overlay:
+    """A blank plot that says why it is blank."""
+    return (hv.Text(0.5, 0.5, message).opts(text_font_size="12pt", text_color="#6b7280")).opts(
+        xaxis=None, yaxis=None, toolbar=None, responsive=True, min_height=height, xlim=(0, 1), ylim=(0, 1)
+    )
+
+
+def profile_ylim(curves: list[tuple[pd.DataFrame, FitResult]]) -> tuple[float, float]:
+    """A y-range that shows each maximum, its 1.92 drop and (if not too far) L(0)."""
+    tops, bottoms = [], []
+    for df, fit in curves:
+        top = fit.loglik
+        depth = max(4.0 * CI_DROP, 1.15 * (fit.loglik - fit.loglik_h2_zero))
+        depth = min(depth, 60.0)
+        finite = _finite(df)["loglik"]
+        low = max(top - depth, float(finite.min())) if len(finite) else top - depth
+        tops.append(top)
+        bottoms.append(low)
+    top, bottom = max(tops), min(bottoms)
+    span = max(top - bottom, 1e-6)
+    return bottom - 0.05 * span, top + 0.12 * span
+
+
+#: Colours of the profile plot's points and labels, by kind.
+_PROFILE_COLOURS = {
+    "optimum": OPTIMUM_COLOUR,
+    "zero": "#111827",
+    "note": "#4b5563",
+    **METHOD_COLOURS,
+}
+
+
+def _point_on_curve(d: pd.DataFrame, ylim: tuple[float, float], where: float) -> tuple[float, float] | None:
+    """A point a fraction ``where`` of the way along the visible part of a curve (for its label)."""
+    d = _finite(d)
+    visible = d[d["loglik"] >= ylim[0] + 0.08 * (ylim[1] - ylim[0])]
+    if not len(visible):
+        return None
+    row = visible.iloc[min(int(where * len(visible)), len(visible) - 1)]
+    return float(row["h2"]), float(row["loglik"])
+
+
+def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str, message: str = "") -> hv.Overlay:
+    """The profile log-likelihood over h2 with the optimum, the interval and the test of h2 = 0.
+
+    The layers are the same whatever is shown (an unused layer is empty), so
+    that a ``DynamicMap`` can update the figure in place; points share one
+    layer and texts another, because every layer costs time at each update.
+    Curves are labelled on the plot rather than in a legend, which reads
+    better on a projector.
+
+    Parameters
+    ----------
+    curves : list of (method, curve, fit)
+        ``curve`` has columns ``h2`` and ``loglik``. The ``primary`` one is
+        drawn solid with its optimum, interval and 1.92 drop; another (the
+        other method) dashed. Empty: a blank plot showing ``message``.
+    primary : str
+    message : str
+        Shown when there is nothing to draw.
+    """
+    empty = pd.DataFrame({"h2": [], "loglik": []})
+    second = next(m for m in METHODS if m != primary)
+    main = next((c for c in curves if c[0] == primary), None)
+    other = next((c for c in curves if c[0] != primary), None) if main else None
+    points: list[tuple[float, float, str]] = []  # h2, loglik, kind (a key of _PROFILE_COLOURS)
+    labels: list[tuple[float, float, str, str]] = []  # h2, loglik, text, kind
+    if main is None:
+        df, other_df, ylim = empty, empty, (0.0, 1.0)
+        ci, threshold, h2 = (-1.0, -1.0), -1.0, -1.0
+        labels.append((0.3, 0.5, message or "no data", "note"))
+        title = "profile log-likelihood"
+    else:
+        _, df, fit = main
+        ylim = profile_ylim([(d, f) for _, d, f in curves])
+        span = ylim[1] - ylim[0]
+        threshold = fit.loglik - CI_DROP
+        ci, h2 = (fit.h2_ci_low, fit.h2_ci_high), fit.h2
+        other_df = _finite(other[1]) if other else empty
+        if fit.loglik_h2_zero >= ylim[0]:
+            points.append((0.0, fit.loglik_h2_zero, "zero"))
+            labels.append((0.02, fit.loglik_h2_zero - 0.035 * span, "L(0)", "zero"))
+        if other:
+            points.append((other[2].h2, other[2].loglik, second))
+        points.append((fit.h2, fit.loglik, "optimum"))
+        labels.append((min(fit.h2 + 0.012, 0.85), ylim[1] - 0.05 * span, f"ĥ² = {fit.h2:.3f}", "optimum"))
+        labels.append((0.01, threshold + 0.03 * span, "max − 1.92", "note"))
+        for (method, d), where in (((primary, df), 0.72), ((second, other_df), 0.9)):
+            at = _point_on_curve(d, ylim, where) if len(d) else None
+            if at is not None:
+                labels.append((min(at[0] + 0.015, 0.95), at[1] + 0.03 * span, METHODS[method], method))
+        title = f"{fit.phenotype}: profile log-likelihood by {METHODS[primary]}"
+    pts = pd.DataFrame(points, columns=["h2", "loglik", "kind"])
+    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"])
+    layers = [
+        hv.VSpan(*ci).opts(color=CI_COLOUR, alpha=0.35),
+        hv.HLine(threshold).opts(color="#6b7280", line_dash="dashed", line_width=1.5),
+        hv.VLine(h2).opts(color=OPTIMUM_COLOUR, line_width=1.5, line_dash="dotted"),
+        hv.Curve(other_df, H2_DIM, LOGLIK_DIM, label="other").opts(
+            color=METHOD_COLOURS[second], line_width=2, line_dash="dashed"
+        ),
+        hv.Curve(_finite(df), H2_DIM, LOGLIK_DIM, label="selected").opts(color=METHOD_COLOURS[primary], line_width=3),
+        # colours through a categorical mapping with fixed categories: a colour column
+        # with a single value would be drawn as a constant and break later frames
+        hv.Scatter(pts, H2_DIM, [LOGLIK_DIM, "kind"], label="points").opts(
+            color="kind", cmap=_PROFILE_COLOURS, size=11, line_color="white", tools=["hover"]
+        ),
+        hv.Labels(txt, [H2_DIM, LOGLIK_DIM], ["text", "kind"], label="labels").opts(
+            text_color="kind", cmap=_PROFILE_COLOURS, text_align="left", text_baseline="middle",
+            text_font_size="10.5pt",
+        ),
+    ]
+    return _framewise(layers).opts(
+        **PLOT_OPTS,
+        **H2_LABELS,
+        title=title,
+        xlim=(-0.02, 1.02),
+        ylim=ylim,
+        show_legend=False,
+        framewise=True,
+        height=470,
+    )
+
+
+def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame, *, zoom: bool) -> hv.Overlay:
+    """One frame of Brent's search over the profile curve.
+
+    The structure (the set of layers) is the same for every frame so that a
+    ``DynamicMap`` can update it in place.
+
+    Parameters
+    ----------
+    frame : BrentFrame
+    curve : DataFrame
+        ``h2``, ``loglik``: the full curve, or a dense curve inside the bracket when ``zoom``.
+    zoom : bool
+        Restrict to the current search's bracket.
+    """
+    if frame is None:  # nothing loaded: the same layers, empty
+        nothing = np.zeros(0)
+        frame = BrentFrame(0, 1, nothing, nothing, nothing, nothing, (), None, (0.0, 1.0), pd.DataFrame(),
+                           np.nan, np.nan)
+        curve = pd.DataFrame({"h2": [], "loglik": []})
+    lo, hi = frame.search_bracket
+    if zoom:
+        pad = 0.08 * (hi - lo)
+        xlim = (lo - pad, hi + pad)
+    else:
+        xlim = (-0.02, 1.02)
+
+    def inside(h):
+        return (h >= xlim[0]) & (h <= xlim[1])
+
+    curve = _finite(curve)
+    grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
+    steps = np.asarray(frame.steps)
+    layers: list = []
+    if frame.current is not None:
+        b_lo, b_hi = frame.current["bracket_low"], frame.current["bracket_high"]
+    else:
+        b_lo, b_hi = lo, hi
+    layers.append(hv.VSpan(b_lo, b_hi, label="current bracket").opts(color="#fde68a", alpha=0.55))
+    layers.append(
+        hv.Curve(curve, H2_DIM, LOGLIK_DIM, label="profile").opts(
+            color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2
+        )
+    )
+    # every evaluation so far in one layer, coloured by kind (fewer layers: faster steps)
+    keep = inside(frame.h2)
+    kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), steps[keep].astype(str)])
+    points = pd.DataFrame(
+        {
+            "h2": np.concatenate([frame.grid_h2[grid_ok], frame.h2[keep]]),
+            "loglik": np.concatenate([frame.grid_loglik[grid_ok], frame.loglik[keep]]),
+            "step": kinds,
+        }
+    )
+    layers.append(
+        hv.Scatter(points, H2_DIM, [LOGLIK_DIM, "step"], label="evaluations").opts(
+            color="step", cmap=STEP_COLOURS, size=8
+        )
+    )
+    cur = frame.current
+    cur_pts = [(cur["h2"], cur["loglik"])] if cur is not None else []
+    layers.append(
+        hv.Scatter(cur_pts, H2_DIM, LOGLIK_DIM, label="newest point").opts(
+            color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0
+        )
+    )
+    final = [(frame.final_h2, frame.final_loglik)] if frame.is_last and np.isfinite(frame.final_h2) else []
+    layers.append(
+        hv.Scatter(final, H2_DIM, LOGLIK_DIM, label="optimum").opts(color=OPTIMUM_COLOUR, size=12, marker="star")
+    )
+    # y-range: what is visible in the x-range
+    ys = [curve.loc[inside(curve["h2"].to_numpy()), "loglik"].to_numpy(), frame.grid_loglik[grid_ok]]
+    ys = np.concatenate([y[np.isfinite(y)] for y in ys])
+    if ys.size == 0:
+        ys = np.array([0.0, 1.0])
+    top = float(ys.max())
+    if zoom:
+        bottom = float(ys.min())
+    else:
+        bottom = max(float(ys.min()), top - 40.0)
+    span = max(top - bottom, 1e-9)
+    title = "zoom: this search's bracket" if zoom else "the whole range of h2"
+    return _framewise(layers).opts(
+        **PLOT_OPTS,
+        **H2_LABELS,
+        title=title,
+        xlim=xlim,
+        ylim=(bottom - 0.06 * span, top + 0.1 * span),
+        framewise=True,
+        show_legend=False,
+        height=330,
+    )
+
+
+def _block_mean(K: np.ndarray, size: int) -> np.ndarray:
+    """Average K over blocks so that it is at most ``size`` x ``size`` (for drawing only)."""
+    n = K.shape[0]
+    if n <= size:
+        return K
+    edges = np.linspace(0, n, size + 1).astype(int)
+    rows = np.add.reduceat(K, edges[:-1], axis=0) / np.diff(edges)[:, None]
+    return np.add.reduceat(rows, edges[:-1], axis=1) / np.diff(edges)[None, :]
+
+
+def kinship_image(kinship: np.ndarray) -> hv.Image:
+    """Heat map of the kinship matrix in file order (block-averaged above 400 individuals)."""
+    n = kinship.shape[0]
+    shown = _block_mean(kinship, _MAX_IMAGE)
+    note = "" if shown.shape[0] == n else f" (block means, {shown.shape[0]} x {shown.shape[0]})"
+    img = hv.Image(
+        shown[::-1],
+        bounds=(0, 0, n, n),
+        kdims=[
+            hv.Dimension("j", label="individual j (file order)"),
+            hv.Dimension("i", label="individual i (file order)"),
+        ],
+        vdims=[hv.Dimension("K", label="kinship K_ij")],
+    )
+    return img.opts(
+        cmap="viridis",
+        colorbar=True,
+        responsive=True,
+        min_height=320,
+        aspect=None,
+        tools=["hover"],
+        toolbar="right",
+        default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
+        active_tools=["pan"],
+        title=f"kinship K, {n} x {n}{note}",
+        invert_yaxis=False,
+    )
+
+
+def spectrum_plot(values: np.ndarray | None, floor: float = 0.0) -> hv.Overlay:
+    """Eigenvalues d_i of K above ``floor``, largest first, on a log scale (empty without data)."""
+    d = np.sort(values)[::-1] if values is not None else np.zeros(0)
+    positive = d[d > floor]
+    rank = np.arange(1, positive.size + 1)
+    data = pd.DataFrame({"rank": rank, "d": positive})
+    kd = hv.Dimension("rank", label="eigenvalue rank (largest first)")
+    vd = hv.Dimension("d", label="eigenvalue d_i (log scale)")
+    layers = [hv.Curve(data, kd, vd).opts(color="#6b7280"), hv.Scatter(data, kd, vd).opts(color="#1f5fbf", size=4)]
+    return _framewise(layers).opts(**SIDE_TOOLBAR, logy=True, title="eigenvalues of K", height=300, framewise=True)
+
+
+def off_scale(ystar: np.ndarray) -> tuple[tuple[float, float], int]:
+    """A y-range for rotated values that ignores the few along the mean's direction; how many it leaves out."""
+    if ystar.size == 0:
+        return (-1.0, 1.0), 0
+    lo, hi = np.quantile(ystar, [0.01, 0.99])
+    pad = 0.25 * (hi - lo) if hi > lo else 1.0
+    return (lo - pad, hi + pad), int(np.sum((ystar < lo - pad) | (ystar > hi + pad)))
+
+
+def rotation_plots(rotation: Rotation | None) -> tuple[hv.Scatter, hv.Scatter]:
+    """The phenotype before (against individual) and after rotation (against eigenvector); empty without data."""
+    if rotation is None:
+        y, ids, ystar, d = np.zeros(0), [], np.zeros(0), np.zeros(0)
+        name = "phenotype"
+    else:
+        y, ids, ystar, d = rotation.y, list(rotation.ids), rotation.rot.y[:, 0], rotation.rot.d
+        name = rotation.phenotype
+    before = pd.DataFrame({"individual": np.arange(1, y.size + 1), "y": y, "id": ids})
+    left = hv.Scatter(
+        before,
+        hv.Dimension("individual", label="individual (file order)"),
+        [hv.Dimension("y", label=f"{name} (phenotype units)"), "id"],
+    ).opts(**SIDE_TOOLBAR, color="#1f5fbf", size=5, title="before rotation: y", height=300, framewise=True)
+    after = pd.DataFrame({"i": np.arange(1, ystar.size + 1), "ystar": ystar, "d": d})
+    ylim, _ = off_scale(ystar)
+    right = hv.Scatter(
+        after,
+        hv.Dimension("i", label="eigenvector i (eigenvalue d_i ascending)"),
+        [hv.Dimension("ystar", label="rotated phenotype y*_i"), hv.Dimension("d", label="d_i")],
+    ).opts(**SIDE_TOOLBAR, color="#7c3aed", size=5, title="after rotation: y* = Uᵀy", ylim=ylim, height=300,
+           framewise=True)
+    return left, right
+
+
+def weights_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Scatter:
+    """The weights ``w_i = 1 / (h2 d_i + 1 - h2)`` at the probed h2 (empty without data)."""
+    kd = hv.Dimension("i", label="eigenvector i (eigenvalue d_i ascending)")
+    vd = hv.Dimension("w", label="weight w_i (log scale)")
+    if rotation is None or probe is None or probe.singular:
+        data = pd.DataFrame({"i": [], "w": [], "d": []})
+    else:
+        n = rotation.rot.n
+        data = pd.DataFrame({"i": np.arange(1, n + 1), "w": probe.weights, "d": rotation.rot.d})
+    title = f"weights at h2 = {probe.h2:.2f}" if probe is not None else "weights"
+    return hv.Scatter(data, kd, [vd, hv.Dimension("d", label="d_i")]).opts(
+        **SIDE_TOOLBAR, color="#059669", size=5, logy=True, framewise=True, title=title, height=300
+    )
+
+
+def residual_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
+    """Rotated residuals ``y* - X* b(h2)`` with the model's ±2 standard deviations (empty without data)."""
+    kd = hv.Dimension("i", label="eigenvector i (eigenvalue d_i ascending)")
+    vd = hv.Dimension("r", label="rotated residual y*_i − x*_i b")
+    if rotation is None or probe is None or probe.singular:  # at a singular h2, L is minus infinity
+        i, r, sd = np.zeros(0), np.zeros(0), np.zeros(0)
+    else:
+        i = np.arange(1, rotation.rot.n + 1)
+        sd = np.sqrt(probe.sigma2 / probe.weights)
+        r = probe.residuals
+    band = hv.Spread((i, np.zeros(i.size), 2.0 * sd), kd, [vd, "err"], label="±2 sd under the model").opts(
+        color="#93c5fd", alpha=0.5
+    )
+    pts = hv.Scatter((i, r), kd, vd, label="residual").opts(color="#1f2937", size=4)
+    if r.size:
+        lo, hi = np.quantile(r, [0.005, 0.995])
+        m = max(abs(lo), abs(hi), float(np.quantile(2.0 * sd, 0.99)))
+        ylim = (-1.15 * m, 1.15 * m)
+    else:
+        ylim = (-1.0, 1.0)
+    title = f"WLS residuals at h2 = {probe.h2:.2f}" if probe is not None else "WLS residuals"
+    return _framewise([band, pts]).opts(
+        **SIDE_TOOLBAR,
+        title=title,
+        legend_position="top_left",
+        ylim=ylim,
+        framewise=True,
+        height=300,
+    )
+
+
+def probe_curve_plot(curve: pd.DataFrame | None, fit: FitResult | None, probe: Probe | None, method: str) -> hv.Overlay:
+    """The profile curve with the probed h2 and the optimum marked (empty without data)."""
+    if curve is None or fit is None or probe is None:
+        curve, ylim, h2, point, optimum = pd.DataFrame({"h2": [], "loglik": []}), (0.0, 1.0), -1.0, [], []
+    else:
+        ylim = profile_ylim([(curve, fit)])
+        h2 = probe.h2
+        point = [(probe.h2, probe.loglik)] if np.isfinite(probe.loglik) else []
+        optimum = [(fit.h2, fit.loglik)]
+    return _framewise(
+        [
+            hv.Curve(_finite(curve), H2_DIM, LOGLIK_DIM, label="profile").opts(
+                color=METHOD_COLOURS[method], line_width=2.5
+            ),
+            hv.VLine(h2).opts(color="#059669", line_dash="dashed"),
+            hv.Scatter(point, H2_DIM, LOGLIK_DIM, label="your h2").opts(color="#059669", size=13),
+            hv.Scatter(optimum, H2_DIM, LOGLIK_DIM, label="optimum").opts(color=OPTIMUM_COLOUR, size=11, marker="star"),
+        ]
+    ).opts(
+        **PLOT_OPTS,
+        **H2_LABELS,
+        title="where this h2 sits on the profile",
+        xlim=(-0.02, 1.02),
+        ylim=ylim,
+        show_legend=False,
+        framewise=True,
+        height=300,
+    )
+
+
+def heritability_errorbars(results: pd.DataFrame, current: str | None = None) -> hv.Overlay:
+    """h2 with its 95% profile-likelihood interval for every phenotype (one row each)."""
+    df = results[["phenotype", "h2", "h2_ci_low", "h2_ci_high", "n"]].copy()
+    df["phenotype"] = df["phenotype"].astype(str)
+    df["minus"] = df["h2"] - df["h2_ci_low"]
+    df["plus"] = df["h2_ci_high"] - df["h2"]
+    df["shown"] = np.where(df["phenotype"] == str(current), "selected", "other")
+    kd = hv.Dimension("phenotype", label="phenotype")
+    vd = hv.Dimension("h2", label="h2 (heritability, unitless) with 95% interval", range=(0, 1))
+    bars = hv.ErrorBars(df, kd, [vd, "minus", "plus"]).opts(color="#374151", line_width=2)
+    pts = hv.Scatter(df, kd, [vd, "h2_ci_low", "h2_ci_high", "n", "shown"]).opts(
+        color="shown", cmap={"selected": OPTIMUM_COLOUR, "other": "#1f5fbf"}, size=10, show_legend=False
+    )
+    height = max(260, 34 * len(df) + 90)
+    return (bars * pts).opts(
+        **{**PLOT_OPTS, "min_height": 260},
+        invert_axes=True,
+        ylim=(-0.02, 1.02),
+        title="h2 and 95% profile-likelihood interval, every phenotype",
+        height=height,
+        invert_yaxis=True,
+    )

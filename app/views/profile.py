@@ -1,0 +1,90 @@
+"""The profile log-likelihood over h2: optimum, 95% interval, 1.92 drop, test of h2 = 0."""
+
+from __future__ import annotations
+
+import holoviews as hv
+import numpy as np
+import panel as pn
+import param
+
+from lmmcore import CI_DROP
+
+from ..state import METHODS, ExplorerState
+from .plots import profile_plot
+from .style import escape
+
+__all__ = ["ProfileView"]
+
+
+class ProfileView(pn.viewable.Viewer):
+    """The main picture: L(h2) on [0, 1] for the chosen phenotype and method."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        s = self.state
+        deps = dict(
+            dataset=s.param.dataset,
+            phenotype=s.param.phenotype,
+            method=s.param.method,
+            use_covariates=s.param.use_covariates,
+            overlay=s.param.overlay,
+        )
+        self._plot = pn.pane.HoloViews(
+            hv.DynamicMap(pn.bind(self._plot_obj, **deps)),
+            linked_axes=False,
+            sizing_mode="stretch_width",
+            min_height=470,
+            css_classes=["profile-plot"],
+        )
+        self._text = pn.pane.Markdown(
+            pn.bind(self._summary, **deps), css_classes=["profile-summary"], width=300, margin=(10, 10)
+        )
+        self._layout = pn.Row(self._plot, self._text, sizing_mode="stretch_width")
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def _curves(self, overlay: bool):
+        s = self.state
+        methods = [s.method] + ([m for m in METHODS if m != s.method] if overlay else [])
+        out = []
+        for method in methods:
+            fit = s.fit_for(method)
+            if fit is not None:
+                out.append((method, s.profile(method), fit))
+        return out
+
+    def _plot_obj(self, dataset, phenotype, method, use_covariates, overlay):
+        curves = self._curves(overlay) if dataset is not None else []
+        return profile_plot(curves, method, "Load data to see the profile log-likelihood.")
+
+    def _summary(self, dataset, phenotype, method, use_covariates, overlay) -> str:
+        fit = self.state.fit if dataset is not None else None
+        if fit is None:
+            return ""
+        label = METHODS[fit.method]
+        se = f"{fit.h2_se:.3f}" if np.isfinite(fit.h2_se) else "—"
+        where = "on the boundary" if fit.boundary else "interior"
+        lines = [
+            f"**{escape(fit.phenotype)} · {label}**",
+            f"**ĥ² = {fit.h2:.4f}** ({where}), SE {se}",
+            f"**95% interval:** [{fit.h2_ci_low:.3f}, {fit.h2_ci_high:.3f}]: the h² whose log-likelihood "
+            f"is within {CI_DROP:.2f} of the maximum (blue band; the grey dashed line is max − 1.92).",
+            f"**L(ĥ²)** = {fit.loglik:.3f} (red dot)  \n**L(0)** = {fit.loglik_h2_zero:.3f} (black dot at h² = 0)",
+            f"**Test of h² = 0:** LRT = 2 (L(ĥ²) − L(0)) = {fit.lrt_h2_zero:.2f}, "
+            f"p = {fit.p_h2_zero:.3g} (50:50 mixture of χ²₀ and χ²₁, because h² = 0 is on the boundary).",
+            f"<small>n = {fit.n}, {fit.p} fixed effect(s); {fit.n_evals} evaluations; "
+            f"{escape(fit.message)}.</small>",
+        ]
+        if self.state.overlay:
+            other = [m for m in METHODS if m != fit.method][0]
+            o = self.state.fit_for(other)
+            if o is not None:
+                lines.append(
+                    f"<small>Dashed: {METHODS[other]}, ĥ² = {o.h2:.4f}. REML allows for the p fixed effects "
+                    "(it divides the residual sum of squares by n − p and adds the term log|X*'WX*|); ML "
+                    "does not, so its h² is usually a little smaller.</small>"
+                )
+        return "\n\n".join(lines)

@@ -1,0 +1,216 @@
+"""Results of the chosen phenotype, all phenotypes at once, and CSV downloads."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import holoviews as hv
+import pandas as pd
+import panel as pn
+import param
+from bokeh.models.widgets.tables import NumberFormatter, ScientificFormatter
+
+from lmmcore.io import neutralise_formulas
+
+from ..state import METHODS, ExplorerState
+from .plots import empty_plot, heritability_errorbars
+from .style import escape, look
+
+__all__ = ["ResultsView", "AllPhenotypesView", "csv_bytes"]
+
+_ALL_COLUMNS = [
+    "phenotype", "n", "h2", "h2_se", "h2_ci_low", "h2_ci_high", "sigma2_g", "sigma2_e",
+    "lrt_h2_zero", "p_h2_zero", "boundary",
+]
+
+
+#: Short column headers of the all-phenotypes table (the CSV keeps the engine's names).
+_TITLES = {
+    "h2_se": "SE", "h2_ci_low": "CI low", "h2_ci_high": "CI high", "loglik": "log-lik",
+    "lrt_h2_zero": "LRT h2=0", "p_h2_zero": "p", "boundary": "boundary",
+}
+
+
+def csv_bytes(df: pd.DataFrame) -> io.BytesIO:
+    """CSV of ``df`` for download, with spreadsheet formulas neutralised."""
+    buffer = io.BytesIO(neutralise_formulas(df).to_csv(index=False).encode("utf-8"))
+    buffer.seek(0)
+    return buffer
+
+
+def _safe(name: str) -> str:
+    """A file-name-safe version of a phenotype name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))[:60] or "phenotype"
+
+
+class ResultsView(pn.viewable.Viewer):
+    """h2, SE, CI, variance components, coefficients, log-likelihood and LRT; downloads."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        s = self.state
+        deps = dict(dataset=s.param.dataset, phenotype=s.param.phenotype, method=s.param.method,
+                    use_covariates=s.param.use_covariates)
+        self._table = pn.pane.HTML(
+            pn.bind(self._html, **deps), css_classes=["lmm-results"], sizing_mode="stretch_width"
+        )
+        self._download_fit = pn.widgets.FileDownload(
+            callback=self._fit_csv, filename="lmm_result.csv", label="Download this result (CSV)",
+            **look(pn.widgets.FileDownload, "primary", "outline"), width=300,
+        )
+        self._download_profile = pn.widgets.FileDownload(
+            callback=self._profile_csv, filename="lmm_profile.csv", label="Download the profile curve (CSV)",
+            **look(pn.widgets.FileDownload, "default", "outline"), width=300,
+        )
+        self._download_trace = pn.widgets.FileDownload(
+            callback=self._trace_csv, filename="lmm_brent_trace.csv", label="Download Brent's evaluations (CSV)",
+            **look(pn.widgets.FileDownload, "default", "outline"), width=300,
+        )
+        s.param.watch(self._rename, ["phenotype", "method"])
+        self._rename()
+        self._layout = pn.Row(
+            pn.Column(self._table, sizing_mode="stretch_width", max_width=820),
+            pn.Column(
+                pn.pane.Markdown("#### Export", margin=(0, 10)),
+                self._download_fit,
+                self._download_profile,
+                self._download_trace,
+                pn.pane.Markdown(
+                    "<small>Plots: use the save tool (disk icon) in each plot's toolbar to get a PNG. "
+                    "Text cells that a spreadsheet would run as a formula are prefixed with a quote.</small>",
+                    width=300,
+                ),
+                width=330,
+            ),
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def _rename(self, *_events) -> None:
+        stem = f"{_safe(self.state.phenotype or 'none')}_{self.state.method}"
+        self._download_fit.filename = f"lmm_result_{stem}.csv"
+        self._download_profile.filename = f"lmm_profile_{stem}.csv"
+        self._download_trace.filename = f"lmm_brent_trace_{stem}.csv"
+
+    def _html(self, dataset, phenotype, method, use_covariates) -> str:
+        rows = self.state.fit_rows() if dataset is not None else []
+        if not rows:
+            return "<p>No result yet: load data.</p>"
+        body = "".join(
+            f"<tr><th>{escape(q)}</th><td class='num'>{escape(v)}</td><td class='note'>{escape(n)}</td></tr>"
+            for q, v, n in rows
+        )
+        style = (
+            "<style>.lmm-table{border-collapse:collapse;font-size:14px;width:100%}"
+            ".lmm-table th,.lmm-table td{padding:5px 10px;border-bottom:1px solid #e5e7eb;text-align:left;"
+            "vertical-align:top}.lmm-table th{font-weight:600;white-space:nowrap;width:170px}"
+            ".lmm-table td.num{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}"
+            ".lmm-table td.note{color:#6b7280;font-size:12.5px}</style>"
+        )
+        fit = self.state.fit
+        head = f"<h4 style='margin:4px 0 8px'>{escape(fit.phenotype)} by {METHODS[fit.method]}</h4>"
+        return f"{style}{head}<table class='lmm-table'>{body}</table>"
+
+    def _fit_csv(self) -> io.BytesIO:
+        fit = self.state.fit
+        return csv_bytes(pd.DataFrame([fit.to_row()]) if fit is not None else pd.DataFrame())
+
+    def _profile_csv(self) -> io.BytesIO:
+        df = self.state.profile().copy()
+        df.insert(0, "method", self.state.method)
+        df.insert(0, "phenotype", self.state.phenotype)
+        return csv_bytes(df)
+
+    def _trace_csv(self) -> io.BytesIO:
+        fit = self.state.fit
+        if fit is None:
+            return csv_bytes(pd.DataFrame())
+        df = pd.DataFrame(fit.trace.to_records())
+        df.insert(0, "evaluation", range(1, len(df) + 1))
+        df.insert(0, "phenotype", fit.phenotype)
+        return csv_bytes(df)
+
+
+class AllPhenotypesView(pn.viewable.Viewer):
+    """Every phenotype's h2 with its interval: a sortable table and an error-bar plot."""
+
+    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+
+    def __init__(self, **params) -> None:
+        super().__init__(**params)
+        s = self.state
+        deps = dict(dataset=s.param.dataset, method=s.param.method, use_covariates=s.param.use_covariates)
+        number = {c: NumberFormatter(format="0.0000") for c in ("h2", "h2_se", "h2_ci_low", "h2_ci_high")}
+        number.update({c: NumberFormatter(format="0.000") for c in ("loglik", "lrt_h2_zero")})
+        number.update({c: ScientificFormatter(precision=4) for c in ("sigma2_g", "sigma2_e", "p_h2_zero")})
+        self._table = pn.widgets.Tabulator(
+            pn.bind(self._frame, **deps),
+            show_index=False,
+            disabled=True,
+            selectable=False,
+            formatters=number,
+            titles=_TITLES,
+            sizing_mode="stretch_width",
+            layout="fit_data_fill",
+            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 12.5px !important; }"],
+            css_classes=["all-phenotypes"],
+            max_height=330,
+        )
+        self._table.on_click(self._pick)
+        self._plot = pn.panel(pn.bind(self._errorbar_pane, **deps), loading_indicator=True, sizing_mode="stretch_width")
+        self._download = pn.widgets.FileDownload(
+            callback=self._all_csv, filename="lmm_results_all.csv", label="Download all results (CSV)",
+            **look(pn.widgets.FileDownload, "primary", "outline"), width=300,
+        )
+        s.param.watch(self._rename, "method")
+        self._rename()
+        self._layout = pn.Column(
+            pn.Row(
+                pn.pane.Markdown(
+                    "Click a column header to sort; click a row to show that phenotype in the other tabs.",
+                    sizing_mode="stretch_width",
+                ),
+                self._download,
+                sizing_mode="stretch_width",
+            ),
+            self._table,
+            self._plot,
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.viewable.Viewable:
+        return self._layout
+
+    def _rename(self, *_events) -> None:
+        self._download.filename = f"lmm_results_all_{self.state.method}.csv"
+
+    def _frame(self, dataset, method, use_covariates) -> pd.DataFrame:
+        df = self.state.results_frame() if dataset is not None else pd.DataFrame()
+        if df.empty:
+            return pd.DataFrame(columns=_ALL_COLUMNS)
+        return df[_ALL_COLUMNS]
+
+    def _errorbar_pane(self, dataset, method, use_covariates) -> pn.pane.HoloViews:
+        """The plot for these results; the highlighted phenotype then changes in place."""
+        df = self.state.results_frame() if dataset is not None else pd.DataFrame()
+        if df.empty:
+            return pn.pane.HoloViews(empty_plot("No data loaded."), sizing_mode="stretch_width")
+        dmap = hv.DynamicMap(pn.bind(lambda phenotype: heritability_errorbars(df, phenotype),
+                                     phenotype=self.state.param.phenotype))
+        return pn.pane.HoloViews(dmap, linked_axes=False, sizing_mode="stretch_width")
+
+    def _pick(self, event) -> None:
+        value = self._table.value
+        if value is None or event.row is None or event.row >= len(value):
+            return
+        name = str(value.iloc[event.row]["phenotype"])
+        if name in self.state.phenotypes:
+            self.state.phenotype = name
+
+    def _all_csv(self) -> io.BytesIO:
+        return csv_bytes(self.state.results_frame())
