@@ -36,16 +36,15 @@ from lmmcore import (
     LMMInputError,
     LMMWarning,
     RotatedData,
-    decompose_kinship,
     design_matrix,
     fit_phenotypes,
+    pattern_decomposition,
     profile_loglik,
     profile_table,
     results_table,
     rotate,
     solve_wls,
 )
-from lmmcore.batch import MissingnessPattern
 from lmmcore.wls import variance_factors
 
 from .data import (
@@ -704,12 +703,7 @@ class ExplorerState(param.Parameterized):
         data = self.dataset
         column = data.phenotypes[self.phenotype]
         observed = column.notna().to_numpy()
-        pattern = MissingnessPattern(observed, (self.phenotype,))
-        eig = self._cache.get(pattern.key)
-        if eig is None:
-            kinship = data.kinship if observed.all() else data.kinship[np.ix_(observed, observed)]
-            eig = decompose_kinship(kinship, check=False)
-            self._cache[pattern.key] = eig
+        eig = pattern_decomposition(data.kinship, observed, self._cache)
         covar = data.covariates.loc[observed] if use_cov else None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LMMWarning)  # the fit has reported them

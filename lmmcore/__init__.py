@@ -25,7 +25,15 @@ eigendecomposition among the phenotypes with the same missing values;
 :mod:`lmmcore.design` builds X; :mod:`lmmcore.io` reads and aligns files.
 """
 
-from .batch import fit_phenotypes, kinship_scale_factor, missingness_patterns, profile_table, results_table
+from .batch import (
+    MissingnessPattern,
+    fit_phenotypes,
+    kinship_scale_factor,
+    missingness_patterns,
+    pattern_decomposition,
+    profile_table,
+    results_table,
+)
 from .design import Design, design_matrix
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, LMMWarning
@@ -43,6 +51,7 @@ __all__ = [
     "LMMData",
     "LMMInputError",
     "LMMWarning",
+    "MissingnessPattern",
     "OptimizeResult",
     "OptimizerTrace",
     "RotatedData",
@@ -59,6 +68,7 @@ __all__ = [
     "load_data",
     "maximize_profile",
     "missingness_patterns",
+    "pattern_decomposition",
     "profile_loglik",
     "profile_table",
     "read_covariates",

@@ -10,6 +10,7 @@ user).
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
@@ -27,6 +28,7 @@ from .optimize import DEFAULT_GRID, DEFAULT_TOL
 
 __all__ = [
     "MissingnessPattern",
+    "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
     "profile_table",
@@ -200,7 +202,7 @@ def fit_phenotypes(
     patterns = missingness_patterns(table)
     for i, pattern in enumerate(patterns):
         obs = pattern.observed
-        eig = _cached_eig(cache, data.kinship, obs)
+        eig = pattern_decomposition(data.kinship, obs, cache)
         scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
         covar = data.covariates.loc[obs] if data.covariates is not None else None
         design = design_matrix(covar, int(obs.sum()), data.sources.get("covariates", "the covariates"))
@@ -221,12 +223,38 @@ def fit_phenotypes(
     return [by_name[name] for name in names]
 
 
-def _cached_eig(cache: dict, kinship: np.ndarray, observed: np.ndarray) -> Eigendecomposition:
-    key = np.packbits(observed).tobytes() + observed.size.to_bytes(8, "little")
-    if key not in cache:
-        sub = kinship if observed.all() else kinship[np.ix_(observed, observed)]
-        cache[key] = decompose_kinship(sub, check=False)
-    return cache[key]
+def _kinship_fingerprint(kinship: np.ndarray) -> bytes:
+    K = np.ascontiguousarray(kinship, dtype=float)
+    return hashlib.blake2b(K.data, digest_size=16).digest() + repr(K.shape).encode()
+
+
+def pattern_decomposition(
+    kinship: np.ndarray, observed: np.ndarray, cache: dict | None = None
+) -> Eigendecomposition:
+    """The eigendecomposition of the kinship of the observed individuals, cached.
+
+    Parameters
+    ----------
+    kinship : ndarray, shape (n, n)
+    observed : ndarray of bool, shape (n,)
+    cache : dict, optional
+        Decompositions already made. Keys combine a fingerprint of the
+        kinship's values with the pattern, so one cache can safely serve
+        several data sets.
+
+    Returns
+    -------
+    Eigendecomposition
+    """
+    observed = np.asarray(observed, dtype=bool)
+    key = (_kinship_fingerprint(kinship), MissingnessPattern(observed, ()).key)
+    if cache is not None and key in cache:
+        return cache[key]
+    sub = kinship if observed.all() else kinship[np.ix_(observed, observed)]
+    eig = decompose_kinship(sub, check=False)
+    if cache is not None:
+        cache[key] = eig
+    return eig
 
 
 def profile_table(
@@ -251,7 +279,7 @@ def profile_table(
     frames = []
     for pattern in missingness_patterns(table):
         obs = pattern.observed
-        eig = _cached_eig(cache, data.kinship, obs)
+        eig = pattern_decomposition(data.kinship, obs, cache)
         scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
         covar = data.covariates.loc[obs] if data.covariates is not None else None
         with warnings.catch_warnings():

@@ -132,19 +132,23 @@ def test_uploaded_files_give_the_same_h2_as_the_command_line(page, example, tmp_
 
 
 def test_brent_player_steps_forward_and_back(page):
+    from playwright.sync_api import expect
+
     open_tab(page, "Brent's method")
     indicator = page.locator(".brent-indicator")
     rows = page.locator(".brent-table tbody tr")
     indicator.filter(has_text="Step 0 of").wait_for()
-    assert rows.count() == 0
+    expect(rows).to_have_count(0)
     step = page.locator(".brent-player button.next")
     step.click()
     indicator.filter(has_text="Step 1 of").wait_for()
-    assert rows.count() == 1 and "start" in rows.first.text_content()
+    # the table and the indicator are separate models: wait for the table too
+    expect(rows).to_have_count(1, timeout=10_000)
+    expect(rows.first).to_contain_text("start")
     step.click()
     indicator.filter(has_text="Step 2 of").wait_for()
-    assert rows.count() == 2
+    expect(rows).to_have_count(2, timeout=10_000)
     page.locator(".brent-player button.previous").click()
     indicator.filter(has_text="Step 1 of").wait_for()
-    assert rows.count() == 1
+    expect(rows).to_have_count(1, timeout=10_000)
     assert page.errors == []

@@ -121,3 +121,15 @@ def test_alignment_drops_and_counts_unmatched_ids():
     assert data.n == 56
     assert data.n_dropped == 4
     assert "dropped 4" in data.summary()
+
+
+def test_one_cache_can_serve_two_data_sets_of_the_same_size():
+    """Regression: the cache was keyed by missingness pattern only, so a second kinship reused the first's."""
+    kin, P, cov = make_data(seed=31)
+    kin2, _, _ = make_data(seed=77)
+    cache: dict = {}
+    a = fit_phenotypes(align(kin, P, cov), ["trait3"], cache=cache)[0]
+    b = fit_phenotypes(align(kin2, P, cov), ["trait3"], cache=cache)[0]
+    fresh = fit_phenotypes(align(kin2, P, cov), ["trait3"])[0]
+    assert len(cache) == 2
+    assert b.loglik == pytest.approx(fresh.loglik, abs=1e-10) and b.loglik != pytest.approx(a.loglik)
