@@ -123,7 +123,6 @@ def test_switching_method_and_phenotype_reuses_the_eigendecomposition(state, mon
         return original(*args, **kwargs)
 
     monkeypatch.setattr(lmmcore.batch, "decompose_kinship", counting)
-    monkeypatch.setattr("app.state.decompose_kinship", counting)
     reml = state.fit
     state.method = "ml"
     assert state.fit.method == "ml" and state.fit.phenotype == reml.phenotype
