@@ -30,8 +30,15 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
+# Local use: bound to this machine only. See README "Serving the dashboard to a lab" for a shared server.
+SERVE_FLAGS ?= --address 127.0.0.1 --port $(PORT) \
+	--allow-websocket-origin localhost:$(PORT) --allow-websocket-origin 127.0.0.1:$(PORT) \
+	--websocket-max-message-size 268435456 \
+	--check-unused-sessions 10000 --unused-session-lifetime 60000 \
+	--num-threads 4
+
 serve: install
-	$(BIN)/panel serve app --port $(PORT) --show
+	$(BIN)/panel serve app $(SERVE_FLAGS) --show
 
 test: install-test browser
 	$(BIN)/python -m pytest

@@ -1,0 +1,370 @@
+"""The ``lmmcore kinship`` and ``lmmcore scan`` subcommands.
+
+:func:`register` adds them to the ``lmmcore`` parser (:mod:`lmmcore.cli`
+calls it). They follow that module's conventions: bad input raises
+:class:`~lmmcore.errors.LMMInputError`, which ``lmmcore.cli.main`` turns into
+exit status 2 and a one-line message; outputs are written atomically and an
+existing file is replaced only with ``--force``.
+
+File formats
+------------
+Genotypes: ``--genoprobs G.csv --map M.csv`` (R/qtl2 genotype probabilities,
+columns ``MARKER:GENOTYPE``), ``--genotypes D.csv --map M.csv`` (dosages, one
+column per marker) or ``--bed PREFIX`` (PLINK 1 binary ``.bed/.bim/.fam``;
+dosage = count of the ``.bim``'s first allele). The map has columns
+``marker, chr, pos``.
+
+Kinship: an overall kinship is a square CSV (IDs in the first column and as
+the column labels), as ``lmmcore fit --kinship`` reads. A LOCO kinship is
+one long CSV whose first two columns are ``chr`` and ``id``: the rows of
+chromosome c hold the n x n kinship computed without the markers of c.
+``lmmcore kinship --loco`` writes that format and ``lmmcore scan --kinship``
+reads both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import LMMInputError, LMMWarning
+
+__all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
+
+
+# --------------------------------------------------------------------------- #
+# Argument types
+# --------------------------------------------------------------------------- #
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def _positive(text: str) -> int:
+    value = _count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--genoprobs", metavar="G.csv",
+                        help="genotype probabilities: IDs, then MARKER:GENOTYPE columns (needs --map)")
+    source.add_argument("--genotypes", metavar="D.csv",
+                        help="allele dosages in [0, 2]: IDs, then one column per marker (needs --map)")
+    source.add_argument("--bed", metavar="PREFIX",
+                        help="PLINK 1 binary files PREFIX.bed/.bim/.fam (dosage of the .bim's first allele)")
+    parser.add_argument("--map", metavar="M.csv", help="marker map with columns marker, chr, pos")
+    parser.add_argument("--kind", choices=["standardized", "centered"], default="standardized", type=str.lower,
+                        help="kinship from dosages: standardized (GCTA's GRM, default) or centered "
+                             "(GEMMA's -gk 1); genotype probabilities always give R/qtl2's calc_kinship")
+
+
+def read_genotype_args(args):
+    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``)."""
+    from .genotypes import read_dosages, read_genoprobs, read_plink
+
+    if args.bed:
+        if args.map:
+            warnings.warn("--map is ignored with --bed: positions come from the .bim file", LMMWarning, stacklevel=2)
+        return read_plink(args.bed)
+    flag = "--genoprobs" if args.genoprobs else "--genotypes"
+    if not args.map:
+        raise LMMInputError(f"{flag} needs the marker map: add --map M.csv (columns marker, chr, pos)")
+    if args.genoprobs:
+        return read_genoprobs(args.genoprobs, args.map)
+    return read_dosages(args.genotypes, args.map)
+
+
+# --------------------------------------------------------------------------- #
+# Kinship files
+# --------------------------------------------------------------------------- #
+def write_kinship_file(kinships, ids, path, *, force: bool = False) -> Path:
+    """Write an overall kinship (square CSV) or LOCO kinships (long CSV with ``chr, id``).
+
+    Parameters
+    ----------
+    kinships : ndarray or dict of str to ndarray
+        One matrix, or ``{chromosome: matrix}``.
+    ids : sequence of str
+    path : str or Path
+    force : bool
+    """
+    from .io import write_csv_atomic
+
+    ids = [str(i) for i in ids]
+    if isinstance(kinships, dict):
+        frames = []
+        for c, K in kinships.items():
+            frame = pd.DataFrame(np.asarray(K), columns=ids)
+            frame.insert(0, "id", ids)
+            frame.insert(0, "chr", str(c))
+            frames.append(frame)
+        return write_csv_atomic(pd.concat(frames, ignore_index=True), path, force=force)
+    frame = pd.DataFrame(np.asarray(kinships), index=pd.Index(ids, name="id"), columns=ids)
+    return write_csv_atomic(frame, path, force=force, index=True)
+
+
+def read_kinship_file(path):
+    """Read a kinship CSV: a square overall kinship, or the long LOCO format.
+
+    Returns
+    -------
+    DataFrame or dict of str to DataFrame
+        The kinship labelled by ID, or ``{chromosome: kinship}``.
+
+    Raises
+    ------
+    LMMInputError
+        A missing file, a LOCO block that is not square or not labelled by
+        the same IDs, values that are not numbers, a matrix that is not
+        symmetric.
+    """
+    from .eigen import validate_kinship_matrix
+    from .io import read_kinship
+
+    path = Path(path)
+    if not path.is_file():
+        raise LMMInputError(f"kinship file '{path}' does not exist; give 'loco', 'overall' or a CSV file")
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline().strip().split(",")
+    if len(header) < 2 or header[0].strip().strip('"').lower() != "chr":
+        return read_kinship(path)
+    name = path.name
+    if header[1].strip().strip('"').lower() != "id":
+        raise LMMInputError(
+            f"kinship file '{name}' starts with a 'chr' column, so it is read as LOCO kinships; its "
+            "second column must be 'id' (as lmmcore kinship --loco writes)"
+        )
+    try:
+        df = pd.read_csv(path, dtype={header[0]: str, header[1]: str}, encoding="utf-8-sig")
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise LMMInputError(f"kinship file '{name}' is not a well-formed CSV ({exc})") from None
+    chr_col, id_col = df.columns[0], df.columns[1]
+    ids = [str(c).strip() for c in df.columns[2:]]
+    values = df.iloc[:, 2:].apply(pd.to_numeric, errors="coerce")
+    if values.isna().any().any():
+        r, c = np.argwhere(values.isna().to_numpy())[0]
+        raise LMMInputError(
+            f"kinship file '{name}', line {r + 2}, column '{ids[c]}': the value is missing or not a number"
+        )
+    out = {}
+    for c, rows in df.groupby(chr_col, sort=False).groups.items():
+        block_ids = [str(i).strip() for i in df.loc[rows, id_col]]
+        if len(block_ids) != len(ids) or set(block_ids) != set(ids):
+            raise LMMInputError(
+                f"kinship file '{name}': the rows of chromosome '{c}' list {len(block_ids)} IDs, which are "
+                f"not the {len(ids)} IDs of the column labels; each chromosome needs one row per individual"
+            )
+        K = pd.DataFrame(values.loc[rows].to_numpy(dtype=float), index=block_ids, columns=ids).loc[ids, ids]
+        validate_kinship_matrix(K.to_numpy(), f"kinship file '{name}', chromosome '{c}'")
+        out[str(c).strip()] = K
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Commands
+# --------------------------------------------------------------------------- #
+def _say(args, message: str) -> None:
+    if not getattr(args, "quiet", False):
+        print(f"lmmcore: {message}", file=sys.stderr)
+
+
+def cmd_kinship(args) -> int:
+    from .io import check_output_path
+    from .kinship import compute_kinship, compute_loco_kinships
+
+    check_output_path(args.out, args.force)
+    started = time.perf_counter()
+    genotypes = read_genotype_args(args)
+    if args.loco:
+        kin = compute_loco_kinships(genotypes, kind=args.kind)
+        write_kinship_file({c: k.matrix for c, k in kin.items()}, genotypes.ids, args.out, force=args.force)
+        what = f"{len(kin)} LOCO kinships (one per chromosome)"
+    else:
+        kin = compute_kinship(genotypes, kind=args.kind)
+        write_kinship_file(kin.matrix, genotypes.ids, args.out, force=args.force)
+        what = f"the {kin.kind} kinship"
+    _say(args, f"wrote {what} of {genotypes.n} individuals from {genotypes.n_markers} markers to {args.out} "
+               f"in {time.perf_counter() - started:.2f} s")
+    return 0
+
+
+def _progress_bar(quiet: bool):
+    from tqdm import tqdm
+
+    state = {"bar": None}
+
+    def update(done: int, total: int, desc: str) -> None:
+        if state["bar"] is None:
+            state["bar"] = tqdm(total=total, desc="scanning", unit="marker", unit_scale=True,
+                                file=sys.stderr, disable=quiet or None, leave=False)
+        bar = state["bar"]
+        bar.set_postfix_str(desc, refresh=False)
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        if state["bar"] is not None:
+            state["bar"].close()
+
+    return update, close
+
+
+def cmd_scan(args) -> int:
+    from .io import check_output_path, read_covariates, read_phenotypes, write_csv_atomic
+    from .scan import scan
+
+    check_output_path(args.out, args.force)
+    if args.perm_out:
+        if not args.perm:
+            raise LMMInputError("--perm-out needs --perm N (the number of permutations)")
+        check_output_path(args.perm_out, args.force)
+        if os.path.abspath(args.perm_out) == os.path.abspath(args.out):
+            raise LMMInputError("--out and --perm-out name the same file; give two different names")
+    if args.perm_strata and not args.perm:
+        raise LMMInputError("--perm-strata needs --perm N (the number of permutations)")
+    started = time.perf_counter()
+    genotypes = read_genotype_args(args)
+    pheno = read_phenotypes(args.pheno)
+    covar = read_covariates(args.covar) if args.covar else None
+    select = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
+    if args.phenotypes is not None and not select:
+        raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
+    key = args.kinship.strip()
+    kinship = key.lower() if key.lower() in ("loco", "overall") else read_kinship_file(key)
+    _say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
+               f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
+    update, close = _progress_bar(args.quiet)
+    try:
+        result = scan(
+            genotypes,
+            pheno,
+            covar,
+            kinship=kinship,
+            kind=args.kind,
+            method=args.method,
+            refit=args.refit,
+            lrt_likelihood=args.lrt_likelihood,
+            select=select,
+            n_perm=args.perm,
+            perm_strata=args.perm_strata,
+            seed=args.seed,
+            chunk=args.chunk,
+            progress=update,
+        )
+    finally:
+        close()
+    write_csv_atomic(result.table, args.out, force=args.force)
+    if result.permutations is not None:
+        thresholds = result.permutations.thresholds
+        if args.perm_out:
+            write_csv_atomic(thresholds, args.perm_out, force=args.force)
+        else:
+            print(f"# genome-wide LOD thresholds from {args.perm} permutations "
+                  f"({result.permutations.scheme})")
+            print(thresholds.to_csv(index=False), end="")
+    table = result.table
+    best = table.loc[table["lod"].idxmax()] if table["lod"].notna().any() else None
+    flagged = int((table["flag"] != "").sum())
+    summary = (
+        f"scanned {len(result.phenotypes)} phenotype(s) at {genotypes.n_markers} markers on "
+        f"{result.n_individuals} individuals ({result.kinship} kinship, "
+        f"{'fixed and re-estimated' if args.refit else 'fixed'} h2) in {time.perf_counter() - started:.2f} s"
+    )
+    if best is not None:
+        summary += f"; highest LOD {best['lod']:.2f} ({best['phenotype']} at {best['marker']}, chr {best['chr']})"
+    if flagged:
+        summary += f"; {flagged} row(s) flagged (see the flag column)"
+    _say(args, summary + f"; results in {args.out}" + (f", thresholds in {args.perm_out}" if args.perm_out else ""))
+    return 0
+
+
+# --------------------------------------------------------------------------- #
+# Registration
+# --------------------------------------------------------------------------- #
+def register(subparsers) -> None:
+    """Add the ``kinship`` and ``scan`` subcommands to the ``lmmcore`` parser."""
+    kin = subparsers.add_parser(
+        "kinship",
+        help="compute a kinship matrix (overall or leave-one-chromosome-out) from genotypes",
+        description=(
+            "Compute the kinship of the genotyped individuals: R/qtl2's calc_kinship for genotype "
+            "probabilities, or the standardized/centered relationship matrix for dosages. Without --loco "
+            "the output is a square CSV (IDs in the first column and as column labels), the format of "
+            "'lmmcore fit --kinship'. With --loco the output is ONE long CSV with the columns chr, id, "
+            "then one column per individual: the rows of chromosome c are the kinship computed without "
+            "the markers of c. Both formats are read by 'lmmcore scan --kinship FILE'."
+        ),
+    )
+    _add_genotype_arguments(kin)
+    kin.add_argument("--loco", action="store_true", help="one kinship per chromosome, leaving that chromosome out")
+    kin.add_argument("--out", required=True, metavar="K.csv", help="output CSV")
+    kin.add_argument("--force", action="store_true", help="replace an existing output file")
+    kin.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    kin.set_defaults(func=cmd_kinship)
+
+    sc = subparsers.add_parser(
+        "scan",
+        help="genome scan with a linear mixed model (LOD scores, exact tests, permutation thresholds)",
+        description=(
+            "Scan the genome: at every marker fit y = Xb + (marker columns) + e, "
+            "var(e) = sigma2 (h2 K + (1 - h2) I). The default is R/qtl2's scan1 with a kinship: h2 "
+            "estimated under the null (per chromosome with --kinship loco) and held fixed; "
+            "LOD = (n/2) log10(RSS0/RSS1), p-value from chi-square with the marker's degrees of freedom "
+            "(1 for dosages, k-1 for k genotypes: the first genotype is the reference). --refit adds "
+            "GEMMA's exact tests with h2 re-estimated at every marker: the likelihood-ratio test "
+            "(ML, -lmm 2: columns h2_ml, lrt, lod_lrt, p_lrt) and the Wald test (REML, -lmm 1: "
+            "h2_reml, beta_wald_*, se_wald_*, wald, p_wald). Monomorphic markers get NaN and a flag."
+        ),
+        epilog=(
+            "Permutations (--perm N): R/qtl2's scan1perm scheme. The genotype rows are permuted relative "
+            "to the phenotypes, covariates and kinship (which stay together), within the strata of "
+            "--perm-strata if given; each permutation is scanned with the fixed-h2 scan at the null h2 of "
+            "the observed data, and its genome-wide maximum LOD is recorded. The thresholds (the 1 - alpha "
+            "quantiles of the maxima, alpha = 0.01, 0.05, 0.10, 0.20) apply to the 'lod' column. They are "
+            "written to --perm-out (columns phenotype, alpha, lod_threshold, n_perm) or, without "
+            "--perm-out, printed to stdout as CSV."
+        ),
+    )
+    _add_genotype_arguments(sc)
+    sc.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
+    sc.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
+    sc.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
+    sc.add_argument("--kinship", required=True, metavar="loco|overall|FILE",
+                    help="'loco' (one kinship per chromosome, leaving it out; computed from the genotypes), "
+                         "'overall' (one kinship from all markers), or a CSV written by 'lmmcore kinship' "
+                         "(square, or long with chr, id columns for LOCO)")
+    sc.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower,
+                    help="how the null h2 of the fixed-h2 scan is estimated (default reml, as R/qtl2)")
+    sc.add_argument("--refit", action="store_true",
+                    help="also re-estimate h2 at every marker: LRT (ML) and Wald (REML) tests, as GEMMA")
+    sc.add_argument("--lrt-likelihood", choices=["full", "projected"], default="full", type=str.lower,
+                    help="ML likelihood of --refit's LRT: 'full' (all n observations, as GEMMA; default) or "
+                         "'projected' (leaving out kinship null-space directions fitted by the covariates, "
+                         "as 'lmmcore fit --method ml'); the same for a non-singular kinship")
+    sc.add_argument("--perm", type=_count, default=0, metavar="N",
+                    help="permutations for genome-wide LOD thresholds (default 0: none)")
+    sc.add_argument("--perm-strata", metavar="COLUMN",
+                    help="permute within the groups of this column of the covariate file")
+    sc.add_argument("--perm-out", metavar="T.csv", help="write the permutation thresholds here (else stdout)")
+    sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
+    sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
+                    help="markers per chunk (default: about 32 MiB of rotated genotypes)")
+    sc.add_argument("--out", required=True, metavar="scan.csv",
+                    help="results, one row per phenotype and marker (long format)")
+    sc.add_argument("--force", action="store_true", help="replace existing output files")
+    sc.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    sc.set_defaults(func=cmd_scan)
