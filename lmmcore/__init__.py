@@ -23,6 +23,12 @@ The algorithm, one module per step
 h2 = 0); :mod:`lmmcore.batch` fits many phenotypes, sharing each
 eigendecomposition among the phenotypes with the same missing values;
 :mod:`lmmcore.design` builds X; :mod:`lmmcore.io` reads and aligns files.
+
+Beyond heritability: :mod:`lmmcore.genotypes` reads genotype probabilities,
+dosages and PLINK files, :mod:`lmmcore.kinship` computes kinships (R/qtl2's,
+GCTA's and GEMMA's; overall or leave-one-chromosome-out), :mod:`lmmcore.scan`
+scans the genome with fixed or re-estimated h2, :mod:`lmmcore.permute` gives
+permutation thresholds and :mod:`lmmcore.simulate` makes the example data.
 """
 
 from .batch import (
@@ -43,7 +49,42 @@ from .likelihood import from_lmmlite, profile_loglik, to_lmmlite
 from .optimize import OptimizeResult, OptimizerTrace, brent_maximize, maximize_profile
 from .wls import WLSSolution, solve_wls
 
-__all__ = [
+#: Genome-scan, genotype and simulation names, imported on first use so that
+#: ``lmmcore fit`` does not pay for them (PEP 562). The scan itself is
+#: ``lmmcore.scan.scan`` (the name ``lmmcore.scan`` is the module).
+_LAZY = {
+    "ScanResult": "scan",
+    "permutation_indices": "permute",
+    "lod_thresholds": "permute",
+    "PermutationResult": "permute",
+    "Genotypes": "genotypes",
+    "read_genoprobs": "genotypes",
+    "read_dosages": "genotypes",
+    "read_map": "genotypes",
+    "read_plink": "genotypes",
+    "Kinship": "kinship",
+    "compute_kinship": "kinship",
+    "compute_loco_kinships": "kinship",
+    "kinship_from_genoprobs": "kinship",
+    "kinship_from_dosages": "kinship",
+    "loco_kinships": "kinship",
+    "write_example_dataset": "simulate",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(f".{_LAZY[name]}", __name__)
+        return getattr(module, name)
+    raise AttributeError(f"module 'lmmcore' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))
+
+__all__ = sorted(_LAZY) + [
     "CI_DROP",
     "Design",
     "Eigendecomposition",
