@@ -91,12 +91,17 @@ def make_data(workdir: Path, n: int, m: int, n_chr: int, seed: int) -> dict:
 # --------------------------------------------------------------------------- #
 # Workers (each in its own process)
 # --------------------------------------------------------------------------- #
+_READ_S = {}
+
+
 def _load(workdir: Path):
     from lmmcore.genotypes import read_plink
 
+    t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = read_plink(workdir / "bench")
+    _READ_S["read_s"] = time.perf_counter() - t0
     K = np.load(workdir / "K.npy")
     fam = pd.read_csv(workdir / "bench.fam", sep=r"\s+", header=None, dtype={1: str})
     pheno = pd.DataFrame({"y": fam[5].to_numpy(float)}, index=fam[1].astype(str))
@@ -141,7 +146,7 @@ def worker_scan(workdir: Path, refit: bool, chunk: int | None, n_perm: int = 0) 
     cols += ["p_lrt", "p_wald", "h2_ml", "h2_reml"] if refit else []
     res.table[cols].to_csv(workdir / ("ours_exact.csv" if refit else "ours_fixed.csv"), index=False)
     return {"scan_s": elapsed, "timings": res.timings, "h2_null": float(res.null["h2"].iloc[0]),
-            "scan_alloc_mb": peak / 2**20}
+            "scan_alloc_mb": peak / 2**20, **_READ_S}
 
 
 FASTLMM_SCRIPT = r"""
@@ -163,13 +168,29 @@ print(json.dumps({"scan_s": elapsed}))
 """
 
 
+def _own_peak_mb() -> float | None:
+    """This process's peak resident memory (VmHWM, reset at exec), in MB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
 # --------------------------------------------------------------------------- #
 # Running and measuring processes
 # --------------------------------------------------------------------------- #
-def measure(cmd: list[str], cwd: Path | None = None) -> dict:
+#: Environment of the single-threaded runs (GEMMA's association loop is single-threaded).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def measure(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
     """Run a command; return its wall time, peak RSS (MB), exit status, stdout and stderr."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, **env} if env else None)
     out_chunks, err_chunks = [], []
     # read pipes before waiting so that a chatty tool cannot block on a full pipe
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -191,18 +212,19 @@ def best_of(runs: list[dict], key: str = "wall_s") -> dict:
     return min(runs, key=lambda r: r[key])
 
 
-def run_worker(kind: str, workdir: Path, chunk: int | None, n_perm: int = 0, repeat: int = 1) -> dict:
-    return best_of([_run_worker_once(kind, workdir, chunk, n_perm) for _ in range(repeat)], "scan_s"
+def run_worker(kind: str, workdir: Path, chunk: int | None, n_perm: int = 0, repeat: int = 1,
+               env: dict | None = None) -> dict:
+    return best_of([_run_worker_once(kind, workdir, chunk, n_perm, env) for _ in range(repeat)], "scan_s"
                    if kind != "rotation" else "rotate_s")
 
 
-def _run_worker_once(kind: str, workdir: Path, chunk: int | None, n_perm: int = 0) -> dict:
+def _run_worker_once(kind: str, workdir: Path, chunk: int | None, n_perm: int = 0, env: dict | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", kind, "--workdir", str(workdir)]
     if chunk:
         cmd += ["--chunk", str(chunk)]
     if n_perm:
         cmd += ["--perm", str(n_perm)]
-    res = measure(cmd)
+    res = measure(cmd, env=env)
     if res["status"] != 0:
         raise RuntimeError(f"worker {kind} failed:\n{res['stderr']}")
     res.update(json.loads(res["stdout"].strip().splitlines()[-1]))
@@ -275,16 +297,20 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-gemma", action="store_true")
     parser.add_argument("--fastlmm-python", default=DEFAULT_FASTLMM_PYTHON,
                         help=f"python of a virtualenv with fastlmm (default {DEFAULT_FASTLMM_PYTHON}; skipped if absent)")
-    parser.add_argument("--worker", choices=["rotation", "fixed", "exact", "perm"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["simulate", "rotation", "fixed", "exact", "perm"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
+        if args.worker == "simulate":
+            print(json.dumps(make_data(args.workdir, args.n, args.m, args.n_chr, args.seed)))
+            return 0
         if args.worker == "rotation":
             out = worker_rotation(args.workdir, args.chunk)
         elif args.worker == "perm":
             out = worker_scan(args.workdir, False, args.chunk, args.perm)
         else:
             out = worker_scan(args.workdir, args.worker == "exact", args.chunk)
+        out["hwm_mb"] = _own_peak_mb()
         print(json.dumps(out))
         return 0
 
@@ -299,7 +325,14 @@ def main(argv=None) -> int:
         threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
         print(f"simulating n = {args.n}, m = {args.m} ({args.n_chr} chromosomes) in {workdir}; "
               f"{os.cpu_count()} CPUs, BLAS threads: {threads}; best of {max(1, args.repeat)} run(s) ...", flush=True)
-        info = make_data(workdir, args.n, args.m, args.n_chr, args.seed)
+        # simulated in a child process: a child's ru_maxrss starts from its parent's RSS at fork,
+        # so the parent must stay small for the peaks measured below to be the children's own
+        sim = measure([sys.executable, str(Path(__file__).resolve()), "--worker", "simulate", "--workdir",
+                       str(workdir), "--n", str(args.n), "--m", str(args.m), "--n-chr", str(args.n_chr),
+                       "--seed", str(args.seed)])
+        if sim["status"] != 0:
+            raise RuntimeError(f"simulation failed:\n{sim['stderr']}")
+        info = json.loads(sim["stdout"].strip().splitlines()[-1])
         rows = []
         R = max(1, args.repeat)
         rot = run_worker("rotation", workdir, args.chunk, repeat=R)
@@ -315,6 +348,11 @@ def main(argv=None) -> int:
         rows.append(("ours exact (LRT + Wald, refit)", exact["scan_s"], exact["peak_mb"],
                      f"wall {exact['wall_s']:.1f} s incl. reading; refit part {exact['timings']['refit']:.2f} s; "
                      f"scan's own allocations peak {exact['scan_alloc_mb']:.0f} MB"))
+        exact1 = run_worker("exact", workdir, args.chunk, repeat=R, env=ONE_THREAD)
+        rot1 = run_worker("rotation", workdir, args.chunk, repeat=R, env=ONE_THREAD)
+        rows.append(("ours exact, 1 BLAS thread", exact1["scan_s"], exact1["peak_mb"],
+                     f"wall {exact1['wall_s']:.1f} s; eigen {exact1['timings']['eigen']:.2f}, rotate "
+                     f"{exact1['timings']['rotate']:.2f}, refit {exact1['timings']['refit']:.2f} s"))
         if args.perm:
             perm = run_worker("perm", workdir, args.chunk, args.perm, repeat=R)
             each = perm["timings"]["permute"] / args.perm
@@ -367,6 +405,36 @@ def main(argv=None) -> int:
             print(f"speed (wall, both including reading the files): ours exact (LRT and Wald together) "
                   f"{exact['wall_s']:.1f} s vs gemma -lmm 2 {gemma2['wall_s']:.1f} s = "
                   f"{gemma2['wall_s'] / exact['wall_s']:.1f} x; ours fixed {fixed['wall_s']:.1f} s")
+        print()
+        print("summary (in-process: the scan call after reading; wall: the whole process, from the outside)")
+        print(f"{'run':34s} {'threads':>7s} {'in-proc s':>9s} {'wall s':>7s} {'read s':>6s} {'peak MB':>8s} "
+              f"{'gemma2/x':>8s}")
+        g2 = gemma2["wall_s"] if gemma2 is not None else None
+
+        def line(name, threads, inproc, wall, read, peak):
+            ratio = f"{g2 / wall:8.2f}" if g2 and wall else f"{'-':>8s}"
+            fmt = lambda v, w, d: f"{v:{w}.{d}f}" if v is not None else f"{'-':>{w}s}"  # noqa: E731
+            print(f"{name:34s} {threads:>7s} {fmt(inproc, 9, 2)} {fmt(wall, 7, 2)} {fmt(read, 6, 2)} "
+                  f"{fmt(peak, 8, 0)} {ratio}")
+
+        line("rotation U'G alone", "default", rot["rotate_s"], None, None, None)
+        line("rotation U'G alone", "1", rot1["rotate_s"], None, None, None)
+        line("eigendecomposition alone", "default", rot["eigen_s"], None, None, None)
+        line("eigendecomposition alone", "1", rot1["eigen_s"], None, None, None)
+        line("ours fixed h2", "default", fixed["scan_s"], fixed["wall_s"], fixed.get("read_s"), fixed["peak_mb"])
+        line("ours exact (LRT + Wald)", "default", exact["scan_s"], exact["wall_s"], exact.get("read_s"),
+             exact["peak_mb"])
+        line("ours exact (LRT + Wald)", "1", exact1["scan_s"], exact1["wall_s"], exact1.get("read_s"),
+             exact1["peak_mb"])
+        if gemma2 is not None:
+            line("gemma -lmm 2 (LRT)", "1*", None, gemma2["wall_s"], None, gemma2["peak_mb"])
+            line("gemma -lmm 1 (Wald)", "1*", None, gemma1["wall_s"], None, gemma1["peak_mb"])
+        if fl is not None and "error" not in fl:
+            line("fastlmm single_snp (fixed h2)", "default", fl["scan_s"], fl["wall_s"], None, fl["peak_mb"])
+        print("* GEMMA's per-marker loop is single-threaded (its eigendecomposition may use BLAS threads); "
+              "gemma2/x = gemma -lmm 2 wall / this row's wall")
+        fixed_part = scan_part / rot["rotate_s"]
+        print(f"fixed-h2 scan after eigen + null = {fixed_part:.2f} x the rotation alone (target <= 1.5)")
         if fl is not None and "error" not in fl:
             # FaST-LMM's single_snp tests at the null h2 with the Wald statistic on F(1, n - p - 1);
             # ours gives that statistic as (beta / se)^2 (p = 1 here: the intercept)

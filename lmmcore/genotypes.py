@@ -80,12 +80,14 @@ class Genotypes:
         Position of each marker on its chromosome (the unit of the map: cM
         for genetic maps, bp for PLINK files).
     probs : ndarray of float, shape (n, n_markers, n_genotypes), or None
-        Genotype probabilities; ``probs[i, j, :]`` sums to 1.
+        Genotype probabilities; ``probs[i, j, :]`` sums to 1, except at a
+        marker with no observed genotype, which is NaN throughout.
     genotype_names : tuple of str, or None
         Names of the genotypes along the last axis of ``probs``, spelling the
         alleles (``"AA", "AB", "BB"``; single letters for inbred lines).
     dosage : ndarray of float, shape (n, n_markers), or None
-        Allele dosages in ``[0, 2]`` (missing values already imputed).
+        Allele dosages in ``[0, 2]`` (missing values already imputed; a
+        marker with no observed genotype is NaN throughout).
     source : str
         The file the genotypes were read from (for messages).
     """
@@ -316,7 +318,15 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
         ``MARKER:GENOTYPE``, markers with different genotype sets, missing or
         non-numeric cells, probabilities outside ``[0, 1]``, probabilities of
         a marker that do not sum to 1 (within ``1e-3``) for an individual, or
-        markers absent from the map.
+        markers absent from the map. Missing cells are an error except at a
+        marker with none observed.
+
+    Warns
+    -----
+    LMMWarning
+        If a marker has no probabilities at all (every cell missing): it is
+        kept as NaN, so that the scan reports it as a flagged row
+        (``all_missing``) and the kinships skip it.
     """
     path = _existing_file(path, "genotype probabilities")
     ids, columns, values = _read_id_table(path, "genotype probabilities")
@@ -345,7 +355,7 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
     column_of = np.empty((n_m, n_g), dtype=np.int64)
     column_of[marker_code, geno_code] = np.arange(len(columns))
 
-    _check_missing(path, "genotype probabilities", ids, columns, values)
+    _check_missing(path, "genotype probabilities", ids, columns, values, column_of, markers)
     probs = values[:, column_of]  # (n, markers, genotypes)
 
     bad = (probs < -RANGE_TOLERANCE) | (probs > 1 + RANGE_TOLERANCE)
@@ -404,14 +414,15 @@ def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
     ------
     LMMInputError
         For duplicate IDs or markers, non-numeric cells, dosages outside
-        ``[0, 2]``, a marker with no observed dosage, or markers absent from
-        the map.
+        ``[0, 2]``, or markers absent from the map.
 
     Warns
     -----
     LMMWarning
         If missing dosages were replaced by their marker's mean (the message
-        says how many).
+        says how many), or a marker has no observed dosage: it is kept as
+        NaN, so that the scan reports it as a flagged row (``all_missing``)
+        and the kinships skip it.
 
     Notes
     -----
@@ -464,13 +475,14 @@ def read_plink(prefix: str | Path) -> Genotypes:
     Raises
     ------
     LMMInputError
-        If a file is missing or unreadable, IDs or marker names repeat, or a
-        marker has no called genotype.
+        If a file is missing or unreadable, or IDs or marker names repeat.
 
     Warns
     -----
     LMMWarning
-        If missing genotypes were replaced by their marker's mean.
+        If missing genotypes were replaced by their marker's mean, or a
+        marker has no called genotype (kept as NaN: a flagged row of the
+        scan, skipped by the kinships).
     """
     from bed_reader import open_bed  # imported here: only this reader needs it
 
@@ -491,26 +503,30 @@ def read_plink(prefix: str | Path) -> Genotypes:
             chrom = np.asarray(bed.chromosome, dtype=str)
             bp = np.asarray(bed.bp_position, dtype=float)
             cm = np.asarray(bed.cm_position, dtype=float)
-            dosage = bed.read(dtype="float64", order="C")
+            _check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
+                          "make the IDs unique (PLINK allows repeats across families; this program does not)")
+            _check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
+                          "rename or remove the duplicates")
+            pos = bp if np.any(bp != 0) else cm
+            order = _genome_order(chrom, pos)
+            in_order = bool(np.all(order == np.arange(order.size)))
+            # one float64 array in genome order, written by bed_reader directly (no reordering copy)
+            dosage = bed.read(index=None if in_order else np.s_[:, order], dtype="float64", order="C")
+    except LMMInputError:
+        raise
     except Exception as exc:  # bed_reader raises several exception types
         raise LMMInputError(
             f"Could not read the PLINK file set {prefix}: {exc}. Check that the .bed, .bim and "
             ".fam files belong together and are PLINK 1 binary (SNP-major) files."
         ) from exc
-    _check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
-                  "make the IDs unique (PLINK allows repeats across families; this program does not)")
-    _check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
-                  "rename or remove the duplicates")
-    pos = bp if np.any(bp != 0) else cm
-    observed = ~np.isnan(dosage)
-    _impute_means(dosage, observed, list(markers), f"the PLINK file set {prefix}")
-    order = _genome_order(chrom, pos)
+    markers, chrom, pos = markers[order], chrom[order], pos[order]
+    _impute_means(dosage, None, list(markers), f"the PLINK file set {prefix}")
     return Genotypes(
         ids=tuple(ids.tolist()),
-        markers=tuple(markers[order].tolist()),
-        chromosome=tuple(chrom[order].tolist()),
-        position=pos[order],
-        dosage=np.ascontiguousarray(dosage[:, order]),
+        markers=tuple(markers.tolist()),
+        chromosome=tuple(chrom.tolist()),
+        position=pos,
+        dosage=dosage,
         source=str(files[".bed"]),
     )
 
@@ -676,42 +692,91 @@ def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     return [str(u) for u in uniques], codes
 
 
-def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], values: np.ndarray) -> None:
+def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], values: np.ndarray,
+                   column_of: np.ndarray, markers: Sequence[str]) -> None:
+    """Raise for a missing probability, unless its marker has none observed (kept NaN, with a warning)."""
     missing = np.isnan(values)
-    if missing.any():
-        i, j = np.argwhere(missing)[0]
+    if not missing.any():
+        return
+    empty_col = missing.all(axis=0)
+    empty_marker = empty_col[column_of].all(axis=1)  # (markers,)
+    partial = missing & ~empty_marker[_marker_of_column(column_of, len(columns))][None, :]
+    if partial.any():
+        i, j = np.argwhere(partial)[0]
         raise LMMInputError(
             f"In the {what} file {path}, column {columns[j]} is missing for ID {ids[i]!r} "
-            f"({_agree(int(missing.sum()), 'cell is', 'cells are')} missing); genotype "
+            f"({_agree(int(partial.sum()), 'cell is', 'cells are')} missing); genotype "
             "probabilities cannot be missing, so compute them for every individual and marker "
-            "(e.g. with R/qtl2's calc_genoprob)."
+            "(e.g. with R/qtl2's calc_genoprob). A marker with no probabilities at all is allowed "
+            "(kept as missing)."
         )
-
-
-def _impute_means(values: np.ndarray, observed: np.ndarray, markers: Sequence[str], where: str) -> None:
-    """Replace missing values in place by their column's mean, with a warning."""
-    n_missing = int(values.size - observed.sum())
-    if n_missing == 0:
-        return
-    n_obs = observed.sum(axis=0)
-    if (n_obs == 0).any():
-        empty = [markers[j] for j in np.flatnonzero(n_obs == 0)]
-        raise LMMInputError(
-            f"{_agree(len(empty), 'marker', 'markers')} of {where} "
-            f"{_verb(len(empty), 'has', 'have')} no observed dosage ({_list_names(empty)}); "
-            "remove markers without data before the analysis."
-        )
-    means = np.where(observed, values, 0.0).sum(axis=0) / n_obs
-    rows, cols = np.nonzero(~observed)
-    values[rows, cols] = means[cols]
-    n_markers = int((n_obs < values.shape[0]).sum())
+    names = [markers[j] for j in np.flatnonzero(empty_marker)]
     warnings.warn(
-        f"{_plural(n_missing, 'missing dosage')} ({100 * n_missing / values.size:.2g}% of all "
-        f"values, at {_plural(n_markers, 'marker')}) in {where} "
-        f"{'was' if n_missing == 1 else 'were'} replaced by the marker's mean dosage.",
+        f"{_agree(len(names), 'marker', 'markers')} of the {what} file {path} "
+        f"{_verb(len(names), 'has', 'have')} no observed genotype ({_list_names(names)}) and "
+        f"{_verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
+        "(all_missing) and kinships skip it.",
         LMMWarning,
         stacklevel=3,
     )
+
+
+def _marker_of_column(column_of: np.ndarray, n_columns: int) -> np.ndarray:
+    """The marker of every file column (inverse of ``column_of``)."""
+    out = np.empty(n_columns, dtype=np.int64)
+    out[column_of.ravel()] = np.repeat(np.arange(column_of.shape[0]), column_of.shape[1])
+    return out
+
+
+def _observed_counts(values: np.ndarray, chunk_elements: int = 1 << 22) -> np.ndarray:
+    """Observed (non-NaN) values per column, in column chunks (no full-size temporary)."""
+    n, m = values.shape
+    step = max(1, chunk_elements // max(1, n))
+    out = np.empty(m, dtype=np.int64)
+    for start in range(0, m, step):
+        block = values[:, start:start + step]
+        out[start:start + step] = n - np.count_nonzero(np.isnan(block), axis=0)
+    return out
+
+
+def _impute_means(values: np.ndarray, observed: np.ndarray | None, markers: Sequence[str], where: str) -> None:
+    """Replace missing values in place by their column's mean, with a warning.
+
+    ``observed`` (``~isnan(values)``) may be None: it is then counted column
+    chunk by column chunk.
+
+    A marker with no observed value stays NaN (the scan flags it
+    ``all_missing``, the kinships skip it); the warning counts such markers.
+    """
+    n_obs = _observed_counts(values) if observed is None else observed.sum(axis=0)
+    n_missing = int(values.shape[0] * values.shape[1] - n_obs.sum())
+    if n_missing == 0:
+        return
+    empty = n_obs == 0
+    partial = (n_obs < values.shape[0]) & ~empty
+    if partial.any():
+        cols = np.flatnonzero(partial)
+        sub = values[:, cols]
+        obs = ~np.isnan(sub)
+        means = np.where(obs, sub, 0.0).sum(axis=0) / n_obs[cols]
+        r, c = np.nonzero(~obs)
+        values[r, cols[c]] = means[c]
+    n_imputed = int((values.shape[0] - n_obs[partial]).sum())
+    parts = []
+    if n_imputed:
+        parts.append(
+            f"{_plural(n_imputed, 'missing dosage')} ({100 * n_imputed / values.size:.2g}% of all "
+            f"values, at {_plural(int(partial.sum()), 'marker')}) in {where} "
+            f"{'was' if n_imputed == 1 else 'were'} replaced by the marker's mean dosage"
+        )
+    if empty.any():
+        names = [markers[j] for j in np.flatnonzero(empty)]
+        parts.append(
+            f"{_agree(len(names), 'marker', 'markers')} of {where} {_verb(len(names), 'has', 'have')} "
+            f"no observed genotype ({_list_names(names)}) and {_verb(len(names), 'is', 'are')} kept as "
+            "missing: the scan reports it as a flagged row (all_missing) and kinships skip it"
+        )
+    warnings.warn("; ".join(parts) + ".", LMMWarning, stacklevel=3)
 
 
 def _sort_map(df: pd.DataFrame) -> pd.DataFrame:

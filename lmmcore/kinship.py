@@ -146,7 +146,8 @@ def kinship_from_genoprobs(
     Parameters
     ----------
     probs : array_like, shape (n, n_markers, n_genotypes)
-        Genotype probabilities.
+        Genotype probabilities; a marker with none observed (NaN throughout)
+        is skipped with an :class:`~lmmcore.errors.LMMWarning`.
     genotype_names : sequence of str
         Names of the genotypes (see :func:`allele_matrix`).
     chunk_size : int, optional
@@ -180,7 +181,9 @@ def kinship_from_genoprobs(
     """
     probs = _validate_probs(probs, genotype_names)
     _, A = allele_matrix(genotype_names)
-    sums, counts = _cross_products(probs, None, _AlleleProbs(A), chunk_size)
+    transform = _AlleleProbs(A)
+    sums, counts = _cross_products(probs, None, transform, chunk_size)
+    _warn_skipped(transform, int(counts.sum()), "genoprobs")
     return _finish(sums, counts)
 
 
@@ -195,7 +198,8 @@ def kinship_from_dosages(
     Parameters
     ----------
     dosage : array_like, shape (n, n_markers)
-        Allele dosages in ``[0, 2]``, no missing values.
+        Allele dosages in ``[0, 2]``, no missing values except at markers
+        with no observed dosage at all (NaN throughout), which are skipped.
     kind : {"standardized", "centered"}
         Which matrix (see Notes).
     chunk_size : int, optional
@@ -214,7 +218,8 @@ def kinship_from_dosages(
     Warns
     -----
     LMMWarning
-        If monomorphic markers (the same dosage in everyone) were skipped.
+        If monomorphic markers (the same dosage in everyone) or markers with
+        no observed dosage were skipped (the message says how many).
 
     Notes
     -----
@@ -234,7 +239,7 @@ def kinship_from_dosages(
     dosage = _validate_dosage(dosage)
     transform = _Standardize() if kind == "standardized" else _Center()
     sums, counts = _cross_products(dosage, None, transform, chunk_size)
-    _warn_monomorphic(transform.n_skipped, int(counts.sum()) + transform.n_skipped, kind)
+    _warn_skipped(transform, int(counts.sum()), kind)
     return _finish(sums, counts)
 
 
@@ -313,8 +318,7 @@ def loco_kinships(
             "markers on at least two chromosomes."
         )
     sums, counts = _cross_products(data, (chrom, names), transform, chunk_size)
-    n_skipped = getattr(transform, "n_skipped", 0)
-    _warn_monomorphic(n_skipped, int(counts.sum()) + n_skipped, label)
+    _warn_skipped(transform, int(counts.sum()), label)
     total_sum = sums.sum(axis=0)
     total_count = int(counts.sum())
     out: dict[str, np.ndarray] = {}
@@ -349,11 +353,10 @@ def compute_kinship(
     """
     if genotypes.kind == "genoprobs":
         K = kinship_from_genoprobs(genotypes.probs, genotypes.genotype_names, chunk_size=chunk_size)
-        return Kinship(genotypes.ids, K, "genoprobs", genotypes.n_markers)
+        return Kinship(genotypes.ids, K, "genoprobs", int(_used_markers(genotypes.probs).sum()))
     kind = _check_kind(kind)
     K = kinship_from_dosages(genotypes.dosage, kind, chunk_size=chunk_size)
-    n_used = genotypes.n_markers - _count_monomorphic(genotypes.dosage)
-    return Kinship(genotypes.ids, K, kind, n_used)
+    return Kinship(genotypes.ids, K, kind, int(_used_markers(genotypes.dosage).sum()))
 
 
 def compute_loco_kinships(
@@ -372,11 +375,10 @@ def compute_loco_kinships(
         mats = loco_kinships(genotypes.probs, genotypes.chromosome,
                              genotype_names=genotypes.genotype_names, chunk_size=chunk_size)
         label = "genoprobs"
-        used = np.ones(genotypes.n_markers, dtype=bool)
     else:
         label = _check_kind(kind)
         mats = loco_kinships(genotypes.dosage, genotypes.chromosome, kind=label, chunk_size=chunk_size)
-        used = np.ptp(genotypes.dosage, axis=0) > MONOMORPHIC_TOLERANCE
+    used = _used_markers(genotypes.data)
     total = int(used.sum())
     return {
         c: Kinship(genotypes.ids, K, label, total - int(used[chrom == c].sum()), chromosome_left_out=c)
@@ -393,8 +395,13 @@ class _AlleleProbs:
     def __init__(self, A: np.ndarray) -> None:
         self.A = A
         self.width = A.shape[1]
+        self.n_empty = 0
 
     def __call__(self, chunk: np.ndarray) -> tuple[np.ndarray, int]:
+        empty = np.isnan(chunk[0]).any(axis=-1)  # validated: such a marker is NaN throughout
+        if empty.any():
+            self.n_empty += int(empty.sum())
+            chunk = chunk[:, ~empty]
         n, c, _ = chunk.shape
         P = np.matmul(chunk, self.A)  # (n, c, alleles)
         return P.reshape(n, c * self.width), c
@@ -407,10 +414,14 @@ class _Center:
 
     def __init__(self) -> None:
         self.n_skipped = 0
+        self.n_empty = 0
 
     def _polymorphic(self, chunk: np.ndarray) -> np.ndarray:
-        keep = np.ptp(chunk, axis=0) > MONOMORPHIC_TOLERANCE
-        self.n_skipped += int(keep.size - keep.sum())
+        spread = np.ptp(chunk, axis=0)
+        keep = spread > MONOMORPHIC_TOLERANCE  # False for an all-missing (NaN) marker
+        empty = np.isnan(spread)
+        self.n_empty += int(empty.sum())
+        self.n_skipped += int(keep.size - keep.sum()) - int(empty.sum())
         return chunk[:, keep] if not keep.all() else chunk
 
     def __call__(self, chunk: np.ndarray) -> tuple[np.ndarray, int]:
@@ -510,15 +521,23 @@ def _validate_probs(probs, genotype_names) -> np.ndarray:
         )
     if not np.issubdtype(probs.dtype, np.number):
         raise LMMInputError("Genotype probabilities must be numbers.")
-    if not np.isfinite(probs).all():
-        raise LMMInputError(
-            f"Genotype probabilities contain {int((~np.isfinite(probs)).sum())} missing or infinite "
-            "values; every probability must be a number in [0, 1]."
-        )
-    if probs.min() < -_RANGE_TOLERANCE or probs.max() > 1 + _RANGE_TOLERANCE:
-        raise LMMInputError(
-            f"Genotype probabilities range from {probs.min():g} to {probs.max():g}; they must lie in [0, 1]."
-        )
+    finite = np.isfinite(probs)
+    empty = None
+    if not finite.all():
+        empty = np.isnan(probs).all(axis=(0, 2))  # markers with no observed genotype: skipped
+        bad = ~finite & ~empty[None, :, None]
+        if bad.any():
+            raise LMMInputError(
+                f"Genotype probabilities contain {int(bad.sum())} missing or infinite values; every "
+                "probability must be a number in [0, 1] (a marker with no observed genotype at all is "
+                "skipped)."
+            )
+    if empty is None or not empty.all():
+        lo, hi = (probs.min(), probs.max()) if empty is None else (np.nanmin(probs), np.nanmax(probs))
+        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+            raise LMMInputError(
+                f"Genotype probabilities range from {lo:g} to {hi:g}; they must lie in [0, 1]."
+            )
     return probs
 
 
@@ -534,20 +553,31 @@ def _validate_dosage(dosage) -> np.ndarray:
         )
     if not np.issubdtype(dosage.dtype, np.number):
         raise LMMInputError("Dosages must be numbers.")
-    if not np.isfinite(dosage).all():
-        raise LMMInputError(
-            f"Dosages contain {int((~np.isfinite(dosage)).sum())} missing or infinite values; impute "
-            "them first (read_dosages and read_plink replace missing dosages by the marker mean)."
-        )
-    if dosage.min() < -_RANGE_TOLERANCE or dosage.max() > 2 + _RANGE_TOLERANCE:
-        raise LMMInputError(
-            f"Dosages range from {dosage.min():g} to {dosage.max():g}; they count copies of an allele "
-            "and must lie in [0, 2]."
-        )
+    finite = np.isfinite(dosage)
+    empty = None
+    if not finite.all():
+        empty = np.isnan(dosage).all(axis=0)  # markers with no observed genotype: skipped
+        bad = ~finite & ~empty[None, :]
+        if bad.any():
+            raise LMMInputError(
+                f"Dosages contain {int(bad.sum())} missing or infinite values; impute them first "
+                "(read_dosages and read_plink replace missing dosages by the marker mean; a marker "
+                "with no observed dosage at all is skipped)."
+            )
+    if empty is None or not empty.all():
+        lo, hi = (dosage.min(), dosage.max()) if empty is None else (np.nanmin(dosage), np.nanmax(dosage))
+        if lo < -_RANGE_TOLERANCE or hi > 2 + _RANGE_TOLERANCE:
+            raise LMMInputError(
+                f"Dosages range from {lo:g} to {hi:g}; they count copies of an allele and must lie in [0, 2]."
+            )
     return dosage
 
 
-def _warn_monomorphic(n_skipped: int, n_total: int, kind: str) -> None:
+def _warn_skipped(transform, n_used: int, kind: str) -> None:
+    """Warn about the markers a kinship left out: monomorphic ones and ones with no observed genotype."""
+    n_skipped = getattr(transform, "n_skipped", 0)
+    n_empty = getattr(transform, "n_empty", 0)
+    n_total = n_used + n_skipped + n_empty
     if n_skipped:
         warnings.warn(
             f"{n_skipped} of {n_total} markers are monomorphic (the same dosage in everyone) and "
@@ -555,7 +585,17 @@ def _warn_monomorphic(n_skipped: int, n_total: int, kind: str) -> None:
             LMMWarning,
             stacklevel=3,
         )
+    if n_empty:
+        warnings.warn(
+            f"{n_empty} of {n_total} markers have no observed genotype (all missing) and were "
+            f"skipped in the {kind} kinship.",
+            LMMWarning,
+            stacklevel=3,
+        )
 
 
-def _count_monomorphic(dosage: np.ndarray) -> int:
-    return int((np.ptp(dosage, axis=0) <= MONOMORPHIC_TOLERANCE).sum())
+def _used_markers(data: np.ndarray) -> np.ndarray:
+    """Markers a kinship averages over: observed ones, and for dosages only polymorphic ones."""
+    if data.ndim == 3:
+        return ~np.isnan(data[0]).any(axis=-1)
+    return np.ptp(data, axis=0) > MONOMORPHIC_TOLERANCE  # False for NaN (all missing)

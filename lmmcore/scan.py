@@ -794,21 +794,28 @@ def _kinship_source(kinship, genotypes: Genotypes, kind: str) -> _KinshipSource:
 
 
 def _kinship_data(genotypes: Genotypes) -> np.ndarray:
-    """Genotype data without missing values, for the kinship (means imputed; empty markers constant)."""
+    """Genotype data for the kinship: missing values replaced by their marker's mean.
+
+    A marker with nothing observed stays NaN: the kinship functions skip it
+    (with an :class:`~lmmcore.errors.LMMWarning` that counts such markers).
+    """
     data = genotypes.data
-    if not np.isnan(data).any():
+    missing = np.isnan(data)
+    if not missing.any():
+        return data
+    if genotypes.kind == "genoprobs":
+        empty = missing.all(axis=(0, 2))
+        partial = missing & ~empty[None, :, None]
+    else:
+        empty = missing.all(axis=0)
+        partial = missing & ~empty[None, :]
+    if not partial.any():
         return data
     data = np.array(data, dtype=float)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # markers with nothing observed
         mean = np.nanmean(data, axis=0)
-    mean = np.where(np.isnan(mean), 0.0, mean)
-    if genotypes.kind == "genoprobs":
-        # an individual without probabilities at a marker gets the marker's mean probabilities;
-        # a marker without any gets equal probabilities
-        k = data.shape[2]
-        mean = np.where(np.all(mean == 0, axis=-1, keepdims=True), 1.0 / k, mean)
-    idx = np.nonzero(np.isnan(data))
+    idx = np.nonzero(partial)
     data[idx] = mean[idx[1:]]
     return data
 
@@ -852,9 +859,10 @@ class _LocoKinship:
         self.K = _kinship_of(genotypes, self.data, kind)
 
     def _used(self, data) -> np.ndarray:
+        """Markers the kinship averages over (as the kinship functions count them)."""
         if self.genotypes.kind == "genoprobs":
-            return np.ones(data.shape[1], dtype=bool)
-        return np.ptp(data, axis=0) > MONOMORPHIC_TOLERANCE
+            return ~np.isnan(data[0]).any(axis=-1)
+        return np.ptp(data, axis=0) > MONOMORPHIC_TOLERANCE  # False for an all-missing marker
 
     def matrix(self, chromosome: str) -> np.ndarray:
         idx = self.members[chromosome]
@@ -1323,6 +1331,50 @@ def _likelihoods(st: _Stats, pad: np.ndarray, rank: np.ndarray, n: int, p: int, 
     return L_ml, L_reml, rss0, rss1, u, Sinv
 
 
+#: Most factors multiplied together before one log in :func:`_sum_log_rows`.
+_LOG_GROUP = 16
+
+
+def _log_group_size(max_abs_log: float) -> int:
+    """How many factors with ``|log v| <= max_abs_log`` multiply without overflow or underflow.
+
+    A product of k such factors lies in ``[e^{-k a}, e^{k a}]``; k is chosen
+    so that ``k a <= 600`` (float64 spans ``e^{+-708}``).
+    """
+    if not np.isfinite(max_abs_log):
+        return 1
+    return int(min(_LOG_GROUP, max(1, 600.0 // max(max_abs_log, 1e-300))))
+
+
+def _sum_log_rows(v: np.ndarray, group: int) -> np.ndarray:
+    """``np.log(v).sum(axis=1)`` with one log per ``group`` factors.
+
+    Notes
+    -----
+    ``sum_i log v_i = sum_b log prod_{i in b} v_i`` over blocks b of
+    ``group`` factors: the log, the costly part of evaluating the
+    log-determinant ``sum_i log(h d_i + 1 - h)`` of many lanes, is taken
+    ``group`` times less often. The products are formed by elementwise
+    multiplication of strided slices (contiguous, vectorised); each has a
+    relative rounding error of at most ``group`` ulps, so the sum is as
+    accurate as the sum of the logs. ``group`` comes from
+    :func:`_log_group_size`, so no product overflows or underflows.
+    """
+    L, n = v.shape
+    k = max(1, int(group))
+    if k == 1 or n < 2 * k:
+        return np.log(v).sum(axis=1)
+    cols = n // k
+    head = v[:, : cols * k].reshape(L, k, cols)
+    prod = head[:, 0].copy()
+    for j in range(1, k):
+        prod *= head[:, j]
+    out = np.log(prod).sum(axis=1)
+    if cols * k < n:
+        out += np.log(v[:, cols * k:]).sum(axis=1)
+    return out
+
+
 def _null_space_columns(block: _Block, d: np.ndarray) -> np.ndarray:
     """How many of each marker's (whitened) directions lie in K's null space.
 
@@ -1434,10 +1486,14 @@ class _MarkerProfiles:
             v, g = V[: e - s], Gm[: e - s]
             np.multiply.outer(h[s:e], self.d1, out=v)
             v += 1.0
-            logdet_V[s:e] = np.log(v).sum(axis=1)
+            logdet_V[s:e] = _sum_log_rows(v, self._log_group(h[s:e]))
             w = np.reciprocal(v, out=v)
             fixed[s:e] = w @ self.fixed_products
-            np.take(self.Gt, markers[s:e], axis=0, out=g)
+            first, last = int(markers[s]), int(markers[e - 1])
+            if last - first == e - s - 1 and (e - s == 1 or bool(np.all(np.diff(markers[s:e]) == 1))):
+                g = self.Gt[first:last + 1]  # a run of consecutive markers: no gather
+            else:
+                np.take(self.Gt, markers[s:e], axis=0, out=g)
             if q == 1:
                 wg = np.multiply(w, g[:, 0, :], out=w)
                 Gy[s:e, 0] = wg @ self.y
@@ -1451,6 +1507,15 @@ class _MarkerProfiles:
         yy, Xy, XX = self._split_fixed(fixed)
         st = _Stats(yy, Xy, XX, Gy, XG, GG, logdet_V)
         return _likelihoods(st, self.pad[markers], self.rank[markers], n, p, self.logdet_XtX, h, self.r0[markers])
+
+    def _log_group(self, h: np.ndarray) -> int:
+        """Factors of ``v_i = 1 + h (d_i - 1)`` that can be multiplied before a log (see :func:`_sum_log_rows`)."""
+        if h.size == 0:
+            return 1
+        corners = 1.0 + np.multiply.outer([h.min(), h.max()], [self.d1.min(), self.d1.max()])
+        if not np.all(corners > 0):
+            return 1
+        return _log_group_size(float(np.abs(np.log(corners)).max()))
 
     def null_ml(self, h: float) -> float:
         """ML log-likelihood of the null model (no marker) at h (``r0`` directions left out)."""
@@ -1501,6 +1566,7 @@ class _MarkerProfiles:
         if np.any(at_end):
             ends = np.flatnonzero(at_end)
             f0[ends] = objective(x0[ends], ends)
+
         res = brent_maximize(objective, low, high, x0, f0, tol=tol)
         use_grid = best_grid >= res.fx
         h_best = np.where(use_grid, grid[k], res.x)

@@ -500,9 +500,6 @@ def test_dosage_errors(tmp_path, map1):
     dp.write_text("id,m1,m2\na,0,1\nb,1,AB\n")
     with pytest.raises(LMMInputError, match=r"column m2 has the value 'AB' for ID 'b', which is not a"):
         read_dosages(dp, map1)
-    dp.write_text("id,m1,m2\na,0,NA\nb,1,NA\n")
-    with pytest.raises(LMMInputError, match=r"no observed dosage \(m2\)"):
-        read_dosages(dp, map1)
     dp.write_text("id,m1,m1\na,0,1\n")
     with pytest.raises(LMMInputError, match=r"column 'm1' appears 2 times"):
         read_dosages(dp, map1)
@@ -527,3 +524,78 @@ def test_plink_duplicate_ids(tmp_path):
     write_plink(tmp_path / "p", X, ["a", "a"], ["1", "1"], [1, 2], ["s1", "s2"], fid=["f1", "f2"])
     with pytest.raises(LMMInputError, match=r"individual ID \(second column\) 'a' appears 2 times"):
         read_plink(tmp_path / "p")
+
+
+# --------------------------------------------------------------------------- #
+# Markers with no observed genotype: kept as NaN by the readers, skipped by kinships
+# --------------------------------------------------------------------------- #
+def test_read_dosages_keeps_an_all_missing_marker_as_nan(tmp_path, map1):
+    dp = tmp_path / "dos.csv"
+    dp.write_text("id,m1,m2\na,0,NA\nb,1,NA\nc,NA,NA\n")
+    with pytest.warns(LMMWarning) as record:
+        g = read_dosages(dp, map1)
+    message = " ".join(str(w.message) for w in record)
+    assert re.search(r"1 missing dosage .* at 1 marker", message)
+    assert re.search(r"1 marker .* has no observed genotype \(m2\) and is kept as missing", message)
+    np.testing.assert_allclose(g.dosage[:, 0], [0, 1, 0.5])
+    assert np.isnan(g.dosage[:, 1]).all()
+
+
+def test_read_plink_keeps_an_all_missing_marker_as_nan(tmp_path):
+    rng = np.random.default_rng(15)
+    X = random_dosage(rng, 6, 4)
+    X[:, 2] = np.nan
+    write_plink(tmp_path / "d", X, [f"i{k}" for k in range(6)], ["1"] * 4, [1, 2, 3, 4], ["a", "b", "c", "d"])
+    with pytest.warns(LMMWarning, match=r"no observed genotype \(c\)"):
+        g = read_plink(tmp_path / "d")
+    assert np.isnan(g.dosage[:, 2]).all()
+    np.testing.assert_allclose(g.dosage[:, [0, 1, 3]], X[:, [0, 1, 3]])
+
+
+def test_read_genoprobs_keeps_an_all_missing_marker_as_nan(tmp_path, map1):
+    gp = tmp_path / "g.csv"
+    gp.write_text(HEAD + "a,1,0,0,NA,NA,NA\nb,0,1,0,,,\n")
+    with pytest.warns(LMMWarning, match=r"no observed genotype \(m2\)"):
+        g = read_genoprobs(gp, map1)
+    assert np.isnan(g.probs[:, 1, :]).all()
+    np.testing.assert_allclose(g.probs[:, 0, :], [[1, 0, 0], [0, 1, 0]])
+    # a partly missing marker is still an error
+    check_genoprobs_error(tmp_path, map1, HEAD + "a,1,0,0,NA,NA,NA\nb,0,1,0,1,,\n",
+                          r"column m2:AA is missing for ID 'a' \(5 cells are missing\)")
+
+
+@pytest.mark.parametrize("kind", ["standardized", "centered"])
+def test_dosage_kinships_skip_all_missing_markers_with_a_warning(kind):
+    rng = np.random.default_rng(16)
+    X = random_dosage(rng, 8, 6)
+    with_empty = np.column_stack([X[:, :2], np.full(8, np.nan), X[:, 2:], np.full(8, np.nan)])
+    with pytest.warns(LMMWarning, match=r"2 of 8 markers have no observed genotype \(all missing\)"):
+        K = kinship_from_dosages(with_empty, kind)
+    np.testing.assert_allclose(K, kinship_from_dosages(X, kind), atol=1e-14)
+    chrom = ["1"] * 4 + ["2"] * 4
+    with pytest.warns(LMMWarning, match=r"2 of 8 markers have no observed genotype"):
+        loco = loco_kinships(with_empty, chrom, kind=kind)
+    np.testing.assert_allclose(loco["1"], kinship_from_dosages(X[:, 3:], kind), atol=1e-14)
+    np.testing.assert_allclose(loco["2"], kinship_from_dosages(X[:, :3], kind), atol=1e-14)
+    # a partly missing marker is still an error
+    with_empty[0, 0] = np.nan
+    with pytest.raises(LMMInputError, match="1 missing or infinite values; impute them first"):
+        kinship_from_dosages(with_empty, kind)
+
+
+def test_genoprob_kinship_skips_all_missing_markers_with_a_warning():
+    rng = np.random.default_rng(17)
+    probs = random_probs(rng, 5, 4, 3)
+    with_empty = np.concatenate([probs[:, :1], np.full((5, 1, 3), np.nan), probs[:, 1:]], axis=1)
+    with pytest.warns(LMMWarning, match=r"1 of 5 markers have no observed genotype"):
+        K = kinship_from_genoprobs(with_empty, GENO3)
+    np.testing.assert_allclose(K, kinship_from_genoprobs(probs, GENO3), atol=1e-14)
+    g = Genotypes(ids=[f"i{k}" for k in range(5)], markers=[f"m{k}" for k in range(5)],
+                  chromosome=["1", "1", "1", "2", "2"], position=np.arange(5.0), probs=with_empty,
+                  genotype_names=GENO3)
+    with pytest.warns(LMMWarning, match="no observed genotype"):
+        assert compute_kinship(g).n_markers == 4
+    with pytest.warns(LMMWarning, match="no observed genotype"):
+        loco = compute_loco_kinships(g)
+    assert loco["1"].n_markers == 2 and loco["2"].n_markers == 2
+    np.testing.assert_allclose(loco["2"].matrix, kinship_from_genoprobs(probs[:, :2], GENO3), atol=1e-14)

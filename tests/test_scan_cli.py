@@ -136,6 +136,44 @@ def test_scan_from_plink_with_a_loco_kinship_file_and_refit(files, capsys):
     np.testing.assert_allclose(c["wald"], b["wald"], rtol=1e-4, equal_nan=True)  # only the LRT differs
 
 
+@pytest.mark.parametrize("source", ["genotypes", "bed", "genoprobs"])
+def test_scan_of_a_marker_with_no_observed_genotype_is_a_flagged_row(files, capsys, source):
+    """An all-missing marker used to abort reading; now it is read as NaN, skipped by the
+    kinship and reported as a row flagged all_missing."""
+    g = read_dosages(files / "dosage.csv", files / "map.csv")
+    empty = g.markers[12]
+    D = pd.read_csv(files / "dosage.csv", index_col=0)
+    D[empty] = np.nan
+    if source == "genotypes":
+        D.to_csv(files / "empty.csv")
+        argv = ["--genotypes", files / "empty.csv", "--map", files / "map.csv"]
+    elif source == "bed":
+        write_plink(files / "empty", D.to_numpy(), list(D.index), list(g.chromosome),
+                    np.round(g.position * 1e6), list(D.columns))
+        argv = ["--bed", files / "empty"]
+    else:
+        probs = pd.read_csv(files / "probs.csv", index_col=0)
+        probs[[c for c in probs.columns if c.startswith(f"{empty}:")]] = np.nan
+        probs.to_csv(files / "empty.csv")
+        argv = ["--genoprobs", files / "empty.csv", "--map", files / "map.csv"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        code, _, err = run(capsys, "scan", *argv, "--pheno", files / "pheno.csv", "--kinship", "loco",
+                           "--refit", "--out", files / "scan.csv")
+    assert code == 0, err
+    messages = " ".join(str(w.message) for w in caught) + err
+    assert "no observed genotype" in messages
+    assert "markers have no observed genotype (all missing) and were skipped" in messages
+    out = pd.read_csv(files / "scan.csv", dtype={"chr": str}, keep_default_na=False, na_values=[""])
+    assert len(out) == 2 * M
+    rows = out[out["marker"] == empty]
+    assert len(rows) == 2 and (rows["flag"] == "all_missing").all()
+    for col in ("lod", "p_value", "lrt", "p_lrt", "wald", "p_wald"):
+        assert rows[col].isna().all(), col
+    others = out[(out["marker"] != empty) & (out["flag"] == "")]
+    assert others["lod"].notna().all() and others["p_lrt"].notna().all()
+
+
 def test_scan_with_genotype_probabilities_and_an_overall_kinship_file(files, capsys):
     assert run(capsys, "kinship", "--genoprobs", files / "probs.csv", "--map", files / "map.csv",
                "--out", files / "K.csv")[0] == 0
