@@ -156,6 +156,7 @@ def brent_maximize(
     *,
     tol: float = DEFAULT_TOL,
     maxiter: int = 100,
+    neighbours: tuple | None = None,
 ) -> BrentLanes:
     """Brent's method for L one-dimensional maximisations at once.
 
@@ -172,6 +173,11 @@ def brent_maximize(
     tol : float
         Absolute tolerance on x.
     maxiter : int
+    neighbours : tuple of 4 arrays, optional
+        ``(w, fw, v, fv)``: two more points already evaluated in each bracket
+        (the grid neighbours of ``x0``), so that the first step can be a
+        parabola instead of a golden-section step. NaN in ``w`` for a lane
+        means it has none.
 
     Returns
     -------
@@ -194,6 +200,16 @@ def brent_maximize(
     w, v, fw, fv = x.copy(), x.copy(), fx.copy(), fx.copy()
     d = np.zeros(L)
     e = np.zeros(L)
+    if neighbours is not None:
+        nw, nfw, nv, nfv = (np.asarray(a, dtype=float) for a in neighbours)
+        known = np.isfinite(nw) & np.isfinite(nfw) & np.isfinite(nv) & np.isfinite(nfv)
+        # Brent's invariant: x best, w second best, v third
+        swap = -nfw > -nfv
+        w = np.where(known, np.where(swap, nv, nw), w)
+        fw = np.where(known, -np.where(swap, nfv, nfw), fw)
+        v = np.where(known, np.where(swap, nw, nv), v)
+        fv = np.where(known, -np.where(swap, nfw, nfv), fv)
+        e = np.where(known, b - a, e)  # as if the last steps were the bracket's width
     active = np.ones(L, dtype=bool)
     n_iter = np.zeros(L, dtype=int)
     hist = {k: [] for k in ("x", "f", "lo", "hi", "par")}
@@ -279,8 +295,8 @@ def brent_maximize(
 def _grid_brackets(grid: np.ndarray, values: np.ndarray):
     """Local maxima of each column of ``values`` on ``grid``.
 
-    Returns lane arrays (phenotype, low, high, x0, f0), at most
-    ``MAX_BRACKETS`` per phenotype (the highest ones).
+    Returns lane arrays (phenotype, low, high, x0, f0, at_end, neighbours),
+    at most ``MAX_BRACKETS`` per phenotype (the highest ones).
     """
     K = grid.size
     V = values
@@ -310,7 +326,12 @@ def _grid_brackets(grid: np.ndarray, values: np.ndarray):
     x0[at_end] = np.where(kk[at_end] == 0, low[at_end] + _GOLDEN * (high[at_end] - low[at_end]),
                           high[at_end] - _GOLDEN * (high[at_end] - low[at_end]))
     f0[at_end] = np.nan
-    return jj, low, high, x0, f0, at_end
+    # the grid neighbours of an interior maximum let Brent start with a parabola
+    w0 = np.where(at_end, np.nan, low)
+    v0 = np.where(at_end, np.nan, high)
+    fw0 = np.where(at_end, np.nan, V[lo_idx, jj])
+    fv0 = np.where(at_end, np.nan, V[hi_idx, jj])
+    return jj, low, high, x0, f0, at_end, (w0, fw0, v0, fv0)
 
 
 def maximize_profile(
@@ -354,14 +375,14 @@ def maximize_profile(
     m = rot.n_phenotypes
     grid_ll = profile_loglik(rot, g, method)  # (k, m)
 
-    pheno, low, high, x0, f0, at_end = _grid_brackets(g, grid_ll)
+    pheno, low, high, x0, f0, at_end, neighbours = _grid_brackets(g, grid_ll)
     if np.any(at_end):
         f0[at_end] = profile_loglik_paired(rot, x0[at_end], pheno[at_end], method)
 
     def func(h, lanes):
         return profile_loglik_paired(rot, h, pheno[lanes], method)
 
-    lanes = brent_maximize(func, low, high, x0, f0, tol=tol, maxiter=maxiter)
+    lanes = brent_maximize(func, low, high, x0, f0, tol=tol, maxiter=maxiter, neighbours=neighbours)
 
     # choose, per phenotype, the best of: Brent optima, the boundaries
     best_h = np.where(grid_ll[0] >= grid_ll[-1], 0.0, 1.0)

@@ -1567,7 +1567,15 @@ class _MarkerProfiles:
             ends = np.flatnonzero(at_end)
             f0[ends] = objective(x0[ends], ends)
 
-        res = brent_maximize(objective, low, high, x0, f0, tol=tol)
+        lanes_all = np.arange(2 * M)
+        lo_k, hi_k = np.maximum(k - 1, 0), np.minimum(k + 1, K - 1)
+        neighbours = (
+            np.where(at_end, np.nan, low),
+            np.where(at_end, np.nan, values[lo_k, lanes_all]),
+            np.where(at_end, np.nan, high),
+            np.where(at_end, np.nan, values[hi_k, lanes_all]),
+        )
+        res = brent_maximize(objective, low, high, x0, f0, tol=tol, neighbours=neighbours)
         use_grid = best_grid >= res.fx
         h_best = np.where(use_grid, grid[k], res.x)
         L_best = np.where(use_grid, best_grid, res.fx)
