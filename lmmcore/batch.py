@@ -126,12 +126,15 @@ def kinship_scale_factor(kinship: np.ndarray, scale: float | str = 1.0) -> float
 def _check_phenotype(name: str, values: np.ndarray, source: str) -> None:
     observed = values[~np.isnan(values)]
     if observed.size == 0:
-        raise LMMInputError(f"{source}: phenotype '{name}' has no observed values (all missing); remove it")
+        raise LMMInputError(
+            f"{source}: phenotype '{name}' has no observed value among the aligned individuals (all "
+            "missing; at least 3 are needed); remove it, or check that its IDs match the kinship's"
+        )
     if observed.size < 3:
         raise LMMInputError(
             f"{source}: phenotype '{name}' has only {observed.size} observed value(s) among the "
             "aligned individuals; a variance-component fit needs at least 3 (and more than the "
-            "number of coefficients)"
+            "number of coefficients); remove it or add observations"
         )
     if np.all(observed == observed[0]):
         raise LMMInputError(
@@ -202,7 +205,12 @@ def fit_phenotypes(
     patterns = missingness_patterns(table)
     for i, pattern in enumerate(patterns):
         obs = pattern.observed
-        eig = pattern_decomposition(data.kinship, obs, cache)
+        try:
+            eig = pattern_decomposition(data.kinship, obs, cache)
+        except LMMInputError as exc:
+            if "kinship" not in data.sources:
+                raise
+            raise LMMInputError(f"kinship file '{data.sources['kinship']}': {exc}") from None
         scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
         covar = data.covariates.loc[obs] if data.covariates is not None else None
         design = design_matrix(covar, int(obs.sum()), data.sources.get("covariates", "the covariates"))

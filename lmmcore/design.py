@@ -71,6 +71,13 @@ def _encode(covariates: pd.DataFrame, source: str) -> tuple[list[np.ndarray], li
         # text (or categorical): one indicator per level except the first, sorted
         levels = sorted(col.astype(str).unique())
         text = col.astype(str).to_numpy()
+        if len(levels) == 1:
+            warnings.warn(
+                f"{source}: column '{label}' has the same value ('{levels[0]}') for every individual; "
+                "it was left out of the model",
+                LMMWarning,
+                stacklevel=3,
+            )
         for level in levels[1:]:
             columns.append((text == level).astype(float))
             names.append(f"{label}[{level}]")
@@ -105,7 +112,9 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
     Warns
     -----
     LMMWarning
-        When linearly dependent columns are dropped (named in the message).
+        When linearly dependent columns are dropped (named in the message), a
+        text column has a single level (left out), or a constant column other
+        than a column of ones takes the place of the intercept.
 
     Notes
     -----
@@ -122,6 +131,13 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
         n_rows = covariates.shape[0]
     constant = [i for i, c in enumerate(columns) if c.size and np.all(c == c[0]) and c[0] != 0]
     intercept_added = not constant
+    if constant and columns[constant[0]][0] != 1:
+        warnings.warn(
+            f"{source}: column '{names[constant[0]]}' is constant ({columns[constant[0]][0]:g} for every "
+            "individual); it serves as the intercept, so no separate intercept is added",
+            LMMWarning,
+            stacklevel=2,
+        )
     if intercept_added:
         columns.insert(0, np.ones(n_rows))
         names.insert(0, "intercept")
@@ -148,8 +164,20 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
     X = np.column_stack([columns[i] for i in kept]) if kept else np.empty((n_rows, 0))
     kept_names = tuple(names[i] for i in kept)
     if X.shape[1] >= n_rows:
+        indicators: dict[str, int] = {}
+        for name in names:
+            if name.endswith("]") and "[" in name:
+                base = name[: name.index("[")]
+                indicators[base] = indicators.get(base, 0) + 1
+        widest = max(indicators, key=indicators.get) if indicators else None
+        because = (
+            f" (the text column '{widest}' has {indicators[widest] + 1} levels, one coefficient for each "
+            "level after the first)"
+            if widest is not None and indicators[widest] >= 2
+            else ""
+        )
         raise LMMInputError(
-            f"{source}: the model has {X.shape[1]} coefficients but only {n_rows} individuals; "
+            f"{source}: the model has {X.shape[1]} coefficients but only {n_rows} individuals{because}; "
             "it needs more individuals than coefficients (use fewer covariates)"
         )
     const_idx = next((i for i in range(X.shape[1]) if np.all(X[:, i] == X[0, i])), -1)

@@ -57,6 +57,28 @@ def _sniff_delimiter(path: Path, first_line: str) -> str:
     return best
 
 
+def _header_fields(lines: list[str], sep: str) -> list[str]:
+    """The stripped header cells of a file's first line."""
+    if not lines:
+        return []
+    row = next(csv.reader([lines[0]], delimiter=sep), [])
+    return [c.strip() for c in row]
+
+
+def _has_row_names(lines: list[str], sep: str, n_header: int) -> bool:
+    """Whether every data line (of those given) has exactly one field more than the header.
+
+    Lines that all end in an empty field have a trailing delimiter instead.
+    """
+    rows = [r for r in csv.reader(lines[1:201], delimiter=sep) if r and any(c.strip() for c in r)]
+    return (
+        n_header >= 1
+        and bool(rows)
+        and all(len(r) == n_header + 1 for r in rows)
+        and not all(r[-1].strip() == "" for r in rows)
+    )
+
+
 def read_table(path, what: str = "table") -> pd.DataFrame:
     """Read a CSV whose first column holds IDs; return it indexed by ID (as text).
 
@@ -75,8 +97,15 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
     Raises
     ------
     LMMInputError
-        Missing, unreadable, empty or binary file; no data columns; an empty
-        or duplicated ID.
+        Missing, unreadable, empty, binary or UTF-16 file; no data columns or
+        no rows; a duplicated column; an empty or duplicated ID.
+
+    Warns
+    -----
+    LMMWarning
+        A semicolon- or tab-delimited file; a header with one name fewer than
+        the rows (R's ``write.table`` with row names), read with the first
+        column as the IDs.
     """
     path = Path(path)
     name = _name(path)
@@ -91,6 +120,11 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
         raise LMMInputError(f"cannot read {what} file '{path}': {exc.strerror}") from None
     if not head.strip():
         raise LMMInputError(f"{what} file '{name}' is empty; it needs a header row and one row per individual")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise LMMInputError(
+            f"{what} file '{name}' is saved as UTF-16 text (as Excel's 'Unicode text'); "
+            "save it as CSV UTF-8 (comma-separated)"
+        )
     if b"\x00" in head:
         raise LMMInputError(
             f"{what} file '{name}' is not a text file (it contains binary data); "
@@ -103,13 +137,34 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
             text_head = head.decode("latin-1")
         except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
             raise LMMInputError(f"{what} file '{name}' is not readable text; save it as UTF-8 CSV") from None
-    first_line = text_head.splitlines()[0] if text_head.splitlines() else ""
+    lines = text_head.splitlines()
+    first_line = lines[0] if lines else ""
     sep = _sniff_delimiter(path, first_line)
+    header = _header_fields(lines, sep)
+    names = None
+    if _has_row_names(lines if len(head) < 65536 else lines[:-1], sep, len(header)):
+        # R's write.table(row.names = TRUE) leaves out the header cell of the ID column
+        names = ["", *header]
+    labels = pd.Index([c for c in (names or header)[1:] if c])
+    if labels.has_duplicates:
+        raise LMMInputError(
+            f"{what} file '{name}': the column '{labels[labels.duplicated()][0]}' appears more than once; "
+            "rename or remove one of them"
+        )
+    if names:
+        warnings.warn(
+            f"{_name(path)}: the header has one name fewer than the rows (as R's write.table writes "
+            "row names); the first column was read as the IDs",
+            LMMWarning,
+            stacklevel=2,
+        )
     try:
         df = pd.read_csv(
             path,
             sep=sep,
-            header=0,
+            header=None if names else 0,
+            skiprows=1 if names else None,
+            names=names,
             converters={0: str},
             na_values=MISSING_TOKENS,
             keep_default_na=False,
@@ -131,16 +186,19 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
             "column and at least one data column (is it delimited by commas?)"
         )
     if df.shape[0] == 0:
-        raise LMMInputError(f"{what} file '{name}' has a header but no rows of data")
+        raise LMMInputError(
+            f"{what} file '{name}' has a header but no rows of data; add one row per individual below the header"
+        )
     ids = df.iloc[:, 0].astype(str).str.strip()
-    empty = ids.isin(["", "nan", "NA"])
+    empty = ids.isna() | ids.isin(["", "nan", "NA"])
     if empty.any():
         row = int(np.flatnonzero(empty.to_numpy())[0]) + 2
         raise LMMInputError(f"{what} file '{name}', line {row}: the ID in the first column is empty; every row needs an ID")
     dup = ids[ids.duplicated()]
     if len(dup):
         raise LMMInputError(
-            f"{what} file '{name}': the ID '{dup.iloc[0]}' appears more than once; IDs must be unique"
+            f"{what} file '{name}': the ID '{dup.iloc[0]}' appears more than once; IDs must be unique, "
+            "so remove or rename the duplicate rows"
         )
     df = df.iloc[:, 1:]
     df.index = pd.Index(ids.to_numpy(), name="id")
@@ -151,8 +209,12 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
     return df
 
 
-def _numeric(df: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
+def _numeric(df: pd.DataFrame, name: str, what: str, missing_ok: bool = True) -> pd.DataFrame:
     """Every column as float; name the first cell that is not a number."""
+    todo = (
+        ", and NA for missing values" if missing_ok
+        else f": a {what} needs a number for every pair of individuals"
+    )
     numeric = [pd.api.types.is_numeric_dtype(t) and not pd.api.types.is_bool_dtype(t) for t in df.dtypes]
     if all(numeric):  # the common case, checked as one array
         values = df.to_numpy(dtype=float)
@@ -161,7 +223,7 @@ def _numeric(df: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
             i, j = np.argwhere(inf)[0]
             raise LMMInputError(
                 f"{what} file '{name}', column '{df.columns[j]}', individual '{df.index[i]}': the value "
-                "is infinite; use finite numbers, and NA for missing values"
+                f"is infinite; use finite numbers{todo}"
             )
         return pd.DataFrame(values, index=df.index, columns=df.columns)
     out = {}
@@ -176,7 +238,7 @@ def _numeric(df: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
                 row = bad.index[bad.to_numpy()][0]
                 raise LMMInputError(
                     f"{what} file '{name}', column '{col}', individual '{row}': the value "
-                    f"'{s[row]}' is not a number; use numbers, and NA for missing values"
+                    f"'{s[row]}' is not a number; use numbers{todo}"
                 )
             num = num.astype(float)
         inf = np.isinf(num.to_numpy())
@@ -184,7 +246,7 @@ def _numeric(df: pd.DataFrame, name: str, what: str) -> pd.DataFrame:
             row = num.index[inf][0]
             raise LMMInputError(
                 f"{what} file '{name}', column '{col}', individual '{row}': the value is infinite; "
-                "use finite numbers, and NA for missing values"
+                f"use finite numbers{todo}"
             )
         out[col] = num
     return pd.DataFrame(out, index=df.index)
@@ -207,19 +269,31 @@ def read_covariates(path) -> pd.DataFrame:
             if np.isinf(out[col].to_numpy()).any():
                 row = s.index[np.isinf(out[col].to_numpy())][0]
                 raise LMMInputError(
-                    f"covariate file '{_name(path)}', column '{col}', individual '{row}': the value is infinite"
+                    f"covariate file '{_name(path)}', column '{col}', individual '{row}': the value is infinite; "
+                    "use finite numbers, and NA for missing values"
                 )
         else:
             num = pd.to_numeric(s, errors="coerce")
-            out[col] = num.astype(float) if (num.notna() == s.notna()).all() else s.astype("string").str.strip()
+            text = num.isna() & s.notna()
+            if not text.any():
+                out[col] = num.astype(float)
+                continue
+            if int(text.sum()) < int(num.notna().sum()):  # mostly numbers: a typo, not a category
+                row = s.index[text.to_numpy()][0]
+                raise LMMInputError(
+                    f"covariate file '{_name(path)}', column '{col}', individual '{row}': the value "
+                    f"'{s[row]}' is not a number, but most of the column is; use numbers, and NA for "
+                    "missing values (a category column needs levels that are not numbers)"
+                )
+            out[col] = s.astype("string").str.strip()
     return pd.DataFrame(out, index=df.index)
 
 
 def read_kinship(path) -> pd.DataFrame:
     """Read a kinship file: an n x n matrix with the IDs as row and column labels.
 
-    Columns listed in another order than the rows are reordered to match;
-    labels that differ are an error.
+    Columns listed in another order than the rows are reordered to match
+    (with a warning); labels that differ, and missing values, are an error.
     """
     name = _name(path)
     df = read_table(path, "kinship")
@@ -239,9 +313,22 @@ def read_kinship(path) -> pd.DataFrame:
             )
         df.columns = cols
         df = df.loc[:, rows]
+        warnings.warn(
+            f"kinship file '{name}': the columns list the individuals in another order than the rows; "
+            "they were matched by ID",
+            LMMWarning,
+            stacklevel=2,
+        )
     df.columns = rows
-    K = _numeric(df, name, "kinship")
-    validate_kinship_matrix(K.to_numpy(), f"kinship file '{name}'")
+    K = _numeric(df, name, "kinship", missing_ok=False)
+    values = K.to_numpy()
+    if np.isnan(values).any():
+        i, j = np.argwhere(np.isnan(values))[0]
+        raise LMMInputError(
+            f"kinship file '{name}', row '{rows[i]}', column '{rows[j]}': the value is missing; "
+            "a kinship must be complete, with a number for every pair of individuals"
+        )
+    validate_kinship_matrix(values, f"kinship file '{name}'")
     return K
 
 
@@ -299,40 +386,81 @@ def align(
     """Keep the individuals present in every table, in the kinship's order.
 
     Individuals missing from a file, or with a missing covariate, are dropped
-    and counted (a warning says how many); no shared ID is an error.
+    and counted (a warning names the files and the first IDs); no shared ID,
+    or no individual with complete covariates, is an error. Tables that list
+    the individuals in another order than the kinship are matched by ID, with
+    a warning.
     """
     sources = dict(sources or {})
+    kin_file = _file_label(sources, "kinship")
+    pheno_file = _file_label(sources, "phenotypes", "phenotype")
+    cov_file = _file_label(sources, "covariates", "covariate")
     k_ids = pd.Index(kinship.index)
     keep = k_ids.intersection(phenotypes.index, sort=False)
-    dropped = {}
-    n_not_pheno = int((~k_ids.isin(phenotypes.index)).sum())
-    n_not_kin = int((~phenotypes.index.isin(k_ids)).sum())
-    if covariates is not None:
-        complete = covariates.index[covariates.notna().all(axis=1)]
-        n_missing_cov = int(covariates.shape[0] - len(complete))
-        n_not_cov = int((~keep.isin(covariates.index)).sum())
-        keep = keep.intersection(complete, sort=False)
     if len(keep) == 0:
         raise LMMInputError(
-            "no individual ID appears in every file: for example the kinship file "
-            f"'{sources.get('kinship', 'kinship')}' has '{k_ids[0]}' and the phenotype file "
-            f"'{sources.get('phenotypes', 'phenotypes')}' has '{phenotypes.index[0]}'; the first "
-            "column of each file must hold the same IDs"
+            f"no individual ID appears in every file: for example the {kin_file} has '{k_ids[0]}' and "
+            f"the {pheno_file} has '{phenotypes.index[0]}'; the first column of each file must hold "
+            "the same IDs"
         )
-    if n_not_pheno:
-        dropped["in the kinship only (no phenotype row)"] = n_not_pheno
-    if n_not_kin:
-        dropped["with phenotypes but not in the kinship"] = n_not_kin
+    dropped, said = {}, []
+    not_pheno = k_ids[~k_ids.isin(phenotypes.index)]
+    not_kin = phenotypes.index[~phenotypes.index.isin(k_ids)]
+    if len(not_pheno):
+        dropped["in the kinship only (no phenotype row)"] = len(not_pheno)
+        said.append(f"{len(not_pheno)} in the {kin_file} but not in the {pheno_file} ({_examples(not_pheno)})")
+    if len(not_kin):
+        dropped["with phenotypes but not in the kinship"] = len(not_kin)
+        said.append(f"{len(not_kin)} in the {pheno_file} but not in the {kin_file} ({_examples(not_kin)})")
     if covariates is not None:
+        in_cov = keep[keep.isin(covariates.index)]
+        if len(in_cov) == 0:
+            raise LMMInputError(
+                f"no individual ID of the {cov_file} is in the other files: for example it has "
+                f"'{covariates.index[0]}' where the {kin_file} has '{keep[0]}'; the first column of "
+                "each file must hold the same IDs"
+            )
+        complete_rows = covariates.notna().all(axis=1)
+        incomplete = covariates.index[~complete_rows.to_numpy()]
+        complete = in_cov[in_cov.isin(covariates.index[complete_rows.to_numpy()])]
+        if len(complete) == 0:
+            shared = covariates.loc[in_cov]
+            worst = shared.isna().sum().idxmax()
+            raise LMMInputError(
+                f"{cov_file}: every individual has a missing covariate (column '{worst}' is missing for "
+                f"{int(shared[worst].isna().sum())} of the {len(in_cov)} individuals in every file); fill in "
+                "the missing values or remove the column"
+            )
+        n_not_cov = len(keep) - len(in_cov)
         if n_not_cov:
             dropped["not in the covariate file"] = n_not_cov
-        if n_missing_cov:
-            dropped["with a missing covariate"] = n_missing_cov
+            said.append(f"{n_not_cov} not in the {cov_file} ({_examples(keep[~keep.isin(covariates.index)])})")
+        if len(incomplete):
+            dropped["with a missing covariate"] = len(incomplete)
+            said.append(f"{len(incomplete)} with a missing value in the {cov_file} ({_examples(incomplete)})")
+        keep = complete
     if dropped:
+        todo = [t for t, needed in (
+            ("make the IDs match", set(dropped) - {"with a missing covariate"}),
+            ("fill in the missing covariates", "with a missing covariate" in dropped),
+        ) if needed]
         warnings.warn(
-            "individuals dropped by ID alignment: "
-            + ", ".join(f"{v} {k}" for k, v in dropped.items())
-            + f"; {len(keep)} remain",
+            "individuals dropped by ID alignment: " + ", ".join(said) + f"; {len(keep)} remain "
+            f"({' or '.join(todo)} if they should be used)",
+            LMMWarning,
+            stacklevel=2,
+        )
+    order = list(keep)
+    reordered = [
+        label
+        for label, table in ((pheno_file, phenotypes), (cov_file, covariates))
+        if table is not None and list(table.index[table.index.isin(keep)]) != order
+    ]
+    if reordered:
+        verb = "lists" if len(reordered) == 1 else "list"
+        warnings.warn(
+            f"the {' and the '.join(reordered)} {verb} the individuals in another order than the "
+            f"{kin_file}; rows were matched by ID",
             LMMWarning,
             stacklevel=2,
         )
@@ -340,6 +468,16 @@ def align(
     pheno = phenotypes.loc[keep]
     covar = covariates.loc[keep] if covariates is not None else None
     return LMMData(tuple(keep), K, pheno, covar, dropped, sources)
+
+
+def _file_label(sources: dict, key: str, what: str | None = None) -> str:
+    what = what or key
+    return f"{what} file '{sources[key]}'" if key in sources else f"{what} table"
+
+
+def _examples(ids, limit: int = 3) -> str:
+    shown = ", ".join(f"'{i}'" for i in list(ids)[:limit])
+    return ("e.g. " if len(ids) > limit else "") + shown
 
 
 def load_data(kinship_path, pheno_path, covar_path=None) -> LMMData:
