@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LMMInputError, LMMWarning
+from .io import sniff_delimiter
 
 __all__ = [
     "Genotypes",
@@ -597,9 +598,23 @@ def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndar
     as NaN). Raises for an empty file, duplicate IDs or column names, missing
     IDs, and non-numeric cells.
     """
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+    try:
+        if b"\x00" in head:
+            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
+        head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        if len(head) < 65536 or b"\x00" in head:
+            raise LMMInputError(
+                f"The {what} file {path} is not a text file (it contains binary data); "
+                "save it as CSV (comma-separated text, UTF-8)."
+            ) from None
     skip = _leading_comment_lines(path)
+    first_line = next((line for line in head.decode("utf-8-sig", errors="replace").splitlines()[skip:]), "")
+    sep = sniff_delimiter(path, first_line)
     with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
+        reader = csv.reader(fh, delimiter=sep)
         for _ in range(skip):
             next(reader, None)
         header = next(reader, None)
@@ -627,6 +642,7 @@ def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndar
     try:
         df = pd.read_csv(
             path,
+            sep=sep,
             skiprows=skip + 1,
             header=None,
             names=[id_name, *columns],
@@ -638,7 +654,7 @@ def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndar
         ids = df[id_name]
         if ids.isna().any():
             # An ID spelled like a missing value ("NA"): read the IDs again, verbatim.
-            ids = pd.read_csv(path, skiprows=skip + 1, header=None, usecols=[0], dtype=str,
+            ids = pd.read_csv(path, sep=sep, skiprows=skip + 1, header=None, usecols=[0], dtype=str,
                               keep_default_na=False, index_col=False).iloc[:, 0]
     except (ValueError, pd.errors.ParserError) as exc:
         raise LMMInputError(f"Could not parse the {what} file {path} as CSV: {exc}.") from exc

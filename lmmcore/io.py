@@ -42,7 +42,8 @@ def _name(path) -> str:
     return os.path.basename(str(path)) or str(path)
 
 
-def _sniff_delimiter(path: Path, first_line: str) -> str:
+def sniff_delimiter(path: Path, first_line: str) -> str:
+    """Comma, semicolon or tab: whichever the header line has most of (a warning unless comma)."""
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=counts.get)
     if counts[best] == 0:
@@ -139,7 +140,7 @@ def read_table(path, what: str = "table") -> pd.DataFrame:
             raise LMMInputError(f"{what} file '{name}' is not readable text; save it as UTF-8 CSV") from None
     lines = text_head.splitlines()
     first_line = lines[0] if lines else ""
-    sep = _sniff_delimiter(path, first_line)
+    sep = sniff_delimiter(path, first_line)
     header = _header_fields(lines, sep)
     names = None
     if _has_row_names(lines if len(head) < 65536 else lines[:-1], sep, len(header)):

@@ -264,7 +264,6 @@ APP_NO_TODO = pytest.mark.xfail(
 )
 
 
-GENO_XFAIL = "fix belongs in lmmcore/genotypes.py"
 
 CASES: list[Case] = [
     # ---- phenotype file: unreadable, empty, binary, wrongly delimited
@@ -435,17 +434,11 @@ CASES: list[Case] = [
       "'ind15'", "unique", "remove or rename"),
     E("dosage_empty", "dosage", lambda v, t: raw(t, "dempty.csv", b""), "no data rows", "one row per individual"),
     E("dosage_binary", "dosage", lambda v, t: raw(t, "dbin.csv", gzip.compress(v.dosage.to_csv().encode(), mtime=0)),
-      "not a text file", "save it as CSV",
-      marks=(pytest.mark.xfail(strict=True, reason=GENO_XFAIL + ": a binary genotype file raises "
-                               "UnicodeDecodeError, an internal error with exit status 1, instead of exit status 2 "
-                               "with a message naming the file"),)),
+      "not a text file", "save it as CSV"),
     E("dosage_ids_do_not_overlap", "dosage",
       lambda v, t: frame(t, "dother.csv", v.dosage.rename(index=lambda s: "g" + s)),
       "'gind00'", "'ind00'", "same IDs", names_file=False),
-    W("dosage_semicolon", "dosage", lambda v, t: frame(t, "dsemi.csv", v.dosage, sep=";"), "semicolon",
-      marks=(pytest.mark.xfail(strict=True, reason=GENO_XFAIL + ": genotype files are read with commas only; "
-                               "a semicolon-delimited file is refused as 'a single column' instead of being read "
-                               "with a warning like the phenotype, kinship and covariate files"),)),
+    W("dosage_semicolon", "dosage", lambda v, t: frame(t, "dsemi.csv", v.dosage, sep=";"), "semicolon"),
     E("map_missing_column", "map", lambda v, t: frame(t, "mnopos.csv", v.map.drop(columns=["pos"]), index=False),
       "pos", "needs the columns marker, chr and pos", command="kinship"),
     E("map_duplicate_marker", "map",
