@@ -176,8 +176,15 @@ def decompose_kinship(kinship: np.ndarray, *, check: bool = True) -> Eigendecomp
     return Eigendecomposition(d, U, int(np.count_nonzero(d == 0)), n_negative)
 
 
-def validate_kinship_matrix(K: np.ndarray, source: str = "the kinship matrix") -> None:
-    """Raise :class:`LMMInputError` unless K is square, finite and symmetric."""
+def validate_kinship_matrix(K: np.ndarray, source: str = "the kinship matrix", ids=None) -> None:
+    """Raise :class:`LMMInputError` unless K is square, finite and symmetric.
+
+    ``ids`` (the individuals' IDs, optional) name the entries in messages.
+    """
+
+    def label(i: int) -> str:
+        return f"'{ids[i]}'" if ids is not None else str(i + 1)
+
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         shape = " x ".join(str(s) for s in K.shape)
         raise LMMInputError(f"{source} is {shape}; it must be square (n x n)")
@@ -196,8 +203,8 @@ def validate_kinship_matrix(K: np.ndarray, source: str = "the kinship matrix") -
     if asym.max() > 1e-8 * scale:
         i, j = np.unravel_index(np.argmax(asym), asym.shape)
         raise LMMInputError(
-            f"{source} is not symmetric: entry ({i + 1}, {j + 1}) is {K[i, j]:.6g} but "
-            f"({j + 1}, {i + 1}) is {K[j, i]:.6g}; check that rows and columns list the "
+            f"{source} is not symmetric: entry ({label(i)}, {label(j)}) is {K[i, j]:.6g} but "
+            f"({label(j)}, {label(i)}) is {K[j, i]:.6g}; check that rows and columns list the "
             "individuals in the same order"
         )
 
