@@ -329,7 +329,7 @@ def read_kinship(path) -> pd.DataFrame:
             f"kinship file '{name}', row '{rows[i]}', column '{rows[j]}': the value is missing; "
             "a kinship must be complete, with a number for every pair of individuals"
         )
-    validate_kinship_matrix(values, f"kinship file '{name}'")
+    validate_kinship_matrix(values, f"kinship file '{name}'", ids=list(rows))
     return K
 
 
