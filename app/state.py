@@ -129,11 +129,12 @@ def _usable_phenotypes(data: LMMData) -> tuple[LMMData, list[str]]:
         if observed.size < _MIN_OBSERVED:
             messages.append(
                 f"phenotype '{name}' has {observed.size} observed value(s) among the aligned "
-                f"individuals (at least {_MIN_OBSERVED} are needed); it is not shown"
+                f"individuals (at least {_MIN_OBSERVED} are needed); it is not shown: add observations or remove it"
             )
         elif np.all(observed == observed[0]):
             messages.append(
-                f"phenotype '{name}' is constant ({observed[0]:g}); it has no variance to split and is not shown"
+                f"phenotype '{name}' is constant ({observed[0]:g}); it has no variance to split and is not "
+                "shown: remove it"
             )
         else:
             keep.append(name)

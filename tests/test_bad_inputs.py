@@ -24,12 +24,9 @@ Each case corrupts one file and states what must happen:
 Cases that cannot be uploaded (a path that does not exist, a folder) run on
 the command line only; genotype and map files are not dashboard uploads.
 
-Known defects are strict xfails with the reason, so that fixing one turns its
-case into a failure until the mark is removed: two in
-``lmmcore/genotypes.py`` (a binary genotype file is an internal error; a
-semicolon-delimited genotype file is refused) and one in ``app/state.py``
-(a phenotype file with no usable column gets no instruction on the
-dashboard, three cases).
+A defect found later should be added as a strict xfail with its reason, so
+that fixing it turns the case into a failure until the mark is removed; there
+are none at present.
 """
 
 from __future__ import annotations
@@ -255,13 +252,6 @@ class MissingInstruction(AssertionError):
     """The message names the problem but does not say what to do."""
 
 
-APP_NO_TODO = pytest.mark.xfail(
-    strict=True,
-    raises=MissingInstruction,
-    reason="fix belongs in app/state.py (_usable_phenotypes): when no phenotype column can be fitted, the "
-    "dashboard's error says why ('is not shown') but not what to do; the command line says 'remove it' / "
-    "'add observations'",
-)
 
 
 
@@ -307,12 +297,12 @@ CASES: list[Case] = [
       lambda v, t: raw(t, "dupcol.csv", v.pheno.to_csv(na_rep="NA").replace("weight", "height", 1)),
       "'height'", "more than once", "rename"),
     E("pheno_constant", "pheno", lambda v, t: frame(t, "const.csv", v.pheno[["height"]].assign(height=3.0)),
-      "'height'", "constant", "remove it", app_marks=(APP_NO_TODO,)),
+      "'height'", "constant", "remove it"),
     E("pheno_all_missing", "pheno", lambda v, t: frame(t, "allna.csv", v.pheno[["weight"]].assign(weight=np.nan)),
-      "'weight'", "observed value", "at least 3", "remove it", app_marks=(APP_NO_TODO,)),
+      "'weight'", "observed value", "at least 3", "remove it"),
     E("pheno_nearly_all_missing", "pheno",
       lambda v, t: frame(t, "mostna.csv", v.pheno[["weight"]].where(np.arange(N)[:, None] < 2)),
-      "'weight'", "2 observed value", "at least 3", "add observations", app_marks=(APP_NO_TODO,)),
+      "'weight'", "2 observed value", "at least 3", "add observations"),
     E("pheno_ids_do_not_overlap", "pheno",
       lambda v, t: frame(t, "other_ids.csv", v.pheno.rename(index=lambda s: s.replace("ind", "mouse"))),
       "'mouse00'", "'ind00'", "K.csv", "same IDs"),
