@@ -203,10 +203,11 @@ def fit_phenotypes(
     cache = {} if cache is None else cache
     by_name: dict[str, FitResult] = {}
     patterns = missingness_patterns(table)
+    fingerprint = _kinship_fingerprint(data.kinship)
     for i, pattern in enumerate(patterns):
         obs = pattern.observed
         try:
-            eig = pattern_decomposition(data.kinship, obs, cache)
+            eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
         except LMMInputError as exc:
             if "kinship" not in data.sources:
                 raise
@@ -233,11 +234,11 @@ def fit_phenotypes(
 
 def _kinship_fingerprint(kinship: np.ndarray) -> bytes:
     K = np.ascontiguousarray(kinship, dtype=float)
-    return hashlib.blake2b(K.data, digest_size=16).digest() + repr(K.shape).encode()
+    return hashlib.blake2b(memoryview(K).cast("B"), digest_size=16).digest() + repr(K.shape).encode()
 
 
 def pattern_decomposition(
-    kinship: np.ndarray, observed: np.ndarray, cache: dict | None = None
+    kinship: np.ndarray, observed: np.ndarray, cache: dict | None = None, *, fingerprint: bytes | None = None
 ) -> Eigendecomposition:
     """The eigendecomposition of the kinship of the observed individuals, cached.
 
@@ -249,13 +250,18 @@ def pattern_decomposition(
         Decompositions already made. Keys combine a fingerprint of the
         kinship's values with the pattern, so one cache can safely serve
         several data sets.
+    fingerprint : bytes, optional
+        The kinship's fingerprint, when the caller has it already (it costs
+        one pass over K).
 
     Returns
     -------
     Eigendecomposition
     """
     observed = np.asarray(observed, dtype=bool)
-    key = (_kinship_fingerprint(kinship), MissingnessPattern(observed, ()).key)
+    if fingerprint is None:
+        fingerprint = _kinship_fingerprint(kinship)
+    key = (fingerprint, MissingnessPattern(observed, ()).key)
     if cache is not None and key in cache:
         return cache[key]
     sub = kinship if observed.all() else kinship[np.ix_(observed, observed)]
@@ -285,9 +291,10 @@ def profile_table(
     factor = kinship_scale_factor(data.kinship, kinship_scale)
     cache = {} if cache is None else cache
     frames = []
+    fingerprint = _kinship_fingerprint(data.kinship)
     for pattern in missingness_patterns(table):
         obs = pattern.observed
-        eig = pattern_decomposition(data.kinship, obs, cache)
+        eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
         scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
         covar = data.covariates.loc[obs] if data.covariates is not None else None
         with warnings.catch_warnings():

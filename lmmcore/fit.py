@@ -30,6 +30,8 @@ CI_DROP = 1.9207294103470282  # = scipy.stats.chi2.ppf(0.95, 1) / 2 (checked in 
 CURVATURE_STEP = 1e-4
 
 _BISECTION_STEPS = 48
+#: The interval's end points are pinned to this (bisection stops there).
+_INTERVAL_TOL = 1e-10
 
 #: Distance from h2 = 1 at which coefficients are evaluated when K is singular
 #: and the optimum is h2 = 1 (where the weights are infinite).
@@ -184,7 +186,7 @@ def _profile_interval(rot, method, h, L, grid_h, grid_L) -> tuple[np.ndarray, np
     """95% profile-likelihood interval: the outermost h with ``L(h) >= max - 1.92``.
 
     The grid (with the optimum inserted) locates the outermost crossings;
-    vectorised bisection pins each one to about 1e-15.
+    vectorised bisection pins each one to 1e-10.
     """
     m = h.size
     threshold = L - CI_DROP
@@ -208,7 +210,7 @@ def _profile_interval(rot, method, h, L, grid_h, grid_L) -> tuple[np.ndarray, np
     in_end = np.concatenate([pts[first[need_lo], need_lo], pts[last[need_hi], need_hi]])
     thr = threshold[lane_col]
     for _ in range(_BISECTION_STEPS):
-        if lane_col.size == 0:
+        if lane_col.size == 0 or np.max(np.abs(in_end - out_end)) < _INTERVAL_TOL:
             break
         mid = 0.5 * (out_end + in_end)
         ok = profile_loglik_paired(rot, mid, lane_col, method) >= thr
