@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .cli import int_at_least
 from .errors import LMMInputError, LMMWarning
 
 __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
@@ -42,21 +43,8 @@ __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype
 # --------------------------------------------------------------------------- #
 # Argument types
 # --------------------------------------------------------------------------- #
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def _positive(text: str) -> int:
-    value = _count(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
+_count = int_at_least(0)
+_positive = int_at_least(1)
 
 
 def _add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
