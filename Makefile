@@ -45,6 +45,8 @@ test: install-test browser
 
 bench: install-test
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_app.py
+	$(BIN)/python benchmarks/bench_scan.py
 
 assets: install
 	$(BIN)/lmmcore simulate --out-dir assets --force
