@@ -1,28 +1,66 @@
-"""Server hooks of the directory app (run by ``panel serve app`` once, when the server starts).
+"""Server hooks of the directory app (``panel serve app`` runs them; see docs/SERVING.md).
 
-Uploads through :class:`panel.widgets.FileInput` arrive as one websocket
-message holding the file base64-encoded (a third larger than the file). The
-Bokeh server closes the connection on any message above its
+Uploads (:class:`app.views.upload.SizeLimitedFileInput`) arrive as one
+websocket message holding the file base64-encoded (a third larger than the
+file). The Bokeh server closes the connection on any message above its
 ``--websocket-max-message-size``, 20 MiB by default, so a 16 MB kinship file
-would end the session. When the server runs with that default, this hook
-raises the limit to :data:`UPLOAD_MESSAGE_LIMIT` (256 MiB: files up to about
-75 MB, beyond which tornado's 100 MB read buffer is the bound); a limit given
-explicitly on the command line is left as it is.
+would end the session. When the server runs with that default,
+:func:`on_server_loaded` raises the limit to :data:`UPLOAD_MESSAGE_LIMIT`
+(256 MiB: files up to about 75 MB, beyond which tornado's 100 MB read buffer
+is the bound); a limit given explicitly on the command line is left as it is.
+The dashboard refuses larger files in the browser, before sending them
+(``$LMM_EXPLORER_MAX_UPLOAD_MB``, 64 MB by default).
+
+:func:`on_session_destroyed` hands the memory of closed sessions back to the
+operating system once they have been discarded (``--check-unused-sessions``,
+``--unused-session-lifetime``), so that a server's resident size follows its
+open sessions instead of staying at its busiest.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import logging
 
 from bokeh.server.tornado import DEFAULT_WEBSOCKET_MAX_MESSAGE_SIZE_BYTES
 from bokeh.server.views.ws import WSHandler
+from tornado.ioloop import IOLoop
 
-__all__ = ["UPLOAD_MESSAGE_LIMIT", "allow_large_uploads", "on_server_loaded"]
+__all__ = [
+    "UPLOAD_MESSAGE_LIMIT",
+    "RELEASE_DELAY_S",
+    "allow_large_uploads",
+    "release_memory",
+    "on_server_loaded",
+    "on_session_destroyed",
+]
 
 #: Largest websocket message accepted when the server was started with the default limit.
 UPLOAD_MESSAGE_LIMIT = 256 * 1024 * 1024
 
+#: Seconds after the last session was discarded before its memory is released (sessions
+#: discarded together give one release).
+RELEASE_DELAY_S = 3.0
+
 _log = logging.getLogger(__name__)
+_release_handle = None
+
+
+def _malloc_trim():
+    """glibc's ``malloc_trim``, or None on other C libraries (macOS, musl)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+_TRIM = _malloc_trim()
 
 
 def allow_large_uploads(limit: int = UPLOAD_MESSAGE_LIMIT) -> None:
@@ -44,6 +82,33 @@ def allow_large_uploads(limit: int = UPLOAD_MESSAGE_LIMIT) -> None:
     _log.info("LMM Explorer: websocket messages up to %d MiB accepted (file uploads)", limit // 2**20)
 
 
+def release_memory() -> None:
+    """Collect garbage, then give the C library's free memory back to the operating system.
+
+    glibc keeps memory freed by closed sessions (their data sets, fits and
+    plots) in its heaps, so the server's resident size would stay at its
+    busiest; ``malloc_trim`` returns what is free. Elsewhere only the
+    collection runs.
+    """
+    global _release_handle
+    _release_handle = None
+    gc.collect()
+    if _TRIM is not None:
+        _TRIM(0)
+
+
 def on_server_loaded(server_context) -> None:
     """Bokeh hook: configure the server for large uploads."""
     allow_large_uploads()
+
+
+def on_session_destroyed(session_context) -> None:
+    """Bokeh hook: once sessions stop being discarded, release their memory (see :func:`release_memory`).
+
+    Debounced: many sessions closing together give one release, after the last.
+    """
+    global _release_handle
+    loop = IOLoop.current()
+    if _release_handle is not None:
+        loop.remove_timeout(_release_handle)
+    _release_handle = loop.call_later(RELEASE_DELAY_S, release_memory)

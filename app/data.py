@@ -9,6 +9,8 @@ temporary one.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import re
 import tempfile
@@ -23,9 +25,15 @@ from lmmcore import LMMData, LMMInputError, LMMWarning, align, read_covariates, 
 
 __all__ = [
     "EXAMPLE_DIR_ENV",
+    "MAX_UPLOAD_ENV",
+    "DEFAULT_MAX_UPLOAD_MB",
+    "UPLOAD_CEILING_MB",
     "UPLOAD_KINDS",
     "ExampleFiles",
     "display_name",
+    "format_size",
+    "max_upload_bytes",
+    "too_large_message",
     "example_files",
     "example_folder",
     "load_example",
@@ -37,6 +45,17 @@ __all__ = [
 #: (optionally) ``covar.csv`` to open instead of the bundled example (a lab can
 #: serve the dashboard on its own data this way).
 EXAMPLE_DIR_ENV = "LMM_EXPLORER_EXAMPLE_DIR"
+
+#: Environment variable with the largest file (in MB, 1 MB = 2**20 bytes) a user may upload.
+MAX_UPLOAD_ENV = "LMM_EXPLORER_MAX_UPLOAD_MB"
+#: The upload limit when :data:`MAX_UPLOAD_ENV` is not set.
+DEFAULT_MAX_UPLOAD_MB = 64
+#: The largest limit that works: a file travels base64-encoded (4/3 of its size) in one
+#: websocket message, and tornado closes a connection whose message outgrows its 100 MiB
+#: read buffer (``panel serve`` has no flag to raise it).
+UPLOAD_CEILING_MB = 72
+
+_log = logging.getLogger(__name__)
 
 #: The three kinds of file a user uploads, with the engine reader of each.
 UPLOAD_KINDS: dict[str, Callable[[str], pd.DataFrame]] = {
@@ -77,6 +96,51 @@ def display_name(filename: str | None) -> str:
     if len(name) > _MAX_NAME:
         name = name[: _MAX_NAME - 3] + "..."
     return name
+
+
+def max_upload_bytes() -> int:
+    """The largest file a user may upload, in bytes: ``$LMM_EXPLORER_MAX_UPLOAD_MB`` or 64 MB.
+
+    A value that is not a positive number falls back to the default; one above
+    :data:`UPLOAD_CEILING_MB` is lowered to it (larger files would close the
+    websocket connection instead of arriving). Both are logged.
+    """
+    raw = os.environ.get(MAX_UPLOAD_ENV, "").strip()
+    megabytes = float(DEFAULT_MAX_UPLOAD_MB)
+    if raw:
+        try:
+            megabytes = float(raw)
+            if not (math.isfinite(megabytes) and megabytes > 0):
+                raise ValueError(raw)
+        except ValueError:
+            _log.warning("%s=%r is not a positive number of MB; using %d MB", MAX_UPLOAD_ENV, raw,
+                         DEFAULT_MAX_UPLOAD_MB)
+            megabytes = float(DEFAULT_MAX_UPLOAD_MB)
+    if megabytes > UPLOAD_CEILING_MB:
+        _log.warning("%s=%s is above the %d MB that one websocket message can carry; using %d MB",
+                     MAX_UPLOAD_ENV, raw, UPLOAD_CEILING_MB, UPLOAD_CEILING_MB)
+        megabytes = float(UPLOAD_CEILING_MB)
+    return max(1, int(megabytes * 2**20))
+
+
+def format_size(n_bytes: int | float) -> str:
+    """A file size for people: ``"812 bytes"``, ``"340 KB"``, ``"2.5 MB"`` (powers of 1024)."""
+    n = float(n_bytes)
+    if n < 1024:
+        return f"{int(n)} bytes"
+    if n < 2**20:
+        return f"{n / 1024:.0f} KB"
+    mb = n / 2**20
+    return f"{mb:.0f} MB" if mb >= 10 or mb == int(mb) else f"{mb:.1f} MB"
+
+
+def too_large_message(kind: str, filename: str | None, size: int, limit: int) -> str:
+    """What the user reads when a file is above the upload limit (plain text)."""
+    return (
+        f"the {kind} file '{display_name(filename)}' is {format_size(size)}, above this server's upload limit "
+        f"of {format_size(limit)}, so it was not sent; the data loaded before are still in use "
+        f"(the server's administrator sets the limit with {MAX_UPLOAD_ENV})"
+    )
 
 
 def example_folder(folder: str | os.PathLike | None = None) -> Path:

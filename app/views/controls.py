@@ -5,8 +5,10 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from ..data import display_name, max_upload_bytes, too_large_message
 from ..state import METHODS, ExplorerState
 from .style import escape, look, titled
+from .upload import SizeLimitedFileInput
 
 __all__ = ["DataPanel", "ModelControls"]
 
@@ -30,21 +32,23 @@ class DataPanel(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         self._example.on_click(self._load_example)
-        self._inputs: dict[str, pn.widgets.FileInput] = {}
+        # files above the limit are refused by the browser (a clear message, not a dropped connection)
+        limit = max_upload_bytes()
+        self._inputs: dict[str, SizeLimitedFileInput] = {}
         rows = []
         for kind, label, help_text in _UPLOADS:
-            widget = pn.widgets.FileInput(
+            widget = SizeLimitedFileInput(
                 accept=".csv,.txt,.tsv,text/csv",
-                multiple=False,
-                sizing_mode="stretch_width",
-                **titled(pn.widgets.FileInput, label),
+                max_bytes=limit,
+                label=label,
                 description=help_text,
+                sizing_mode="stretch_width",
+                margin=(5, 10),
                 css_classes=[f"upload-{kind}"],
             )
             widget.param.watch(self._make_handler(kind), "value")
+            widget.param.watch(self._make_refusal_handler(kind), "rejected")
             self._inputs[kind] = widget
-            if "label" not in pn.widgets.FileInput.param:  # older Panel: no title on the widget itself
-                rows.append(pn.pane.Markdown(f"**{label}**", margin=(4, 10, 0, 10)))
             rows.append(widget)
         self._pending = pn.pane.Markdown(pn.bind(self._pending_text, self.state.param.pending), margin=(0, 10))
         self._summary = pn.pane.Markdown(
@@ -66,7 +70,7 @@ class DataPanel(pn.viewable.Viewer):
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
-    def file_input(self, kind: str) -> pn.widgets.FileInput:
+    def file_input(self, kind: str) -> SizeLimitedFileInput:
         """The upload widget for ``kind`` (phenotypes, kinship or covariates)."""
         return self._inputs[kind]
 
@@ -79,6 +83,22 @@ class DataPanel(pn.viewable.Viewer):
             if not event.new:
                 return
             await self.state.areceive_upload(kind, self._inputs[kind].filename, event.new)
+
+        return handler
+
+    def _make_refusal_handler(self, kind: str):
+        def handler(event: param.parameterized.Event) -> None:
+            refused = event.new
+            if not refused:
+                return
+            if refused.get("reason") == "too large":
+                text = too_large_message(kind, refused["filename"], refused["size"], refused["limit"])
+            else:
+                text = (
+                    f"the browser could not read the {kind} file '{display_name(refused['filename'])}'; "
+                    "the data loaded before are still in use"
+                )
+            self.state.notify("error", text)
 
         return handler
 

@@ -139,6 +139,11 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         if fit.loglik_h2_zero >= ylim[0]:
             points.append((0.0, fit.loglik_h2_zero, "zero"))
             labels.append((0.02, fit.loglik_h2_zero - 0.035 * span, "L(0)", "zero"))
+        else:
+            # below the view: kept as an undrawn (NaN) point, because a colour column with a
+            # single category is sent to the browser as a constant and breaks the next frames
+            points.append((0.0, np.nan, "zero"))
+            labels.append((0.02, np.nan, "L(0)", "zero"))
         if other:
             points.append((other[2].h2, other[2].loglik, second))
         points.append((fit.h2, fit.loglik, "optimum"))
