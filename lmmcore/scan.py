@@ -104,8 +104,9 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
+from . import chebyshev
 from .batch import missingness_patterns
 from .design import design_matrix
 from .eigen import decompose_kinship, rotate, validate_kinship_matrix
@@ -127,7 +128,9 @@ __all__ = [
     "FLAG_COLLINEAR",
     "FLAG_ALL_MISSING",
     "FLAG_RANK_DEFICIENT",
-    "REFIT_GRID",
+    "REFIT_LOG_LAMBDA",
+    "REFIT_NODES",
+    "REFIT_INTERPOLATION_TOL",
     "REFIT_TOL",
 ]
 
@@ -136,17 +139,26 @@ CHUNK_ELEMENTS = 1 << 22
 #: A marker direction whose residual sum of squares (after the covariates) is
 #: below this fraction of the marker's raw sum of squares is dropped.
 RANK_TOLERANCE = 1e-12
-#: Grid of h on which every marker's profile is evaluated before Brent (the
-#: null fits' h values are added to it).
-REFIT_GRID = np.linspace(0.0, 1.0, 21)
-#: Absolute tolerance on each marker's h (the log-likelihood is then within
-#: about ``curvature * tol^2`` of its maximum, far below 1e-6).
+#: The exact scan's coarse grid in ``log lambda`` (``lambda = h / (1 - h)``),
+#: to which h = 0 and the largest h are added.
+REFIT_LOG_LAMBDA = np.arange(-10.0, 11.0)
+#: Chebyshev-Lobatto nodes on which each marker's profile is interpolated
+#: between two coarse grid points (interpolation error about 1e-11 in the
+#: log-likelihood on the benchmark's data).
+REFIT_NODES = 17
+#: Largest estimated interpolation error (log-likelihood units) that is
+#: accepted; a profile beyond it is maximised by Brent's method instead.
+REFIT_INTERPOLATION_TOL = 1e-8
+#: Absolute tolerance on h of that Brent search (the log-likelihood is then
+#: within about ``curvature * tol^2`` of its maximum, far below 1e-6).
 REFIT_TOL = 1e-6
 #: Largest h2 of the full ML likelihood when it is unbounded at h2 = 1 (a centred
 #: kinship with an intercept): GEMMA's bound lambda = sigma_g^2 / sigma_e^2 <= 1e5.
 FULL_ML_CAP = 1e5 / (1.0 + 1e5)
 #: Distance from h2 = 1 used for a singular kinship whose null fit is h2 = 1 (as lmmcore.fit).
 _SINGULAR_EDGE = 1e-9
+#: Column pairs of a marker whose products the exact scan keeps (one or two genotype columns).
+_CACHED_PAIRS = 3
 #: Lanes of the exact scan evaluated together (their n-long work rows stay in cache).
 LANE_BLOCK = 256
 #: Permutations scanned together (their rotations form one matrix product).
@@ -428,7 +440,7 @@ def scan(
         lrt_likelihood=lrt_likelihood,
         chunk=chunk,
         perms=perms,
-        has_missing=bool(np.isnan(genotypes.data).any()),
+        has_missing=bool(np.isnan(np.sum(genotypes.data))),  # a sum is one pass, no n x m mask
     )
     groups = source.groups(genotypes)
     total = sum(len(idx) for _, idx in groups) * len(patterns) * (1 + n_perm)
@@ -542,13 +554,14 @@ def _scan_group(plan: _Plan, state: _ScanState, label: str, marker_idx: np.ndarr
             row.update(h2_ml=null.h2_ml[j], loglik_ml=null.loglik_ml[j])
         state.null_rows.append(row)
 
-    Q = np.linalg.qr(rot.X)[0]
+    rotation = _marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
+    del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
     rows = plan.geno_rows[obs]
     description = f"chr {label}" if label != "all" else "scan"
     for start in range(0, len(marker_idx), plan.chunk):
         mk = marker_idx[start:start + plan.chunk]
         t0 = time.perf_counter()
-        block = _prepare_block(_marker_array(plan.genotypes, rows, mk), eig.vectors, Q, plan.has_missing)
+        block = _prepare_block(_marker_array(plan.genotypes, rows, mk), rotation, plan.has_missing)
         state.n_imputed += block.n_imputed
         timings["rotate"] += time.perf_counter() - t0
 
@@ -565,11 +578,11 @@ def _scan_group(plan: _Plan, state: _ScanState, label: str, marker_idx: np.ndarr
         state.advance(len(mk), description)
         if plan.perms is not None:
             t0 = time.perf_counter()
-            _permuted_maxima(plan, state, mk, obs, cols, eig, Q, rot, null)
+            _permuted_maxima(plan, state, mk, obs, cols, rotation, rot, null)
             timings["permute"] += time.perf_counter() - t0
 
 
-def _permuted_maxima(plan: _Plan, state: _ScanState, mk, obs, cols, eig, Q, rot, null) -> None:
+def _permuted_maxima(plan: _Plan, state: _ScanState, mk, obs, cols, rotation, rot, null) -> None:
     """Fixed-h2 LODs of one chunk under every permutation; keep each permutation's maximum.
 
     Individual i receives the genotypes of individual ``perm[i]``; the
@@ -583,7 +596,7 @@ def _permuted_maxima(plan: _Plan, state: _ScanState, mk, obs, cols, eig, Q, rot,
     for b0 in range(0, n_perm, per_batch):
         batch = plan.perms[b0:b0 + per_batch]
         raw = np.concatenate([_marker_array(plan.genotypes, plan.geno_rows[p[obs]], mk) for p in batch], axis=1)
-        block = _prepare_block(raw, eig.vectors, Q, plan.has_missing)
+        block = _prepare_block(raw, rotation, plan.has_missing)
         del raw
         lod = _fixed_scan(block, rot.X, rot.d, null.h2_scan, null.resid)["lod"]
         lod = np.where(np.isnan(lod), -np.inf, lod).reshape(len(batch), len(mk), len(cols))
@@ -995,8 +1008,8 @@ def _maximize_full_ml(rot, cap: float, size: int = 51):
     return h, profile_loglik_paired(full, h, cols, "ml")
 
 
-def _profile_slope(rot, h: float, column: int, method: str) -> float:
-    r"""``dL/dh`` of one phenotype's profile log-likelihood (ML or REML).
+def _profile_slopes(rot, h: np.ndarray, columns: np.ndarray, method: str) -> np.ndarray:
+    r"""``dL/dh`` of phenotypes' profile log-likelihoods (ML or REML), phenotype ``columns[l]`` at ``h[l]``.
 
     ML leaves out the ``r0`` directions of K's null space that the covariates
     span (``n' = n - r0``), as :mod:`lmmcore.likelihood` does.
@@ -1018,20 +1031,24 @@ def _profile_slope(rot, h: float, column: int, method: str) -> float:
                  + \sum_i (d_i - 1) w_i
                  - \mathrm{tr}\big(A^{-1} X^{*\prime} \mathrm{diag}((d - 1) w^2) X^*\big)\Big].
     """
+    h = np.asarray(h, dtype=float)
     d1 = rot.d - 1.0
-    w = 1.0 / (1.0 + h * d1)
-    X, y = rot.X, rot.y[:, column]
-    A = (X * w[:, None]).T @ X
-    b = np.linalg.solve(A, X.T @ (w * y))
-    r = y - X @ b
-    rss = float(np.sum(w * r * r))
-    slope_rss = -float(np.sum(d1 * w * w * r * r))
-    trace = float(np.sum(d1 * w))
+    w = 1.0 / (1.0 + np.multiply.outer(h, d1))  # (L, n)
+    X = rot.X
+    Y = rot.y[:, columns].T  # (L, n)
+    A = np.einsum("ln,na,nb->lab", w, X, X)
+    b = np.linalg.solve(A, ((w * Y) @ X)[..., None])[..., 0]
+    r = Y - b @ X.T
+    wr2 = w * r * r
+    rss = wr2.sum(axis=1)
+    slope_rss = -(wr2 * w) @ d1
+    trace = w @ d1
     if method == "ml":
         r0 = rot.ml_null_directions
         return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
-    B = (X * (d1 * w * w)[:, None]).T @ X
-    return -0.5 * ((rot.n - rot.p) * slope_rss / rss + trace - float(np.trace(np.linalg.solve(A, B))))
+    B = np.einsum("ln,na,nb->lab", d1 * w * w, X, X)
+    tr = np.trace(np.linalg.solve(A, B), axis1=-2, axis2=-1)
+    return -0.5 * ((rot.n - rot.p) * slope_rss / rss + trace - tr)
 
 
 def _polish_h2(rot, h2: np.ndarray, method: str, step: float = 1e-5) -> np.ndarray:
@@ -1041,22 +1058,30 @@ def _polish_h2(rot, h2: np.ndarray, method: str, step: float = 1e-5) -> np.ndarr
     ``sqrt(eps)`` relative (1e-8); the fixed-h2 LOD moves with h2 to first
     order, so a LOD reproducible to 1e-8 (for instance between ``K`` and
     ``2K``, whose optima map exactly onto each other) needs more. The slope
-    changes sign at the optimum, and :func:`scipy.optimize.brentq` finds
-    that sign change in ``[h - step, h + step]`` to ~1e-15. Optima on or
-    next to a boundary, and brackets without a sign change, are kept.
+    changes sign at the optimum inside ``[h - step, h + step]``; bisection
+    of that bracket, all phenotypes at once, halves it to rounding (about 50
+    halvings). Optima on or next to a boundary, and brackets without a sign
+    change, are kept.
     """
-    from scipy.optimize import brentq
-
     out = np.array(h2, dtype=float)
-    for j, h in enumerate(out):
-        lo, hi = h - step, h + step
-        if not np.isfinite(h) or lo <= 0.0 or hi >= 1.0:
-            continue
-        f_lo, f_hi = _profile_slope(rot, lo, j, method), _profile_slope(rot, hi, j, method)
-        if not (np.isfinite(f_lo) and np.isfinite(f_hi)) or not (f_lo > 0.0 > f_hi):
-            continue
-        out[j] = brentq(lambda x: _profile_slope(rot, x, j, method), lo, hi, xtol=1e-15,
-                        rtol=4 * np.finfo(float).eps)
+    lo, hi = out - step, out + step
+    cols = np.flatnonzero(np.isfinite(out) & (lo > 0.0) & (hi < 1.0))
+    if cols.size == 0:
+        return out
+    lo, hi = lo[cols], hi[cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_lo, f_hi = _profile_slopes(rot, lo, cols, method), _profile_slopes(rot, hi, cols, method)
+    ok = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_lo > 0.0) & (f_hi < 0.0)
+    cols, lo, hi = cols[ok], lo[ok], hi[ok]
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break  # adjacent floating-point numbers
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = _profile_slopes(rot, mid, cols, method) > 0.0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    out[cols] = 0.5 * (lo + hi)
     return out
 
 
@@ -1125,13 +1150,29 @@ def _impute(flat: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return out, count == 0, int(missing[:, count > 0].sum())
 
 
-def _prepare_block(raw: np.ndarray, U: np.ndarray, Q: np.ndarray, check_missing: bool = True) -> _Block:
+def _marker_rotation(U: np.ndarray, Q: np.ndarray) -> np.ndarray:
+    """The (n + p) x n matrix that rotates marker columns and splits off the covariates.
+
+    Its first n rows are ``(I - QQ') U'`` and its last p rows ``Q'U'``, so
+    one product with G gives both ``R = (I - QQ') U'G`` and ``C = Q'U'G``
+    (step 1 of the module docstring without a second pass over the chunk).
+    """
+    QtUt = Q.T @ U.T  # (p, n)
+    out = np.empty((U.shape[0] + Q.shape[1], U.shape[0]))
+    out[: U.shape[0]] = U.T
+    out[: U.shape[0]] -= Q @ QtUt
+    out[U.shape[0]:] = QtUt
+    return out
+
+
+def _prepare_block(raw: np.ndarray, rotation: np.ndarray, check_missing: bool = True) -> _Block:
     """Steps 1-2 of the module docstring for one chunk (``raw`` is not modified).
 
     Notes
     -----
     Missing values are replaced by the column mean (a column with none
-    observed is flagged ``all_missing``). With ``G* = U'G``, ``C = Q'G*`` and
+    observed is flagged ``all_missing``). ``rotation`` is
+    :func:`_marker_rotation`'s matrix: with ``G* = U'G``, ``C = Q'G*`` and
     ``R = G* - QC`` (the part of the marker not explained by the
     covariates), a direction of ``R_j`` is kept when its eigenvalue of
     ``R_j'R_j`` exceeds ``RANK_TOLERANCE`` times the marker's largest raw sum
@@ -1149,9 +1190,8 @@ def _prepare_block(raw: np.ndarray, U: np.ndarray, Q: np.ndarray, check_missing:
         if missing.any():
             flat, empty, n_imputed = _impute(flat, missing)
             all_missing = empty.reshape(m, q).any(axis=1)
-    R = U.T @ flat
-    C = Q.T @ R
-    R -= Q @ C
+    RC = rotation @ flat
+    R, C = RC[:n], RC[n:]
     ss_cols = np.einsum("ij,ij->j", R, R)
     ref = (ss_cols + np.einsum("ij,ij->j", C, C)).reshape(m, q).max(axis=1)
     threshold = RANK_TOLERANCE * np.maximum(ref, np.finfo(float).tiny)
@@ -1237,7 +1277,7 @@ def _fixed_scan(block: _Block, X: np.ndarray, d: np.ndarray, h0: np.ndarray, res
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
-    p_value = np.where(valid, stats.chi2.sf(2.0 * np.log(10.0) * np.nan_to_num(lod), np.maximum(rank, 1)), np.nan)
+    p_value = np.where(valid, special.chdtrc(np.maximum(rank, 1), 2.0 * np.log(10.0) * np.nan_to_num(lod)), np.nan)
     sigma2 = rss1 / np.maximum(n - p - rank, 1)
     beta, se = _to_original(block.T, u, Sinv, sigma2)
     beta = np.where(valid[..., None], beta, np.nan)
@@ -1314,9 +1354,14 @@ def _likelihoods(st: _Stats, pad: np.ndarray, rank: np.ndarray, n: int, p: int, 
     S = st.GG - XGt @ (Ainv @ st.XG) + eye
     c = st.Gy - (XGt @ b0[..., None])[..., 0]
     c = np.where(pad, 0.0, c)
-    chol_S = np.linalg.cholesky(S)
-    logdet_S = 2.0 * np.log(np.diagonal(chol_S, axis1=-2, axis2=-1)).sum(axis=-1)
-    Sinv = np.linalg.inv(S)
+    if q == 1:  # one column (dosages): scalars, no batched LAPACK calls
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logdet_S = np.log(S[..., 0, 0])
+            Sinv = 1.0 / S
+    else:
+        chol_S = np.linalg.cholesky(S)
+        logdet_S = 2.0 * np.log(np.diagonal(chol_S, axis1=-2, axis2=-1)).sum(axis=-1)
+        Sinv = np.linalg.inv(S)
     u = (Sinv @ c[..., None])[..., 0]
     rss1 = rss0 - np.einsum("...a,...a->...", c, u)
     rss1 = np.maximum(rss1, rss0 * np.finfo(float).eps)
@@ -1392,19 +1437,64 @@ def _null_space_columns(block: _Block, d: np.ndarray) -> np.ndarray:
     return np.maximum((lam < 1e-10).sum(axis=1) - block.pad.sum(axis=1), 0)
 
 
+class _BlockColumns:
+    """A block's whitened columns in the layouts the exact scan reads, shared by the phenotypes.
+
+    ``pair_products`` holds ``G_a * G_b`` for every pair of columns ``a <= b``
+    (n, m, pairs) when there are at most :data:`_CACHED_PAIRS` pairs (one or
+    two genotype columns); with more it would outgrow the chunk's memory
+    budget and the products are formed when needed. ``marker_major`` is the
+    (m, q, n) copy for gathering one marker per lane (Brent on the exact
+    profile), made on first use.
+    """
+
+    def __init__(self, G: np.ndarray):
+        self.G = G
+        n, m, q = G.shape
+        self.pairs = [(a, b) for a in range(q) for b in range(a, q)]
+        self.pair_products = None
+        if len(self.pairs) <= _CACHED_PAIRS:
+            self.pair_products = np.empty((n, m, len(self.pairs)))
+            for k, (a, b) in enumerate(self.pairs):
+                np.multiply(G[:, :, a], G[:, :, b], out=self.pair_products[:, :, k])
+        self._marker_major = None
+
+    @property
+    def marker_major(self) -> np.ndarray:
+        if self._marker_major is None:
+            self._marker_major = np.ascontiguousarray(np.transpose(self.G, (1, 2, 0)))
+        return self._marker_major
+
+    def weighted_gram(self, W: np.ndarray, markers: np.ndarray | None) -> np.ndarray:
+        """``G_j' diag(w_h) G_j`` for every row ``w_h`` of W and selected marker j: (H, m, q, q)."""
+        G = self.G if markers is None else self.G[:, markers]
+        n, m, q = G.shape
+        H = W.shape[0]
+        out = np.empty((H, m, q, q))
+        if self.pair_products is not None:
+            prods = self.pair_products if markers is None else self.pair_products[:, markers]
+            vals = (W @ prods.reshape(n, -1)).reshape(H, m, len(self.pairs))
+        for k, (a, b) in enumerate(self.pairs):
+            val = vals[:, :, k] if self.pair_products is not None else W @ (G[:, :, a] * G[:, :, b])
+            out[:, :, a, b] = val
+            out[:, :, b, a] = val
+        return out
+
+
 class _MarkerProfiles:
     """The log-likelihoods of every marker model of a block as functions of h.
 
     ``y`` is one phenotype's rotated null residual scaled to unit mean square
     (the model contains X, so the likelihood in h is unchanged up to the
-    constant ``-n log s`` or ``-(n - p1) log s``). ``Gt`` is the block's
-    columns as an (m, q, n) array (marker-major, for gathering lanes); it is
-    shared by the phenotypes of a block.
+    constant ``-n log s`` or ``-(n - p1) log s``). ``columns`` holds the
+    block's columns in the layouts the computations read; it is shared by
+    the phenotypes of a block.
     """
 
     def __init__(self, block: _Block, X: np.ndarray, d: np.ndarray, y: np.ndarray, logdet_XtX: float,
-                 Gt: np.ndarray | None = None, r0_null: int = 0):
+                 columns: _BlockColumns | None = None, r0_null: int = 0):
         self.G = block.G
+        self.columns = columns if columns is not None else _BlockColumns(block.G)
         self.pad = block.pad
         self.rank = block.rank
         self.r0_null = int(r0_null)
@@ -1418,44 +1508,67 @@ class _MarkerProfiles:
         self.n, self.p = n, p
         # marker-free products whose weighted sums give y'Wy, X'Wy, X'WX
         self.fixed_products = np.column_stack([y * y, X * y[:, None], (X[:, :, None] * X[:, None, :]).reshape(n, p * p)])
-        q = block.G.shape[2]
-        self.Gt = Gt if Gt is not None else np.ascontiguousarray(np.transpose(block.G, (1, 2, 0)))
-        self._work_v = np.empty(LANE_BLOCK * n)
-        self._work_g = np.empty(LANE_BLOCK * q * n)
+        # y and the covariates as the rows that multiply G (Gy and X'G in one product)
+        self._yX = np.vstack([y, X.T])  # (1 + p, n)
+        self._work_v = None
+        self._work_g = None
+
+    @property
+    def Gt(self) -> np.ndarray:
+        """The block's columns as (m, q, n)."""
+        return self.columns.marker_major
 
     def _split_fixed(self, sums: np.ndarray):
         p = self.p
         return sums[..., 0], sums[..., 1:1 + p], sums[..., 1 + p:].reshape(sums.shape[:-1] + (p, p))
 
-    def grid(self, h: np.ndarray):
-        """Log-likelihoods (ML, REML) of all markers on a grid: (H, m) each."""
-        G = self.G
+    def grid(self, h: np.ndarray, markers: np.ndarray | None = None, keep_stats: bool = False):
+        """Log-likelihoods (ML, REML) of markers at shared values of h: (H, m) each.
+
+        ``markers`` selects columns of the block (all by default). With
+        ``keep_stats`` the sufficient statistics are returned too (a
+        :class:`_Stats` with leading shape (H, m); marker-free parts (H, 1)),
+        for interpolation at other h.
+        """
+        if markers is not None and markers.size == self.pad.shape[0] and np.array_equal(markers, np.arange(markers.size)):
+            markers = None  # every marker, in order: no copy
+        if markers is not None and 3 * markers.size > self.pad.shape[0]:
+            # gathering many columns costs more than computing them all and keeping some
+            L_ml, L_reml, *rest = self.grid(h, None, keep_stats)
+            if keep_stats:
+                st = rest[0]
+                st = None if st is None else replace(st, Gy=st.Gy[:, markers], XG=st.XG[:, markers],
+                                                     GG=st.GG[:, markers])
+                return L_ml[:, markers], L_reml[:, markers], st
+            return L_ml[:, markers], L_reml[:, markers]
+        G = self.G if markers is None else self.G[:, markers]
+        pad = self.pad if markers is None else self.pad[markers]
+        rank = self.rank if markers is None else self.rank[markers]
+        r0 = self.r0 if markers is None else self.r0[markers]
         n, m, q = G.shape
         p = self.p
+        h = np.asarray(h, dtype=float)
         ok = ~((h >= 1.0) & self.singular)
         hh = h[ok]
         V = 1.0 + np.multiply.outer(hh, self.d1)  # (H, n)
         W = 1.0 / V
         logdet_V = np.log(V).sum(axis=1)
         yy, Xy, XX = self._split_fixed(W @ self.fixed_products)
-        flat = G.reshape(n, m * q)
         H = hh.size
-        Gy = ((W * self.y) @ flat).reshape(H, m, q)
-        XW = (W[:, None, :] * self.X.T[None]).reshape(H * p, n)
-        XG = (XW @ flat).reshape(H, p, m, q).transpose(0, 2, 1, 3)
-        GG = np.empty((H, m, q, q))
-        for a in range(q):
-            for b in range(a, q):
-                val = W @ (G[:, :, a] * G[:, :, b])
-                GG[:, :, a, b] = val
-                GG[:, :, b, a] = val
+        # rows (w_h * y) and (w_h * x_c) for all h: G'Wy and X'WG in one product
+        weighted = (W[:, None, :] * self._yX[None]).reshape(H * (1 + p), n)
+        both = (weighted @ G.reshape(n, m * q)).reshape(H, 1 + p, m, q)
+        Gy = both[:, 0]
+        XG = both[:, 1:].transpose(0, 2, 1, 3)
+        GG = self.columns.weighted_gram(W, markers)
         st = _Stats(yy[:, None], Xy[:, None], XX[:, None], Gy, XG, GG, logdet_V[:, None])
-        L_ml, L_reml, *_ = _likelihoods(st, self.pad[None], self.rank[None], n, p, self.logdet_XtX,
-                                        hh[:, None], self.r0[None])
+        L_ml, L_reml, *_ = _likelihoods(st, pad[None], rank[None], n, p, self.logdet_XtX, hh[:, None], r0[None])
         full_ml = np.full((h.size, m), -np.inf)
         full_reml = np.full((h.size, m), -np.inf)
         full_ml[ok] = L_ml
         full_reml[ok] = L_reml
+        if keep_stats:
+            return full_ml, full_reml, (st if ok.all() else None)
         return full_ml, full_reml
 
     def lanes(self, h: np.ndarray, markers: np.ndarray):
@@ -1479,6 +1592,9 @@ class _MarkerProfiles:
         XG = np.empty((L, p, q))
         GG = np.empty((L, q, q))
         B = min(LANE_BLOCK, max(L, 1))
+        if self._work_v is None:
+            self._work_v = np.empty(LANE_BLOCK * n)
+            self._work_g = np.empty(LANE_BLOCK * q * n)
         V = self._work_v[: B * n].reshape(B, n)
         Gm = self._work_g[: B * q * n].reshape(B, q, n)
         for s in range(0, L, B):
@@ -1527,47 +1643,154 @@ class _MarkerProfiles:
         null_term = r0 * np.log1p(-h) if r0 else 0.0
         return float(-0.5 * (n_ml * (LOG_2PI + np.log(rss0 / n_ml)) + np.log(V).sum() - null_term + n_ml))
 
-    def maximize(self, grid: np.ndarray, markers: np.ndarray, tol: float = REFIT_TOL):
-        """ML and REML maxima over h of the given markers.
+    def maximize(self, markers: np.ndarray, cap: float = 1.0, tol: float = REFIT_TOL) -> "_Maxima":
+        """ML and REML maxima over h of the given markers, with the REML fit's statistics.
 
-        Returns ``(h_ml, L_ml, h_reml, L_reml)``, each of shape (len(markers),).
+        Parameters
+        ----------
+        markers : numpy.ndarray of int
+            Columns of the block (markers with at least one column).
+        cap : float
+            Largest h (:data:`FULL_ML_CAP` for the full ML likelihood of a
+            singular kinship, else 1).
+        tol : float
+            Tolerance on h of the exact Brent search used where interpolation
+            is not trusted.
+
+        Returns
+        -------
+        _Maxima
 
         Notes
         -----
-        The profiles are evaluated on ``grid`` (matrix products for all
-        markers at once); every marker's best grid point gives a bracket
-        ``[g_{k-1}, g_{k+1}]`` and one Brent search per marker and criterion
-        runs in vectorised lanes. A best grid point at an end starts Brent
-        at the golden-section point of the end interval and the end point
-        itself is kept when Brent does not beat it: a boundary is a real
-        answer.
+        1. Every marker's ML and REML profiles are evaluated on the coarse
+           grid of :func:`_refit_grid` (h = 0, ``log lambda = -10 .. 10``
+           with ``lambda = h / (1 - h)``, and ``cap``): matrix products for
+           all markers at once.
+        2. The best grid point ``g_k`` of each profile gives an interval
+           ``[g_{k-1}, g_{k+1}]`` holding a local maximum. The profile there
+           is a smooth (analytic) function of ``t = log lambda``: the weights
+           ``1 / (1 + h (d_i - 1)) = (1 + lambda) / (1 + lambda d_i)`` have
+           their poles at ``Im t = +-pi``, whatever the eigenvalues. So every
+           marker is evaluated again at :data:`REFIT_NODES` Chebyshev-Lobatto
+           nodes of its interval (shared by all markers with the same
+           interval: matrix products again; in ``h`` itself near h = 0),
+           and its profile is replaced by the polynomial through those
+           values, whose maximum :func:`lmmcore.chebyshev.maximize_series`
+           finds. The last Chebyshev coefficients estimate the interpolation
+           error; a profile whose estimate exceeds
+           :data:`REFIT_INTERPOLATION_TOL` (in log-likelihood units) is
+           maximised instead by Brent's method on the exact profile, one
+           lane per profile (:func:`lmmcore.optimize.brent_maximize`), as are
+           profiles whose best grid point is next to ``h = 1`` when
+           ``cap = 1``.
+        3. The REML fit's sufficient statistics at its maximum (for the Wald
+           test) are interpolated with the same polynomials.
+
+        A grid point is kept when no interior point beats it: a boundary
+        (h = 0 or ``cap``) is a real answer.
         """
-        grid_ml, grid_reml = self.grid(grid)
-        grid_ml, grid_reml = grid_ml[:, markers], grid_reml[:, markers]
+        grid_h, bins, bin_of = _refit_grid(cap)
+        H = grid_h.size
         M = markers.size
-        values = np.concatenate([grid_ml, grid_reml], axis=1)  # lanes: ML then REML
-        lane_marker = np.concatenate([markers, markers])
+        q = self.G.shape[2]
+        gml, greml = self.grid(grid_h, markers)
+        values = np.concatenate([gml, greml], axis=1)  # lanes: ML then REML
+        lane_pos = np.concatenate([np.arange(M), np.arange(M)])
         is_reml = np.repeat([False, True], M)
-        K = grid.size
+        lanes_all = np.arange(2 * M)
         k = np.argmax(values, axis=0)
-        best_grid = values[k, np.arange(2 * M)]
-        low = grid[np.maximum(k - 1, 0)]
-        high = grid[np.minimum(k + 1, K - 1)]
-        x0 = grid[k].copy()
+        best_grid = values[k, lanes_all]
+        h_best = grid_h[k].copy()
+        L_best = best_grid.copy()
+        rss0 = np.full(M, np.nan)
+        rss1 = np.full(M, np.nan)
+        u = np.full((M, q), np.nan)
+        Sinv = np.full((M, q, q), np.nan)
+        lane_bin = np.where(np.isfinite(best_grid), bin_of[k], -2)
+        interpolated = np.zeros(2 * M, dtype=bool)
+        x_nodes = chebyshev.lobatto_nodes(REFIT_NODES)
+        for b, (in_log_lambda, lo, hi) in enumerate(bins):
+            lanes_b = np.flatnonzero(lane_bin == b)
+            if lanes_b.size == 0:
+                continue
+            pos_b, inv = np.unique(lane_pos[lanes_b], return_inverse=True)
+            mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
+            s_nodes = mid + half * x_nodes
+            h_nodes = special.expit(s_nodes) if in_log_lambda else s_nodes
+            nml, nreml, st = self.grid(h_nodes, markers[pos_b], keep_stats=True)
+            reml_b = is_reml[lanes_b]
+            vals = np.where(reml_b, nreml[:, inv], nml[:, inv])  # (nodes, lanes)
+            finite = np.all(np.isfinite(vals), axis=0)
+            coef = chebyshev.coefficients(np.where(finite, vals, 0.0))
+            good = finite & (chebyshev.tail(coef) <= REFIT_INTERPOLATION_TOL)
+            if not np.any(good):
+                continue
+            mx = chebyshev.maximize_series(coef[:, good])
+            lanes_g = lanes_b[good]
+            better = mx.value > L_best[lanes_g]
+            h_new = special.expit(mid + half * mx.x) if in_log_lambda else mid + half * mx.x
+            h_new = np.clip(h_new, 0.0, cap)  # expit(logit(cap)) may round above cap
+            h_best[lanes_g] = np.where(better, h_new, h_best[lanes_g])
+            L_best[lanes_g] = np.where(better, mx.value, L_best[lanes_g])
+            interpolated[lanes_g] = True
+            # the REML fit's statistics at its maximum, for the Wald test
+            wald = reml_b & good
+            if np.any(wald):
+                lanes_w = lanes_b[wald]
+                h_w = h_best[lanes_w]
+                s_w = special.logit(h_w) if in_log_lambda else h_w
+                x_w = np.clip((s_w - mid) / half, -1.0, 1.0)
+                weights = chebyshev.node_weights(x_w, REFIT_NODES)  # (lanes, nodes)
+                cols = inv[wald]
+                st_w = _Stats(
+                    weights @ st.yy[:, 0],
+                    weights @ st.Xy[:, 0],
+                    np.einsum("lj,jab->lab", weights, st.XX[:, 0]),
+                    np.einsum("lj,jla->la", weights, st.Gy[:, cols]),
+                    np.einsum("lj,jlab->lab", weights, st.XG[:, cols]),
+                    np.einsum("lj,jlab->lab", weights, st.GG[:, cols]),
+                    weights @ st.logdet_V[:, 0],
+                )
+                pos_w = lane_pos[lanes_w]
+                mk = markers[pos_w]
+                _, _, r0_, r1_, u_, S_ = _likelihoods(st_w, self.pad[mk], self.rank[mk], self.n, self.p,
+                                                      self.logdet_XtX, h_w, self.r0[mk])
+                rss0[pos_w], rss1[pos_w], u[pos_w], Sinv[pos_w] = r0_, r1_, u_, S_
+        exact = np.flatnonzero(~interpolated & (lane_bin != -2))
+        if exact.size:
+            h_e, L_e = self._brent(grid_h, values[:, exact], k[exact], markers[lane_pos[exact]],
+                                   is_reml[exact], tol)
+            h_best[exact], L_best[exact] = h_e, L_e
+        todo = np.flatnonzero(is_reml & ~interpolated)
+        if todo.size:
+            pos = lane_pos[todo]
+            _, _, r0_, r1_, u_, S_ = self.lanes(h_best[todo], markers[pos])
+            rss0[pos], rss1[pos], u[pos], Sinv[pos] = r0_, r1_, u_, S_
+        return _Maxima(h_ml=h_best[:M], loglik_ml=L_best[:M], h_reml=h_best[M:], loglik_reml=L_best[M:],
+                       rss0=rss0, rss1=rss1, u=u, Sinv=Sinv, n_exact=int(exact.size))
+
+    def _brent(self, grid_h, values, k, markers, is_reml, tol):
+        """Brent's method on the exact profiles of some lanes, from their best grid bracket."""
+        K = grid_h.size
+        L = k.size
+        lanes_all = np.arange(L)
+        best_grid = values[k, lanes_all]
+        low = grid_h[np.maximum(k - 1, 0)]
+        high = grid_h[np.minimum(k + 1, K - 1)]
+        x0 = grid_h[k].copy()
         f0 = best_grid.copy()
         at_end = (k == 0) | (k == K - 1)
         x0[at_end] = np.where(k[at_end] == 0, low[at_end] + _GOLDEN * (high[at_end] - low[at_end]),
                               high[at_end] - _GOLDEN * (high[at_end] - low[at_end]))
 
         def objective(h, lanes):
-            L_ml, L_reml, *_ = self.lanes(h, lane_marker[lanes])
+            L_ml, L_reml, *_ = self.lanes(h, markers[lanes])
             return np.where(is_reml[lanes], L_reml, L_ml)
 
         if np.any(at_end):
             ends = np.flatnonzero(at_end)
             f0[ends] = objective(x0[ends], ends)
-
-        lanes_all = np.arange(2 * M)
         lo_k, hi_k = np.maximum(k - 1, 0), np.minimum(k + 1, K - 1)
         neighbours = (
             np.where(at_end, np.nan, low),
@@ -1577,23 +1800,53 @@ class _MarkerProfiles:
         )
         res = brent_maximize(objective, low, high, x0, f0, tol=tol, neighbours=neighbours)
         use_grid = best_grid >= res.fx
-        h_best = np.where(use_grid, grid[k], res.x)
-        L_best = np.where(use_grid, best_grid, res.fx)
-        return h_best[:M], L_best[:M], h_best[M:], L_best[M:]
+        return np.where(use_grid, grid_h[k], res.x), np.where(use_grid, best_grid, res.fx)
 
 
-def _refit_grid(extra, cap: float = 1.0, spacing: float = 1e-4) -> np.ndarray:
-    """:data:`REFIT_GRID` on ``[0, cap]`` with the null fits' h2 added (points closer than ``spacing`` merged).
+@dataclass(frozen=True)
+class _Maxima:
+    """Each marker's ML and REML maxima over h, and the REML fit's statistics there.
 
-    Two nearly equal points would make a bracket ``[g_{k-1}, g_{k+1}]`` that
-    is too narrow to hold the maximum.
+    ``rss0``, ``rss1``, ``u`` (whitened effects) and ``Sinv`` are those of
+    :func:`_likelihoods` at ``h_reml``; ``n_exact`` counts the profiles
+    maximised by Brent's method on the exact likelihood instead of by
+    interpolation.
     """
-    extra = np.asarray(extra, dtype=float)
-    grid = [g for g in REFIT_GRID if g < cap] + [cap]
-    for h in extra[np.isfinite(extra) & (extra <= cap)]:
-        if np.min(np.abs(np.asarray(grid) - h)) > spacing:
-            grid.append(float(h))
-    return np.array(sorted(grid))
+
+    h_ml: np.ndarray
+    loglik_ml: np.ndarray
+    h_reml: np.ndarray
+    loglik_reml: np.ndarray
+    rss0: np.ndarray
+    rss1: np.ndarray
+    u: np.ndarray
+    Sinv: np.ndarray
+    n_exact: int
+
+
+def _refit_grid(cap: float = 1.0):
+    """The exact scan's coarse grid of h and the intervals its profiles are interpolated on.
+
+    Returns ``(grid_h, bins, bin_of)``: the grid (h = 0, then
+    ``expit(REFIT_LOG_LAMBDA)``, then ``cap``); the intervals as
+    ``(in_log_lambda, low, high)`` (in ``t = log lambda``, or in h for the
+    one at h = 0); and, for every grid point, the interval that holds its
+    neighbours (-1: none, Brent on the exact profile; the points next to
+    h = 1 when ``cap = 1``).
+    """
+    t = REFIT_LOG_LAMBDA
+    grid_h = np.concatenate([[0.0], special.expit(t), [cap]])
+    H = grid_h.size
+    bins = [(False, 0.0, float(special.expit(t[1])))]  # [0, g_2] in h
+    bin_of = np.full(H, -1)
+    bin_of[:2] = 0
+    for i in range(2, H - 2):  # grid index i is t[i - 1]
+        bins.append((True, float(t[i - 2]), float(t[i])))
+        bin_of[i] = len(bins) - 1
+    if cap < 1.0:
+        bins.append((True, float(t[-2]), float(special.logit(cap))))
+        bin_of[H - 2:] = len(bins) - 1
+    return grid_h, bins, bin_of
 
 
 def _exact_scan(block: _Block, rot, null: _NullModel) -> dict:
@@ -1612,33 +1865,33 @@ def _exact_scan(block: _Block, rot, null: _NullModel) -> dict:
     if markers.size == 0:
         return out
     rank = block.rank[markers]
-    Gt = np.ascontiguousarray(np.transpose(block.G, (1, 2, 0)))  # (m, q, n)
+    columns = _BlockColumns(block.G)
     for j in range(P):
         r = null.resid[:, j]
         s = float(np.sqrt(np.mean(r * r)))
         s = s if s > 0 else 1.0
-        prof = _MarkerProfiles(block, rot.X, rot.d, r / s, rot.logdet_XtX, Gt, null.ml_r0)
-        grid = _refit_grid([null.h2[j], null.h2_ml[j]], null.ml_cap)
-        h_ml, L_ml, h_reml, L_reml = prof.maximize(grid, markers)
+        prof = _MarkerProfiles(block, rot.X, rot.d, r / s, rot.logdet_XtX, columns, null.ml_r0)
+        mx = prof.maximize(markers, null.ml_cap)
+        h_ml, L_ml, h_reml, L_reml = mx.h_ml, mx.loglik_ml, mx.h_reml, mx.loglik_reml
         h0_ml = float(null.h2_ml[j]) if np.isfinite(null.h2_ml[j]) else 0.0
         L0 = prof.null_ml(min(h0_ml, 1.0 - _SINGULAR_EDGE) if prof.singular else h0_ml)
         lrt = np.maximum(2.0 * (L_ml - L0), 0.0)
         # the Wald test at each marker's REML h2
-        _, _, rss0, rss1, u, Sinv = prof.lanes(h_reml, markers)
+        rss0, rss1 = mx.rss0, mx.rss1
         sigma2 = rss1 / (n - p - rank)
         wald = (rss0 - rss1) / (rank * sigma2)
-        beta, se = _to_original(block.T[markers], u[:, None], Sinv[:, None], sigma2[:, None])
+        beta, se = _to_original(block.T[markers], mx.u[:, None], mx.Sinv[:, None], sigma2[:, None])
         shift_ml = -(n - prof.r0[markers]) * np.log(s)
         shift_reml = -(n - p - rank) * np.log(s)
         out["h2_ml"][markers, j] = h_ml
         out["loglik_ml"][markers, j] = L_ml + shift_ml
         out["lrt"][markers, j] = lrt
         out["lod_lrt"][markers, j] = lrt / (2.0 * np.log(10.0))
-        out["p_lrt"][markers, j] = stats.chi2.sf(lrt, rank)
+        out["p_lrt"][markers, j] = special.chdtrc(rank, lrt)  # P(chi2_rank >= lrt)
         out["h2_reml"][markers, j] = h_reml
         out["loglik_reml"][markers, j] = L_reml + shift_reml
         out["wald"][markers, j] = wald
-        out["p_wald"][markers, j] = stats.f.sf(wald, rank, n - p - rank)
+        out["p_wald"][markers, j] = special.fdtrc(rank, n - p - rank, wald)  # P(F >= wald)
         out["beta_wald"][markers, j] = beta[:, 0] * s
         out["se_wald"][markers, j] = se[:, 0] * s
     return out
