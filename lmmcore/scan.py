@@ -212,6 +212,12 @@ class ScanResult:
     timings : dict
         Seconds spent in each stage (``kinship, eigen, null, rotate, scan,
         refit, permute``).
+    refit_exact_profiles : int
+        With ``refit``: how many marker profiles (ML and REML counted
+        separately) were maximised by Brent's method on the exact likelihood
+        because interpolation was not trusted there (see
+        :meth:`_MarkerProfiles.maximize`); the others were maximised by
+        interpolation.
     """
 
     table: pd.DataFrame
@@ -223,6 +229,7 @@ class ScanResult:
     n_individuals: int
     permutations: PermutationResult | None = None
     timings: dict = field(default_factory=dict)
+    refit_exact_profiles: int = 0
 
     @property
     def phenotypes(self) -> tuple[str, ...]:
@@ -487,6 +494,7 @@ def scan(
         n_individuals=len(ids),
         permutations=permutations,
         timings=timings,
+        refit_exact_profiles=state.n_exact,
     )
 
 
@@ -522,6 +530,7 @@ class _ScanState:
         self.null_rows: list[dict] = []
         self.max_lod = np.full((n_perm, n_pheno), -np.inf) if n_perm else None
         self.n_imputed = 0
+        self.n_exact = 0
 
     def advance(self, count: int, description: str) -> None:
         self.done += count
@@ -571,7 +580,9 @@ def _scan_group(plan: _Plan, state: _ScanState, label: str, marker_idx: np.ndarr
         timings["scan"] += time.perf_counter() - t0
         if plan.refit:
             t0 = time.perf_counter()
-            piece.update(_exact_scan(block, rot, null))
+            refit = _exact_scan(block, rot, null)
+            state.n_exact += refit.pop("n_exact")
+            piece.update(refit)
             timings["refit"] += time.perf_counter() - t0
         state.pieces.append(piece)
         del block
@@ -1681,9 +1692,10 @@ class _MarkerProfiles:
            error; a profile whose estimate exceeds
            :data:`REFIT_INTERPOLATION_TOL` (in log-likelihood units) is
            maximised instead by Brent's method on the exact profile, one
-           lane per profile (:func:`lmmcore.optimize.brent_maximize`), as are
-           profiles whose best grid point is next to ``h = 1`` when
-           ``cap = 1``.
+           lane per profile (:func:`lmmcore.optimize.brent_maximize`). The
+           intervals next to h = 0, and next to h = 1 when ``cap = 1``, are
+           in h itself (the profile is analytic there unless K is
+           singular, whose values at h = 1 are not finite: Brent again).
         3. The REML fit's sufficient statistics at its maximum (for the Wald
            test) are interpolated with the same polynomials.
 
@@ -1831,8 +1843,7 @@ def _refit_grid(cap: float = 1.0):
     ``expit(REFIT_LOG_LAMBDA)``, then ``cap``); the intervals as
     ``(in_log_lambda, low, high)`` (in ``t = log lambda``, or in h for the
     one at h = 0); and, for every grid point, the interval that holds its
-    neighbours (-1: none, Brent on the exact profile; the points next to
-    h = 1 when ``cap = 1``).
+    neighbours.
     """
     t = REFIT_LOG_LAMBDA
     grid_h = np.concatenate([[0.0], special.expit(t), [cap]])
@@ -1845,7 +1856,12 @@ def _refit_grid(cap: float = 1.0):
         bin_of[i] = len(bins) - 1
     if cap < 1.0:
         bins.append((True, float(t[-2]), float(special.logit(cap))))
-        bin_of[H - 2:] = len(bins) - 1
+    else:
+        # [g_{H-3}, 1] in h: the profile is analytic at h = 1 when K is not singular
+        # (its poles are at h = 1 / (1 - d_i), d_min / (1 - d_min) beyond 1); with a
+        # singular K the value at h = 1 is not finite and Brent takes over
+        bins.append((False, float(special.expit(t[-2])), 1.0))
+    bin_of[H - 2:] = len(bins) - 1
     return grid_h, bins, bin_of
 
 
@@ -1861,6 +1877,7 @@ def _exact_scan(block: _Block, rot, null: _NullModel) -> dict:
            ("h2_ml", "loglik_ml", "lrt", "lod_lrt", "p_lrt", "h2_reml", "loglik_reml", "wald", "p_wald")}
     out["beta_wald"] = np.full((m, P, q), np.nan)
     out["se_wald"] = np.full((m, P, q), np.nan)
+    out["n_exact"] = 0
     markers = np.flatnonzero(block.rank > 0)
     if markers.size == 0:
         return out
@@ -1872,6 +1889,7 @@ def _exact_scan(block: _Block, rot, null: _NullModel) -> dict:
         s = s if s > 0 else 1.0
         prof = _MarkerProfiles(block, rot.X, rot.d, r / s, rot.logdet_XtX, columns, null.ml_r0)
         mx = prof.maximize(markers, null.ml_cap)
+        out["n_exact"] += mx.n_exact
         h_ml, L_ml, h_reml, L_reml = mx.h_ml, mx.loglik_ml, mx.h_reml, mx.loglik_reml
         h0_ml = float(null.h2_ml[j]) if np.isfinite(null.h2_ml[j]) else 0.0
         L0 = prof.null_ml(min(h0_ml, 1.0 - _SINGULAR_EDGE) if prof.singular else h0_ml)

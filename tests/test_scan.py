@@ -527,3 +527,60 @@ def test_peaks_lists_the_top_marker_of_each_chromosome(scan_data):
     for _, row in peaks.iterrows():
         on_chr = res.table[res.table["chr"] == row["chr"]]
         assert row["lod"] == on_chr["lod"].max()
+
+
+# --------------------------------------------------------------------------- #
+# The exact scan's two ways of maximising a profile
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("centred", [False, True])
+def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, centred):
+    """Chebyshev interpolation (the default) against Brent on the exact likelihood of every marker.
+
+    Phenotypes with h2 near 0, in the middle and near 1, a strong QTL, and
+    both a full-rank and a centred (singular, capped) kinship.
+    """
+    import lmmcore.scan as scan_module
+
+    rng = np.random.default_rng(71)
+    n, m = 120, 24
+    D = rng.binomial(2, rng.uniform(0.1, 0.9, m), size=(n, m)).astype(float)
+    if centred:
+        G = rng.binomial(2, rng.uniform(0.1, 0.9, 500), size=(n, 500)).astype(float)
+        W = G - G.mean(axis=0)
+        K = W @ W.T / 500
+    else:
+        K = random_kinship(n, 500, seed=72)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)])
+    ys = {f"h{h}": simulate_y(K, X, np.array([1.0, 0.2]), h, 1.0, seed=73 + k) for k, h in enumerate([0.02, 0.5, 0.97])}
+    ys["qtl"] = ys["h0.5"] + 1.0 * D[:, 5]
+    ids = _ids(n)
+    pheno = pd.DataFrame(ys, index=ids)
+    covar = pd.DataFrame({"x": X[:, 1]}, index=ids)
+    geno = _dosage_genotypes(D)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LMMWarning)  # null ML at the cap for the centred kinship
+        fast = scan(geno, pheno, covar, kinship=_frame(K), refit=True)
+        monkeypatch.setattr(scan_module, "REFIT_INTERPOLATION_TOL", -1.0)  # trust no interpolant
+        exact = scan(geno, pheno, covar, kinship=_frame(K), refit=True)
+    total = 2 * m * pheno.shape[1]
+    assert exact.refit_exact_profiles == total
+    assert fast.refit_exact_profiles < total / 4  # interpolation does most of the work
+    a, b = fast.table, exact.table
+    for col in ("loglik_ml", "loglik_reml"):
+        # interpolation finds the same maximum, never a lower one
+        np.testing.assert_allclose(a[col], b[col], atol=1e-7, rtol=0)
+        assert np.all(a[col] >= b[col] - 1e-9)
+    np.testing.assert_allclose(a["h2_ml"], b["h2_ml"], atol=2e-4)
+    np.testing.assert_allclose(a["h2_reml"], b["h2_reml"], atol=2e-4)
+    np.testing.assert_allclose(a["lrt"], b["lrt"], atol=2e-7)
+    np.testing.assert_allclose(-np.log10(a["p_lrt"]), -np.log10(b["p_lrt"]), atol=1e-6)
+    np.testing.assert_allclose(-np.log10(a["p_wald"]), -np.log10(b["p_wald"]), atol=1e-4)
+    np.testing.assert_allclose(a["beta_wald_dosage"], b["beta_wald_dosage"], rtol=1e-4, atol=1e-8)
+    # and the Wald statistics are the dense GLS ones at the reported REML h2
+    for j in (0, 5, 17):
+        row = a[(a["phenotype"] == "qtl") & (a["marker"] == f"m{j:02d}")].iloc[0]
+        X1 = np.column_stack([X, D[:, j]])
+        bb, rss, _, XtViX = gls(K + (1e-12 * np.eye(n) if centred else 0), ys["qtl"], X1, row["h2_reml"])
+        se = np.sqrt(rss / (n - 3) * np.linalg.inv(XtViX)[2, 2])
+        assert row["beta_wald_dosage"] == pytest.approx(bb[2], rel=1e-6)
+        assert row["se_wald_dosage"] == pytest.approx(se, rel=1e-6)
