@@ -57,10 +57,20 @@ in chunks; for a chunk of m markers with q columns each:
 
    which are matrix products over the whole chunk plus batched q x q solves
    (the partitioned-regression formulas; no n x n inverse or determinant);
-4. exact: the same sufficient statistics as functions of h, on a common
-   grid of h for all markers of a chunk (matrix products), then Brent's
-   method from the best grid bracket of every marker, all markers in
-   parallel lanes (:func:`lmmcore.optimize.brent_maximize`). With
+4. exact: the same sufficient statistics as functions of h, first on a
+   coarse grid shared by all markers of a chunk (h = 0, ``log lambda =
+   -10 .. 10`` with ``lambda = h / (1 - h)``, and the largest h; matrix
+   products), then, on the two grid intervals around each marker's best
+   point, at 17 Chebyshev nodes shared by the markers whose best point is
+   the same (matrix products again). The profile is an analytic function of
+   ``log lambda`` (the weights ``(1 + lambda) / (1 + lambda d_i)`` have
+   their poles at imaginary part ``+-pi`` whatever the eigenvalues), so
+   the polynomial through those values matches it to about 1e-11; its
+   maximum is the marker's (:mod:`lmmcore.chebyshev`). Where the last
+   Chebyshev coefficients say the polynomial is off by more than
+   :data:`REFIT_INTERPOLATION_TOL`, Brent's method runs on the exact
+   profile instead (one lane per marker, :func:`lmmcore.optimize.brent_maximize`);
+   ``ScanResult.refit_exact_profiles`` counts those. With
    ``p1 = p + df`` and ``log|X1*'WX1*| = log|A| + log|S_j|``:
 
        L_ML   = -1/2 [n log(2 pi RSS1 / n) + sum_i log(h d_i + 1 - h) + n]
