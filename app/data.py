@@ -77,12 +77,21 @@ class ExampleFiles:
     folder : Path
     phenotypes, kinship : Path
     covariates : Path or None
+    genoprobs, dosages : Path or None
+        Genotype probabilities (``genoprobs.csv``) and dosages
+        (``genotypes.csv``) for the genome scan, when the folder has them and
+        a map.
+    map : Path or None
+        The marker map (``map.csv``).
     """
 
     folder: Path
     phenotypes: Path
     kinship: Path
     covariates: Path | None
+    genoprobs: Path | None = None
+    dosages: Path | None = None
+    map: Path | None = None
 
 
 def display_name(filename: str | None) -> str:
@@ -160,7 +169,18 @@ def example_files(folder: str | os.PathLike | None = None) -> ExampleFiles | Non
     pheno, kin, covar = folder / "pheno.csv", folder / "kinship.csv", folder / "covar.csv"
     if not (pheno.is_file() and kin.is_file()):
         return None
-    return ExampleFiles(folder, pheno, kin, covar if covar.is_file() else None)
+    gmap = folder / "map.csv"
+    genoprobs, dosages = folder / "genoprobs.csv", folder / "genotypes.csv"
+    has_map = gmap.is_file()
+    return ExampleFiles(
+        folder,
+        pheno,
+        kin,
+        covar if covar.is_file() else None,
+        genoprobs=genoprobs if has_map and genoprobs.is_file() else None,
+        dosages=dosages if has_map and dosages.is_file() else None,
+        map=gmap if has_map else None,
+    )
 
 
 def _collect(caught: list[warnings.WarningMessage], replace: dict[str, str] | None = None) -> list[str]:

@@ -5,14 +5,26 @@ from __future__ import annotations
 import panel as pn
 import param
 
+from .scan_state import ScanState
 from .state import ExplorerState
-from .views import AllPhenotypesView, BrentView, DataPanel, ModelControls, ProfileView, ResultsView, WalkthroughView
+from .views import (
+    AllPhenotypesView,
+    BrentView,
+    DataPanel,
+    ModelControls,
+    ProfileView,
+    ResultsView,
+    ScanView,
+    WalkthroughView,
+)
 from .views.style import ACCENT, escape
 
 __all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS"]
 
 #: The tabs of the main area, in order.
-TAB_NAMES = ("Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes")
+TAB_NAMES = (
+    "Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes", "Genome scan",
+)
 
 #: Extensions to pass to ``pn.extension`` (with ``notifications=True``).
 PANEL_EXTENSIONS = ("tabulator",)
@@ -34,10 +46,13 @@ class ExplorerApp(pn.viewable.Viewer):
     """
 
     state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+    scan_state = param.ClassSelector(class_=ScanState, doc="The session's genome-scan state (over ``state``).")
 
     def __init__(self, **params) -> None:
         if params.get("state") is None:
             params["state"] = ExplorerState()
+        if params.get("scan_state") is None:
+            params["scan_state"] = ScanState(explorer=params["state"])
         super().__init__(**params)
         s = self.state
         self.data_panel = DataPanel(state=s)
@@ -47,12 +62,14 @@ class ExplorerApp(pn.viewable.Viewer):
         self.walkthrough = WalkthroughView(state=s)
         self.results = ResultsView(state=s)
         self.all_phenotypes = AllPhenotypesView(state=s)
+        self.scan = ScanView(scan=self.scan_state)
         self.tabs = pn.Tabs(
             (TAB_NAMES[0], self.profile),
             (TAB_NAMES[1], self.brent),
             (TAB_NAMES[2], self.walkthrough),
             (TAB_NAMES[3], self.results),
             (TAB_NAMES[4], self.all_phenotypes),
+            (TAB_NAMES[5], self.scan),
             dynamic=True,
             sizing_mode="stretch_width",
             css_classes=["main-tabs"],
@@ -60,11 +77,14 @@ class ExplorerApp(pn.viewable.Viewer):
         self.sidebar = pn.Column(self.controls, pn.layout.Divider(), self.data_panel, sizing_mode="stretch_width")
         s.param.watch(self._show_notice, "notice")
         s.param.watch(self._show_busy, "busy")
+        self.scan_state.param.watch(self._show_notice, "notice")
+        self.tabs.param.watch(self._tab_changed, "active")
 
     @classmethod
     def with_example(cls, folder=None) -> "ExplorerApp":
         """A dashboard with the example data set loaded (its messages become notifications)."""
         app = cls()
+        app.scan_state.example_dir = folder
         app.state.load_example(folder)
         return app
 
@@ -100,3 +120,7 @@ class ExplorerApp(pn.viewable.Viewer):
 
     def _show_busy(self, event: param.parameterized.Event) -> None:
         self.tabs.loading = bool(event.new)
+
+    def _tab_changed(self, event: param.parameterized.Event) -> None:
+        # the scan tab scans only while it is on screen
+        self.scan_state.active = event.new == TAB_NAMES.index("Genome scan")

@@ -4,6 +4,7 @@ from .brent import BrentView
 from .controls import DataPanel, ModelControls
 from .profile import ProfileView
 from .results import AllPhenotypesView, ResultsView
+from .scan import ScanView
 from .walkthrough import WalkthroughView
 
 __all__ = [
@@ -13,5 +14,6 @@ __all__ = [
     "ModelControls",
     "ProfileView",
     "ResultsView",
+    "ScanView",
     "WalkthroughView",
 ]
