@@ -132,6 +132,7 @@ class ScanKey:
     n_perm: int
     data_token: int
     genotypes_token: int
+    refit: bool = False
 
 
 @dataclass(frozen=True)
@@ -253,6 +254,9 @@ class EffectData:
     lod, p_value, h2 : float
     n, df : int
     flag : str
+    lod_exact, h2_exact : float
+        With the exact scan: the likelihood-ratio LOD with h2 re-estimated
+        by ML at this marker (GEMMA ``-lmm 2``) and that h2; NaN otherwise.
     """
 
     phenotype: str
@@ -270,6 +274,8 @@ class EffectData:
     n: int
     df: int
     flag: str
+    lod_exact: float = float("nan")
+    h2_exact: float = float("nan")
 
     @property
     def genotype_order(self) -> tuple[str, ...]:
@@ -344,8 +350,10 @@ def lod_frame(result: ScanResult, phenotype: str, layout: GenomeLayout | None = 
     Returns
     -------
     DataFrame
-        ``marker, chr, pos, x, lod, p_value, flag`` (one row per marker; LOD
-        NaN for flagged markers).
+        ``marker, chr, pos, x, lod, p_value, flag, lod_exact, h2_exact`` (one
+        row per marker; LOD NaN for flagged markers). ``lod_exact`` and
+        ``h2_exact`` are the exact scan's ``lod_lrt`` and ``h2_ml`` (h2
+        re-estimated at every marker), NaN when the scan was not exact.
     """
     table = result.table
     rows = table[table["phenotype"] == phenotype]
@@ -354,6 +362,9 @@ def lod_frame(result: ScanResult, phenotype: str, layout: GenomeLayout | None = 
     out["chr"] = out["chr"].astype(str)
     out["marker"] = out["marker"].astype(str)
     out.insert(3, "x", layout.x(out["chr"], out["pos"]))
+    refit = bool(result.refit)
+    out["lod_exact"] = rows["lod_lrt"].to_numpy(dtype=float) if refit else np.nan
+    out["h2_exact"] = rows["h2_ml"].to_numpy(dtype=float) if refit else np.nan
     return out
 
 
@@ -435,6 +446,8 @@ def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
         n=int(row["n"]),
         df=int(row["df"]),
         flag=str(row["flag"]) if isinstance(row["flag"], str) else "",
+        lod_exact=float(row["lod_lrt"]) if result.refit else float("nan"),
+        h2_exact=float(row["h2_ml"]) if result.refit else float("nan"),
     )
 
 
@@ -479,6 +492,7 @@ def run_scan(job: ScanJob) -> ScanEntry:
             method=key.method,
             n_perm=key.n_perm,
             seed=PERMUTATION_SEED,
+            refit=key.refit,
         )
     seconds = time.perf_counter() - started
     return ScanEntry(job=job, result=result, seconds=seconds, messages=_lmm_messages(caught))
@@ -605,6 +619,9 @@ class ScanState(param.Parameterized):
     genotype_messages = param.List(default=[], item_type=str, doc="Warnings from reading the genotypes.")
     loco = param.Boolean(default=True, doc="Leave-one-chromosome-out kinships (else one overall kinship).")
     n_perm = param.Integer(default=0, bounds=(0, MAX_PERMUTATIONS), doc="Permutations for the threshold (0: none).")
+    exact = param.Boolean(default=False, doc=(
+        "Also re-estimate h2 by ML at every marker (the exact likelihood-ratio scan, GEMMA -lmm 2), "
+        "drawn beside the fixed-h2 LOD."))
     entry = param.ClassSelector(class_=ScanEntry, default=None, allow_None=True, doc="The scan shown.")
     selected_marker = param.String(default=None, allow_None=True, doc="The marker whose effects are shown.")
     pending = param.Dict(default={}, doc="Uploaded genotype files waiting for the rest of their set.")
@@ -714,6 +731,7 @@ class ScanState(param.Parameterized):
             n_perm=int(self.n_perm),
             data_token=self._data_token,
             genotypes_token=self._tokens.get(self.genotype_source, 0),
+            refit=bool(self.exact),
         )
 
     def _job(self, key: ScanKey) -> ScanJob:
@@ -859,7 +877,7 @@ class ScanState(param.Parameterized):
         """The shown phenotype's LOD scores with genome-axis coordinates (see :func:`lod_frame`)."""
         entry = entry or self.entry
         if entry is None:
-            return pd.DataFrame(columns=["marker", "chr", "pos", "x", "lod", "p_value", "flag"])
+            return pd.DataFrame(columns=["marker", "chr", "pos", "x", "lod", "p_value", "flag", "lod_exact", "h2_exact"])
         if entry.key not in self._frames:
             self._frames[entry.key] = lod_frame(entry.result, entry.phenotype, self.layout(entry))
         return self._frames[entry.key]
@@ -963,6 +981,7 @@ class ScanState(param.Parameterized):
             "null_h2": (float(np.nanmin(null_h2)), float(np.nanmax(null_h2))) if null_h2.size else (np.nan, np.nan),
             "seconds": entry.seconds,
             "n_perm": key.n_perm,
+            "exact": key.refit,
             "threshold": self.threshold(),
             "messages": list(entry.messages),
             "current": self.is_current,
@@ -1025,7 +1044,8 @@ class ScanState(param.Parameterized):
         key = None
         if ex.dataset is not None and ex.phenotype is not None:
             key = ScanKey(str(ex.phenotype), str(ex.method), bool(self.loco),
-                          bool(ex.use_covariates and ex.has_covariates), int(self.n_perm), self._data_token, token)
+                          bool(ex.use_covariates and ex.has_covariates), int(self.n_perm), self._data_token, token,
+                          refit=bool(self.exact))
         return ex.dataset, key, token
 
     def _install_upload(self, prepared: PreparedGenotypes, entry: ScanEntry | None, token: int) -> None:

@@ -24,7 +24,7 @@ from scipy import optimize
 
 import app.scan_state as scan_state_module
 from browser_util import example_dir
-from dense import gls, reml_loglik
+from dense import gls, ml_loglik, reml_loglik
 from lmmcore import LMMWarning
 from lmmcore.genotypes import read_dosages, read_genoprobs, read_plink
 from lmmcore.scan import scan
@@ -568,3 +568,59 @@ def test_a_marker_without_genotypes_is_flagged_and_its_effect_plot_says_so(state
     plot = effect_plot(effect)
     assert "all_missing" in plot.get(3).text  # the message layer
     assert hv.renderer("bokeh").get_plot(plot) is not None
+
+
+# ---------------------------------------------------------------- the exact scan beside the fixed-h2 one
+
+
+def dense_max_ml(K, y, X) -> tuple[float, float]:
+    """max over h of the dense ML log-likelihood (scipy's bounded Brent on [0, 0.999], and h = 0): (h, L)."""
+    res = optimize.minimize_scalar(lambda h: -ml_loglik(K, y, X, h), bounds=(0.0, 0.999), method="bounded",
+                                   options={"xatol": 1e-10})
+    return max([(float(res.x), -float(res.fun)), (0.0, ml_loglik(K, y, X, 0.0))], key=lambda c: c[1])
+
+
+def test_exact_scan_overlay_equals_lmmcore_and_a_dense_likelihood_ratio(state, explorer, example, files):
+    explorer.phenotype = "qtl_chr2"
+    state.loco = False
+    state.refresh()
+    assert np.isnan(state.lod_frame()["lod_exact"]).all()  # fixed h2 only: nothing to overlay
+    state.exact = True
+    assert state.refresh() is not None and state.entry.key.refit
+    shown = state.lod_frame().set_index("marker")
+    theirs = engine_scan(example, files, "qtl_chr2", kinship="overall", refit=True).table.set_index("marker")
+    np.testing.assert_allclose(shown["lod_exact"], theirs["lod_lrt"], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(shown["lod"], theirs["lod"], rtol=1e-10, atol=1e-12)  # the fixed-h2 curve stays
+    y = files["pheno"]["qtl_chr2"].to_numpy(dtype=float)
+    X0 = design(files)
+    K = qtl2_kinship(files)
+    _, L0 = dense_max_ml(K, y, X0)
+    for marker in ("D2M18", "D4M08"):
+        X1 = np.column_stack([X0, marker_probs(files, marker)[:, 1:]])
+        h1, L1 = dense_max_ml(K, y, X1)
+        assert shown.loc[marker, "lod_exact"] == pytest.approx((L1 - L0) / np.log(10.0), abs=1e-6)
+        assert shown.loc[marker, "h2_exact"] == pytest.approx(h1, abs=1e-4)
+        e = state.effect_data(marker)
+        assert e.lod_exact == pytest.approx(shown.loc[marker, "lod_exact"]) and e.h2_exact == shown.loc[marker, "h2_exact"]
+    state.exact = False  # back to the fixed-h2 scan: from the cache
+    assert state.refresh() is not None and not state.entry.key.refit
+
+
+def test_exact_scan_is_drawn_and_tabled_in_the_view(app):
+    import panel as pn
+
+    pn.panel(app).get_root()
+    app.state.phenotype = "qtl_chr2"
+    app.tabs.active = app.scan_tab
+    view, s = app.scan, app.scan_state
+    s.exact = True
+    s.refresh()
+    assert s.entry.key.refit
+    overlay = view._lod_plot(s.entry, s.selected_marker)
+    curves = [layer for layer in overlay if type(layer).__name__ == "Curve"]
+    drawn = {c.label: c.dframe().dropna() for c in curves}
+    frame = s.lod_frame()
+    np.testing.assert_allclose(np.sort(drawn["LOD, h² re-estimated"]["lod"].to_numpy()),
+                               np.sort(frame["lod_exact"].dropna().to_numpy()))
+    html = view._effects_html(s.entry, s.selected_marker)
+    assert "h² re-estimated (ML)" in html and f"{s.effect_data().lod_exact:.3f}" in html

@@ -41,6 +41,8 @@ _HOW = (
     "<small>Fixed-h² scan (R/qtl2 <code>scan1</code>): h² estimated without the marker by the sidebar's method "
     "and held fixed; LOD = (n/2) log<sub>10</sub>(RSS<sub>0</sub>/RSS<sub>1</sub>) in the rotated, weighted "
     "space. With LOCO each chromosome is scanned with the kinship of all the others. "
+    "The exact scan also re-estimates h² by ML at every marker (dashed curve: the likelihood-ratio LOD "
+    "against the null ML fit; the threshold is the fixed-h² scan's). "
     "Click a point, or a row of the table, to see the effects at that marker. "
     "Plots: the save tool (disk icon) gives a PNG.</small>"
 )
@@ -67,6 +69,10 @@ class ScanView(pn.viewable.Viewer):
         self._source.param.watch(self._pick_source, "value")
         self._loco = pn.widgets.Checkbox.from_param(
             s.param.loco, name="Leave one chromosome out (LOCO)", css_classes=["scan-loco"]
+        )
+        self._exact = pn.widgets.Checkbox.from_param(
+            s.param.exact, name="Also re-estimate h² at every marker (exact LRT, as GEMMA -lmm 2)",
+            css_classes=["scan-exact"],
         )
         self._perm = pn.widgets.Select(
             **titled(pn.widgets.Select, "Permutations (genome-wide threshold)"),
@@ -139,7 +145,7 @@ class ScanView(pn.viewable.Viewer):
         )
         # keep the scan in step with the settings while the tab is on screen
         ex.param.watch(self._settings_changed, ["dataset", "phenotype", "method", "use_covariates"])
-        s.param.watch(self._settings_changed, ["loco", "n_perm", "genotypes", "active"])
+        s.param.watch(self._settings_changed, ["loco", "exact", "n_perm", "genotypes", "active"])
         s.param.watch(self._show_busy, "busy")
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
         s.param.watch(self._rename, "entry")
@@ -152,6 +158,7 @@ class ScanView(pn.viewable.Viewer):
             pn.Column(
                 self._source,
                 self._loco,
+                self._exact,
                 self._perm,
                 self._info,
                 pn.pane.Markdown(pn.bind(self._peaks_caption, entry=s.param.entry), margin=(4, 10, 0, 10)),
@@ -237,6 +244,8 @@ class ScanView(pn.viewable.Viewer):
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
             title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
+            if entry.key.refit:
+                title += " · dashed: h² re-estimated"
             message = ""
         return lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
                         threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
@@ -260,6 +269,9 @@ class ScanView(pn.viewable.Viewer):
             what = f"{name} − {e.reference}" if e.reference is not None else "per allele"
             rows.append((what, f"{est:.4g} ± {se:.2g}"))
         rows.append(("h² (fixed)", f"{e.h2:.4f}"))
+        if np.isfinite(e.lod_exact):
+            rows.append(("LOD, h² re-estimated (ML)", f"{e.lod_exact:.3f}"))
+            rows.append(("h² re-estimated (ML)", f"{e.h2_exact:.4f}"))
         rows.append(("n", f"{e.n}"))
         if e.flag:
             rows.append(("flag", e.flag))

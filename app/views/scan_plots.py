@@ -22,18 +22,24 @@ GENOME_DIM = hv.Dimension("x", label="chromosome")
 LOD_DIM = hv.Dimension("lod", label="LOD")
 SHADE_COLOUR = "#e5e7eb"
 THRESHOLD_COLOUR = "#b45309"
+#: The exact scan's LOD (h2 re-estimated at every marker), drawn dashed under the fixed-h2 curve.
+EXACT_COLOUR = "#7c3aed"
 _JITTER = 0.18
 
 #: Hover text of a marker.
 LOD_TOOLTIPS = [("marker", "@marker"), ("chr", "@chr"), ("position", "@pos{0.00}"), ("LOD", "@lod{0.00}")]
 
 
-def _broken_curve(frame: pd.DataFrame) -> pd.DataFrame:
-    """The LOD curve with a NaN row between chromosomes, so that one line does not join them."""
-    if frame.empty:
+def _broken_curve(frame: pd.DataFrame, column: str = "lod") -> pd.DataFrame:
+    """A LOD curve with a NaN row between chromosomes, so that one line does not join them.
+
+    ``column`` is the LOD to draw (``lod``, or ``lod_exact``); the result
+    always names it ``lod``. Empty when that column is missing or all NaN.
+    """
+    if frame.empty or column not in frame or not np.isfinite(frame[column].to_numpy(dtype=float)).any():
         return pd.DataFrame({"x": [], "lod": []})
     x = frame["x"].to_numpy(dtype=float)
-    lod = frame["lod"].to_numpy(dtype=float)
+    lod = frame[column].to_numpy(dtype=float)
     chrom = frame["chr"].to_numpy(dtype=str)
     breaks = np.flatnonzero(chrom[1:] != chrom[:-1]) + 1
     return pd.DataFrame({"x": np.insert(x, breaks, np.nan), "lod": np.insert(lod, breaks, np.nan)})
@@ -88,6 +94,9 @@ def lod_plot(
         Shown in the middle of the plot (e.g. why it is empty).
     """
     lods = frame["lod"].to_numpy(dtype=float) if len(frame) else np.zeros(0)
+    exact = _broken_curve(frame, "lod_exact")
+    if len(exact):
+        lods = np.concatenate([lods, exact["lod"].to_numpy(dtype=float)])
     top = float(np.nanmax(lods)) if np.isfinite(lods).any() else 1.0
     has_threshold = threshold is not None and np.isfinite(threshold)
     if has_threshold:
@@ -108,6 +117,9 @@ def lod_plot(
              if has_threshold else "")
     layers = [
         hv.VSpans((x0, x1)).opts(color=SHADE_COLOUR, alpha=0.6, line_alpha=0),
+        hv.Curve(exact, GENOME_DIM, LOD_DIM, label="LOD, h² re-estimated").opts(
+            color=EXACT_COLOUR, line_width=1.5, line_dash="dashed"
+        ),
         hv.Curve(_broken_curve(frame), GENOME_DIM, LOD_DIM, label="LOD").opts(color=ACCENT, line_width=2),
         lod_points(frame),
         hv.HLine(threshold if has_threshold else -1e9).opts(color=THRESHOLD_COLOUR, line_dash="dashed", line_width=2),
