@@ -623,4 +623,4 @@ def test_exact_scan_is_drawn_and_tabled_in_the_view(app):
     np.testing.assert_allclose(np.sort(drawn["LOD, h² re-estimated"]["lod"].to_numpy()),
                                np.sort(frame["lod_exact"].dropna().to_numpy()))
     html = view._effects_html(s.entry, s.selected_marker)
-    assert "h² re-estimated (ML)" in html and f"{s.effect_data().lod_exact:.3f}" in html
+    assert "LOD, exact" in html and f"{s.effect_data().lod_exact:.3f}" in html

@@ -243,9 +243,10 @@ class ScanView(pn.viewable.Viewer):
             message = "Load phenotypes and genotypes to scan." if s.explorer.dataset is None else "Scanning …"
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
-            title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
             if entry.key.refit:
-                title += " · dashed: h² re-estimated"
+                title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²; dashed: h² refitted per marker)"
+            else:
+                title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""
         return lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
                         threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
@@ -270,8 +271,8 @@ class ScanView(pn.viewable.Viewer):
             rows.append((what, f"{est:.4g} ± {se:.2g}"))
         rows.append(("h² (fixed)", f"{e.h2:.4f}"))
         if np.isfinite(e.lod_exact):
-            rows.append(("LOD, h² re-estimated (ML)", f"{e.lod_exact:.3f}"))
-            rows.append(("h² re-estimated (ML)", f"{e.h2_exact:.4f}"))
+            rows.append(("LOD, exact", f"{e.lod_exact:.3f}"))
+            rows.append(("h² here (ML)", f"{e.h2_exact:.4f}"))
         rows.append(("n", f"{e.n}"))
         if e.flag:
             rows.append(("flag", e.flag))

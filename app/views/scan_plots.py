@@ -22,7 +22,7 @@ GENOME_DIM = hv.Dimension("x", label="chromosome")
 LOD_DIM = hv.Dimension("lod", label="LOD")
 SHADE_COLOUR = "#e5e7eb"
 THRESHOLD_COLOUR = "#b45309"
-#: The exact scan's LOD (h2 re-estimated at every marker), drawn dashed under the fixed-h2 curve.
+#: The exact scan's LOD (h2 re-estimated at every marker), drawn dashed over the fixed-h2 curve.
 EXACT_COLOUR = "#7c3aed"
 _JITTER = 0.18
 
@@ -117,10 +117,10 @@ def lod_plot(
              if has_threshold else "")
     layers = [
         hv.VSpans((x0, x1)).opts(color=SHADE_COLOUR, alpha=0.6, line_alpha=0),
-        hv.Curve(exact, GENOME_DIM, LOD_DIM, label="LOD, h² re-estimated").opts(
-            color=EXACT_COLOUR, line_width=1.5, line_dash="dashed"
-        ),
         hv.Curve(_broken_curve(frame), GENOME_DIM, LOD_DIM, label="LOD").opts(color=ACCENT, line_width=2),
+        hv.Curve(exact, GENOME_DIM, LOD_DIM, label="LOD, h² re-estimated").opts(
+            color=EXACT_COLOUR, line_width=2, line_dash="dashed"
+        ),
         lod_points(frame),
         hv.HLine(threshold if has_threshold else -1e9).opts(color=THRESHOLD_COLOUR, line_dash="dashed", line_width=2),
         hv.Text(xlim[1] - 0.01 * (xlim[1] - xlim[0]), (threshold if has_threshold else 0.0) + 0.025 * ylim[1], label,
