@@ -11,6 +11,13 @@ is the bound); a limit given explicitly on the command line is left as it is.
 The dashboard refuses larger files in the browser, before sending them
 (``$LMM_EXPLORER_MAX_UPLOAD_MB``, 64 MB by default).
 
+:func:`serve_stylesheets_locally` keeps every stylesheet on this server.
+Panel 1.9 gives a component whose model is not attached to a document (the
+contents of a tab not on screen, updated when the phenotype changes) the
+stylesheet URLs of its CDN (``cdn.holoviz.org``), which a lab server without
+internet access cannot reach; the hook makes that fallback the server's own
+copy (``static/extensions/panel/``, relative to the page).
+
 :func:`on_session_destroyed` hands the memory of closed sessions back to the
 operating system once they have been discarded (``--check-unused-sessions``,
 ``--unused-session-lifetime``), so that a server's resident size follows its
@@ -32,6 +39,7 @@ __all__ = [
     "UPLOAD_MESSAGE_LIMIT",
     "RELEASE_DELAY_S",
     "allow_large_uploads",
+    "serve_stylesheets_locally",
     "release_memory",
     "on_server_loaded",
     "on_session_destroyed",
@@ -97,9 +105,24 @@ def release_memory() -> None:
         _TRIM(0)
 
 
+def serve_stylesheets_locally() -> None:
+    """Make Panel's fallback stylesheet location the server's static files, not its CDN.
+
+    Patches the module constant that :mod:`panel.reactive` uses when a
+    model has no document; URLs are then rewritten from the CDN's prefix to
+    Panel's local one (``panel.io.resources.LOCAL_DIST``), which the server
+    serves. Only for ``panel serve``: in a notebook the CDN stays.
+    """
+    import panel.reactive
+    from panel.io.resources import LOCAL_DIST
+
+    panel.reactive.CDN_DIST = LOCAL_DIST
+
+
 def on_server_loaded(server_context) -> None:
-    """Bokeh hook: configure the server for large uploads."""
+    """Bokeh hook: configure the server for large uploads and local stylesheets."""
     allow_large_uploads()
+    serve_stylesheets_locally()
 
 
 def on_session_destroyed(session_context) -> None:
