@@ -23,6 +23,8 @@ import pandas as pd
 
 from lmmcore import LMMData, LMMInputError, LMMWarning, align, read_covariates, read_kinship, read_phenotypes
 
+from .warning_capture import collect_warnings
+
 __all__ = [
     "EXAMPLE_DIR_ENV",
     "MAX_UPLOAD_ENV",
@@ -206,8 +208,7 @@ def load_example(files: ExampleFiles) -> tuple[LMMData, list[str]]:
     messages : list of str
         Warnings from reading and alignment (e.g. individuals dropped).
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LMMWarning)
+    with collect_warnings() as caught:
         K = read_kinship(files.kinship)
         P = read_phenotypes(files.phenotypes)
         C = read_covariates(files.covariates) if files.covariates is not None else None
@@ -251,8 +252,7 @@ def parse_upload(kind: str, filename: str | None, content: bytes) -> tuple[pd.Da
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", LMMWarning)
+        with collect_warnings() as caught:
             try:
                 table = UPLOAD_KINDS[kind](tmp)
             except LMMInputError as exc:
@@ -275,7 +275,6 @@ def align_tables(
     sources: dict[str, str],
 ) -> tuple[LMMData, list[str]]:
     """Align parsed tables by ID (see :func:`lmmcore.io.align`), collecting the warnings."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LMMWarning)
+    with collect_warnings() as caught:
         data = align(kinship, phenotypes, covariates, sources)
     return data, _collect(caught)

@@ -47,6 +47,7 @@ from lmmcore.scan import ScanResult, scan
 
 from .data import display_name, example_files, example_folder, max_upload_bytes, too_large_message
 from .state import ExplorerState
+from .warning_capture import collect_warnings
 
 __all__ = [
     "EXAMPLE_SOURCES",
@@ -482,8 +483,7 @@ def run_scan(job: ScanJob) -> ScanEntry:
     """
     key = job.key
     started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LMMWarning)
+    with collect_warnings() as caught:
         result = scan(
             job.genotypes,
             job.phenotype.to_frame(key.phenotype),
@@ -529,8 +529,7 @@ def prepare_genotypes(job: GenotypeJob) -> PreparedGenotypes:
             path.write_bytes(content)
             paths[kind] = path
             rename[str(path)] = name
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", LMMWarning)
+        with collect_warnings() as caught:
             try:
                 if job.format == "plink":
                     prefix = Path(folder) / "upload"
@@ -674,8 +673,7 @@ class ScanState(param.Parameterized):
             return None
         reader = read_genoprobs if source == "genoprobs" else read_dosages
         try:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", LMMWarning)
+            with collect_warnings() as caught:
                 genotypes = reader(path, files.map)
         except LMMInputError as exc:
             self._notify("error", str(exc))

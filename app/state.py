@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import warnings
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -56,6 +55,7 @@ from .data import (
     load_example,
     parse_upload,
 )
+from .warning_capture import collect_warnings
 
 __all__ = [
     "METHODS",
@@ -149,8 +149,7 @@ def _usable_phenotypes(data: LMMData) -> tuple[LMMData, list[str]]:
 def _fit_all(data: LMMData, method: str, use_covariates: bool, cache: dict) -> tuple[dict[str, FitResult], list[str]]:
     """Fit every phenotype with ``lmmcore.fit_phenotypes``; collect its warnings."""
     used = data if use_covariates else replace(data, covariates=None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", LMMWarning)
+    with collect_warnings() as caught:
         fits = fit_phenotypes(used, method=method, cache=cache)
     messages = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, LMMWarning)))
     return {f.phenotype: f for f in fits}, messages
@@ -706,9 +705,7 @@ class ExplorerState(param.Parameterized):
         observed = column.notna().to_numpy()
         eig = pattern_decomposition(data.kinship, observed, self._cache)
         covar = data.covariates.loc[observed] if use_cov else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LMMWarning)  # the fit has reported them
-            design = design_matrix(covar, int(observed.sum()))
+        design = design_matrix(covar, int(observed.sum()), warn=False)  # the fit has reported them
         y = column.to_numpy(dtype=float)[observed]
         rot = rotate(eig, y, design.matrix)
         ids = tuple(np.asarray(data.ids, dtype=object)[observed])

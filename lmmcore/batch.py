@@ -11,7 +11,6 @@ user).
 from __future__ import annotations
 
 import hashlib
-import warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -20,7 +19,7 @@ import pandas as pd
 
 from .design import design_matrix
 from .eigen import Eigendecomposition, decompose_kinship, rotate
-from .errors import LMMInputError, LMMWarning
+from .errors import LMMInputError
 from .fit import FitResult, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
@@ -297,9 +296,7 @@ def profile_table(
         eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
         scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
         covar = data.covariates.loc[obs] if data.covariates is not None else None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", LMMWarning)  # already said by the fit
-            design = design_matrix(covar, int(obs.sum()))
+        design = design_matrix(covar, int(obs.sum()), warn=False)  # already said by the fit
         y = table.loc[obs, list(pattern.phenotypes)].to_numpy(dtype=float)
         ll = profile_loglik(rotate(scaled, y, design.matrix), h2, method)
         for j, name in enumerate(pattern.phenotypes):

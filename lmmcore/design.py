@@ -46,7 +46,7 @@ class Design:
         return int(self.matrix.shape[1])
 
 
-def _encode(covariates: pd.DataFrame, source: str) -> tuple[list[np.ndarray], list[str]]:
+def _encode(covariates: pd.DataFrame, source: str, warn: bool = True) -> tuple[list[np.ndarray], list[str]]:
     columns, names = [], []
     for name in covariates.columns:
         col = covariates[name]
@@ -72,19 +72,21 @@ def _encode(covariates: pd.DataFrame, source: str) -> tuple[list[np.ndarray], li
         levels = sorted(col.astype(str).unique())
         text = col.astype(str).to_numpy()
         if len(levels) == 1:
-            warnings.warn(
-                f"{source}: column '{label}' has the same value ('{levels[0]}') for every individual; "
-                "it was left out of the model",
-                LMMWarning,
-                stacklevel=3,
-            )
+            if warn:
+                warnings.warn(
+                    f"{source}: column '{label}' has the same value ('{levels[0]}') for every individual; "
+                    "it was left out of the model",
+                    LMMWarning,
+                    stacklevel=3,
+                )
         for level in levels[1:]:
             columns.append((text == level).astype(float))
             names.append(f"{label}[{level}]")
     return columns, names
 
 
-def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the covariates") -> Design:
+def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the covariates", *,
+                  warn: bool = True) -> Design:
     """Build the design matrix X from a covariate table.
 
     Parameters
@@ -98,6 +100,9 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
         Number of individuals (used when ``covariates`` is None).
     source : str
         How to name the covariates in messages (usually the file name).
+    warn : bool
+        False: no warnings (for a caller that has already reported them;
+        thread-safe, unlike filtering them out with ``warnings.catch_warnings``).
 
     Returns
     -------
@@ -127,11 +132,11 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
         columns, names = [], []
         n_rows = n
     else:
-        columns, names = _encode(covariates, source)
+        columns, names = _encode(covariates, source, warn)
         n_rows = covariates.shape[0]
     constant = [i for i, c in enumerate(columns) if c.size and np.all(c == c[0]) and c[0] != 0]
     intercept_added = not constant
-    if constant and columns[constant[0]][0] != 1:
+    if warn and constant and columns[constant[0]][0] != 1:
         warnings.warn(
             f"{source}: column '{names[constant[0]]}' is constant ({columns[constant[0]][0]:g} for every "
             "individual); it serves as the intercept, so no separate intercept is added",
@@ -154,7 +159,7 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
         resid = resid - basis @ (basis.T @ resid) if basis.shape[1] else resid
         basis = np.column_stack([basis, resid / np.linalg.norm(resid)])
         kept.append(i)
-    if dropped:
+    if warn and dropped:
         warnings.warn(
             f"{source}: dropped {len(dropped)} column(s) that are constant or linear combinations "
             f"of the columns before them: {', '.join(dropped)}",

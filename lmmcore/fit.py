@@ -188,7 +188,6 @@ def _profile_interval(rot, method, h, L, grid_h, grid_L) -> tuple[np.ndarray, np
     The grid (with the optimum inserted) locates the outermost crossings;
     vectorised bisection pins each one to 1e-10.
     """
-    m = h.size
     threshold = L - CI_DROP
     pts = np.vstack([np.broadcast_to(grid_h[:, None], grid_L.shape), h[None, :]])
     vals = np.vstack([grid_L, L[None, :]])

@@ -140,6 +140,7 @@ def kinship_from_genoprobs(
     genotype_names: Sequence[str],
     *,
     chunk_size: int | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """R/qtl2's default kinship from genotype probabilities.
 
@@ -152,6 +153,8 @@ def kinship_from_genoprobs(
         Names of the genotypes (see :func:`allele_matrix`).
     chunk_size : int, optional
         Markers per chunk (default: about 32 MiB of allele probabilities).
+    warn : bool
+        False: no warning about skipped markers (a caller that has said it).
 
     Returns
     -------
@@ -183,7 +186,8 @@ def kinship_from_genoprobs(
     _, A = allele_matrix(genotype_names)
     transform = _AlleleProbs(A)
     sums, counts = _cross_products(probs, None, transform, chunk_size)
-    _warn_skipped(transform, int(counts.sum()), "genoprobs")
+    if warn:
+        _warn_skipped(transform, int(counts.sum()), "genoprobs")
     return _finish(sums, counts)
 
 
@@ -192,6 +196,7 @@ def kinship_from_dosages(
     kind: DosageKind = "standardized",
     *,
     chunk_size: int | None = None,
+    warn: bool = True,
 ) -> np.ndarray:
     """Kinship from allele dosages: standardized GRM or GEMMA's centred matrix.
 
@@ -204,6 +209,8 @@ def kinship_from_dosages(
         Which matrix (see Notes).
     chunk_size : int, optional
         Markers per chunk (default: about 32 MiB).
+    warn : bool
+        False: no warning about skipped markers (a caller that has said it).
 
     Returns
     -------
@@ -239,7 +246,8 @@ def kinship_from_dosages(
     dosage = _validate_dosage(dosage)
     transform = _Standardize() if kind == "standardized" else _Center()
     sums, counts = _cross_products(dosage, None, transform, chunk_size)
-    _warn_skipped(transform, int(counts.sum()), kind)
+    if warn:
+        _warn_skipped(transform, int(counts.sum()), kind)
     return _finish(sums, counts)
 
 

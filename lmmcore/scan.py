@@ -846,21 +846,18 @@ def _kinship_data(genotypes: Genotypes) -> np.ndarray:
     if not partial.any():
         return data
     data = np.array(data, dtype=float)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # markers with nothing observed
-        mean = np.nanmean(data, axis=0)
+    observed = ~missing
+    count = observed.sum(axis=0)
+    mean = np.where(observed, data, 0.0).sum(axis=0) / np.maximum(count, 1)  # markers with nothing observed: unused
     idx = np.nonzero(partial)
     data[idx] = mean[idx[1:]]
     return data
 
 
 def _kinship_of(genotypes: Genotypes, data: np.ndarray, kind: str, quiet: bool = False) -> np.ndarray:
-    with warnings.catch_warnings():
-        if quiet:
-            warnings.simplefilter("ignore", LMMWarning)
-        if genotypes.kind == "genoprobs":
-            return kinship_from_genoprobs(data, genotypes.genotype_names)
-        return kinship_from_dosages(data, kind)
+    if genotypes.kind == "genoprobs":
+        return kinship_from_genoprobs(data, genotypes.genotype_names, warn=not quiet)
+    return kinship_from_dosages(data, kind, warn=not quiet)
 
 
 def _genotype_kinship(genotypes: Genotypes, kind: str) -> np.ndarray:
@@ -1713,7 +1710,6 @@ class _MarkerProfiles:
         (h = 0 or ``cap``) is a real answer.
         """
         grid_h, bins, bin_of = _refit_grid(cap)
-        H = grid_h.size
         M = markers.size
         q = self.G.shape[2]
         gml, greml = self.grid(grid_h, markers)

@@ -359,3 +359,43 @@ def test_results_table_shows_h2_and_the_test_of_h2_zero(app):
     fit = app.state.fit
     assert f"{fit.h2:.4f}" in html and f"{fit.lrt_h2_zero:.4f}" in html
     assert "sigma2_g" in html and "beta: sex[m]" in html
+
+
+# --------------------------------------------------------------------------- #
+# Warnings of jobs running at the same time in different threads
+# --------------------------------------------------------------------------- #
+def test_warnings_of_concurrent_jobs_reach_only_their_own_session():
+    """Each thread collects only the LMMWarnings it raised, even when many jobs overlap.
+
+    With ``warnings.catch_warnings(record=True)`` (module-wide state) the
+    messages of one thread land in another's list or are lost; each thread
+    here raises its own numbered warnings while the others do the same.
+    """
+    import threading
+    import warnings as _warnings
+
+    from app.warning_capture import collect_warnings
+    from lmmcore import LMMWarning
+
+    n_threads, per_thread = 8, 200
+    barrier = threading.Barrier(n_threads)
+    results: dict[int, list[str]] = {}
+
+    def job(k: int) -> None:
+        with collect_warnings() as caught:
+            barrier.wait()
+            for i in range(per_thread):
+                _warnings.warn(f"session {k} message {i}", LMMWarning)
+            barrier.wait()
+        results[k] = [str(w.message) for w in caught]
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(n_threads):
+        assert results[k] == [f"session {k} message {i}" for i in range(per_thread)]
+    # outside any collecting block the warning goes where it always went
+    with pytest.warns(LMMWarning, match="outside"):
+        _warnings.warn("outside", LMMWarning)
