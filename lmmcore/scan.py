@@ -1685,8 +1685,10 @@ class _MarkerProfiles:
            grid of :func:`_refit_grid` (h = 0, ``log lambda = -10 .. 10``
            with ``lambda = h / (1 - h)``, and ``cap``): matrix products for
            all markers at once.
-        2. The best grid point ``g_k`` of each profile gives an interval
-           ``[g_{k-1}, g_{k+1}]`` holding a local maximum. The profile there
+        2. Every local maximum ``g_k`` of each profile on the grid (not only
+           the best: a narrow peak may sit between grid points) gives an
+           interval ``[g_{k-1}, g_{k+1}]`` holding a local maximum; the
+           highest of their maxima is the profile's. The profile there
            is a smooth (analytic) function of ``t = log lambda``: the weights
            ``1 / (1 + h (d_i - 1)) = (1 + lambda) / (1 + lambda d_i)`` have
            their poles at ``Im t = +-pi``, whatever the eigenvalues. So every
@@ -1704,7 +1706,8 @@ class _MarkerProfiles:
            in h itself (the profile is analytic there unless K is
            singular, whose values at h = 1 are not finite: Brent again).
         3. The REML fit's sufficient statistics at its maximum (for the Wald
-           test) are interpolated with the same polynomials.
+           test) are interpolated with the same polynomials (computed exactly
+           where Brent's method found the maximum).
 
         A grid point is kept when no interior point beats it: a boundary
         (h = 0 or ``cap``) is a real answer.
@@ -1716,50 +1719,49 @@ class _MarkerProfiles:
         values = np.concatenate([gml, greml], axis=1)  # lanes: ML then REML
         lane_pos = np.concatenate([np.arange(M), np.arange(M)])
         is_reml = np.repeat([False, True], M)
-        lanes_all = np.arange(2 * M)
-        k = np.argmax(values, axis=0)
-        best_grid = values[k, lanes_all]
-        h_best = grid_h[k].copy()
-        L_best = best_grid.copy()
-        rss0 = np.full(M, np.nan)
-        rss1 = np.full(M, np.nan)
-        u = np.full((M, q), np.nan)
-        Sinv = np.full((M, q, q), np.nan)
-        lane_bin = np.where(np.isfinite(best_grid), bin_of[k], -2)
-        interpolated = np.zeros(2 * M, dtype=bool)
+        # every local maximum of every lane's grid profile is a candidate (the best grid point
+        # need not be next to the highest maximum when a narrow peak sits between grid points)
+        cand_lane, cand_k = _grid_peaks(values)
+        cand_reml = is_reml[cand_lane]
+        cand_h = grid_h[cand_k].copy()
+        cand_L = values[cand_k, cand_lane].copy()
+        C = cand_lane.size
+        cand_bin = bin_of[cand_k]
+        interpolated = np.zeros(C, dtype=bool)
+        # the REML fit's statistics at each interpolated REML candidate's maximum (Wald test)
+        c_rss0, c_rss1 = np.full(C, np.nan), np.full(C, np.nan)
+        c_u, c_Sinv = np.full((C, q), np.nan), np.full((C, q, q), np.nan)
         x_nodes = chebyshev.lobatto_nodes(REFIT_NODES)
         for b, (in_log_lambda, lo, hi) in enumerate(bins):
-            lanes_b = np.flatnonzero(lane_bin == b)
-            if lanes_b.size == 0:
+            cands = np.flatnonzero(cand_bin == b)
+            if cands.size == 0:
                 continue
-            pos_b, inv = np.unique(lane_pos[lanes_b], return_inverse=True)
+            pos_b, inv = np.unique(lane_pos[cand_lane[cands]], return_inverse=True)
             mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo)
             s_nodes = mid + half * x_nodes
             h_nodes = special.expit(s_nodes) if in_log_lambda else s_nodes
             nml, nreml, st = self.grid(h_nodes, markers[pos_b], keep_stats=True)
-            reml_b = is_reml[lanes_b]
-            vals = np.where(reml_b, nreml[:, inv], nml[:, inv])  # (nodes, lanes)
+            reml_b = cand_reml[cands]
+            vals = np.where(reml_b, nreml[:, inv], nml[:, inv])  # (nodes, candidates)
             finite = np.all(np.isfinite(vals), axis=0)
             coef = chebyshev.coefficients(np.where(finite, vals, 0.0))
             good = finite & (chebyshev.tail(coef) <= REFIT_INTERPOLATION_TOL)
             if not np.any(good):
                 continue
             mx = chebyshev.maximize_series(coef[:, good])
-            lanes_g = lanes_b[good]
-            better = mx.value > L_best[lanes_g]
+            cg = cands[good]
+            better = mx.value > cand_L[cg]
             h_new = special.expit(mid + half * mx.x) if in_log_lambda else mid + half * mx.x
             h_new = np.clip(h_new, 0.0, cap)  # expit(logit(cap)) may round above cap
-            h_best[lanes_g] = np.where(better, h_new, h_best[lanes_g])
-            L_best[lanes_g] = np.where(better, mx.value, L_best[lanes_g])
-            interpolated[lanes_g] = True
-            # the REML fit's statistics at its maximum, for the Wald test
+            cand_h[cg] = np.where(better, h_new, cand_h[cg])
+            cand_L[cg] = np.where(better, mx.value, cand_L[cg])
+            interpolated[cg] = True
             wald = reml_b & good
             if np.any(wald):
-                lanes_w = lanes_b[wald]
-                h_w = h_best[lanes_w]
+                cw = cands[wald]
+                h_w = cand_h[cw]
                 s_w = special.logit(h_w) if in_log_lambda else h_w
-                x_w = np.clip((s_w - mid) / half, -1.0, 1.0)
-                weights = chebyshev.node_weights(x_w, REFIT_NODES)  # (lanes, nodes)
+                weights = chebyshev.node_weights(np.clip((s_w - mid) / half, -1.0, 1.0), REFIT_NODES)
                 cols = inv[wald]
                 st_w = _Stats(
                     weights @ st.yy[:, 0],
@@ -1770,26 +1772,36 @@ class _MarkerProfiles:
                     np.einsum("lj,jlab->lab", weights, st.GG[:, cols]),
                     weights @ st.logdet_V[:, 0],
                 )
-                pos_w = lane_pos[lanes_w]
-                mk = markers[pos_w]
-                _, _, r0_, r1_, u_, S_ = _likelihoods(st_w, self.pad[mk], self.rank[mk], self.n, self.p,
-                                                      self.logdet_XtX, h_w, self.r0[mk])
-                rss0[pos_w], rss1[pos_w], u[pos_w], Sinv[pos_w] = r0_, r1_, u_, S_
-        exact = np.flatnonzero(~interpolated & (lane_bin != -2))
+                mk = markers[lane_pos[cand_lane[cw]]]
+                _, _, c_rss0[cw], c_rss1[cw], c_u[cw], c_Sinv[cw] = _likelihoods(
+                    st_w, self.pad[mk], self.rank[mk], self.n, self.p, self.logdet_XtX, h_w, self.r0[mk])
+        exact = np.flatnonzero(~interpolated)
         if exact.size:
-            h_e, L_e = self._brent(grid_h, values[:, exact], k[exact], markers[lane_pos[exact]],
-                                   is_reml[exact], tol)
-            h_best[exact], L_best[exact] = h_e, L_e
-        todo = np.flatnonzero(is_reml & ~interpolated)
+            cand_h[exact], cand_L[exact] = self._brent(
+                grid_h, values[:, cand_lane[exact]], cand_k[exact], markers[lane_pos[cand_lane[exact]]],
+                cand_reml[exact], tol)
+        # each lane's best candidate (lanes without a finite grid value keep their grid values)
+        k = np.argmax(values, axis=0)
+        h_best = grid_h[k].copy()
+        L_best = values[k, np.arange(2 * M)].copy()
+        order = np.lexsort((-cand_L, cand_lane))
+        first = np.r_[True, cand_lane[order][1:] != cand_lane[order][:-1]] if C else np.zeros(0, dtype=bool)
+        win = order[first]
+        h_best[cand_lane[win]], L_best[cand_lane[win]] = cand_h[win], cand_L[win]
+        rss0, rss1 = np.full(M, np.nan), np.full(M, np.nan)
+        u, Sinv = np.full((M, q), np.nan), np.full((M, q, q), np.nan)
+        win_reml = win[cand_reml[win]]
+        done = win_reml[interpolated[win_reml]]
+        pos = lane_pos[cand_lane[done]]
+        rss0[pos], rss1[pos], u[pos], Sinv[pos] = c_rss0[done], c_rss1[done], c_u[done], c_Sinv[done]
+        todo = np.setdiff1d(np.arange(M), pos)  # REML lanes maximised by Brent, or without a finite value
         if todo.size:
-            pos = lane_pos[todo]
-            _, _, r0_, r1_, u_, S_ = self.lanes(h_best[todo], markers[pos])
-            rss0[pos], rss1[pos], u[pos], Sinv[pos] = r0_, r1_, u_, S_
+            _, _, rss0[todo], rss1[todo], u[todo], Sinv[todo] = self.lanes(h_best[M + todo], markers[todo])
         return _Maxima(h_ml=h_best[:M], loglik_ml=L_best[:M], h_reml=h_best[M:], loglik_reml=L_best[M:],
-                       rss0=rss0, rss1=rss1, u=u, Sinv=Sinv, n_exact=int(exact.size))
+                       rss0=rss0, rss1=rss1, u=u, Sinv=Sinv, n_exact=int(np.unique(cand_lane[exact]).size))
 
     def _brent(self, grid_h, values, k, markers, is_reml, tol):
-        """Brent's method on the exact profiles of some lanes, from their best grid bracket."""
+        """Brent's method on the exact profiles of some lanes, each in its grid bracket ``[g_{k-1}, g_{k+1}]``."""
         K = grid_h.size
         L = k.size
         lanes_all = np.arange(L)
@@ -1826,9 +1838,9 @@ class _Maxima:
     """Each marker's ML and REML maxima over h, and the REML fit's statistics there.
 
     ``rss0``, ``rss1``, ``u`` (whitened effects) and ``Sinv`` are those of
-    :func:`_likelihoods` at ``h_reml``; ``n_exact`` counts the profiles
-    maximised by Brent's method on the exact likelihood instead of by
-    interpolation.
+    :func:`_likelihoods` at ``h_reml``; ``n_exact`` counts the profiles with
+    a local maximum searched by Brent's method on the exact likelihood
+    instead of by interpolation.
     """
 
     h_ml: np.ndarray
@@ -1840,6 +1852,23 @@ class _Maxima:
     u: np.ndarray
     Sinv: np.ndarray
     n_exact: int
+
+
+def _grid_peaks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of every column of ``values`` (grid points x lanes): ``(lane, grid index)`` pairs.
+
+    A point is a local maximum when it is finite, not below its left
+    neighbour and above its right one (so a plateau counts once, at its
+    right end); the ends compare with their one neighbour. Pairs are sorted
+    by lane.
+    """
+    pad = np.full((1, values.shape[1]), -np.inf)
+    left = np.vstack([pad, values[:-1]])
+    right = np.vstack([values[1:], pad])
+    with np.errstate(invalid="ignore"):
+        peak = np.isfinite(values) & (values >= left) & (values > right)
+    lane, k = np.nonzero(peak.T)
+    return lane, k
 
 
 def _refit_grid(cap: float = 1.0):

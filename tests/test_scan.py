@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import optimize, stats
 
 from conftest import random_kinship, simulate_y
 from dense import brute_force_h2, dense_variance_components_ml, gls, ml_loglik, reml_loglik
@@ -584,3 +584,39 @@ def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, cent
         se = np.sqrt(rss / (n - 3) * np.linalg.inv(XtViX)[2, 2])
         assert row["beta_wald_dosage"] == pytest.approx(bb[2], rel=1e-6)
         assert row["se_wald_dosage"] == pytest.approx(se, rel=1e-6)
+
+
+def test_grid_peaks_are_every_local_maximum_of_each_lane():
+    from lmmcore.scan import _grid_peaks
+
+    values = np.array([
+        [0.0, 5.0, 1.0, np.nan],
+        [1.0, 4.0, 1.0, np.nan],
+        [0.5, 3.0, 1.0, np.nan],
+        [2.0, 2.0, 0.0, np.nan],
+        [1.0, 6.0, 0.0, np.nan],
+    ])
+    lane, k = _grid_peaks(values)
+    # lane 0: interior peaks at 1 and 3; lane 1: both ends; lane 2: a plateau counts once (its right
+    # end), and so does the flat stretch at the end; lane 3: nothing finite, no candidate
+    assert list(zip(lane.tolist(), k.tolist())) == [(0, 1), (0, 3), (1, 0), (1, 4), (2, 2), (2, 4)]
+
+
+def test_exact_ml_is_never_below_a_dense_search_with_a_centred_kinship(centred_data):
+    """The full ML likelihood of a centred kinship has local maxima both inside and at the cap: every one is refined."""
+    D, K, X, y, pheno, covar = centred_data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LMMWarning)
+        t = scan(_dosage_genotypes(D), pheno, covar, kinship=_frame(K), refit=True).table
+    # a dense search: the density itself on a grid even in log(lambda) (h up to the cap), then refined
+    grid = np.concatenate([[0.0], 1 / (1 + np.exp(-np.linspace(-8, np.log(1e5), 40)))])
+    for j in range(5):
+        X1 = np.column_stack([X, D[:, j]])
+        values = np.array([ml_loglik(K, y, X1, h) for h in grid])
+        best = int(np.argmax(values))
+        lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, grid.size - 1)]
+        res = optimize.minimize_scalar(lambda h: -ml_loglik(K, y, X1, h), bounds=(lo, hi), method="bounded",
+                              options={"xatol": 1e-12})
+        dense_max = max(values[best], -res.fun)
+        assert t["loglik_ml"][j] >= dense_max - 1e-7
+        assert t["loglik_ml"][j] == pytest.approx(dense_max, abs=1e-6)
