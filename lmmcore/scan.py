@@ -141,6 +141,7 @@ __all__ = [
     "REFIT_LOG_LAMBDA",
     "REFIT_NODES",
     "REFIT_INTERPOLATION_TOL",
+    "REFIT_PEAK_MARGIN",
     "REFIT_TOL",
 ]
 
@@ -159,6 +160,12 @@ REFIT_NODES = 17
 #: Largest estimated interpolation error (log-likelihood units) that is
 #: accepted; a profile beyond it is maximised by Brent's method instead.
 REFIT_INTERPOLATION_TOL = 1e-8
+#: A local maximum of a marker's profile on the coarse grid is refined when its grid value is
+#: within this many log-likelihood units of the best grid value (the best is always refined).
+#: Farther below, the profile would have to rise that much within one grid step (a factor e in
+#: lambda) to win; with a centred kinship every ML profile has such a point at the cap, about 60
+#: units down at n = 2000.
+REFIT_PEAK_MARGIN = 20.0
 #: Absolute tolerance on h of that Brent search (the log-likelihood is then
 #: within about ``curvature * tol^2`` of its maximum, far below 1e-6).
 REFIT_TOL = 1e-6
@@ -1686,7 +1693,8 @@ class _MarkerProfiles:
            with ``lambda = h / (1 - h)``, and ``cap``): matrix products for
            all markers at once.
         2. Every local maximum ``g_k`` of each profile on the grid (not only
-           the best: a narrow peak may sit between grid points) gives an
+           the best: a narrow peak may sit between grid points; those more
+           than :data:`REFIT_PEAK_MARGIN` below the best are left out) gives an
            interval ``[g_{k-1}, g_{k+1}]`` holding a local maximum; the
            highest of their maxima is the profile's. The profile there
            is a smooth (analytic) function of ``t = log lambda``: the weights
@@ -1721,7 +1729,7 @@ class _MarkerProfiles:
         is_reml = np.repeat([False, True], M)
         # every local maximum of every lane's grid profile is a candidate (the best grid point
         # need not be next to the highest maximum when a narrow peak sits between grid points)
-        cand_lane, cand_k = _grid_peaks(values)
+        cand_lane, cand_k = _grid_peaks(values, REFIT_PEAK_MARGIN)
         cand_reml = is_reml[cand_lane]
         cand_h = grid_h[cand_k].copy()
         cand_L = values[cand_k, cand_lane].copy()
@@ -1854,19 +1862,21 @@ class _Maxima:
     n_exact: int
 
 
-def _grid_peaks(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _grid_peaks(values: np.ndarray, margin: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of every column of ``values`` (grid points x lanes): ``(lane, grid index)`` pairs.
 
     A point is a local maximum when it is finite, not below its left
     neighbour and above its right one (so a plateau counts once, at its
-    right end); the ends compare with their one neighbour. Pairs are sorted
-    by lane.
+    right end); the ends compare with their one neighbour. Local maxima more
+    than ``margin`` below their lane's best grid value are left out (the
+    best is always kept). Pairs are sorted by lane.
     """
     pad = np.full((1, values.shape[1]), -np.inf)
     left = np.vstack([pad, values[:-1]])
     right = np.vstack([values[1:], pad])
     with np.errstate(invalid="ignore"):
-        peak = np.isfinite(values) & (values >= left) & (values > right)
+        best = np.max(np.where(np.isfinite(values), values, -np.inf), axis=0)
+        peak = np.isfinite(values) & (values >= left) & (values > right) & (values >= best - margin)
     lane, k = np.nonzero(peak.T)
     return lane, k
 

@@ -600,6 +600,9 @@ def test_grid_peaks_are_every_local_maximum_of_each_lane():
     # lane 0: interior peaks at 1 and 3; lane 1: both ends; lane 2: a plateau counts once (its right
     # end), and so does the flat stretch at the end; lane 3: nothing finite, no candidate
     assert list(zip(lane.tolist(), k.tolist())) == [(0, 1), (0, 3), (1, 0), (1, 4), (2, 2), (2, 4)]
+    # a margin leaves out maxima far below their lane's best (never the best itself)
+    lane, k = _grid_peaks(values, margin=0.75)
+    assert list(zip(lane.tolist(), k.tolist())) == [(0, 3), (1, 4), (2, 2)]
 
 
 def test_exact_ml_is_never_below_a_dense_search_with_a_centred_kinship(centred_data):
