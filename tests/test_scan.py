@@ -539,7 +539,7 @@ def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, cent
     Phenotypes with h2 near 0, in the middle and near 1, a strong QTL, and
     both a full-rank and a centred (singular, capped) kinship.
     """
-    import lmmcore.scan as scan_module
+    import lmmcore.refit as refit_module
 
     rng = np.random.default_rng(71)
     n, m = 120, 24
@@ -560,7 +560,7 @@ def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, cent
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", LMMWarning)  # null ML at the cap for the centred kinship
         fast = scan(geno, pheno, covar, kinship=_frame(K), refit=True)
-        monkeypatch.setattr(scan_module, "REFIT_INTERPOLATION_TOL", -1.0)  # trust no interpolant
+        monkeypatch.setattr(refit_module, "REFIT_INTERPOLATION_TOL", -1.0)  # trust no interpolant
         exact = scan(geno, pheno, covar, kinship=_frame(K), refit=True)
     total = 2 * m * pheno.shape[1]
     assert exact.refit_exact_profiles == total
@@ -587,7 +587,7 @@ def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, cent
 
 
 def test_grid_peaks_are_every_local_maximum_of_each_lane():
-    from lmmcore.scan import _grid_peaks
+    from lmmcore.refit import _grid_peaks
 
     values = np.array([
         [0.0, 5.0, 1.0, np.nan],
