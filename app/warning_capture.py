@@ -14,6 +14,12 @@ to that thread's list; everything else goes where it went before. It also
 keeps an ``"always"`` filter for ``LMMWarning`` at the front of the filters,
 so that a message is not suppressed for having been shown once before (by
 another session).
+
+Limits: other code that enters ``warnings.catch_warnings`` at the same moment
+(a plotting library, a test runner) swaps the output step for the length of
+its block, and a message raised then goes to that code instead: it is lost,
+never shown to another session. :func:`collect_warnings` puts the dispatcher
+back whenever it finds it replaced.
 """
 
 from __future__ import annotations
