@@ -19,9 +19,7 @@ file, the column or marker, and what to do. Code that receives a
 
 from __future__ import annotations
 
-import csv
 import re
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -29,8 +27,8 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import LMMInputError, LMMWarning
-from .io import sniff_delimiter
+from .errors import LMMInputError, report
+from .tables import MISSING_TOKENS, Source, check_unique, display_name, list_names, read_table, read_text_table
 
 __all__ = [
     "Genotypes",
@@ -50,8 +48,8 @@ PROB_SUM_TOLERANCE = 1e-3
 #: are rounding of a value on the boundary and are clipped to it.
 RANGE_TOLERANCE = 1e-9
 
-#: Cell contents read as missing values.
-NA_STRINGS = ("", "NA", "NaN", "nan", "N/A", "NULL", "null", ".", "-")
+#: Cell contents read as missing values: the package's one list, :data:`lmmcore.tables.MISSING_TOKENS`.
+NA_STRINGS = tuple(MISSING_TOKENS)
 
 #: Non-numeric chromosome names in the order they follow the numbered ones.
 _SPECIAL_CHROMOSOMES = ("X", "Y", "XY", "MT", "M")
@@ -192,7 +190,7 @@ class Genotypes:
         if missing:
             raise LMMInputError(
                 f"{_agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
-                f"({_list_names(missing)}); remove them or add their genotypes."
+                f"({list_names(missing)}); remove them or add their genotypes."
             )
         if self.probs is not None:
             return replace(self, ids=ids, probs=self.probs[index])
@@ -225,15 +223,18 @@ def sort_chromosomes(names: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- #
 # Readers
 # --------------------------------------------------------------------------- #
-def read_map(path: str | Path) -> pd.DataFrame:
+def read_map(source: Source, name: str | None = None) -> pd.DataFrame:
     """Read a marker map: a CSV with columns ``marker``, ``chr`` and ``pos``.
 
     Parameters
     ----------
-    path : str or Path
-        CSV file (R/qtl2's ``pmap``/``gmap`` format). Column names are
-        matched without regard to case; other columns are ignored; leading
-        lines starting with ``#`` are comments.
+    source : str, Path, bytes or binary file object
+        CSV file (R/qtl2's ``pmap``/``gmap`` format), or its bytes. Column
+        names are matched without regard to case; other columns are ignored;
+        leading lines starting with ``#`` are comments.
+    name : str, optional
+        The name messages use for the file (default: the path as given;
+        ``"upload"`` for bytes).
 
     Returns
     -------
@@ -248,12 +249,9 @@ def read_map(path: str | Path) -> pd.DataFrame:
         If the file is missing or empty, a column is missing, a marker is
         listed twice, or a position is missing or not a number.
     """
-    path = _existing_file(path, "map")
-    skip = _leading_comment_lines(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skiprows=skip)
-    except pd.errors.EmptyDataError:
-        raise LMMInputError(f"The map file {path} is empty; it needs columns marker, chr, pos.") from None
+    path = display_name(source, name, full=True)
+    df = read_text_table(source, "map", name=path, comments=True,
+                         needs="a header row with the columns marker, chr, pos and one row per marker")
     lower = {str(c).strip().lower(): c for c in df.columns}
     absent = [c for c in ("marker", "chr", "pos") if c not in lower]
     if absent:
@@ -269,12 +267,12 @@ def read_map(path: str | Path) -> pd.DataFrame:
         raise LMMInputError(
             f"Row {row + 1} of the map file {path} has no marker name; give every row a marker."
         )
-    _check_unique(marker.to_numpy(), f"the map file {path}", "marker", "remove the duplicate rows")
+    check_unique(marker.to_numpy(), f"the map file {path}", "marker", "remove the duplicate rows")
     if (chrom == "").any():
         bad = marker[chrom == ""].tolist()
         raise LMMInputError(
             f"{_agree(len(bad), 'marker', 'markers')} of the map file {path} "
-            f"{_verb(len(bad), 'has', 'have')} no chromosome ({_list_names(bad)}); "
+            f"{_verb(len(bad), 'has', 'have')} no chromosome ({list_names(bad)}); "
             "fill in the chr column."
         )
     pos = pd.to_numeric(pos_text, errors="coerce")
@@ -291,20 +289,25 @@ def read_map(path: str | Path) -> pd.DataFrame:
     return _sort_map(out)
 
 
-def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
+def read_genoprobs(source: Source, map_source: Source, *, name: str | None = None,
+                   map_name: str | None = None) -> Genotypes:
     """Read genotype probabilities from a CSV with ``MARKER:GENOTYPE`` columns.
 
     Parameters
     ----------
-    path : str or Path
-        CSV file. The first column holds the individual IDs (its header may
-        be empty, as R's ``write.csv`` writes it); every other column is
-        named ``MARKER:GENOTYPE`` (split at the last colon, e.g.
-        ``D1Mit18:AB``) and holds the probability of that genotype. All
+    source : str, Path, bytes or binary file object
+        CSV file, or its bytes. The first column holds the individual IDs
+        (its header may be empty, as R's ``write.csv`` writes it); every
+        other column is named ``MARKER:GENOTYPE`` (split at the last colon,
+        e.g. ``D1Mit18:AB``) and holds the probability of that genotype. All
         markers must have the same set of genotypes.
-    map_path : str or Path
-        Marker map read with :func:`read_map`; every marker of ``path`` must
-        be in it.
+    map_source : str, Path, bytes or binary file object
+        Marker map read with :func:`read_map`; every marker of ``source``
+        must be in it.
+    name, map_name : str, optional
+        The names messages use for the two files (default: the paths as
+        given; ``"upload"`` for bytes); ``name`` is also the record's
+        ``source``.
 
     Returns
     -------
@@ -329,8 +332,8 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
         kept as NaN, so that the scan reports it as a flagged row
         (``all_missing``) and the kinships skip it.
     """
-    path = _existing_file(path, "genotype probabilities")
-    ids, columns, values = _read_id_table(path, "genotype probabilities")
+    path = display_name(source, name, full=True)
+    ids, columns, values = _read_id_table(source, "genotype probabilities", path)
     marker_col, geno_col = _split_marker_genotype(path, columns)
 
     markers, marker_code = _factorize(marker_col)
@@ -381,7 +384,7 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
             f"must sum to 1 within {PROB_SUM_TOLERANCE:g} for every individual."
         )
 
-    order, chrom, pos = _place_on_map(path, markers, map_path)
+    order, chrom, pos = _place_on_map(path, markers, map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(markers[k] for k in order),
@@ -393,18 +396,23 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
     )
 
 
-def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
+def read_dosages(source: Source, map_source: Source, *, name: str | None = None,
+                 map_name: str | None = None) -> Genotypes:
     """Read allele dosages: a CSV with IDs and one column per marker.
 
     Parameters
     ----------
-    path : str or Path
-        CSV file. The first column holds the individual IDs (header may be
-        empty); every other column is a marker with dosages in ``[0, 2]``
-        (the count of one allele, or its expectation). Missing values
-        (empty, ``NA``) are allowed.
-    map_path : str or Path
+    source : str, Path, bytes or binary file object
+        CSV file, or its bytes. The first column holds the individual IDs
+        (header may be empty); every other column is a marker with dosages
+        in ``[0, 2]`` (the count of one allele, or its expectation). Missing
+        values (:data:`NA_STRINGS`: empty, ``NA``, ...) are allowed.
+    map_source : str, Path, bytes or binary file object
         Marker map read with :func:`read_map`; every marker must be in it.
+    name, map_name : str, optional
+        The names messages use for the two files (default: the paths as
+        given; ``"upload"`` for bytes); ``name`` is also the record's
+        ``source``.
 
     Returns
     -------
@@ -431,8 +439,8 @@ def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
     it leaves the marker's mean, and hence its centring in the kinship,
     unchanged.
     """
-    path = _existing_file(path, "dosage")
-    ids, columns, values = _read_id_table(path, "dosage")
+    path = display_name(source, name, full=True)
+    ids, columns, values = _read_id_table(source, "dosage", path)
     observed = ~np.isnan(values)
     bad = observed & ((values < -RANGE_TOLERANCE) | (values > 2 + RANGE_TOLERANCE))
     if bad.any():
@@ -444,7 +452,7 @@ def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
         )
     np.clip(values, 0.0, 2.0, out=values)
     _impute_means(values, observed, columns, f"the dosage file {path}")
-    order, chrom, pos = _place_on_map(path, list(columns), map_path)
+    order, chrom, pos = _place_on_map(path, list(columns), map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(columns[k] for k in order),
@@ -504,9 +512,9 @@ def read_plink(prefix: str | Path) -> Genotypes:
             chrom = np.asarray(bed.chromosome, dtype=str)
             bp = np.asarray(bed.bp_position, dtype=float)
             cm = np.asarray(bed.cm_position, dtype=float)
-            _check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
+            check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
                           "make the IDs unique (PLINK allows repeats across families; this program does not)")
-            _check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
+            check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
                           "rename or remove the duplicates")
             pos = bp if np.any(bp != 0) else cm
             order = _genome_order(chrom, pos)
@@ -552,150 +560,45 @@ def _verb(count: int, singular: str, plural: str) -> str:
     return singular if count == 1 else plural
 
 
-def _list_names(names: Sequence[str], limit: int = _MAX_LISTED) -> str:
-    names = [str(x) for x in names]
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
-
-
-def _existing_file(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise LMMInputError(f"The {what} file {path} does not exist; check the path.")
-    return path
-
-
-def _leading_comment_lines(path: Path) -> int:
-    """Number of lines at the top of ``path`` that start with ``#``."""
-    count = 0
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            count += 1
-    return count
-
-
-def _check_unique(values: np.ndarray, where: str, what: str, todo: str) -> None:
-    """Raise if ``values`` has repeats, naming the first few."""
-    series = pd.Series(values)
-    dup = series[series.duplicated(keep=False)]
-    if len(dup):
-        counts = dup.value_counts(sort=False)
-        first = counts.index[0]
-        raise LMMInputError(
-            f"The {what} {first!r} appears {counts.iloc[0]} times in {where}"
-            + (f" ({len(counts)} values repeat: {_list_names(counts.index.tolist())})"
-               if len(counts) > 1 else "")
-            + f"; each {what} must be unique, so {todo}."
-        )
-
-
-def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndarray]:
-    """Read a CSV of IDs (first column) and numeric columns.
+def _read_id_table(source: Source, what: str, name: str) -> tuple[list[str], list[str], np.ndarray]:
+    """Read a CSV of IDs (first column) and numeric columns with :func:`lmmcore.tables.read_table`.
 
     Returns the IDs, the other column names and a float array (missing cells
-    as NaN). Raises for an empty file, duplicate IDs or column names, missing
-    IDs, and non-numeric cells.
+    as NaN). Raises for a non-numeric or infinite cell, and for what
+    :func:`~lmmcore.tables.read_table` refuses (an empty or binary file,
+    repeated IDs or column names, missing IDs).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
-    try:
-        if b"\x00" in head:
-            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
-        head.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        if len(head) < 65536 or b"\x00" in head:
-            raise LMMInputError(
-                f"The {what} file {path} is not a text file (it contains binary data); "
-                "save it as CSV (comma-separated text, UTF-8)."
-            ) from None
-    skip = _leading_comment_lines(path)
-    first_line = next((line for line in head.decode("utf-8-sig", errors="replace").splitlines()[skip:]), "")
-    sep = sniff_delimiter(path, first_line)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        for _ in range(skip):
-            next(reader, None)
-        header = next(reader, None)
-        first = next(reader, None)
-    if not header or first is None:
-        raise LMMInputError(
-            f"The {what} file {path} has no data rows; it needs a header and one row per individual."
-        )
-    header = [h.strip() for h in header]
-    if len(first) == len(header) + 1:
-        # R's write.table() with row names omits the header cell of the ID column.
-        header = [""] + header
-    if len(header) < 2:
-        raise LMMInputError(
-            f"The {what} file {path} has a single column; it needs an ID column followed by "
-            "genotype columns, separated by commas."
-        )
-    columns = header[1:]
-    if any(c == "" for c in columns):
-        k = columns.index("")
-        raise LMMInputError(f"Column {k + 2} of the {what} file {path} has no name; name every column.")
-    _check_unique(np.asarray(columns, dtype=object), f"the {what} file {path}", "column",
-                  "remove or rename the duplicate columns")
-    id_name = "\x00id"
-    try:
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            skiprows=skip + 1,
-            header=None,
-            names=[id_name, *columns],
-            dtype={id_name: str},
-            keep_default_na=False,
-            na_values=list(NA_STRINGS),
-            index_col=False,
-        )
-        ids = df[id_name]
-        if ids.isna().any():
-            # An ID spelled like a missing value ("NA"): read the IDs again, verbatim.
-            ids = pd.read_csv(path, sep=sep, skiprows=skip + 1, header=None, usecols=[0], dtype=str,
-                              keep_default_na=False, index_col=False).iloc[:, 0]
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise LMMInputError(f"Could not parse the {what} file {path} as CSV: {exc}.") from exc
-    ids = ids.str.strip()
-    if (ids == "").any():
-        row = int(np.flatnonzero(ids.to_numpy() == "")[0])
-        raise LMMInputError(
-            f"Data row {row + 1} of the {what} file {path} has no ID in the first column; "
-            "every row needs an ID."
-        )
-    _check_unique(ids.to_numpy(), f"the {what} file {path}", "ID", "remove or rename the duplicate rows")
-    body = df.iloc[:, 1:]
+    body = read_table(source, what, name=name, comments=True)
+    ids, columns = body.index, list(body.columns)
     nonnumeric = [c for c, t in zip(columns, body.dtypes) if not pd.api.types.is_numeric_dtype(t)]
     if nonnumeric:
         col = nonnumeric[0]
         as_num = pd.to_numeric(body[col], errors="coerce")
         k = int(np.flatnonzero(as_num.isna().to_numpy() & body[col].notna().to_numpy())[0])
         raise LMMInputError(
-            f"In the {what} file {path}, column {col} has the value {body[col].iloc[k]!r} for ID "
-            f"{ids.iloc[k]!r}, which is not a number "
+            f"In the {what} file {name}, column {col} has the value {body[col].iloc[k]!r} for ID "
+            f"{ids[k]!r}, which is not a number "
             f"({_agree(len(nonnumeric), 'column has', 'columns have')} such values: "
-            f"{_list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
+            f"{list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
         )
     values = body.to_numpy(dtype=np.float64, copy=True)
     if np.isinf(values).any():
         i, j = np.argwhere(np.isinf(values))[0]
         raise LMMInputError(
-            f"In the {what} file {path}, column {columns[j]} is infinite for ID {ids.iloc[i]!r}; "
+            f"In the {what} file {name}, column {columns[j]} is infinite for ID {ids[i]!r}; "
             "every cell must be a finite number or NA."
         )
     return ids.tolist(), columns, values
 
 
-def _split_marker_genotype(path: Path, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _split_marker_genotype(path: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     names = pd.Series(columns, dtype=object)
     parts = names.str.rsplit(":", n=1, expand=True)
     if parts.shape[1] < 2 or parts[1].isna().any() or (parts[0] == "").any() or (parts[1] == "").any():
         bad = [c for c in columns if ":" not in c or c.startswith(":") or c.endswith(":")]
         raise LMMInputError(
             f"The genotype probabilities file {path} has columns not named MARKER:GENOTYPE "
-            f"({_list_names(bad)}); name each column by a marker and a genotype separated by a "
+            f"({list_names(bad)}); name each column by a marker and a genotype separated by a "
             "colon, e.g. D1Mit18:AB. (A file of dosages, one column per marker, is read with "
             "read_dosages.)"
         )
@@ -708,7 +611,7 @@ def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     return [str(u) for u in uniques], codes
 
 
-def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], values: np.ndarray,
+def _check_missing(path: str, what: str, ids: list[str], columns: list[str], values: np.ndarray,
                    column_of: np.ndarray, markers: Sequence[str]) -> None:
     """Raise for a missing probability, unless its marker has none observed (kept NaN, with a warning)."""
     missing = np.isnan(values)
@@ -727,12 +630,11 @@ def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], va
             "(kept as missing)."
         )
     names = [markers[j] for j in np.flatnonzero(empty_marker)]
-    warnings.warn(
+    report(
         f"{_agree(len(names), 'marker', 'markers')} of the {what} file {path} "
-        f"{_verb(len(names), 'has', 'have')} no observed genotype ({_list_names(names)}) and "
+        f"{_verb(len(names), 'has', 'have')} no observed genotype ({list_names(names)}) and "
         f"{_verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
         "(all_missing) and kinships skip it.",
-        LMMWarning,
         stacklevel=3,
     )
 
@@ -789,10 +691,10 @@ def _impute_means(values: np.ndarray, observed: np.ndarray | None, markers: Sequ
         names = [markers[j] for j in np.flatnonzero(empty)]
         parts.append(
             f"{_agree(len(names), 'marker', 'markers')} of {where} {_verb(len(names), 'has', 'have')} "
-            f"no observed genotype ({_list_names(names)}) and {_verb(len(names), 'is', 'are')} kept as "
+            f"no observed genotype ({list_names(names)}) and {_verb(len(names), 'is', 'are')} kept as "
             "missing: the scan reports it as a flagged row (all_missing) and kinships skip it"
         )
-    warnings.warn("; ".join(parts) + ".", LMMWarning, stacklevel=3)
+    report("; ".join(parts) + ".", stacklevel=3)
 
 
 def _sort_map(df: pd.DataFrame) -> pd.DataFrame:
@@ -808,17 +710,18 @@ def _genome_order(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
 
 
 def _place_on_map(
-    path: Path, markers: Sequence[str], map_path: str | Path
+    path: str, markers: Sequence[str], map_source: Source, map_name: str | None
 ) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
     """Genome order of ``markers`` from the map, with their chromosomes and positions."""
-    gmap = read_map(map_path)
+    map_path = display_name(map_source, map_name, full=True)
+    gmap = read_map(map_source, map_path)
     where = pd.Index(gmap["marker"]).get_indexer(pd.Index(markers))
     if (where < 0).any():
         absent = [markers[k] for k in np.flatnonzero(where < 0)]
         raise LMMInputError(
             f"{len(absent)} of the {len(markers)} markers of {path} "
             f"{_verb(len(absent), 'is', 'are')} not in the map file {map_path} "
-            f"({_list_names(absent)}); add the missing markers to the map (marker, chr, pos) "
+            f"({list_names(absent)}); add the missing markers to the map (marker, chr, pos) "
             "or remove their columns from the genotype file."
         )
     order = np.argsort(where, kind="stable")  # the map is already in genome order
