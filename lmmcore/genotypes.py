@@ -19,16 +19,16 @@ file, the column or marker, and what to do. Code that receives a
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from .errors import LMMInputError, report
-from .tables import MISSING_TOKENS, Source, check_unique, display_name, list_names, read_table, read_text_table
+from .genome_map import chromosome_sort_key, genome_order, place_on_map, read_map, sort_chromosomes
+from .tables import MISSING_TOKENS, Source, agree, check_unique, display_name, list_names, plural, read_table, verb
 
 __all__ = [
     "Genotypes",
@@ -50,12 +50,6 @@ RANGE_TOLERANCE = 1e-9
 
 #: Cell contents read as missing values: the package's one list, :data:`lmmcore.tables.MISSING_TOKENS`.
 NA_STRINGS = tuple(MISSING_TOKENS)
-
-#: Non-numeric chromosome names in the order they follow the numbered ones.
-_SPECIAL_CHROMOSOMES = ("X", "Y", "XY", "MT", "M")
-
-#: How many names an error message lists before "and N more".
-_MAX_LISTED = 5
 
 
 # --------------------------------------------------------------------------- #
@@ -189,7 +183,7 @@ class Genotypes:
         missing = [i for i, k in zip(ids, index) if k < 0]
         if missing:
             raise LMMInputError(
-                f"{_agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
+                f"{agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
                 f"({list_names(missing)}); remove them or add their genotypes."
             )
         if self.probs is not None:
@@ -198,97 +192,8 @@ class Genotypes:
 
 
 # --------------------------------------------------------------------------- #
-# Chromosome order
-# --------------------------------------------------------------------------- #
-def chromosome_sort_key(name: str) -> tuple:
-    """Sort key giving the natural order ``1, 2, ..., 10, ..., X, Y, XY, MT``.
-
-    A leading ``chr`` is ignored; numbered chromosomes come first by number,
-    then ``X, Y, XY, MT`` (``M``), then any other names alphabetically.
-    """
-    core = re.sub(r"^chr", "", str(name).strip(), flags=re.IGNORECASE)
-    if core.isdigit():
-        return (0, int(core), core)
-    upper = core.upper()
-    if upper in _SPECIAL_CHROMOSOMES:
-        return (1, _SPECIAL_CHROMOSOMES.index(upper), core)
-    return (2, 0, core)
-
-
-def sort_chromosomes(names: Iterable[str]) -> list[str]:
-    """Chromosome names in natural order (see :func:`chromosome_sort_key`)."""
-    return sorted(names, key=chromosome_sort_key)
-
-
-# --------------------------------------------------------------------------- #
 # Readers
 # --------------------------------------------------------------------------- #
-def read_map(source: Source, name: str | None = None) -> pd.DataFrame:
-    """Read a marker map: a CSV with columns ``marker``, ``chr`` and ``pos``.
-
-    Parameters
-    ----------
-    source : str, Path, bytes or binary file object
-        CSV file (R/qtl2's ``pmap``/``gmap`` format), or its bytes. Column
-        names are matched without regard to case; other columns are ignored;
-        leading lines starting with ``#`` are comments.
-    name : str, optional
-        The name messages use for the file (default: the path as given;
-        ``"upload"`` for bytes).
-
-    Returns
-    -------
-    DataFrame
-        Columns ``marker`` (str), ``chr`` (str) and ``pos`` (float), one row
-        per marker, sorted by chromosome in natural order and then by
-        position (ties keep the file's order), with a fresh ``RangeIndex``.
-
-    Raises
-    ------
-    LMMInputError
-        If the file is missing or empty, a column is missing, a marker is
-        listed twice, or a position is missing or not a number.
-    """
-    path = display_name(source, name, full=True)
-    df = read_text_table(source, "map", name=path, comments=True,
-                         needs="a header row with the columns marker, chr, pos and one row per marker")
-    lower = {str(c).strip().lower(): c for c in df.columns}
-    absent = [c for c in ("marker", "chr", "pos") if c not in lower]
-    if absent:
-        raise LMMInputError(
-            f"The map file {path} has no column {', '.join(absent)}; it needs the columns "
-            f"marker, chr and pos (found: {', '.join(map(str, df.columns))})."
-        )
-    marker = df[lower["marker"]].str.strip()
-    chrom = df[lower["chr"]].str.strip()
-    pos_text = df[lower["pos"]].str.strip()
-    if (marker == "").any():
-        row = int(np.flatnonzero(marker.to_numpy() == "")[0])
-        raise LMMInputError(
-            f"Row {row + 1} of the map file {path} has no marker name; give every row a marker."
-        )
-    check_unique(marker.to_numpy(), f"the map file {path}", "marker", "remove the duplicate rows")
-    if (chrom == "").any():
-        bad = marker[chrom == ""].tolist()
-        raise LMMInputError(
-            f"{_agree(len(bad), 'marker', 'markers')} of the map file {path} "
-            f"{_verb(len(bad), 'has', 'have')} no chromosome ({list_names(bad)}); "
-            "fill in the chr column."
-        )
-    pos = pd.to_numeric(pos_text, errors="coerce")
-    bad = ~np.isfinite(pos.to_numpy(dtype=float))
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise LMMInputError(
-            f"The position of marker {marker.iloc[k]!r} in the map file {path} is "
-            f"{pos_text.iloc[k]!r}, which is not a number "
-            f"({_agree(int(bad.sum()), 'such row', 'such rows')}); "
-            "every marker needs a numeric position in the pos column."
-        )
-    out = pd.DataFrame({"marker": marker.to_numpy(), "chr": chrom.to_numpy(), "pos": pos.to_numpy(float)})
-    return _sort_map(out)
-
-
 def read_genoprobs(source: Source, map_source: Source, *, name: str | None = None,
                    map_name: str | None = None) -> Genotypes:
     """Read genotype probabilities from a CSV with ``MARKER:GENOTYPE`` columns.
@@ -368,7 +273,7 @@ def read_genoprobs(source: Source, map_source: Source, *, name: str | None = Non
         raise LMMInputError(
             f"In the genotype probabilities file {path}, column {markers[j]}:{genotype_names[g]} "
             f"has the value {probs[i, j, g]:g} for ID {ids[i]!r} "
-            f"({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 1]); "
+            f"({agree(int(bad.sum()), 'value is', 'values are')} outside [0, 1]); "
             "probabilities must lie between 0 and 1."
         )
     np.clip(probs, 0.0, 1.0, out=probs)
@@ -379,12 +284,12 @@ def read_genoprobs(source: Source, map_source: Source, *, name: str | None = Non
         raise LMMInputError(
             f"In the genotype probabilities file {path}, the probabilities of marker {markers[j]} "
             f"for ID {ids[i]!r} sum to {total[i, j]:.6g} "
-            f"({_agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
+            f"({agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
             f"off); the {n_g} genotype probabilities ({', '.join(genotype_names)}) of each marker "
             f"must sum to 1 within {PROB_SUM_TOLERANCE:g} for every individual."
         )
 
-    order, chrom, pos = _place_on_map(path, markers, map_source, map_name)
+    order, chrom, pos = place_on_map(path, markers, map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(markers[k] for k in order),
@@ -447,12 +352,12 @@ def read_dosages(source: Source, map_source: Source, *, name: str | None = None,
         i, j = np.argwhere(bad)[0]
         raise LMMInputError(
             f"In the dosage file {path}, marker {columns[j]} has the dosage {values[i, j]:g} for "
-            f"ID {ids[i]!r} ({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 2]); "
+            f"ID {ids[i]!r} ({agree(int(bad.sum()), 'value is', 'values are')} outside [0, 2]); "
             "dosages count copies of an allele and must lie between 0 and 2."
         )
     np.clip(values, 0.0, 2.0, out=values)
     _impute_means(values, observed, columns, f"the dosage file {path}")
-    order, chrom, pos = _place_on_map(path, list(columns), map_source, map_name)
+    order, chrom, pos = place_on_map(path, list(columns), map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(columns[k] for k in order),
@@ -517,7 +422,7 @@ def read_plink(prefix: str | Path) -> Genotypes:
             check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
                           "rename or remove the duplicates")
             pos = bp if np.any(bp != 0) else cm
-            order = _genome_order(chrom, pos)
+            order = genome_order(chrom, pos)
             in_order = bool(np.all(order == np.arange(order.size)))
             # one float64 array in genome order, written by bed_reader directly (no reordering copy)
             dosage = bed.read(index=None if in_order else np.s_[:, order], dtype="float64", order="C")
@@ -547,19 +452,6 @@ def _from(source: str) -> str:
     return f" read from {source}" if source else ""
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _agree(count: int, singular: str, plural: str) -> str:
-    """``"1 value is"`` / ``"3 values are"``."""
-    return f"{count} {_verb(count, singular, plural)}"
-
-
-def _verb(count: int, singular: str, plural: str) -> str:
-    return singular if count == 1 else plural
-
-
 def _read_id_table(source: Source, what: str, name: str) -> tuple[list[str], list[str], np.ndarray]:
     """Read a CSV of IDs (first column) and numeric columns with :func:`lmmcore.tables.read_table`.
 
@@ -578,7 +470,7 @@ def _read_id_table(source: Source, what: str, name: str) -> tuple[list[str], lis
         raise LMMInputError(
             f"In the {what} file {name}, column {col} has the value {body[col].iloc[k]!r} for ID "
             f"{ids[k]!r}, which is not a number "
-            f"({_agree(len(nonnumeric), 'column has', 'columns have')} such values: "
+            f"({agree(len(nonnumeric), 'column has', 'columns have')} such values: "
             f"{list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
         )
     values = body.to_numpy(dtype=np.float64, copy=True)
@@ -624,16 +516,16 @@ def _check_missing(path: str, what: str, ids: list[str], columns: list[str], val
         i, j = np.argwhere(partial)[0]
         raise LMMInputError(
             f"In the {what} file {path}, column {columns[j]} is missing for ID {ids[i]!r} "
-            f"({_agree(int(partial.sum()), 'cell is', 'cells are')} missing); genotype "
+            f"({agree(int(partial.sum()), 'cell is', 'cells are')} missing); genotype "
             "probabilities cannot be missing, so compute them for every individual and marker "
             "(e.g. with R/qtl2's calc_genoprob). A marker with no probabilities at all is allowed "
             "(kept as missing)."
         )
     names = [markers[j] for j in np.flatnonzero(empty_marker)]
     report(
-        f"{_agree(len(names), 'marker', 'markers')} of the {what} file {path} "
-        f"{_verb(len(names), 'has', 'have')} no observed genotype ({list_names(names)}) and "
-        f"{_verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
+        f"{agree(len(names), 'marker', 'markers')} of the {what} file {path} "
+        f"{verb(len(names), 'has', 'have')} no observed genotype ({list_names(names)}) and "
+        f"{verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
         "(all_missing) and kinships skip it.",
         stacklevel=3,
     )
@@ -683,49 +575,15 @@ def _impute_means(values: np.ndarray, observed: np.ndarray | None, markers: Sequ
     parts = []
     if n_imputed:
         parts.append(
-            f"{_plural(n_imputed, 'missing dosage')} ({100 * n_imputed / values.size:.2g}% of all "
-            f"values, at {_plural(int(partial.sum()), 'marker')}) in {where} "
+            f"{plural(n_imputed, 'missing dosage')} ({100 * n_imputed / values.size:.2g}% of all "
+            f"values, at {plural(int(partial.sum()), 'marker')}) in {where} "
             f"{'was' if n_imputed == 1 else 'were'} replaced by the marker's mean dosage"
         )
     if empty.any():
         names = [markers[j] for j in np.flatnonzero(empty)]
         parts.append(
-            f"{_agree(len(names), 'marker', 'markers')} of {where} {_verb(len(names), 'has', 'have')} "
-            f"no observed genotype ({list_names(names)}) and {_verb(len(names), 'is', 'are')} kept as "
+            f"{agree(len(names), 'marker', 'markers')} of {where} {verb(len(names), 'has', 'have')} "
+            f"no observed genotype ({list_names(names)}) and {verb(len(names), 'is', 'are')} kept as "
             "missing: the scan reports it as a flagged row (all_missing) and kinships skip it"
         )
     report("; ".join(parts) + ".", stacklevel=3)
-
-
-def _sort_map(df: pd.DataFrame) -> pd.DataFrame:
-    order = _genome_order(df["chr"].to_numpy(dtype=str), df["pos"].to_numpy(dtype=float))
-    return df.iloc[order].reset_index(drop=True)
-
-
-def _genome_order(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Stable permutation sorting markers by natural chromosome order, then position."""
-    names = sort_chromosomes(set(chrom.tolist()))
-    rank = pd.Index(names).get_indexer(chrom)
-    return np.lexsort((np.arange(len(pos)), pos, rank))
-
-
-def _place_on_map(
-    path: str, markers: Sequence[str], map_source: Source, map_name: str | None
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """Genome order of ``markers`` from the map, with their chromosomes and positions."""
-    map_path = display_name(map_source, map_name, full=True)
-    gmap = read_map(map_source, map_path)
-    where = pd.Index(gmap["marker"]).get_indexer(pd.Index(markers))
-    if (where < 0).any():
-        absent = [markers[k] for k in np.flatnonzero(where < 0)]
-        raise LMMInputError(
-            f"{len(absent)} of the {len(markers)} markers of {path} "
-            f"{_verb(len(absent), 'is', 'are')} not in the map file {map_path} "
-            f"({list_names(absent)}); add the missing markers to the map (marker, chr, pos) "
-            "or remove their columns from the genotype file."
-        )
-    order = np.argsort(where, kind="stable")  # the map is already in genome order
-    rows = where[order]
-    chrom = tuple(gmap["chr"].to_numpy(dtype=str)[rows].tolist())
-    pos = gmap["pos"].to_numpy(dtype=float)[rows]
-    return order, chrom, pos

@@ -27,13 +27,16 @@ __all__ = [
     "MISSING_TOKENS",
     "Source",
     "Input",
+    "agree",
     "check_unique",
     "display_name",
     "list_names",
     "open_input",
+    "plural",
     "read_table",
     "read_text_table",
     "sniff_delimiter",
+    "verb",
 ]
 
 #: Cell contents read as missing, in every input file.
@@ -55,6 +58,21 @@ def list_names(names: Sequence, limit: int = 5) -> str:
     names = [str(x) for x in names]
     shown = ", ".join(names[:limit])
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def plural(count: int, noun: str) -> str:
+    """``"1 marker"`` / ``"3 markers"``."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def agree(count: int, singular: str, plural_: str) -> str:
+    """``"1 value is"`` / ``"3 values are"``."""
+    return f"{count} {verb(count, singular, plural_)}"
+
+
+def verb(count: int, singular: str, plural_: str) -> str:
+    """``singular`` for a count of 1, else ``plural_``."""
+    return singular if count == 1 else plural_
 
 
 def check_unique(values, where: str, what: str, todo: str) -> None:
