@@ -125,6 +125,11 @@ class Input:
 
 
 def open_input(source: Source, what: str, name: str | None = None, *, full: bool = False) -> Input:
+    """Resolve a source: bytes or a file object are read into memory; a path must be an existing file.
+
+    ``what`` names the kind of file in messages; ``name`` and ``full`` are
+    as in :func:`display_name`.
+    """
     shown = display_name(source, name, full=full)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return Input(shown, data=bytes(source))
@@ -169,6 +174,7 @@ def head_text(inp: Input, what: str, needs: str) -> tuple[str, bool]:
 
 
 def delimiter(first_line: str) -> str:
+    """Comma, semicolon or tab: whichever ``first_line`` has most of (comma if none)."""
     counts = {d: first_line.count(d) for d in (",", ";", "\t")}
     best = max(counts, key=counts.get)
     return best if counts[best] else ","
