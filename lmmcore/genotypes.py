@@ -307,17 +307,11 @@ def read_dosages(source: Source, map_source: Source, *, name: str | None = None,
 
     Parameters
     ----------
-    source : str, Path, bytes or binary file object
-        CSV file, or its bytes. The first column holds the individual IDs
-        (header may be empty); every other column is a marker with dosages
-        in ``[0, 2]`` (the count of one allele, or its expectation). Missing
-        values (:data:`NA_STRINGS`: empty, ``NA``, ...) are allowed.
-    map_source : str, Path, bytes or binary file object
-        Marker map read with :func:`read_map`; every marker must be in it.
-    name, map_name : str, optional
-        The names messages use for the two files (default: the paths as
-        given; ``"upload"`` for bytes); ``name`` is also the record's
-        ``source``.
+    source, map_source, name, map_name
+        As for :func:`read_genoprobs`, except that after the ID column every
+        column is a marker with dosages in ``[0, 2]`` (the count of one
+        allele, or its expectation). Missing values (:data:`NA_STRINGS`:
+        empty, ``NA``, ...) are allowed.
 
     Returns
     -------
