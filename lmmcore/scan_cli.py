@@ -138,6 +138,8 @@ def cmd_scan(args) -> int:
     if args.phenotypes is not None and not select:
         raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
     key = args.kinship.strip()
+    if key.lower() not in ("loco", "overall") and not os.path.isfile(key):
+        raise LMMInputError(f"kinship file '{key}' does not exist; give 'loco', 'overall' or a CSV file")
     kinship = key.lower() if key.lower() in ("loco", "overall") else read_kinship_file(key)
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
