@@ -30,7 +30,9 @@ browser:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-# Local use: bound to this machine only. See README "Serving the dashboard to a lab" for a shared server.
+# Local use: bound to this machine only. See docs/SERVING.md for a shared server.
+# --websocket-max-message-size: uploads travel as one base64 message (4/3 of the file); 256 MiB covers the
+# 64 MB default upload cap. Bokeh's own default (20 MiB) would drop the connection above ~15 MB files.
 SERVE_FLAGS ?= --address 127.0.0.1 --port $(PORT) \
 	--allow-websocket-origin localhost:$(PORT) --allow-websocket-origin 127.0.0.1:$(PORT) \
 	--websocket-max-message-size 268435456 \

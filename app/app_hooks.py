@@ -3,13 +3,11 @@
 Uploads (:class:`app.views.upload.SizeLimitedFileInput`) arrive as one
 websocket message holding the file base64-encoded (a third larger than the
 file). The Bokeh server closes the connection on any message above its
-``--websocket-max-message-size``, 20 MiB by default, so a 16 MB kinship file
-would end the session. When the server runs with that default,
-:func:`on_server_loaded` raises the limit to :data:`UPLOAD_MESSAGE_LIMIT`
-(256 MiB: files up to about 75 MB, beyond which tornado's 100 MB read buffer
-is the bound); a limit given explicitly on the command line is left as it is.
-The dashboard refuses larger files in the browser, before sending them
-(``$LMM_EXPLORER_MAX_UPLOAD_MB``, 64 MB by default).
+``--websocket-max-message-size`` (20 MiB by default), so the server must be
+started with a limit above 4/3 of the upload cap:
+``--websocket-max-message-size 268435456`` (:data:`UPLOAD_MESSAGE_LIMIT`,
+256 MiB) as ``make serve`` and docs/SERVING.md do. That flag is Bokeh's
+supported setting; this module no longer changes the limit itself.
 
 :func:`serve_stylesheets_locally` keeps every stylesheet on this server.
 Panel 1.9 gives a component whose model is not attached to a document (the
@@ -29,30 +27,26 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import logging
 
-from bokeh.server.tornado import DEFAULT_WEBSOCKET_MAX_MESSAGE_SIZE_BYTES
-from bokeh.server.views.ws import WSHandler
 from tornado.ioloop import IOLoop
 
 __all__ = [
     "UPLOAD_MESSAGE_LIMIT",
     "RELEASE_DELAY_S",
-    "allow_large_uploads",
     "serve_stylesheets_locally",
     "release_memory",
     "on_server_loaded",
     "on_session_destroyed",
 ]
 
-#: Largest websocket message accepted when the server was started with the default limit.
+#: The ``--websocket-max-message-size`` the server needs for uploads up to the 64 MB default cap (and
+#: the 72 MB ceiling) of ``$LMM_EXPLORER_MAX_UPLOAD_MB``: what ``make serve`` passes.
 UPLOAD_MESSAGE_LIMIT = 256 * 1024 * 1024
 
 #: Seconds after the last session was discarded before its memory is released (sessions
 #: discarded together give one release).
 RELEASE_DELAY_S = 3.0
 
-_log = logging.getLogger(__name__)
 _release_handle = None
 
 
@@ -69,25 +63,6 @@ def _malloc_trim():
 
 
 _TRIM = _malloc_trim()
-
-
-def allow_large_uploads(limit: int = UPLOAD_MESSAGE_LIMIT) -> None:
-    """Accept websocket messages up to ``limit`` bytes unless the server was given its own limit.
-
-    Tornado reads ``max_message_size`` when each websocket connection opens,
-    so this applies to every session that connects afterwards.
-    """
-    if getattr(WSHandler, "_lmm_explorer_limit", None) == limit:
-        return
-    configured = WSHandler.max_message_size  # tornado's property: the application setting
-
-    def max_message_size(self) -> int:
-        value = configured.fget(self)
-        return limit if value == DEFAULT_WEBSOCKET_MAX_MESSAGE_SIZE_BYTES else value
-
-    WSHandler.max_message_size = property(max_message_size)
-    WSHandler._lmm_explorer_limit = limit
-    _log.info("LMM Explorer: websocket messages up to %d MiB accepted (file uploads)", limit // 2**20)
 
 
 def release_memory() -> None:
@@ -108,10 +83,19 @@ def release_memory() -> None:
 def serve_stylesheets_locally() -> None:
     """Make Panel's fallback stylesheet location the server's static files, not its CDN.
 
-    Patches the module constant that :mod:`panel.reactive` uses when a
-    model has no document; URLs are then rewritten from the CDN's prefix to
-    Panel's local one (``panel.io.resources.LOCAL_DIST``), which the server
-    serves. Only for ``panel serve``: in a notebook the CDN stays.
+    Sets the module constant that :mod:`panel.reactive` uses when a model has
+    no document; URLs are then rewritten from the CDN's prefix to Panel's
+    local one (``panel.io.resources.LOCAL_DIST``), which the server serves.
+    Only for ``panel serve``: in a notebook the CDN stays.
+
+    This is the one patch of a dependency left in the app, because Panel 1.9
+    has no supported setting for it: a document's ``dist_url`` template
+    variable (set by ``app/main.py``) covers models attached to a document,
+    and ``PANEL_CDN_ROOT`` (``pn.config.cdn_root``) is read once at import and
+    can only name another CDN, not the server's own ``static/extensions/panel/``.
+    Upstream: holoviz/panel#7073 (stylesheets fetched from the CDN on an
+    offline server, open). Remove this when Panel resolves the fallback to the
+    server's static files.
     """
     import panel.reactive
     from panel.io.resources import LOCAL_DIST
@@ -120,8 +104,7 @@ def serve_stylesheets_locally() -> None:
 
 
 def on_server_loaded(server_context) -> None:
-    """Bokeh hook: configure the server for large uploads and local stylesheets."""
-    allow_large_uploads()
+    """Bokeh hook: keep the stylesheets on this server (see :func:`serve_stylesheets_locally`)."""
     serve_stylesheets_locally()
 
 

@@ -4,22 +4,19 @@
 created per session (no widgets in module globals of the library modules).
 The example data are read from ``assets/`` next to the ``app`` package, or
 from the folder named by ``$LMM_EXPLORER_EXAMPLE_DIR``.
+
+The ``app`` and ``lmmcore`` packages are imported as installed (``make
+install``, or ``pip install -e .[app]`` in a checkout); this script does not
+change ``sys.path``.
 """
 
 from __future__ import annotations
 
-import sys
-from importlib.util import find_spec
-from pathlib import Path
+import holoviews as hv
+import panel as pn
+from panel.io.resources import LOCAL_DIST
 
-if find_spec("app") is None or find_spec("lmmcore") is None:  # served from a checkout without installing
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import holoviews as hv  # noqa: E402
-import panel as pn  # noqa: E402
-from panel.io.resources import LOCAL_DIST  # noqa: E402
-
-from app.explorer import PANEL_EXTENSIONS, ExplorerApp  # noqa: E402
+from app.explorer import PANEL_EXTENSIONS, ExplorerApp
 
 # Panel (1.9) gives a document the address of its CSS files only when it renders the page, after
 # this script. Meanwhile it points stylesheets that sessions share at its CDN, so a page opened

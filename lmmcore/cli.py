@@ -16,44 +16,13 @@ import time
 import warnings
 from typing import Sequence
 
-from .errors import LMMInputError, LMMWarning
+from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
+from .errors import LMMInputError, LMMWarning, reporting
+from .scan_cli import register as register_scan_commands
 
-PROG = "lmmcore"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors: status 2, one line, no traceback
-        self.print_usage(sys.stderr)
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def int_at_least(minimum: int):
-    """An argparse type: a whole number no smaller than ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
-        return value
-
-    parse.__name__ = f"whole number >= {minimum}"
-    return parse
-
+__all__ = ["PROG", "build_parser", "main"]
 
 _positive_int = int_at_least(3)  # grid sizes
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be positive")
-    return value
 
 
 def _progress_bar(total: int, desc: str, quiet: bool):
@@ -74,7 +43,7 @@ def cmd_fit(args) -> int:
     started = time.perf_counter()
     data = load_data(args.kinship, args.pheno, args.covar)
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
-    _say(args, f"loaded {data.summary()}")
+    say(args, f"loaded {data.summary()}")
     cache: dict = {}
     bar = None
 
@@ -110,7 +79,7 @@ def cmd_fit(args) -> int:
         )
         write_csv_atomic(table, args.profile_out, force=args.force)
     n_boundary = sum(f.boundary for f in fits)
-    _say(
+    say(
         args,
         f"fitted {len(fits)} phenotype(s) by {args.method.upper()} in {time.perf_counter() - started:.2f} s "
         f"({len(cache)} eigendecomposition(s)); {n_boundary} on a boundary; results in {args.out}",
@@ -122,22 +91,17 @@ def cmd_simulate(args) -> int:
     from .simulate import write_example_dataset
 
     written = write_example_dataset(args.out_dir, seed=args.seed, n=args.n, force=args.force)
-    _say(args, f"wrote the example data set to {args.out_dir}" + (f" ({len(written)} files)" if written else ""))
+    say(args, f"wrote the example data set to {args.out_dir}" + (f" ({len(written)} files)" if written else ""))
     return 0
 
 
-def _say(args, message: str) -> None:
-    if not getattr(args, "quiet", False):
-        print(f"{PROG}: {message}", file=sys.stderr)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description="Exact linear mixed models for heritability and QTL mapping.",
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
     fit = sub.add_parser(
@@ -153,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     fit.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
     fit.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower)
-    fit.add_argument("--tol", type=_positive_float, default=1e-7, metavar="T",
+    fit.add_argument("--tol", type=positive_float, default=1e-7, metavar="T",
                      help="absolute tolerance on h2 (default 1e-7)")
     fit.add_argument("--out", required=True, metavar="results.csv", help="one row per phenotype")
     fit.add_argument("--profile-out", metavar="profile.csv",
@@ -163,8 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--kinship-scale", default="1", metavar="C|diag|gower",
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
-    fit.add_argument("--force", action="store_true", help="replace existing output files")
-    fit.add_argument("--quiet", action="store_true", help="no progress or summary on stderr")
+    add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
     fit.set_defaults(func=cmd_fit)
 
     sim = sub.add_parser(
@@ -179,21 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true")
     sim.set_defaults(func=cmd_simulate)
 
-    for register in _extra_commands():
-        register(sub)
+    register_scan_commands(sub)
     return parser
-
-
-def _extra_commands():
-    """Subcommands defined by other modules (genome scans, kinship)."""
-    out = []
-    try:
-        from .scan_cli import register as register_scan  # noqa: F401
-
-        out.append(register_scan)
-    except ImportError:
-        pass
-    return out
 
 
 def _version() -> str:
@@ -206,41 +156,54 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``lmmcore`` console script."""
+    """Entry point of the ``lmmcore`` console script.
+
+    The command runs inside ``reporting(console)``: the engine's messages go
+    to a :class:`~lmmcore.cli_common.Console`, which prints each once on
+    stderr. Bad input exits with status 2 and one line, never a traceback.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    seen: set[str] = set()
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        text = str(message)
-        if issubclass(category, LMMWarning) and text not in seen:
-            seen.add(text)
-            print(f"{PROG}: warning: {text}", file=sys.stderr)
-
-    with warnings.catch_warnings():
+    console = Console()
+    args.console = console
+    # Bridge for the modules that still send messages as warnings.warn(..., LMMWarning) rather than
+    # lmmcore.errors.report: catch_warnings(record=True) collects them (the documented API; this
+    # process runs one command in one thread) and the console prints them in order with the rest.
+    # Remove it once every module reports through lmmcore.errors.report.
+    with warnings.catch_warnings(record=True) as recorded:
         warnings.simplefilter("always", LMMWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.showwarning = show
+        console.pending = recorded
         try:
-            return int(args.func(args))
-        except LMMInputError as exc:
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            print(f"{PROG}: interrupted; no output file was left half-written", file=sys.stderr)
-            return 130
-        except MemoryError:
-            print(f"{PROG}: error: not enough memory for this data set", file=sys.stderr)
-            return 1
-        except Exception as exc:  # never a traceback for users
-            if os.environ.get("LMMCORE_DEBUG"):
-                raise
-            print(
-                f"{PROG}: internal error: {type(exc).__name__}: {exc}. This is a bug; please report it "
-                "with the command you ran (set LMMCORE_DEBUG=1 to see the traceback).",
-                file=sys.stderr,
-            )
-            return 1
+            with reporting(console):
+                status = int(args.func(args))
+        except BaseException as exc:  # noqa: BLE001 - each kind gets its exit status below
+            console.relay()
+            return _failure(exc)
+        console.relay()
+        return status
+
+
+def _failure(exc: BaseException) -> int:
+    """Say why the command stopped; the exit status (re-raises what is not the user's business)."""
+    if isinstance(exc, LMMInputError):
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(exc, KeyboardInterrupt):
+        print(f"{PROG}: interrupted; no output file was left half-written", file=sys.stderr)
+        return 130
+    if isinstance(exc, MemoryError):
+        print(f"{PROG}: error: not enough memory for this data set", file=sys.stderr)
+        return 1
+    if not isinstance(exc, Exception) or os.environ.get("LMMCORE_DEBUG"):
+        raise exc
+    # never a traceback for users
+    print(
+        f"{PROG}: internal error: {type(exc).__name__}: {exc}. This is a bug; please report it "
+        "with the command you ran (set LMMCORE_DEBUG=1 to see the traceback).",
+        file=sys.stderr,
+    )
+    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

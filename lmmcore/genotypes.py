@@ -19,18 +19,16 @@ file, the column or marker, and what to do. Code that receives a
 
 from __future__ import annotations
 
-import csv
-import re
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import LMMInputError, LMMWarning
-from .io import sniff_delimiter
+from .errors import LMMInputError, report
+from .genome_map import chromosome_sort_key, genome_order, place_on_map, read_map, sort_chromosomes
+from .tables import MISSING_TOKENS, Source, agree, check_unique, display_name, list_names, plural, read_table, verb
 
 __all__ = [
     "Genotypes",
@@ -50,14 +48,8 @@ PROB_SUM_TOLERANCE = 1e-3
 #: are rounding of a value on the boundary and are clipped to it.
 RANGE_TOLERANCE = 1e-9
 
-#: Cell contents read as missing values.
-NA_STRINGS = ("", "NA", "NaN", "nan", "N/A", "NULL", "null", ".", "-")
-
-#: Non-numeric chromosome names in the order they follow the numbered ones.
-_SPECIAL_CHROMOSOMES = ("X", "Y", "XY", "MT", "M")
-
-#: How many names an error message lists before "and N more".
-_MAX_LISTED = 5
+#: Cell contents read as missing values: the package's one list, :data:`lmmcore.tables.MISSING_TOKENS`.
+NA_STRINGS = tuple(MISSING_TOKENS)
 
 
 # --------------------------------------------------------------------------- #
@@ -191,8 +183,8 @@ class Genotypes:
         missing = [i for i, k in zip(ids, index) if k < 0]
         if missing:
             raise LMMInputError(
-                f"{_agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
-                f"({_list_names(missing)}); remove them or add their genotypes."
+                f"{agree(len(missing), 'ID has', 'IDs have')} no genotypes{_from(self.source)} "
+                f"({list_names(missing)}); remove them or add their genotypes."
             )
         if self.probs is not None:
             return replace(self, ids=ids, probs=self.probs[index])
@@ -200,111 +192,27 @@ class Genotypes:
 
 
 # --------------------------------------------------------------------------- #
-# Chromosome order
-# --------------------------------------------------------------------------- #
-def chromosome_sort_key(name: str) -> tuple:
-    """Sort key giving the natural order ``1, 2, ..., 10, ..., X, Y, XY, MT``.
-
-    A leading ``chr`` is ignored; numbered chromosomes come first by number,
-    then ``X, Y, XY, MT`` (``M``), then any other names alphabetically.
-    """
-    core = re.sub(r"^chr", "", str(name).strip(), flags=re.IGNORECASE)
-    if core.isdigit():
-        return (0, int(core), core)
-    upper = core.upper()
-    if upper in _SPECIAL_CHROMOSOMES:
-        return (1, _SPECIAL_CHROMOSOMES.index(upper), core)
-    return (2, 0, core)
-
-
-def sort_chromosomes(names: Iterable[str]) -> list[str]:
-    """Chromosome names in natural order (see :func:`chromosome_sort_key`)."""
-    return sorted(names, key=chromosome_sort_key)
-
-
-# --------------------------------------------------------------------------- #
 # Readers
 # --------------------------------------------------------------------------- #
-def read_map(path: str | Path) -> pd.DataFrame:
-    """Read a marker map: a CSV with columns ``marker``, ``chr`` and ``pos``.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV file (R/qtl2's ``pmap``/``gmap`` format). Column names are
-        matched without regard to case; other columns are ignored; leading
-        lines starting with ``#`` are comments.
-
-    Returns
-    -------
-    DataFrame
-        Columns ``marker`` (str), ``chr`` (str) and ``pos`` (float), one row
-        per marker, sorted by chromosome in natural order and then by
-        position (ties keep the file's order), with a fresh ``RangeIndex``.
-
-    Raises
-    ------
-    LMMInputError
-        If the file is missing or empty, a column is missing, a marker is
-        listed twice, or a position is missing or not a number.
-    """
-    path = _existing_file(path, "map")
-    skip = _leading_comment_lines(path)
-    try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skiprows=skip)
-    except pd.errors.EmptyDataError:
-        raise LMMInputError(f"The map file {path} is empty; it needs columns marker, chr, pos.") from None
-    lower = {str(c).strip().lower(): c for c in df.columns}
-    absent = [c for c in ("marker", "chr", "pos") if c not in lower]
-    if absent:
-        raise LMMInputError(
-            f"The map file {path} has no column {', '.join(absent)}; it needs the columns "
-            f"marker, chr and pos (found: {', '.join(map(str, df.columns))})."
-        )
-    marker = df[lower["marker"]].str.strip()
-    chrom = df[lower["chr"]].str.strip()
-    pos_text = df[lower["pos"]].str.strip()
-    if (marker == "").any():
-        row = int(np.flatnonzero(marker.to_numpy() == "")[0])
-        raise LMMInputError(
-            f"Row {row + 1} of the map file {path} has no marker name; give every row a marker."
-        )
-    _check_unique(marker.to_numpy(), f"the map file {path}", "marker", "remove the duplicate rows")
-    if (chrom == "").any():
-        bad = marker[chrom == ""].tolist()
-        raise LMMInputError(
-            f"{_agree(len(bad), 'marker', 'markers')} of the map file {path} "
-            f"{_verb(len(bad), 'has', 'have')} no chromosome ({_list_names(bad)}); "
-            "fill in the chr column."
-        )
-    pos = pd.to_numeric(pos_text, errors="coerce")
-    bad = ~np.isfinite(pos.to_numpy(dtype=float))
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise LMMInputError(
-            f"The position of marker {marker.iloc[k]!r} in the map file {path} is "
-            f"{pos_text.iloc[k]!r}, which is not a number "
-            f"({_agree(int(bad.sum()), 'such row', 'such rows')}); "
-            "every marker needs a numeric position in the pos column."
-        )
-    out = pd.DataFrame({"marker": marker.to_numpy(), "chr": chrom.to_numpy(), "pos": pos.to_numpy(float)})
-    return _sort_map(out)
-
-
-def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
+def read_genoprobs(source: Source, map_source: Source, *, name: str | None = None,
+                   map_name: str | None = None) -> Genotypes:
     """Read genotype probabilities from a CSV with ``MARKER:GENOTYPE`` columns.
 
     Parameters
     ----------
-    path : str or Path
-        CSV file. The first column holds the individual IDs (its header may
-        be empty, as R's ``write.csv`` writes it); every other column is
-        named ``MARKER:GENOTYPE`` (split at the last colon, e.g.
-        ``D1Mit18:AB``) and holds the probability of that genotype. All
+    source : str, Path, bytes or binary file object
+        CSV file, or its bytes. The first column holds the individual IDs
+        (its header may be empty, as R's ``write.csv`` writes it); every
+        other column is named ``MARKER:GENOTYPE`` (split at the last colon,
+        e.g. ``D1Mit18:AB``) and holds the probability of that genotype. All
         markers must have the same set of genotypes.
-    map_path : str or Path
-        Marker map read with :func:`read_map`; every marker of ``path`` must
-        be in it.
+    map_source : str, Path, bytes or binary file object
+        Marker map read with :func:`read_map`; every marker of ``source``
+        must be in it.
+    name, map_name : str, optional
+        The names messages use for the two files (default: the paths as
+        given; ``"upload"`` for bytes); ``name`` is also the record's
+        ``source``.
 
     Returns
     -------
@@ -329,8 +237,8 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
         kept as NaN, so that the scan reports it as a flagged row
         (``all_missing``) and the kinships skip it.
     """
-    path = _existing_file(path, "genotype probabilities")
-    ids, columns, values = _read_id_table(path, "genotype probabilities")
+    path = display_name(source, name, full=True)
+    ids, columns, values = _read_id_table(source, "genotype probabilities", path)
     marker_col, geno_col = _split_marker_genotype(path, columns)
 
     markers, marker_code = _factorize(marker_col)
@@ -365,7 +273,7 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
         raise LMMInputError(
             f"In the genotype probabilities file {path}, column {markers[j]}:{genotype_names[g]} "
             f"has the value {probs[i, j, g]:g} for ID {ids[i]!r} "
-            f"({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 1]); "
+            f"({agree(int(bad.sum()), 'value is', 'values are')} outside [0, 1]); "
             "probabilities must lie between 0 and 1."
         )
     np.clip(probs, 0.0, 1.0, out=probs)
@@ -376,12 +284,12 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
         raise LMMInputError(
             f"In the genotype probabilities file {path}, the probabilities of marker {markers[j]} "
             f"for ID {ids[i]!r} sum to {total[i, j]:.6g} "
-            f"({_agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
+            f"({agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
             f"off); the {n_g} genotype probabilities ({', '.join(genotype_names)}) of each marker "
             f"must sum to 1 within {PROB_SUM_TOLERANCE:g} for every individual."
         )
 
-    order, chrom, pos = _place_on_map(path, markers, map_path)
+    order, chrom, pos = place_on_map(path, markers, map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(markers[k] for k in order),
@@ -393,18 +301,17 @@ def read_genoprobs(path: str | Path, map_path: str | Path) -> Genotypes:
     )
 
 
-def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
+def read_dosages(source: Source, map_source: Source, *, name: str | None = None,
+                 map_name: str | None = None) -> Genotypes:
     """Read allele dosages: a CSV with IDs and one column per marker.
 
     Parameters
     ----------
-    path : str or Path
-        CSV file. The first column holds the individual IDs (header may be
-        empty); every other column is a marker with dosages in ``[0, 2]``
-        (the count of one allele, or its expectation). Missing values
-        (empty, ``NA``) are allowed.
-    map_path : str or Path
-        Marker map read with :func:`read_map`; every marker must be in it.
+    source, map_source, name, map_name
+        As for :func:`read_genoprobs`, except that after the ID column every
+        column is a marker with dosages in ``[0, 2]`` (the count of one
+        allele, or its expectation). Missing values (:data:`NA_STRINGS`:
+        empty, ``NA``, ...) are allowed.
 
     Returns
     -------
@@ -431,20 +338,20 @@ def read_dosages(path: str | Path, map_path: str | Path) -> Genotypes:
     it leaves the marker's mean, and hence its centring in the kinship,
     unchanged.
     """
-    path = _existing_file(path, "dosage")
-    ids, columns, values = _read_id_table(path, "dosage")
+    path = display_name(source, name, full=True)
+    ids, columns, values = _read_id_table(source, "dosage", path)
     observed = ~np.isnan(values)
     bad = observed & ((values < -RANGE_TOLERANCE) | (values > 2 + RANGE_TOLERANCE))
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise LMMInputError(
             f"In the dosage file {path}, marker {columns[j]} has the dosage {values[i, j]:g} for "
-            f"ID {ids[i]!r} ({_agree(int(bad.sum()), 'value is', 'values are')} outside [0, 2]); "
+            f"ID {ids[i]!r} ({agree(int(bad.sum()), 'value is', 'values are')} outside [0, 2]); "
             "dosages count copies of an allele and must lie between 0 and 2."
         )
     np.clip(values, 0.0, 2.0, out=values)
     _impute_means(values, observed, columns, f"the dosage file {path}")
-    order, chrom, pos = _place_on_map(path, list(columns), map_path)
+    order, chrom, pos = place_on_map(path, list(columns), map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(columns[k] for k in order),
@@ -504,12 +411,12 @@ def read_plink(prefix: str | Path) -> Genotypes:
             chrom = np.asarray(bed.chromosome, dtype=str)
             bp = np.asarray(bed.bp_position, dtype=float)
             cm = np.asarray(bed.cm_position, dtype=float)
-            _check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
+            check_unique(ids, f"the PLINK file {files['.fam']}", "individual ID (second column)",
                           "make the IDs unique (PLINK allows repeats across families; this program does not)")
-            _check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
+            check_unique(markers, f"the PLINK file {files['.bim']}", "marker ID (second column)",
                           "rename or remove the duplicates")
             pos = bp if np.any(bp != 0) else cm
-            order = _genome_order(chrom, pos)
+            order = genome_order(chrom, pos)
             in_order = bool(np.all(order == np.arange(order.size)))
             # one float64 array in genome order, written by bed_reader directly (no reordering copy)
             dosage = bed.read(index=None if in_order else np.s_[:, order], dtype="float64", order="C")
@@ -539,163 +446,45 @@ def _from(source: str) -> str:
     return f" read from {source}" if source else ""
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
-def _agree(count: int, singular: str, plural: str) -> str:
-    """``"1 value is"`` / ``"3 values are"``."""
-    return f"{count} {_verb(count, singular, plural)}"
-
-
-def _verb(count: int, singular: str, plural: str) -> str:
-    return singular if count == 1 else plural
-
-
-def _list_names(names: Sequence[str], limit: int = _MAX_LISTED) -> str:
-    names = [str(x) for x in names]
-    shown = ", ".join(names[:limit])
-    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
-
-
-def _existing_file(path: str | Path, what: str) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise LMMInputError(f"The {what} file {path} does not exist; check the path.")
-    return path
-
-
-def _leading_comment_lines(path: Path) -> int:
-    """Number of lines at the top of ``path`` that start with ``#``."""
-    count = 0
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        for line in fh:
-            if not line.startswith("#"):
-                break
-            count += 1
-    return count
-
-
-def _check_unique(values: np.ndarray, where: str, what: str, todo: str) -> None:
-    """Raise if ``values`` has repeats, naming the first few."""
-    series = pd.Series(values)
-    dup = series[series.duplicated(keep=False)]
-    if len(dup):
-        counts = dup.value_counts(sort=False)
-        first = counts.index[0]
-        raise LMMInputError(
-            f"The {what} {first!r} appears {counts.iloc[0]} times in {where}"
-            + (f" ({len(counts)} values repeat: {_list_names(counts.index.tolist())})"
-               if len(counts) > 1 else "")
-            + f"; each {what} must be unique, so {todo}."
-        )
-
-
-def _read_id_table(path: Path, what: str) -> tuple[list[str], list[str], np.ndarray]:
-    """Read a CSV of IDs (first column) and numeric columns.
+def _read_id_table(source: Source, what: str, name: str) -> tuple[list[str], list[str], np.ndarray]:
+    """Read a CSV of IDs (first column) and numeric columns with :func:`lmmcore.tables.read_table`.
 
     Returns the IDs, the other column names and a float array (missing cells
-    as NaN). Raises for an empty file, duplicate IDs or column names, missing
-    IDs, and non-numeric cells.
+    as NaN). Raises for a non-numeric or infinite cell, and for what
+    :func:`~lmmcore.tables.read_table` refuses (an empty or binary file,
+    repeated IDs or column names, missing IDs).
     """
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
-    try:
-        if b"\x00" in head:
-            raise UnicodeDecodeError("utf-8", head, 0, 1, "NUL byte")
-        head.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        if len(head) < 65536 or b"\x00" in head:
-            raise LMMInputError(
-                f"The {what} file {path} is not a text file (it contains binary data); "
-                "save it as CSV (comma-separated text, UTF-8)."
-            ) from None
-    skip = _leading_comment_lines(path)
-    first_line = next((line for line in head.decode("utf-8-sig", errors="replace").splitlines()[skip:]), "")
-    sep = sniff_delimiter(path, first_line)
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh, delimiter=sep)
-        for _ in range(skip):
-            next(reader, None)
-        header = next(reader, None)
-        first = next(reader, None)
-    if not header or first is None:
-        raise LMMInputError(
-            f"The {what} file {path} has no data rows; it needs a header and one row per individual."
-        )
-    header = [h.strip() for h in header]
-    if len(first) == len(header) + 1:
-        # R's write.table() with row names omits the header cell of the ID column.
-        header = [""] + header
-    if len(header) < 2:
-        raise LMMInputError(
-            f"The {what} file {path} has a single column; it needs an ID column followed by "
-            "genotype columns, separated by commas."
-        )
-    columns = header[1:]
-    if any(c == "" for c in columns):
-        k = columns.index("")
-        raise LMMInputError(f"Column {k + 2} of the {what} file {path} has no name; name every column.")
-    _check_unique(np.asarray(columns, dtype=object), f"the {what} file {path}", "column",
-                  "remove or rename the duplicate columns")
-    id_name = "\x00id"
-    try:
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            skiprows=skip + 1,
-            header=None,
-            names=[id_name, *columns],
-            dtype={id_name: str},
-            keep_default_na=False,
-            na_values=list(NA_STRINGS),
-            index_col=False,
-        )
-        ids = df[id_name]
-        if ids.isna().any():
-            # An ID spelled like a missing value ("NA"): read the IDs again, verbatim.
-            ids = pd.read_csv(path, sep=sep, skiprows=skip + 1, header=None, usecols=[0], dtype=str,
-                              keep_default_na=False, index_col=False).iloc[:, 0]
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise LMMInputError(f"Could not parse the {what} file {path} as CSV: {exc}.") from exc
-    ids = ids.str.strip()
-    if (ids == "").any():
-        row = int(np.flatnonzero(ids.to_numpy() == "")[0])
-        raise LMMInputError(
-            f"Data row {row + 1} of the {what} file {path} has no ID in the first column; "
-            "every row needs an ID."
-        )
-    _check_unique(ids.to_numpy(), f"the {what} file {path}", "ID", "remove or rename the duplicate rows")
-    body = df.iloc[:, 1:]
+    body = read_table(source, what, name=name, comments=True)
+    ids, columns = body.index, list(body.columns)
     nonnumeric = [c for c, t in zip(columns, body.dtypes) if not pd.api.types.is_numeric_dtype(t)]
     if nonnumeric:
         col = nonnumeric[0]
         as_num = pd.to_numeric(body[col], errors="coerce")
         k = int(np.flatnonzero(as_num.isna().to_numpy() & body[col].notna().to_numpy())[0])
         raise LMMInputError(
-            f"In the {what} file {path}, column {col} has the value {body[col].iloc[k]!r} for ID "
-            f"{ids.iloc[k]!r}, which is not a number "
-            f"({_agree(len(nonnumeric), 'column has', 'columns have')} such values: "
-            f"{_list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
+            f"In the {what} file {name}, column {col} has the value {body[col].iloc[k]!r} for ID "
+            f"{ids[k]!r}, which is not a number "
+            f"({agree(len(nonnumeric), 'column has', 'columns have')} such values: "
+            f"{list_names(nonnumeric)}); every cell after the ID column must be a number or NA."
         )
     values = body.to_numpy(dtype=np.float64, copy=True)
     if np.isinf(values).any():
         i, j = np.argwhere(np.isinf(values))[0]
         raise LMMInputError(
-            f"In the {what} file {path}, column {columns[j]} is infinite for ID {ids.iloc[i]!r}; "
+            f"In the {what} file {name}, column {columns[j]} is infinite for ID {ids[i]!r}; "
             "every cell must be a finite number or NA."
         )
     return ids.tolist(), columns, values
 
 
-def _split_marker_genotype(path: Path, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _split_marker_genotype(path: str, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
     names = pd.Series(columns, dtype=object)
     parts = names.str.rsplit(":", n=1, expand=True)
     if parts.shape[1] < 2 or parts[1].isna().any() or (parts[0] == "").any() or (parts[1] == "").any():
         bad = [c for c in columns if ":" not in c or c.startswith(":") or c.endswith(":")]
         raise LMMInputError(
             f"The genotype probabilities file {path} has columns not named MARKER:GENOTYPE "
-            f"({_list_names(bad)}); name each column by a marker and a genotype separated by a "
+            f"({list_names(bad)}); name each column by a marker and a genotype separated by a "
             "colon, e.g. D1Mit18:AB. (A file of dosages, one column per marker, is read with "
             "read_dosages.)"
         )
@@ -708,7 +497,7 @@ def _factorize(values: np.ndarray) -> tuple[list[str], np.ndarray]:
     return [str(u) for u in uniques], codes
 
 
-def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], values: np.ndarray,
+def _check_missing(path: str, what: str, ids: list[str], columns: list[str], values: np.ndarray,
                    column_of: np.ndarray, markers: Sequence[str]) -> None:
     """Raise for a missing probability, unless its marker has none observed (kept NaN, with a warning)."""
     missing = np.isnan(values)
@@ -721,18 +510,17 @@ def _check_missing(path: Path, what: str, ids: list[str], columns: list[str], va
         i, j = np.argwhere(partial)[0]
         raise LMMInputError(
             f"In the {what} file {path}, column {columns[j]} is missing for ID {ids[i]!r} "
-            f"({_agree(int(partial.sum()), 'cell is', 'cells are')} missing); genotype "
+            f"({agree(int(partial.sum()), 'cell is', 'cells are')} missing); genotype "
             "probabilities cannot be missing, so compute them for every individual and marker "
             "(e.g. with R/qtl2's calc_genoprob). A marker with no probabilities at all is allowed "
             "(kept as missing)."
         )
     names = [markers[j] for j in np.flatnonzero(empty_marker)]
-    warnings.warn(
-        f"{_agree(len(names), 'marker', 'markers')} of the {what} file {path} "
-        f"{_verb(len(names), 'has', 'have')} no observed genotype ({_list_names(names)}) and "
-        f"{_verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
+    report(
+        f"{agree(len(names), 'marker', 'markers')} of the {what} file {path} "
+        f"{verb(len(names), 'has', 'have')} no observed genotype ({list_names(names)}) and "
+        f"{verb(len(names), 'is', 'are')} kept as missing: the scan reports it as a flagged row "
         "(all_missing) and kinships skip it.",
-        LMMWarning,
         stacklevel=3,
     )
 
@@ -781,48 +569,15 @@ def _impute_means(values: np.ndarray, observed: np.ndarray | None, markers: Sequ
     parts = []
     if n_imputed:
         parts.append(
-            f"{_plural(n_imputed, 'missing dosage')} ({100 * n_imputed / values.size:.2g}% of all "
-            f"values, at {_plural(int(partial.sum()), 'marker')}) in {where} "
+            f"{plural(n_imputed, 'missing dosage')} ({100 * n_imputed / values.size:.2g}% of all "
+            f"values, at {plural(int(partial.sum()), 'marker')}) in {where} "
             f"{'was' if n_imputed == 1 else 'were'} replaced by the marker's mean dosage"
         )
     if empty.any():
         names = [markers[j] for j in np.flatnonzero(empty)]
         parts.append(
-            f"{_agree(len(names), 'marker', 'markers')} of {where} {_verb(len(names), 'has', 'have')} "
-            f"no observed genotype ({_list_names(names)}) and {_verb(len(names), 'is', 'are')} kept as "
+            f"{agree(len(names), 'marker', 'markers')} of {where} {verb(len(names), 'has', 'have')} "
+            f"no observed genotype ({list_names(names)}) and {verb(len(names), 'is', 'are')} kept as "
             "missing: the scan reports it as a flagged row (all_missing) and kinships skip it"
         )
-    warnings.warn("; ".join(parts) + ".", LMMWarning, stacklevel=3)
-
-
-def _sort_map(df: pd.DataFrame) -> pd.DataFrame:
-    order = _genome_order(df["chr"].to_numpy(dtype=str), df["pos"].to_numpy(dtype=float))
-    return df.iloc[order].reset_index(drop=True)
-
-
-def _genome_order(chrom: np.ndarray, pos: np.ndarray) -> np.ndarray:
-    """Stable permutation sorting markers by natural chromosome order, then position."""
-    names = sort_chromosomes(set(chrom.tolist()))
-    rank = pd.Index(names).get_indexer(chrom)
-    return np.lexsort((np.arange(len(pos)), pos, rank))
-
-
-def _place_on_map(
-    path: Path, markers: Sequence[str], map_path: str | Path
-) -> tuple[np.ndarray, tuple[str, ...], np.ndarray]:
-    """Genome order of ``markers`` from the map, with their chromosomes and positions."""
-    gmap = read_map(map_path)
-    where = pd.Index(gmap["marker"]).get_indexer(pd.Index(markers))
-    if (where < 0).any():
-        absent = [markers[k] for k in np.flatnonzero(where < 0)]
-        raise LMMInputError(
-            f"{len(absent)} of the {len(markers)} markers of {path} "
-            f"{_verb(len(absent), 'is', 'are')} not in the map file {map_path} "
-            f"({_list_names(absent)}); add the missing markers to the map (marker, chr, pos) "
-            "or remove their columns from the genotype file."
-        )
-    order = np.argsort(where, kind="stable")  # the map is already in genome order
-    rows = where[order]
-    chrom = tuple(gmap["chr"].to_numpy(dtype=str)[rows].tolist())
-    pos = gmap["pos"].to_numpy(dtype=float)[rows]
-    return order, chrom, pos
+    report("; ".join(parts) + ".", stacklevel=3)

@@ -1,19 +1,50 @@
-"""Reading phenotype, covariate and kinship CSV files, aligning them by ID, writing results.
+"""Reading the engine's input tables, aligning them by ID, writing results.
 
-Files are CSV with the individual IDs in the first column (its header may be
-empty, as R's ``write.csv`` writes it). Missing values may be written as
-``NA``, an empty cell, ``NaN``, ``.`` or ``-``. A file delimited by semicolons
-or tabs is read too, with a warning. Every problem is reported as an
-:class:`~lmmcore.errors.LMMInputError` that names the file and the row, column
-or ID at fault.
+Sources
+-------
+Every reader takes a *source*: a path, or the file's content as ``bytes``
+(or a binary file object such as :class:`io.BytesIO`) together with
+``name=``, the name that messages use for it (an upload's file name). A
+reader never writes a temporary file, and its messages name only ``name``
+(by default the file's base name; the genotype readers of
+:mod:`lmmcore.genotypes` name the path as given).
+
+Tables
+------
+CSV with the individual IDs in the first column (its header may be empty,
+as R's ``write.csv`` writes it). A file delimited by semicolons or tabs is
+read too, with a message; so is a header with one name fewer than the rows
+(R's ``write.table`` with row names), whose first column is then the IDs.
+In genotype files and maps, leading lines that start with ``#`` are
+comments. :func:`read_table` (from :mod:`lmmcore.tables`, re-exported here) is
+the one reader of such ID tables: the phenotype, covariate and kinship
+readers below and the genotype readers use it; :func:`read_kinship_file`
+also reads the long LOCO kinship format (columns ``chr, id``, then one
+column per individual).
+
+Missing values
+--------------
+:data:`MISSING_TOKENS` lists the cells read as missing in every file: an
+empty cell, ``NA``, ``na``, ``N/A``, ``NaN``, ``nan``, ``NULL``, ``null``,
+``.`` and ``-``. An ID spelled as one of them is a missing ID (an error).
+
+Every problem is an :class:`~lmmcore.errors.LMMInputError` that names the
+file and the row, column or ID at fault; messages that do not stop the work
+go through :func:`lmmcore.errors.report`.
+
+Output
+------
+:func:`write_csv_atomic` writes through a temporary file in the target's
+folder and a rename, so an interrupted write leaves nothing behind; the file
+gets the permissions a plain ``open()`` gives (``0666 & ~umask``, e.g. 0644),
+and an existing file is replaced only with ``force``.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import tempfile
-import warnings
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,195 +52,44 @@ import numpy as np
 import pandas as pd
 
 from .eigen import validate_kinship_matrix
-from .errors import LMMInputError, LMMWarning
+from .errors import LMMInputError, report
+from .tables import (
+    MISSING_TOKENS,
+    Source,
+    check_unique,
+    delimiter,
+    display_name,
+    head_text,
+    id_table,
+    open_input,
+    read_frame,
+    read_table,
+    read_text_table,
+)
 
 __all__ = [
     "LMMData",
-    "read_table",
-    "read_phenotypes",
+    "MISSING_TOKENS",
+    "Source",
+    "align",
+    "check_output_path",
+    "check_unique",
+    "display_name",
+    "load_data",
     "read_covariates",
     "read_kinship",
-    "align",
-    "load_data",
+    "read_kinship_file",
+    "read_phenotypes",
+    "read_table",
+    "read_text_table",
     "write_csv_atomic",
-    "check_output_path",
+    "write_kinship_file",
 ]
 
-MISSING_TOKENS = ["NA", "N/A", "na", "NaN", "nan", "", ".", "-", "NULL", "null"]
 
-
-def _name(path) -> str:
-    return os.path.basename(str(path)) or str(path)
-
-
-def sniff_delimiter(path: Path, first_line: str) -> str:
-    """Comma, semicolon or tab: whichever the header line has most of (a warning unless comma)."""
-    counts = {d: first_line.count(d) for d in (",", ";", "\t")}
-    best = max(counts, key=counts.get)
-    if counts[best] == 0:
-        return ","
-    if best != ",":
-        label = "semicolon" if best == ";" else "tab"
-        warnings.warn(
-            f"{_name(path)}: read as a {label}-delimited file (its first line has no commas)",
-            LMMWarning,
-            stacklevel=3,
-        )
-    return best
-
-
-def _header_fields(lines: list[str], sep: str) -> list[str]:
-    """The stripped header cells of a file's first line."""
-    if not lines:
-        return []
-    row = next(csv.reader([lines[0]], delimiter=sep), [])
-    return [c.strip() for c in row]
-
-
-def _has_row_names(lines: list[str], sep: str, n_header: int) -> bool:
-    """Whether every data line (of those given) has exactly one field more than the header.
-
-    Lines that all end in an empty field have a trailing delimiter instead.
-    """
-    rows = [r for r in csv.reader(lines[1:201], delimiter=sep) if r and any(c.strip() for c in r)]
-    return (
-        n_header >= 1
-        and bool(rows)
-        and all(len(r) == n_header + 1 for r in rows)
-        and not all(r[-1].strip() == "" for r in rows)
-    )
-
-
-def read_table(path, what: str = "table") -> pd.DataFrame:
-    """Read a CSV whose first column holds IDs; return it indexed by ID (as text).
-
-    Parameters
-    ----------
-    path : str or Path
-    what : str
-        What the file is (``"phenotype"``, ``"kinship"``, ...), for messages.
-
-    Returns
-    -------
-    DataFrame
-        Index: IDs as stripped strings. Columns: as in the file, values as
-        pandas parsed them (numbers, or text).
-
-    Raises
-    ------
-    LMMInputError
-        Missing, unreadable, empty, binary or UTF-16 file; no data columns or
-        no rows; a duplicated column; an empty or duplicated ID.
-
-    Warns
-    -----
-    LMMWarning
-        A semicolon- or tab-delimited file; a header with one name fewer than
-        the rows (R's ``write.table`` with row names), read with the first
-        column as the IDs.
-    """
-    path = Path(path)
-    name = _name(path)
-    if not path.exists():
-        raise LMMInputError(f"{what} file '{path}' does not exist; check the path")
-    if path.is_dir():
-        raise LMMInputError(f"{what} file '{path}' is a directory; give the CSV file inside it")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-    except OSError as exc:
-        raise LMMInputError(f"cannot read {what} file '{path}': {exc.strerror}") from None
-    if not head.strip():
-        raise LMMInputError(f"{what} file '{name}' is empty; it needs a header row and one row per individual")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise LMMInputError(
-            f"{what} file '{name}' is saved as UTF-16 text (as Excel's 'Unicode text'); "
-            "save it as CSV UTF-8 (comma-separated)"
-        )
-    if b"\x00" in head:
-        raise LMMInputError(
-            f"{what} file '{name}' is not a text file (it contains binary data); "
-            "save it as CSV (comma-separated text)"
-        )
-    try:
-        text_head = head.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text_head = head.decode("latin-1")
-        except UnicodeDecodeError:  # pragma: no cover - latin-1 decodes anything
-            raise LMMInputError(f"{what} file '{name}' is not readable text; save it as UTF-8 CSV") from None
-    lines = text_head.splitlines()
-    first_line = lines[0] if lines else ""
-    sep = sniff_delimiter(path, first_line)
-    header = _header_fields(lines, sep)
-    names = None
-    if _has_row_names(lines if len(head) < 65536 else lines[:-1], sep, len(header)):
-        # R's write.table(row.names = TRUE) leaves out the header cell of the ID column
-        names = ["", *header]
-    labels = pd.Index([c for c in (names or header)[1:] if c])
-    if labels.has_duplicates:
-        raise LMMInputError(
-            f"{what} file '{name}': the column '{labels[labels.duplicated()][0]}' appears more than once; "
-            "rename or remove one of them"
-        )
-    if names:
-        warnings.warn(
-            f"{_name(path)}: the header has one name fewer than the rows (as R's write.table writes "
-            "row names); the first column was read as the IDs",
-            LMMWarning,
-            stacklevel=2,
-        )
-    try:
-        df = pd.read_csv(
-            path,
-            sep=sep,
-            header=None if names else 0,
-            skiprows=1 if names else None,
-            names=names,
-            converters={0: str},
-            na_values=MISSING_TOKENS,
-            keep_default_na=False,
-            skipinitialspace=True,
-            encoding="utf-8-sig",
-            encoding_errors="replace",
-        )
-    except pd.errors.EmptyDataError:
-        raise LMMInputError(f"{what} file '{name}' is empty; it needs a header row and one row per individual") from None
-    except (pd.errors.ParserError, ValueError, csv.Error) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "parse error"
-        raise LMMInputError(
-            f"{what} file '{name}' is not a well-formed CSV ({detail}); every row must have "
-            "the same number of fields as the header"
-        ) from None
-    if df.shape[1] < 2:
-        raise LMMInputError(
-            f"{what} file '{name}' has {df.shape[1]} column(s); it needs the IDs in the first "
-            "column and at least one data column (is it delimited by commas?)"
-        )
-    if df.shape[0] == 0:
-        raise LMMInputError(
-            f"{what} file '{name}' has a header but no rows of data; add one row per individual below the header"
-        )
-    ids = df.iloc[:, 0].astype(str).str.strip()
-    empty = ids.isna() | ids.isin(["", "nan", "NA"])
-    if empty.any():
-        row = int(np.flatnonzero(empty.to_numpy())[0]) + 2
-        raise LMMInputError(f"{what} file '{name}', line {row}: the ID in the first column is empty; every row needs an ID")
-    dup = ids[ids.duplicated()]
-    if len(dup):
-        raise LMMInputError(
-            f"{what} file '{name}': the ID '{dup.iloc[0]}' appears more than once; IDs must be unique, "
-            "so remove or rename the duplicate rows"
-        )
-    df = df.iloc[:, 1:]
-    df.index = pd.Index(ids.to_numpy(), name="id")
-    df.columns = [str(c).strip() for c in df.columns]
-    dup_cols = pd.Index(df.columns)[pd.Index(df.columns).duplicated()]
-    if len(dup_cols):
-        raise LMMInputError(f"{what} file '{name}': the column '{dup_cols[0]}' appears more than once")
-    return df
-
-
+# --------------------------------------------------------------------------- #
+# Phenotypes, covariates, kinships
+# --------------------------------------------------------------------------- #
 def _numeric(df: pd.DataFrame, name: str, what: str, missing_ok: bool = True) -> pd.DataFrame:
     """Every column as float; name the first cell that is not a number."""
     todo = (
@@ -253,15 +133,22 @@ def _numeric(df: pd.DataFrame, name: str, what: str, missing_ok: bool = True) ->
     return pd.DataFrame(out, index=df.index)
 
 
-def read_phenotypes(path) -> pd.DataFrame:
-    """Read a phenotype file: IDs, then one numeric column per phenotype (NA = missing)."""
-    df = read_table(path, "phenotype")
-    return _numeric(df, _name(path), "phenotype")
+def read_phenotypes(source: Source, name: str | None = None) -> pd.DataFrame:
+    """Read a phenotype file: IDs, then one numeric column per phenotype (NA = missing).
+
+    ``source`` is a path, or the file's bytes with ``name`` for messages (see :func:`read_table`).
+    """
+    inp = open_input(source, "phenotype", name)
+    return _numeric(id_table(inp, "phenotype"), inp.name, "phenotype")
 
 
-def read_covariates(path) -> pd.DataFrame:
-    """Read a covariate file: IDs, then numeric or text columns (text becomes indicators)."""
-    df = read_table(path, "covariate")
+def read_covariates(source: Source, name: str | None = None) -> pd.DataFrame:
+    """Read a covariate file: IDs, then numeric or text columns (text becomes indicators).
+
+    ``source`` is a path, or the file's bytes with ``name`` for messages (see :func:`read_table`).
+    """
+    inp = open_input(source, "covariate", name)
+    df = id_table(inp, "covariate")
     out = {}
     for col in df.columns:
         s = df[col]
@@ -270,7 +157,7 @@ def read_covariates(path) -> pd.DataFrame:
             if np.isinf(out[col].to_numpy()).any():
                 row = s.index[np.isinf(out[col].to_numpy())][0]
                 raise LMMInputError(
-                    f"covariate file '{_name(path)}', column '{col}', individual '{row}': the value is infinite; "
+                    f"covariate file '{inp.name}', column '{col}', individual '{row}': the value is infinite; "
                     "use finite numbers, and NA for missing values"
                 )
         else:
@@ -282,7 +169,7 @@ def read_covariates(path) -> pd.DataFrame:
             if int(text.sum()) < int(num.notna().sum()):  # mostly numbers: a typo, not a category
                 row = s.index[text.to_numpy()][0]
                 raise LMMInputError(
-                    f"covariate file '{_name(path)}', column '{col}', individual '{row}': the value "
+                    f"covariate file '{inp.name}', column '{col}', individual '{row}': the value "
                     f"'{s[row]}' is not a number, but most of the column is; use numbers, and NA for "
                     "missing values (a category column needs levels that are not numbers)"
                 )
@@ -290,14 +177,20 @@ def read_covariates(path) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def read_kinship(path) -> pd.DataFrame:
+def read_kinship(source: Source, name: str | None = None) -> pd.DataFrame:
     """Read a kinship file: an n x n matrix with the IDs as row and column labels.
 
-    Columns listed in another order than the rows are reordered to match
-    (with a warning); labels that differ, and missing values, are an error.
+    ``source`` is a path, or the file's bytes with ``name`` for messages (see
+    :func:`read_table`). Columns listed in another order than the rows are
+    reordered to match (with a message); labels that differ, and missing
+    values, are an error.
     """
-    name = _name(path)
-    df = read_table(path, "kinship")
+    return _square_kinship(open_input(source, "kinship", name))
+
+
+def _square_kinship(inp: Input) -> pd.DataFrame:
+    name = inp.name
+    df = id_table(inp, "kinship")
     cols = pd.Index([c.strip() for c in df.columns])
     if df.shape[0] != df.shape[1]:
         raise LMMInputError(
@@ -314,11 +207,10 @@ def read_kinship(path) -> pd.DataFrame:
             )
         df.columns = cols
         df = df.loc[:, rows]
-        warnings.warn(
+        report(
             f"kinship file '{name}': the columns list the individuals in another order than the rows; "
             "they were matched by ID",
-            LMMWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     df.columns = rows
     K = _numeric(df, name, "kinship", missing_ok=False)
@@ -333,6 +225,70 @@ def read_kinship(path) -> pd.DataFrame:
     return K
 
 
+def read_kinship_file(source: Source, name: str | None = None):
+    """Read a kinship CSV: a square overall kinship, or the long LOCO format.
+
+    The LOCO format (what ``lmmcore kinship --loco`` writes) is one CSV whose
+    first two columns are ``chr`` and ``id``: the rows of chromosome c hold
+    the n x n kinship computed without the markers of c, with the IDs as the
+    other columns' labels.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file object
+    name : str, optional
+        The name messages use for the file (see :func:`read_table`).
+
+    Returns
+    -------
+    DataFrame or dict of str to DataFrame
+        The kinship labelled by ID, or ``{chromosome: kinship}``.
+
+    Raises
+    ------
+    LMMInputError
+        A missing file, a LOCO block that is not square or not labelled by
+        the same IDs, values that are not numbers, a matrix that is not
+        symmetric.
+    """
+    inp = open_input(source, "kinship", name)
+    text, _ = head_text(inp, "kinship", "a header row and one row per individual")
+    first = text.splitlines()[0] if text else ""
+    header = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter(first)), [])]
+    if len(header) < 2 or header[0] != "chr":
+        return _square_kinship(inp)
+    name = inp.name
+    if header[1] != "id":
+        raise LMMInputError(
+            f"kinship file '{name}' starts with a 'chr' column, so it is read as LOCO kinships; its "
+            "second column must be 'id' (as lmmcore kinship --loco writes)"
+        )
+    df = read_frame(inp, "kinship", text_columns=2, min_columns=3)
+    chr_col, id_col = df.columns[0], df.columns[1]
+    ids = [str(c).strip() for c in df.columns[2:]]
+    values = df.iloc[:, 2:].apply(pd.to_numeric, errors="coerce")
+    if values.isna().any().any():
+        r, c = np.argwhere(values.isna().to_numpy())[0]
+        raise LMMInputError(
+            f"kinship file '{name}', line {r + 2}, column '{ids[c]}': the value is missing or not a number"
+        )
+    out = {}
+    for c, rows in df.groupby(chr_col, sort=False).groups.items():
+        block_ids = [str(i).strip() for i in df.loc[rows, id_col]]
+        if len(block_ids) != len(ids) or set(block_ids) != set(ids):
+            raise LMMInputError(
+                f"kinship file '{name}': the rows of chromosome '{c}' list {len(block_ids)} IDs, which are "
+                f"not the {len(ids)} IDs of the column labels; each chromosome needs one row per individual"
+            )
+        K = pd.DataFrame(values.loc[rows].to_numpy(dtype=float), index=block_ids, columns=ids).loc[ids, ids]
+        validate_kinship_matrix(K.to_numpy(), f"kinship file '{name}', chromosome '{c}'")
+        out[str(c).strip()] = K
+    return out
+
+
+# --------------------------------------------------------------------------- #
+# Alignment by ID
+# --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
 class LMMData:
     """Phenotypes, covariates and kinship for the same individuals, in the same order.
@@ -445,11 +401,10 @@ def align(
             ("make the IDs match", set(dropped) - {"with a missing covariate"}),
             ("fill in the missing covariates", "with a missing covariate" in dropped),
         ) if needed]
-        warnings.warn(
+        report(
             "individuals dropped by ID alignment: " + ", ".join(said) + f"; {len(keep)} remain "
             f"({' or '.join(todo)} if they should be used)",
-            LMMWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     order = list(keep)
     reordered = [
@@ -459,11 +414,10 @@ def align(
     ]
     if reordered:
         verb = "lists" if len(reordered) == 1 else "list"
-        warnings.warn(
+        report(
             f"the {' and the '.join(reordered)} {verb} the individuals in another order than the "
             f"{kin_file}; rows were matched by ID",
-            LMMWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     K = kinship.loc[keep, keep].to_numpy(dtype=float)
     pheno = phenotypes.loc[keep]
@@ -486,12 +440,15 @@ def load_data(kinship_path, pheno_path, covar_path=None) -> LMMData:
     K = read_kinship(kinship_path)
     P = read_phenotypes(pheno_path)
     C = read_covariates(covar_path) if covar_path is not None else None
-    sources = {"kinship": _name(kinship_path), "phenotypes": _name(pheno_path)}
+    sources = {"kinship": display_name(kinship_path), "phenotypes": display_name(pheno_path)}
     if covar_path is not None:
-        sources["covariates"] = _name(covar_path)
+        sources["covariates"] = display_name(covar_path)
     return align(K, P, C, sources)
 
 
+# --------------------------------------------------------------------------- #
+# Output
+# --------------------------------------------------------------------------- #
 def check_output_path(path, force: bool = False) -> Path:
     """Refuse to replace an existing file without ``force``; check the folder is writable."""
     path = Path(path)
@@ -521,15 +478,30 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _create_beside(path: Path) -> tuple[int, Path]:
+    """Create a new, empty temporary file next to ``path``, as ``open()`` would (mode 0666 & ~umask)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = folder / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # pragma: no cover - a clash of 48 random bits
+            continue
+    raise LMMInputError(f"cannot create a temporary file in '{folder}' to write '{path.name}'")  # pragma: no cover
+
+
 def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool = False) -> Path:
     """Write a CSV through a temporary file in the same folder and a rename.
 
     An interrupted write leaves no partial file; an existing file is replaced
-    only with ``force``.
+    only with ``force``. The file gets the permissions that a plain
+    ``open()`` gives, ``0666 & ~umask`` (0644 under the usual umask 022);
+    text cells that a spreadsheet would run as formulas are neutralised
+    (:func:`neutralise_formulas`).
     """
     path = check_output_path(path, force)
-    folder = path.parent if str(path.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    fd, tmp = _create_beside(path)
     try:
         with os.fdopen(fd, "w", newline="") as fh:
             neutralise_formulas(df).to_csv(fh, index=index)
@@ -541,3 +513,30 @@ def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool
             os.unlink(tmp)
         raise
     return path
+
+
+def write_kinship_file(kinships, ids, path, *, force: bool = False) -> Path:
+    """Write an overall kinship (square CSV) or LOCO kinships (long CSV with ``chr, id``).
+
+    The two formats that :func:`read_kinship_file` reads.
+
+    Parameters
+    ----------
+    kinships : ndarray or dict of str to ndarray
+        One matrix, or ``{chromosome: matrix}``.
+    ids : sequence of str
+    path : str or Path
+    force : bool
+        Replace an existing file.
+    """
+    ids = [str(i) for i in ids]
+    if isinstance(kinships, dict):
+        frames = []
+        for c, K in kinships.items():
+            frame = pd.DataFrame(np.asarray(K), columns=ids)
+            frame.insert(0, "id", ids)
+            frame.insert(0, "chr", str(c))
+            frames.append(frame)
+        return write_csv_atomic(pd.concat(frames, ignore_index=True), path, force=force)
+    frame = pd.DataFrame(np.asarray(kinships), index=pd.Index(ids, name="id"), columns=ids)
+    return write_csv_atomic(frame, path, force=force, index=True)

@@ -1,7 +1,8 @@
 """The ``lmmcore kinship`` and ``lmmcore scan`` subcommands.
 
 :func:`register` adds them to the ``lmmcore`` parser (:mod:`lmmcore.cli`
-calls it). They follow that module's conventions: bad input raises
+calls it; the helpers both use are in :mod:`lmmcore.cli_common`, so this
+module does not import :mod:`lmmcore.cli`). They follow its conventions: bad input raises
 :class:`~lmmcore.errors.LMMInputError`, which ``lmmcore.cli.main`` turns into
 exit status 2 and a one-line message; outputs are written atomically and an
 existing file is replaced only with ``--force``.
@@ -19,7 +20,7 @@ the column labels), as ``lmmcore fit --kinship`` reads. A LOCO kinship is
 one long CSV whose first two columns are ``chr`` and ``id``: the rows of
 chromosome c hold the n x n kinship computed without the markers of c.
 ``lmmcore kinship --loco`` writes that format and ``lmmcore scan --kinship``
-reads both.
+reads both (:func:`lmmcore.io.write_kinship_file`, :func:`lmmcore.io.read_kinship_file`).
 """
 
 from __future__ import annotations
@@ -28,14 +29,10 @@ import argparse
 import os
 import sys
 import time
-import warnings
-from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
-from .cli import int_at_least
-from .errors import LMMInputError, LMMWarning
+from .cli_common import add_output_flags, int_at_least, say
+from .errors import LMMInputError, report
+from .io import read_kinship_file, write_kinship_file
 
 __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
 
@@ -67,7 +64,7 @@ def read_genotype_args(args):
 
     if args.bed:
         if args.map:
-            warnings.warn("--map is ignored with --bed: positions come from the .bim file", LMMWarning, stacklevel=2)
+            report("--map is ignored with --bed: positions come from the .bim file")
         return read_plink(args.bed)
     flag = "--genoprobs" if args.genoprobs else "--genotypes"
     if not args.map:
@@ -78,99 +75,8 @@ def read_genotype_args(args):
 
 
 # --------------------------------------------------------------------------- #
-# Kinship files
-# --------------------------------------------------------------------------- #
-def write_kinship_file(kinships, ids, path, *, force: bool = False) -> Path:
-    """Write an overall kinship (square CSV) or LOCO kinships (long CSV with ``chr, id``).
-
-    Parameters
-    ----------
-    kinships : ndarray or dict of str to ndarray
-        One matrix, or ``{chromosome: matrix}``.
-    ids : sequence of str
-    path : str or Path
-    force : bool
-    """
-    from .io import write_csv_atomic
-
-    ids = [str(i) for i in ids]
-    if isinstance(kinships, dict):
-        frames = []
-        for c, K in kinships.items():
-            frame = pd.DataFrame(np.asarray(K), columns=ids)
-            frame.insert(0, "id", ids)
-            frame.insert(0, "chr", str(c))
-            frames.append(frame)
-        return write_csv_atomic(pd.concat(frames, ignore_index=True), path, force=force)
-    frame = pd.DataFrame(np.asarray(kinships), index=pd.Index(ids, name="id"), columns=ids)
-    return write_csv_atomic(frame, path, force=force, index=True)
-
-
-def read_kinship_file(path):
-    """Read a kinship CSV: a square overall kinship, or the long LOCO format.
-
-    Returns
-    -------
-    DataFrame or dict of str to DataFrame
-        The kinship labelled by ID, or ``{chromosome: kinship}``.
-
-    Raises
-    ------
-    LMMInputError
-        A missing file, a LOCO block that is not square or not labelled by
-        the same IDs, values that are not numbers, a matrix that is not
-        symmetric.
-    """
-    from .eigen import validate_kinship_matrix
-    from .io import read_kinship
-
-    path = Path(path)
-    if not path.is_file():
-        raise LMMInputError(f"kinship file '{path}' does not exist; give 'loco', 'overall' or a CSV file")
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        header = fh.readline().strip().split(",")
-    if len(header) < 2 or header[0].strip().strip('"').lower() != "chr":
-        return read_kinship(path)
-    name = path.name
-    if header[1].strip().strip('"').lower() != "id":
-        raise LMMInputError(
-            f"kinship file '{name}' starts with a 'chr' column, so it is read as LOCO kinships; its "
-            "second column must be 'id' (as lmmcore kinship --loco writes)"
-        )
-    try:
-        df = pd.read_csv(path, dtype={header[0]: str, header[1]: str}, encoding="utf-8-sig")
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise LMMInputError(f"kinship file '{name}' is not a well-formed CSV ({exc})") from None
-    chr_col, id_col = df.columns[0], df.columns[1]
-    ids = [str(c).strip() for c in df.columns[2:]]
-    values = df.iloc[:, 2:].apply(pd.to_numeric, errors="coerce")
-    if values.isna().any().any():
-        r, c = np.argwhere(values.isna().to_numpy())[0]
-        raise LMMInputError(
-            f"kinship file '{name}', line {r + 2}, column '{ids[c]}': the value is missing or not a number"
-        )
-    out = {}
-    for c, rows in df.groupby(chr_col, sort=False).groups.items():
-        block_ids = [str(i).strip() for i in df.loc[rows, id_col]]
-        if len(block_ids) != len(ids) or set(block_ids) != set(ids):
-            raise LMMInputError(
-                f"kinship file '{name}': the rows of chromosome '{c}' list {len(block_ids)} IDs, which are "
-                f"not the {len(ids)} IDs of the column labels; each chromosome needs one row per individual"
-            )
-        K = pd.DataFrame(values.loc[rows].to_numpy(dtype=float), index=block_ids, columns=ids).loc[ids, ids]
-        validate_kinship_matrix(K.to_numpy(), f"kinship file '{name}', chromosome '{c}'")
-        out[str(c).strip()] = K
-    return out
-
-
-# --------------------------------------------------------------------------- #
 # Commands
 # --------------------------------------------------------------------------- #
-def _say(args, message: str) -> None:
-    if not getattr(args, "quiet", False):
-        print(f"lmmcore: {message}", file=sys.stderr)
-
-
 def cmd_kinship(args) -> int:
     from .io import check_output_path
     from .kinship import compute_kinship, compute_loco_kinships
@@ -186,7 +92,7 @@ def cmd_kinship(args) -> int:
         kin = compute_kinship(genotypes, kind=args.kind)
         write_kinship_file(kin.matrix, genotypes.ids, args.out, force=args.force)
         what = f"the {kin.kind} kinship"
-    _say(args, f"wrote {what} of {genotypes.n} individuals from {genotypes.n_markers} markers to {args.out} "
+    say(args, f"wrote {what} of {genotypes.n} individuals from {genotypes.n_markers} markers to {args.out} "
                f"in {time.perf_counter() - started:.2f} s")
     return 0
 
@@ -232,8 +138,10 @@ def cmd_scan(args) -> int:
     if args.phenotypes is not None and not select:
         raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
     key = args.kinship.strip()
+    if key.lower() not in ("loco", "overall") and not os.path.isfile(key):
+        raise LMMInputError(f"kinship file '{key}' does not exist; give 'loco', 'overall' or a CSV file")
     kinship = key.lower() if key.lower() in ("loco", "overall") else read_kinship_file(key)
-    _say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
+    say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
     try:
@@ -276,7 +184,7 @@ def cmd_scan(args) -> int:
         summary += f"; highest LOD {best['lod']:.2f} ({best['phenotype']} at {best['marker']}, chr {best['chr']})"
     if flagged:
         summary += f"; {flagged} row(s) flagged (see the flag column)"
-    _say(args, summary + f"; results in {args.out}" + (f", thresholds in {args.perm_out}" if args.perm_out else ""))
+    say(args, summary + f"; results in {args.out}" + (f", thresholds in {args.perm_out}" if args.perm_out else ""))
     return 0
 
 
@@ -300,8 +208,7 @@ def register(subparsers) -> None:
     _add_genotype_arguments(kin)
     kin.add_argument("--loco", action="store_true", help="one kinship per chromosome, leaving that chromosome out")
     kin.add_argument("--out", required=True, metavar="K.csv", help="output CSV")
-    kin.add_argument("--force", action="store_true", help="replace an existing output file")
-    kin.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    add_output_flags(kin, force="replace an existing output file", quiet="no summary on stderr")
     kin.set_defaults(func=cmd_kinship)
 
     sc = subparsers.add_parser(
@@ -353,6 +260,5 @@ def register(subparsers) -> None:
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")
     sc.add_argument("--out", required=True, metavar="scan.csv",
                     help="results, one row per phenotype and marker (long format)")
-    sc.add_argument("--force", action="store_true", help="replace existing output files")
-    sc.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    add_output_flags(sc, force="replace existing output files", quiet="no progress bar or summary on stderr")
     sc.set_defaults(func=cmd_scan)

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,9 @@ import pandas as pd
 import pytest
 
 from lmmcore.cli import main
+from lmmcore.errors import LMMInputError, LMMWarning
+from lmmcore.genotypes import read_dosages, read_genoprobs, read_map
+from lmmcore.io import read_covariates, read_kinship_file, read_phenotypes
 
 N = 40
 IDS = [f"ind{i:02d}" for i in range(N)]
@@ -610,3 +614,50 @@ def test_dashboard(case, valid, valid_uploads, tmp_path):
         if case.same_result:
             assert state.fit.h2 == pytest.approx(before[4].h2, abs=1e-7)
         check_message(case, bad, "\n".join(state.messages))
+
+
+# --------------------------------------------------------------------------- the readers from memory
+
+READ = {
+    "pheno": lambda src, v, **kw: read_phenotypes(src, **kw),
+    "kinship": lambda src, v, **kw: read_kinship_file(src, **kw),
+    "covar": lambda src, v, **kw: read_covariates(src, **kw),
+    "dosage": lambda src, v, **kw: read_dosages(src, v["map"], **kw),
+    "probs": lambda src, v, **kw: read_genoprobs(src, v["map"], **kw),
+    "map": lambda src, v, **kw: read_map(src, **kw),
+}
+
+
+def _outcome(read):
+    """(result, error message, messages reported) of ``read()``."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result, error = read(), None
+        except LMMInputError as exc:
+            result, error = None, str(exc)
+    return result, error, [str(w.message) for w in caught if issubclass(w.category, LMMWarning)]
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_reading_the_bytes_gives_what_reading_the_file_gives(case, valid, valid_files, tmp_path):
+    """The dashboard can read an upload from memory: the engine's reader, given the file's bytes and its
+    name, returns the same table, or raises and reports the same messages word for word, as from the file."""
+    bad = case.build(valid, tmp_path)
+    if not bad.is_file():
+        return  # a path that does not exist, a folder: not an upload
+    read = READ[case.corrupts]
+    # the table readers name a file by its base name, the genotype readers by the path as given
+    shown = bad.name if case.corrupts in ("pheno", "kinship", "covar") else str(bad)
+    from_file = _outcome(lambda: read(bad, valid_files))
+    from_bytes = _outcome(lambda: read(bad.read_bytes(), valid_files, name=shown))
+    assert from_bytes[1:] == from_file[1:]
+    if from_file[1] is not None:
+        assert shown in from_file[1]  # the message names the file, so it names the upload from memory
+    if from_file[0] is not None:
+        expected, got = from_file[0], from_bytes[0]
+        if isinstance(expected, pd.DataFrame):
+            pd.testing.assert_frame_equal(got, expected)
+        else:  # Genotypes: the same arrays; the source is the name given
+            assert (got.ids, got.markers, got.source) == (expected.ids, expected.markers, shown)
+            np.testing.assert_array_equal(got.data, expected.data)

@@ -211,3 +211,30 @@ def test_formula_like_names_are_neutralised_in_the_output(files, capsys):
     status, err = run(["fit", "--kinship", paths["kinship"], "--pheno", p, "--out", tmp / "f.csv"], capsys)
     assert status == 0, err
     assert "'=HYPERLINK(1)" in (tmp / "f.csv").read_text()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_messages_reach_stderr_in_order_through_the_receiver(monkeypatch, capsys, quiet):
+    """The CLI used to replace warnings.showwarning; now the engine's messages reach it through
+    lmmcore.errors.reporting, and warnings.warn(..., LMMWarning) of modules not yet converted through
+    a catch_warnings bridge: each message once, in order, also with --quiet (as before)."""
+    import warnings
+
+    import lmmcore.cli as cli
+    from lmmcore.cli_common import say
+    from lmmcore.errors import LMMWarning, report
+
+    showwarning = warnings.showwarning
+
+    def command(args):
+        assert warnings.showwarning is showwarning
+        report("first")
+        warnings.warn("second", LMMWarning)
+        report("first")
+        say(args, "done")
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_simulate", command)
+    assert cli.main(["simulate"] + (["--quiet"] if quiet else [])) == 0
+    expected = "lmmcore: warning: first\nlmmcore: warning: second\n" + ("" if quiet else "lmmcore: done\n")
+    assert capsys.readouterr().err == expected
