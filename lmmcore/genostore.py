@@ -38,6 +38,7 @@ import numpy as np
 
 from .errors import LMMInputError
 from .genotypes import Genotypes, sort_chromosomes
+from .io import atomic_output
 
 __all__ = ["BINARY_SUFFIXES", "is_binary_genotypes", "read_genotypes_h5", "write_genotypes_h5"]
 
@@ -93,54 +94,36 @@ def write_genotypes_h5(
     Returns
     -------
     Path
-        The file written. It is written under a temporary name beside the
-        target and renamed, so a failed write leaves no partial file, and it
-        gets the permissions of a new file under the user's umask.
+        The file written, through :func:`lmmcore.io.atomic_output` (no partial
+        file on failure, permissions from the user's umask).
     """
     h5py = _h5py()
-    path = Path(path)
-    if path.exists() and not force:
-        raise LMMInputError(f"{path} exists; use --force to replace it.")
     if dtype not in ("float64", "float32"):
         raise LMMInputError(f"dtype must be 'float64' or 'float32', not {dtype!r}.")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     string = h5py.string_dtype()
     chromosome = np.asarray(genotypes.chromosome)
     chromosomes = sort_chromosomes(set(genotypes.chromosome))
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs.update(format=FORMAT, version=VERSION, kind=genotypes.kind, source=genotypes.source)
-            f.attrs["chromosomes"] = np.array(chromosomes, dtype=object)
-            f.create_dataset("ids", data=np.array(genotypes.ids, dtype=object), dtype=string)
-            for chrom in chromosomes:
-                cols = np.flatnonzero(chromosome == chrom)
-                g = f.create_group(f"chr/{chrom}")
-                g.create_dataset(
-                    "markers", data=np.array([genotypes.markers[k] for k in cols], dtype=object), dtype=string
-                )
-                g.create_dataset("position", data=genotypes.position[cols])
-                chunk_m = max(1, min(len(cols), _CHUNK_MARKERS))
-                if genotypes.probs is not None:
-                    names = _chromosome_genotypes(genotypes, chrom)
-                    which = [genotypes.genotype_names.index(name) for name in names]
-                    values = genotypes.probs[:, cols][:, :, which].astype(dtype, copy=False)
-                    g.create_dataset("genotypes", data=np.array(names, dtype=object), dtype=string)
-                    g.create_dataset("probs", data=values, chunks=(values.shape[0], chunk_m, values.shape[2]))
-                else:
-                    values = genotypes.dosage[:, cols].astype(dtype, copy=False)
-                    g.create_dataset("dosage", data=values, chunks=(values.shape[0], chunk_m))
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    with atomic_output(path, force=force) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update(format=FORMAT, version=VERSION, kind=genotypes.kind, source=genotypes.source)
+        f.attrs["chromosomes"] = np.array(chromosomes, dtype=object)
+        f.create_dataset("ids", data=np.array(genotypes.ids, dtype=object), dtype=string)
+        for chrom in chromosomes:
+            cols = np.flatnonzero(chromosome == chrom)
+            g = f.create_group(f"chr/{chrom}")
+            names = np.array([genotypes.markers[k] for k in cols], dtype=object)
+            g.create_dataset("markers", data=names, dtype=string)
+            g.create_dataset("position", data=genotypes.position[cols])
+            chunk_m = max(1, min(len(cols), _CHUNK_MARKERS))
+            if genotypes.probs is not None:
+                own = _chromosome_genotypes(genotypes, chrom)
+                which = [genotypes.genotype_names.index(name) for name in own]
+                values = genotypes.probs[:, cols][:, :, which].astype(dtype, copy=False)
+                g.create_dataset("genotypes", data=np.array(own, dtype=object), dtype=string)
+                g.create_dataset("probs", data=values, chunks=(values.shape[0], chunk_m, values.shape[2]))
+            else:
+                values = genotypes.dosage[:, cols].astype(dtype, copy=False)
+                g.create_dataset("dosage", data=values, chunks=(values.shape[0], chunk_m))
+    return Path(path)
 
 
 def _strings(dataset) -> list[str]:

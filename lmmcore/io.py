@@ -45,8 +45,10 @@ from __future__ import annotations
 import csv
 import os
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -72,6 +74,7 @@ __all__ = [
     "MISSING_TOKENS",
     "Source",
     "align",
+    "atomic_output",
     "check_output_path",
     "check_unique",
     "display_name",
@@ -491,20 +494,23 @@ def _create_beside(path: Path) -> tuple[int, Path]:
     raise LMMInputError(f"cannot create a temporary file in '{folder}' to write '{path.name}'")  # pragma: no cover
 
 
-def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool = False) -> Path:
-    """Write a CSV through a temporary file in the same folder and a rename.
+@contextmanager
+def atomic_output(path, *, force: bool = False) -> Iterator[Path]:
+    """A temporary file beside ``path`` to write into; renamed to ``path`` when the block ends well.
 
-    An interrupted write leaves no partial file; an existing file is replaced
-    only with ``force``. The file gets the permissions that a plain
-    ``open()`` gives, ``0666 & ~umask`` (0644 under the usual umask 022);
-    text cells that a spreadsheet would run as formulas are neutralised
-    (:func:`neutralise_formulas`).
+    The one way the package writes a user's file: an existing file is
+    replaced only with ``force``; an interrupted or failed write leaves no
+    partial file (the temporary one is removed); the file gets the
+    permissions that a plain ``open()`` gives, ``0666 & ~umask`` (0644 under
+    the usual umask 022). The block receives the temporary path, already
+    created, and writes it (opening it again with mode ``"w"`` keeps its
+    permissions).
     """
     path = check_output_path(path, force)
     fd, tmp = _create_beside(path)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            neutralise_formulas(df).to_csv(fh, index=index)
+        yield tmp
         if path.exists() and not force:  # appeared while we were writing
             raise LMMInputError(f"output file '{path}' appeared while writing; pass --force to replace it")
         os.replace(tmp, path)
@@ -512,7 +518,18 @@ def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    return path
+
+
+def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool = False) -> Path:
+    """Write a CSV through :func:`atomic_output`, spreadsheet formulas neutralised.
+
+    Text cells that a spreadsheet would run as formulas are prefixed with a
+    quote (:func:`neutralise_formulas`).
+    """
+    with atomic_output(path, force=force) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            neutralise_formulas(df).to_csv(fh, index=index)
+    return Path(path)
 
 
 def write_kinship_file(kinships, ids, path, *, force: bool = False) -> Path:

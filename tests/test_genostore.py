@@ -78,7 +78,7 @@ def test_chromosomes_with_their_own_genotype_sets_read_as_a_union_with_zeros(tmp
 def test_refuses_to_overwrite_without_force_and_follows_the_umask(probs, tmp_path):
     target = tmp_path / "g.h5"
     target.write_text("keep me")
-    with pytest.raises(LMMInputError, match="exists"):
+    with pytest.raises(LMMInputError, match="already exists"):
         write_genotypes_h5(probs, target)
     assert target.read_text() == "keep me"
     old = os.umask(0o022)
