@@ -28,7 +28,8 @@ Beyond heritability: :mod:`lmmcore.genotypes` reads genotype probabilities,
 dosages and PLINK files, :mod:`lmmcore.kinship` computes kinships (R/qtl2's,
 GCTA's and GEMMA's; overall or leave-one-chromosome-out), :mod:`lmmcore.scan`
 scans the genome with fixed or re-estimated h2, :mod:`lmmcore.permute` gives
-permutation thresholds and :mod:`lmmcore.simulate` makes the example data.
+permutation thresholds, :mod:`lmmcore.simulate` simulates populations and traits and
+:mod:`lmmcore.example` writes the example data.
 """
 
 from .batch import (
@@ -68,7 +69,7 @@ _LAZY = {
     "kinship_from_genoprobs": "kinship",
     "kinship_from_dosages": "kinship",
     "loco_kinships": "kinship",
-    "write_example_dataset": "simulate",
+    "write_example_dataset": "example",
 }
 
 

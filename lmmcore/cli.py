@@ -88,7 +88,7 @@ def cmd_fit(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .simulate import write_example_dataset
+    from .example import write_example_dataset
 
     written = write_example_dataset(args.out_dir, seed=args.seed, n=args.n, force=args.force)
     say(args, f"wrote the example data set to {args.out_dir}" + (f" ({len(written)} files)" if written else ""))

@@ -36,12 +36,12 @@ def example_dir(tmp_root: Path) -> Path:
     """The bundled example folder, or (while it is not there yet) a copy simulated into ``tmp_root``.
 
     The simulation is the engine's own generator of the bundled data set
-    (:func:`lmmcore.simulate.write_example_dataset`), so the numbers are the
+    (:func:`lmmcore.example.write_example_dataset`), so the numbers are the
     same as the committed files'.
     """
     if all((ASSETS / name).is_file() for name in EXAMPLE_FILES):
         return ASSETS
-    from lmmcore.simulate import write_example_dataset
+    from lmmcore.example import write_example_dataset
 
     folder = tmp_root / "example"
     if not all((folder / name).is_file() for name in EXAMPLE_FILES):

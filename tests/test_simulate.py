@@ -13,18 +13,16 @@ import pytest
 from lmmcore.errors import LMMInputError, LMMWarning
 from lmmcore.genotypes import read_dosages, read_genoprobs, read_map, read_plink
 from lmmcore.kinship import compute_kinship, kinship_from_dosages, kinship_from_genoprobs
+from lmmcore.example import EXAMPLE_FILES, simulate_example, write_example_dataset
 from lmmcore.simulate import (
-    EXAMPLE_FILES,
     GENOTYPE_NAMES,
     genotype_probabilities,
     haldane_distance,
     haldane_r,
     make_genetic_map,
     simulate_cross,
-    simulate_example,
     simulate_genotype_dosages,
     simulate_polygenic,
-    write_example_dataset,
     write_plink,
 )
 
