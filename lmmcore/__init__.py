@@ -69,6 +69,8 @@ _LAZY = {
     "kinship_from_dosages": "kinship",
     "loco_kinships": "kinship",
     "write_example_dataset": "simulate",
+    "find_peaks": "peaks",
+    "is_pseudomarker": "peaks",
 }
 
 
