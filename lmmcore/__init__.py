@@ -71,6 +71,11 @@ _LAZY = {
     "write_example_dataset": "simulate",
     "find_peaks": "peaks",
     "is_pseudomarker": "peaks",
+    "EffectsResult": "effects",
+    "Fit1Result": "effects",
+    "scan1coef": "effects",
+    "fit1": "effects",
+    "scan1blup": "effects_blup",
 }
 
 
