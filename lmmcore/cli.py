@@ -193,6 +193,7 @@ def _extra_commands():
         out.append(register_scan)
     except ImportError:
         pass
+    out.append(__import__(f"{__package__}.qtl_cli", fromlist=["register"]).register)  # peaks, effects, fit1
     return out
 
 
