@@ -1,6 +1,6 @@
 """BLUPs of QTL effects along a chromosome (R/qtl2's ``scan1blup`` with a kinship).
 
-After whitening by the polygenic null model (:func:`lmmcore.effects.null_model`:
+After whitening by the polygenic null model (:func:`lmmcore.effects_model.null_model`:
 h held fixed, ``y~ = W^{1/2} U'y`` and likewise for every column), the
 genotype effects at position j are taken as random:
 
@@ -42,7 +42,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .effects import EffectsResult, _chunks, _effects_table, genotype_columns, null_model
+from .effects import EffectsResult, _chunks, _effects_table
+from .effects_model import genotype_columns, null_model
 from .errors import reporting
 
 __all__ = ["scan1blup"]

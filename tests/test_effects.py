@@ -274,7 +274,7 @@ def test_scan1blup_equals_dense_mixed_model_equations(data):
 
 def test_blup_at_exact_g_matches_dense_to_rounding(data):
     # the same g on both sides: the BLUP formulas alone, to rounding
-    from lmmcore.effects import null_model
+    from lmmcore.effects_model import null_model
     from lmmcore.effects_blup import _blups, _Position
 
     g, pheno, covar = data
