@@ -76,6 +76,7 @@ _LAZY = {
     "scan1coef": "effects",
     "fit1": "effects",
     "scan1blup": "effects_blup",
+    "rotated_permutations": "perm_rotated",
 }
 
 
