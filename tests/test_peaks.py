@@ -3,13 +3,14 @@
 The reference functions below follow R/qtl2 0.43-5's C++ (src/find_peaks.cpp,
 src/lod_int.cpp, src/bayes_int.cpp) line by line, one position at a time,
 with none of lmmcore.peaks' shortcuts (the walk over the positions above the
-threshold only, vectorised intervals). Comparisons against R/qtl2 itself on
-iron are in test_qtl_rqtl2.py.
+threshold only, vectorised intervals). Comparisons against
+R/qtl2 itself on iron are at the end of this file.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -340,3 +341,38 @@ def test_bad_tables():
         find_peaks(bad)
     with pytest.raises(LMMInputError, match="ScanResult"):
         find_peaks([1, 2, 3])
+
+
+# --------------------------------------------------------------------------- #
+# R/qtl2 itself (fixtures from tests/data/qtl/make_rqtl2_fixtures.R)
+# --------------------------------------------------------------------------- #
+RQTL2 = Path(__file__).parent / "data" / "qtl"
+
+
+def test_find_peaks_matches_rqtl2_on_iron():
+    # R/qtl2 0.43-5: scan1 of liver and spleen on a 2-cM grid with pseudomarkers (LOCO kinship,
+    # sex), then find_peaks(out, map, threshold, peakdrop, drop= or prob=, expand2markers=) for
+    # six settings, each with and without expand2markers. Same peaks, positions, LODs and
+    # interval ends, exactly.
+    scan = pd.read_csv(RQTL2 / "rqtl2_scan1_grid.csv", dtype={"phenotype": str, "marker": str, "chr": str})
+    ref = pd.read_csv(RQTL2 / "rqtl2_find_peaks.csv", dtype={"phenotype": str, "chr": str, "call": str})
+    assert is_pseudomarker(scan["marker"]).sum() > 500
+    checked = 0
+    for (call, expand), want in ref.groupby(["call", "expand"], sort=False):
+        first = want.iloc[0]
+        drop = None if pd.isna(first["drop"]) else float(first["drop"])
+        prob = None if pd.isna(first["prob"]) else float(first["prob"])
+        got = find_peaks(scan, float(first["threshold"]), float(first["peakdrop"]), drop=drop, prob=prob,
+                         expand_to_markers=bool(expand))
+        assert got["phenotype"].tolist() == want["phenotype"].tolist(), call
+        assert got["chr"].tolist() == want["chr"].tolist(), call
+        np.testing.assert_array_equal(got["pos"].to_numpy(), want["pos"].to_numpy(), err_msg=call)
+        np.testing.assert_array_equal(got["lod"].to_numpy(), want["lod"].to_numpy(), err_msg=call)
+        if drop is not None or prob is not None:
+            np.testing.assert_array_equal(got["ci_lo"].to_numpy(), want["ci_lo"].to_numpy(), err_msg=call)
+            np.testing.assert_array_equal(got["ci_hi"].to_numpy(), want["ci_hi"].to_numpy(), err_msg=call)
+        checked += len(want)
+    assert checked >= 40
+    # expanding moved some interval ends (the test exercises the rule)
+    ends = ref.groupby("expand")[["ci_lo", "ci_hi"]].sum()
+    assert ends.loc[True].sum() != ends.loc[False].sum()
