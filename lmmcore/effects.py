@@ -349,7 +349,7 @@ def scan1coef(
         pieces = []
         k = None
         for chunk in _chunks(markers, null.n, genotypes.data.shape[2] if genotypes.data.ndim == 3 else 1):
-            G, names = genotype_columns(genotypes, chunk, null.rows, contrasts)
+            G, names, empty = genotype_columns(genotypes, chunk, null.rows, contrasts, allow_empty=True)
             k = G.shape[2]
             beta, cov, rss, rank = _position_fits(null.whiten(G), Fw, yw)
             sigma2 = rss / (null.n - rank)
@@ -357,7 +357,9 @@ def scan1coef(
                 beta, se2, _ = _zerosum(beta, cov, k, centred_se)
             else:
                 se2 = np.einsum("mii->mi", cov)
-            pieces.append((chunk, beta, np.sqrt(se2 * sigma2[:, None])))
+            se = np.sqrt(se2 * sigma2[:, None])
+            beta[empty] = se[empty] = np.nan  # markers without genotypes (flagged all_missing by the scan)
+            pieces.append((chunk, beta, se))
         all_names = tuple(names) + tuple(other) + (("intercept",) if use_zerosum else ())
         table = _effects_table(genotypes, pieces, all_names, k)
         return EffectsResult(

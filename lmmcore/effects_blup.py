@@ -194,12 +194,14 @@ def scan1blup(
         pieces, g_all = [], []
         names, k = (), 0
         for chunk in _chunks(markers, null.n, genotypes.data.shape[2] if genotypes.data.ndim == 3 else 1):
-            Z, names = genotype_columns(genotypes, chunk, null.rows, contrasts)
+            Z, names, empty = genotype_columns(genotypes, chunk, null.rows, contrasts, allow_empty=True)
             k = Z.shape[2]
             pos = _Position(null.whiten(Z), Xw, yw)
             g = _maximise_g(pos, chunk.size)
             u, b, se = _blups(pos, g)
-            pieces.append((chunk, np.column_stack([u, b]), se))
+            values = np.column_stack([u, b])
+            values[empty] = se[empty] = g[empty] = np.nan  # markers without genotypes
+            pieces.append((chunk, values, se))
             g_all.append(g)
         all_names = tuple(names) + other
         table = _effects_table(genotypes, pieces, all_names, k, extra={"h2_qtl": g_all})

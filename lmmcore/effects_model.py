@@ -25,6 +25,8 @@ __all__ = ["ADDITIVE_DOMINANCE", "H2_TOL", "NullModel", "contrast_matrix", "geno
 
 #: Absolute tolerance on h2 of the null fit (the coefficients move with h2 to first order).
 H2_TOL = 1e-10
+#: Distance from h2 = 1 at which a singular kinship's model is evaluated.
+SINGULAR_EDGE = 1e-9
 
 ADDITIVE_DOMINANCE = "additive-dominance"
 
@@ -119,6 +121,9 @@ def null_model(
     if covariates is not None:
         covariates = covariates.copy()
         covariates.index = covariates.index.astype(str)
+        if covariates.index.duplicated().any():
+            raise LMMInputError(f"individual '{covariates.index[covariates.index.duplicated()][0]}' is listed twice "
+                                "in the covariates; give each individual once")
         complete = covariates.index[covariates.notna().all(axis=1)]
         keep &= ids.isin(complete)
     used = ids[keep]
@@ -150,13 +155,12 @@ def null_model(
         h2 = float(h2)
         if not 0 <= h2 <= 1:
             raise LMMInputError(f"h2 is {h2}; it must be in [0, 1]")
-    denom = h2 * eig.values + 1.0 - h2
-    if np.any(denom <= 0):
-        raise LMMInputError(
-            f"h2 = {h2:g} makes the covariance singular (the kinship of chromosome '{chromosome}' is singular); "
-            "give a smaller h2"
-        )
-    weights = 1.0 / denom
+    if np.any(h2 * eig.values + 1.0 - h2 <= 0):
+        # h2 = 1 with a singular kinship: evaluate just inside, as lmmcore.fit does for the coefficients
+        report(f"h2 of '{name}' is 1 and the kinship of chromosome '{chromosome}' is singular; the effects are "
+               f"computed at h2 = 1 - {SINGULAR_EDGE:g}")
+        h2 = 1.0 - SINGULAR_EDGE
+    weights = 1.0 / (h2 * eig.values + 1.0 - h2)
     from .wls import solve_wls
 
     sigma2 = float(solve_wls(rot, np.array([h2]), method).sigma2[0, 0])
@@ -275,8 +279,13 @@ def contrast_matrix(contrasts, genotype_names) -> tuple[np.ndarray, tuple[str, .
     return A, names
 
 
-def genotype_columns(genotypes, markers: np.ndarray, rows: np.ndarray, contrasts=None):
-    """``(G, names)``: the genotype columns at ``markers`` for ``rows``, shape (n, m, k)."""
+def genotype_columns(genotypes, markers: np.ndarray, rows: np.ndarray, contrasts=None, *, allow_empty: bool = False):
+    """``(G, names)``: the genotype columns at ``markers`` for ``rows``, shape (n, m, k).
+
+    A marker with no genotypes (NaN throughout, as the readers keep it) is an
+    error; with ``allow_empty`` the result is ``(G, names, empty)`` with such
+    markers' columns set to 0 and ``empty`` marking them.
+    """
     if genotypes.kind == "dosage":
         if contrasts is not None:
             raise LMMInputError("contrasts apply to genotype probabilities, not to dosages")
@@ -288,8 +297,11 @@ def genotype_columns(genotypes, markers: np.ndarray, rows: np.ndarray, contrasts
         if contrasts is not None:
             A, names = contrast_matrix(contrasts, names)
             G = G @ A
-    if np.isnan(G).any():
-        bad = np.flatnonzero(np.isnan(G).any(axis=(0, 2)))[0]
+    missing = np.isnan(G).any(axis=(0, 2))
+    if allow_empty:
+        return np.where(np.isnan(G), 0.0, G), names, missing
+    if missing.any():
+        bad = np.flatnonzero(missing)[0]
         raise LMMInputError(
             f"marker '{genotypes.markers[markers[bad]]}' has missing genotypes for the individuals used; "
             "fill them in (e.g. with R/qtl2's calc_genoprob) or leave the marker out"

@@ -445,3 +445,31 @@ def test_scan_lod_matches_rqtl2_scan1(iron):
     merged = got.merge(ref, on=["phenotype", "marker"], suffixes=("", "_r"))
     assert len(merged) == len(ref) == 2 * g.n_markers
     np.testing.assert_allclose(merged["lod"], merged["lod_r"], atol=1e-4)
+
+
+def test_marker_without_genotypes_gets_nan_rows_and_fit1_refuses_it():
+    g, pheno, covar = make_data(seed=6)
+    probs = g.probs.copy()
+    probs[:, 7, :] = np.nan  # as read_genoprobs keeps a marker with every cell missing
+    g = Genotypes(g.ids, g.markers, g.chromosome, g.position, probs=probs, genotype_names=GENOTYPES)
+    coef = scan1coef(g, pheno, covar, phenotype="y", chromosome="2", kinship="overall")
+    blup = scan1blup(g, pheno, covar, phenotype="y", chromosome="2", kinship="overall")
+    for res in (coef, blup):
+        table = res.table.set_index("marker")
+        assert table.loc["m7"].drop(["chr", "pos"]).isna().all()
+        assert table.drop(index="m7").drop(columns=["chr"]).notna().all().all()
+    with pytest.raises(LMMInputError, match="marker 'm7' has missing genotypes"):
+        fit1(g, pheno, covar, phenotype="y", marker="m7", kinship="overall")
+
+
+def test_h2_one_with_a_singular_kinship_is_evaluated_just_inside(data):
+    g, pheno, covar = data
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(g.n, 5))
+    K = pd.DataFrame(Z @ Z.T / 5, index=g.ids, columns=g.ids)  # rank 5
+    messages = []
+    res = scan1coef(g, pheno, covar, phenotype="y", chromosome="1", kinship=K, h2=1.0, report=messages.append)
+    assert res.h2 == 1 - 1e-9 and "singular" in messages[0]
+    assert np.isfinite(res.table.drop(columns=["marker", "chr"]).to_numpy(float)).all()
+    with pytest.raises(LMMInputError, match="listed twice in the covariates"):
+        scan1coef(g, pheno, pd.concat([covar, covar.iloc[:1]]), phenotype="y", chromosome="1")
