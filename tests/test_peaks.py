@@ -376,3 +376,12 @@ def test_find_peaks_matches_rqtl2_on_iron():
     # expanding moved some interval ends (the test exercises the rule)
     ends = ref.groupby("expand")[["ci_lo", "ci_hi"]].sum()
     assert ends.loc[True].sum() != ends.loc[False].sum()
+
+
+def test_lod_column_and_table_without_phenotype():
+    lod = np.array([0.0, 2.0, 6.0, 2.5, 0.5])
+    table = pd.DataFrame({"marker": list("abcde"), "chr": "3", "pos": np.arange(5.0), "lod": lod / 10,
+                          "lod_lrt": lod})
+    got = find_peaks(table, threshold=3, drop=1, lod_column="lod_lrt")
+    assert got[["phenotype", "chr", "pos", "lod", "ci_lo", "ci_hi"]].values.tolist() == [["lod", "3", 2.0, 6.0, 1.0, 3.0]]
+    assert find_peaks(table, threshold=3).empty
