@@ -75,3 +75,13 @@ def test_bad_settings(related):
     g, pheno = related
     with pytest.raises(LMMInputError, match="at least 1"):
         rotated_permutations(g, pheno, phenotype="y", n_perm=0)
+
+
+def test_several_phenotypes_get_their_own_columns(related):
+    g, pheno = related
+    two = pheno.assign(z=pheno["y"].to_numpy()[::-1])
+    res = rotated_permutations(g, two, n_perm=4, seed=1, kinship="overall")
+    assert list(res.max_lod.columns) == ["y", "z"] and res.max_lod.shape == (4, 2)
+    alone = rotated_permutations(g, two, phenotype="y", n_perm=4, seed=1, kinship="overall")
+    np.testing.assert_allclose(res.max_lod["y"], alone.max_lod["y"], rtol=1e-12)
+    assert set(res.thresholds["phenotype"]) == {"y", "z"}
