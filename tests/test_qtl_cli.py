@@ -165,3 +165,15 @@ def test_effects_and_fit1_bad_input(files, capsys):
     code, _, err = run(capsys, "effects", *no_pheno, "--chr", "1", "--out", files / "e.csv")
     assert code == 2 and "--pheno" in err
     assert not (files / "e.csv").exists()
+
+
+def test_effects_with_a_loco_kinship_file_equals_the_computed_loco(files, capsys):
+    code, _, err = run(capsys, "kinship", "--genoprobs", files / "probs.csv", "--map", files / "map.csv", "--loco",
+                       "--out", files / "K.csv")
+    assert code == 0, err
+    for kinship, out in (("loco", "a.csv"), (files / "K.csv", "b.csv")):
+        code, _, err = run(capsys, "effects", *inputs(files), "--chr", "3", "--kinship", kinship, "--out", files / out)
+        assert code == 0, err
+    a = pd.read_csv(files / "a.csv", dtype={"chr": str})
+    b = pd.read_csv(files / "b.csv", dtype={"chr": str})
+    np.testing.assert_allclose(a.iloc[:, 3:].to_numpy(float), b.iloc[:, 3:].to_numpy(float), rtol=1e-9)
