@@ -92,18 +92,20 @@ def _relevant_positions(lod: np.ndarray, threshold: float) -> np.ndarray:
     first position of its lowest LOD; the walk over these few positions is
     the walk over the whole curve.
     """
-    above = np.flatnonzero(lod > threshold)
-    if above.size == 0:
-        return above
-    starts = np.concatenate(([0], above + 1))
-    stops = np.concatenate((above, [lod.size]))
-    keep = []
-    for k, (lo, hi) in enumerate(zip(starts, stops)):
-        if hi > lo:
-            keep.append(lo + int(np.argmin(lod[lo:hi])))
-        if k < above.size:
-            keep.append(int(above[k]))
-    return np.asarray(keep, dtype=int)
+    above = lod > threshold
+    if not above.any():
+        return np.flatnonzero(above)
+    gaps = np.flatnonzero(~above)
+    if gaps.size == 0:
+        return np.flatnonzero(above)
+    gap_id = np.cumsum(above)[gaps]  # positions of one gap share the count of candidates before them
+    starts = np.flatnonzero(np.r_[True, gap_id[1:] != gap_id[:-1]])
+    values = lod[gaps]
+    lowest = np.minimum.reduceat(values, starts)
+    group = np.repeat(np.arange(starts.size), np.diff(np.r_[starts, gaps.size]))
+    at_min = np.flatnonzero(values == lowest[group])
+    first = at_min[np.r_[True, group[at_min][1:] != group[at_min][:-1]]]  # first minimum of each gap
+    return np.sort(np.concatenate((np.flatnonzero(above), gaps[first])))
 
 
 def _peaks_and_valleys(lod: np.ndarray, threshold: float, peakdrop: float) -> tuple[list[int], list[int]]:
@@ -149,15 +151,33 @@ def _contiguous_ties(lod: np.ndarray, peak: int) -> np.ndarray:
     return idx[lod[idx] == value]
 
 
-def _lod_interval(lod: np.ndarray, peak: int, drop: float, start: int, end: int) -> tuple[int, int, np.ndarray]:
-    """R/qtl2's ``lod_int_contained``: interval ends and every index in ``[start, end]`` tied with the peak."""
-    top = lod[peak]
-    window = lod[start:end + 1]
-    above = np.flatnonzero(window > top - drop) + start
-    left = max(int(above.min()) - 1, start)
-    right = min(int(above.max()) + 1, end)
-    ties = np.flatnonzero(window == top) + start
-    return left, right, ties
+def _lod_intervals(lod: np.ndarray, peaks: np.ndarray, drop: float, starts: np.ndarray, ends: np.ndarray,
+                   block: int = 256):
+    """R/qtl2's ``lod_int_contained`` for every peak of a curve at once.
+
+    Returns the interval ends and, per peak, the boolean mask of the
+    positions in ``[start, end]`` tied with the peak's LOD.
+    """
+    idx = np.arange(lod.size)
+    left = np.empty(peaks.size, dtype=int)
+    right = np.empty(peaks.size, dtype=int)
+    ties = np.zeros((peaks.size, lod.size), dtype=bool) if peaks.size * lod.size <= 1 << 24 else None
+    tie_masks = []
+    for b in range(0, peaks.size, block):
+        sl = slice(b, b + block)
+        top = lod[peaks[sl]][:, None]
+        window = (idx[None, :] >= starts[sl, None]) & (idx[None, :] <= ends[sl, None])
+        above = window & (lod[None, :] > top - drop)
+        first = np.argmax(above, axis=1)
+        last = lod.size - 1 - np.argmax(above[:, ::-1], axis=1)
+        left[sl] = np.maximum(first - 1, starts[sl])
+        right[sl] = np.minimum(last + 1, ends[sl])
+        tied = window & (lod[None, :] == top)
+        if ties is not None:
+            ties[sl] = tied
+        else:
+            tie_masks.extend(tied)
+    return left, right, (ties if ties is not None else tie_masks)
 
 
 def _log_widths(pos: np.ndarray) -> np.ndarray:
@@ -170,12 +190,16 @@ def _log_widths(pos: np.ndarray) -> np.ndarray:
         return np.log(width)
 
 
-def _bayes_interval(lod: np.ndarray, pos: np.ndarray, peak: int, prob: float, start: int, end: int) -> tuple[int, int]:
-    """R/qtl2's ``bayes_int_contained``: the smallest set of highest-LOD positions with ``prob`` of the weight."""
-    if pos.size < 2:
+def _bayes_interval(lod: np.ndarray, log_width: np.ndarray, peak: int, prob: float, start: int,
+                    end: int) -> tuple[int, int]:
+    """R/qtl2's ``bayes_int_contained``: the smallest set of highest-LOD positions with ``prob`` of the weight.
+
+    ``log_width`` is :func:`_log_widths` of the curve's positions (None for a single position).
+    """
+    if log_width is None:
         return peak, peak
     idx = np.arange(start, end + 1)
-    area = lod[idx] * _LN10 + _log_widths(pos)[idx]
+    area = lod[idx] * _LN10 + log_width[idx]
     top = np.max(area)
     if not np.isfinite(top):  # every position at one place: no width to weigh by
         return start, end
@@ -202,15 +226,24 @@ def _expand(left: int, right: int, pseudo: np.ndarray) -> tuple[int, int]:
 
 def _curve_peaks(lod, pos, names, threshold, peakdrop, drop, prob, expand) -> list[dict]:
     """Peaks (and intervals) of one curve, as rows without phenotype and chr."""
-    peaks, valleys = _peaks_and_valleys(lod, threshold, peakdrop)
+    found, valleys = _peaks_and_valleys(lod, threshold, peakdrop)
+    if not found:
+        return []
+    peaks = np.asarray(found, dtype=int)
+    starts = np.asarray(valleys[:-1], dtype=int)
+    ends = np.asarray(valleys[1:], dtype=int)
     pseudo = is_pseudomarker(names) if expand else None
+    if drop is not None:
+        lefts, rights, tie_masks = _lod_intervals(lod, peaks, drop, starts, ends)
+    log_width = _log_widths(pos) if prob is not None and pos.size >= 2 else None
     rows = []
-    for k, peak in enumerate(peaks):
+    for k, peak in enumerate(found):
         left = right = -1
         if drop is not None:
-            left, right, ties = _lod_interval(lod, peak, drop, valleys[k], valleys[k + 1])
+            left, right = int(lefts[k]), int(rights[k])
+            ties = np.flatnonzero(tie_masks[k])
         elif prob is not None:
-            left, right = _bayes_interval(lod, pos, peak, prob, valleys[k], valleys[k + 1])
+            left, right = _bayes_interval(lod, log_width, peak, prob, int(starts[k]), int(ends[k]))
             ties = np.array([peak])
         else:
             ties = _contiguous_ties(lod, peak)
@@ -305,19 +338,20 @@ def find_peaks(
         table = _scan_table(scan, lod_column)
         threshold_of = _thresholds(threshold, table["phenotype"])
         peakdrop, drop, prob = _check_options(peakdrop, drop, prob)
+        # curves in scan order (phenotypes, then chromosomes, as first seen), positions sorted (stable)
+        ph_code, ph_names = pd.factorize(table["phenotype"], sort=False)
+        chr_code, chr_names = pd.factorize(table["chr"], sort=False)
+        pos_all = table["pos"].to_numpy(float)
+        order = np.lexsort((pos_all, chr_code, ph_code))
+        ph_code, chr_code, pos_all = ph_code[order], chr_code[order], pos_all[order]
+        lod_all = table["lod"].to_numpy(float)[order]
+        markers = table["marker"].to_numpy(dtype=object)[order]
+        bounds = np.flatnonzero(np.r_[True, (ph_code[1:] != ph_code[:-1]) | (chr_code[1:] != chr_code[:-1]), True])
         rows = []
-        for (phenotype, chrom), curve in table.groupby(["phenotype", "chr"], sort=False):
-            curve = curve.sort_values("pos", kind="stable")
-            found = _curve_peaks(
-                curve["lod"].to_numpy(float),
-                curve["pos"].to_numpy(float),
-                curve["marker"].tolist(),
-                threshold_of[phenotype],
-                peakdrop,
-                drop,
-                prob,
-                bool(expand_to_markers),
-            )
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            phenotype, chrom = ph_names[ph_code[lo]], chr_names[chr_code[lo]]
+            found = _curve_peaks(lod_all[lo:hi], pos_all[lo:hi], markers[lo:hi], threshold_of[phenotype],
+                                 peakdrop, drop, prob, bool(expand_to_markers))
             rows.extend({"phenotype": phenotype, "chr": chrom, **row} for row in found)
         return pd.DataFrame(rows, columns=list(PEAK_COLUMNS))
 
