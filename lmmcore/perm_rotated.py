@@ -44,11 +44,12 @@ The generating kinship is the one given when it is a single matrix, and the
 overall kinship of the genotypes otherwise (``"loco"``, ``"overall"`` or a
 mapping of LOCO kinships); the scans use ``kinship`` as given.
 
-Measured (``benchmarks/bench_perm_rotated.py --replicates 40 --perm 100``:
-100 related individuals, families of 10 in 4 subpopulations with Fst 0.2,
-200 markers on 5 chromosomes, h2 = 0.8, no QTL, LOCO scans): genome-wide
-false-positive rate at the 5% thresholds 0.55 (SE 0.08) with genotype
-permutations and 0.10 (SE 0.05) with rotated residuals.
+Measured (``benchmarks/bench_perm_rotated.py --perm 100``, 100 replicates
+from seeds 2026 (40) and 5000 (60): 100 related individuals, families of 10 in
+4 subpopulations with Fst 0.2, 200 markers on 5 chromosomes, h2 = 0.8, no
+QTL, LOCO scans): genome-wide false-positive rate at the 5% thresholds 0.57
+(SE 0.05) with genotype permutations and 0.08 (SE 0.03) with rotated
+residuals (thresholds from 100 permutations each, which adds to the rate).
 """
 
 from __future__ import annotations
