@@ -70,6 +70,14 @@ _LAZY = {
     "kinship_from_dosages": "kinship",
     "loco_kinships": "kinship",
     "write_example_dataset": "example",
+    "find_peaks": "peaks",
+    "is_pseudomarker": "peaks",
+    "EffectsResult": "effects",
+    "Fit1Result": "effects",
+    "scan1coef": "effects",
+    "fit1": "effects",
+    "scan1blup": "effects_blup",
+    "rotated_permutations": "perm_rotated",
 }
 
 

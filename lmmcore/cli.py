@@ -18,6 +18,7 @@ from typing import Sequence
 
 from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
 from .errors import LMMInputError, LMMWarning, reporting
+from .qtl_cli import register as register_qtl_commands
 from .scan_cli import register as register_scan_commands
 
 __all__ = ["PROG", "build_parser", "main"]
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     register_scan_commands(sub)
+    register_qtl_commands(sub)  # peaks, effects, fit1
     return parser
 
 
