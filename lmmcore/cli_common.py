@@ -8,11 +8,19 @@ not each other's, so the command line has no import cycle.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
+from typing import TYPE_CHECKING
 
 from .errors import LMMWarning
 
-__all__ = ["PROG", "Console", "Parser", "add_output_flags", "int_at_least", "positive_float", "say"]
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
+__all__ = [
+    "PROG", "Console", "Parser", "add_output_flags", "add_peak_arguments", "int_at_least", "non_negative",
+    "number", "peaks_from_args", "positive_float", "probability", "say",
+]
 
 PROG = "lmmcore"
 
@@ -103,3 +111,66 @@ def say(args, message: str) -> None:
         console.relay()
     if not getattr(args, "quiet", False):
         print(f"{PROG}: {message}", file=sys.stderr)
+
+
+# --------------------------------------------------------------------------- #
+# Argument types of the peak options
+# --------------------------------------------------------------------------- #
+def number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if math.isnan(value):
+        raise argparse.ArgumentTypeError("must be a number, not nan")
+    return value
+
+
+def non_negative(text: str) -> float:
+    value = number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def probability(text: str) -> float:
+    value = number(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError("must be in (0, 1], e.g. 0.95")
+    return value
+
+
+# --------------------------------------------------------------------------- #
+# Peak options (lmmcore peaks, lmmcore scan --peaks-out)
+# --------------------------------------------------------------------------- #
+def add_peak_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
+    """Add ``--threshold --peakdrop (--drop | --prob) --expand-to-markers --lod-column``.
+
+    For ``lmmcore scan --peaks-out`` pass ``required=False`` (the threshold
+    then defaults to R/qtl2's 3 and the interval to ``--drop 1.5``).
+    """
+    parser.add_argument("--threshold", type=number, required=required, default=None if required else 3.0,
+                        metavar="T", help="a peak's LOD must exceed T" + ("" if required else " (default 3)"))
+    parser.add_argument("--peakdrop", type=non_negative, default=math.inf, metavar="D",
+                        help="the LOD must fall by D between two peaks of a chromosome for both to count "
+                             "(default inf: one peak per chromosome)")
+    interval = parser.add_mutually_exclusive_group(required=required)
+    interval.add_argument("--drop", type=non_negative, metavar="L",
+                          help="LOD support interval: positions within L of the peak (e.g. 1.5)")
+    interval.add_argument("--prob", type=probability, metavar="P",
+                          help="Bayes credible interval of probability P (e.g. 0.95)")
+    parser.add_argument("--expand-to-markers", action="store_true",
+                        help="move interval ends at pseudomarkers (c1.loc28) out to the flanking markers")
+    parser.add_argument("--lod-column", default="lod", metavar="NAME",
+                        help="the LOD column of the scan (default lod; lod_lrt for the exact scan)")
+
+
+def peaks_from_args(scan, args) -> "pandas.DataFrame":
+    """:func:`lmmcore.peaks.find_peaks` of a scan (ScanResult or table) with the options of :func:`add_peak_arguments`."""
+    from .peaks import find_peaks
+
+    drop, prob = args.drop, args.prob
+    if drop is None and prob is None:
+        drop = 1.5
+    return find_peaks(scan, args.threshold, args.peakdrop, drop=drop, prob=prob,
+                      expand_to_markers=args.expand_to_markers, lod_column=args.lod_column)

@@ -20,48 +20,15 @@ covariates.
 from __future__ import annotations
 
 import argparse
-import math
 import os
-import sys
 import time
 
 import pandas as pd
 
+from .cli_common import add_peak_arguments, peaks_from_args, say
 from .errors import LMMInputError
 
-__all__ = ["register", "add_peak_arguments", "peaks_from_args"]
-
-
-# --------------------------------------------------------------------------- #
-# Argument types
-# --------------------------------------------------------------------------- #
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if math.isnan(value):
-        raise argparse.ArgumentTypeError("must be a number, not nan")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def _probability(text: str) -> float:
-    value = _number(text)
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError("must be in (0, 1], e.g. 0.95")
-    return value
-
-
-def _say(args, message: str) -> None:
-    if not getattr(args, "quiet", False):
-        print(f"lmmcore: {message}", file=sys.stderr)
+__all__ = ["register"]
 
 
 def _distinct_outputs(args, *flags: str) -> None:
@@ -83,39 +50,6 @@ def _distinct_outputs(args, *flags: str) -> None:
 # --------------------------------------------------------------------------- #
 # peaks
 # --------------------------------------------------------------------------- #
-def add_peak_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """Add ``--threshold --peakdrop (--drop | --prob) --expand-to-markers --lod-column``.
-
-    For ``lmmcore scan --peaks-out`` pass ``required=False`` (the threshold
-    then defaults to R/qtl2's 3 and the interval to ``--drop 1.5``).
-    """
-    parser.add_argument("--threshold", type=_number, required=required, default=None if required else 3.0,
-                        metavar="T", help="a peak's LOD must exceed T" + ("" if required else " (default 3)"))
-    parser.add_argument("--peakdrop", type=_non_negative, default=math.inf, metavar="D",
-                        help="the LOD must fall by D between two peaks of a chromosome for both to count "
-                             "(default inf: one peak per chromosome)")
-    interval = parser.add_mutually_exclusive_group(required=required)
-    interval.add_argument("--drop", type=_non_negative, metavar="L",
-                          help="LOD support interval: positions within L of the peak (e.g. 1.5)")
-    interval.add_argument("--prob", type=_probability, metavar="P",
-                          help="Bayes credible interval of probability P (e.g. 0.95)")
-    parser.add_argument("--expand-to-markers", action="store_true",
-                        help="move interval ends at pseudomarkers (c1.loc28) out to the flanking markers")
-    parser.add_argument("--lod-column", default="lod", metavar="NAME",
-                        help="the LOD column of the scan (default lod; lod_lrt for the exact scan)")
-
-
-def peaks_from_args(scan, args) -> pd.DataFrame:
-    """:func:`lmmcore.peaks.find_peaks` of a scan (ScanResult or table) with the options of :func:`add_peak_arguments`."""
-    from .peaks import find_peaks
-
-    drop, prob = args.drop, args.prob
-    if drop is None and prob is None:
-        drop = 1.5
-    return find_peaks(scan, args.threshold, args.peakdrop, drop=drop, prob=prob,
-                      expand_to_markers=args.expand_to_markers, lod_column=args.lod_column)
-
-
 def _read_scan_csv(path) -> pd.DataFrame:
     if not os.path.isfile(path):
         raise LMMInputError(f"scan file '{path}' does not exist; give the CSV that 'lmmcore scan --out' wrote")
@@ -139,7 +73,7 @@ def cmd_peaks(args) -> int:
         raise LMMInputError(f"scan file '{args.scan}': {exc}") from None
     write_csv_atomic(peaks, args.out, force=args.force)
     kind = f"{args.drop:g}-LOD intervals" if args.drop is not None else f"{args.prob:g} Bayes intervals"
-    _say(args, f"found {len(peaks)} peak(s) above LOD {args.threshold:g} with {kind}; results in {args.out}")
+    say(args, f"found {len(peaks)} peak(s) above LOD {args.threshold:g} with {kind}; results in {args.out}")
     return 0
 
 
@@ -205,7 +139,7 @@ def cmd_effects(args) -> int:
         result = scan1coef(genotypes, pheno, covar, zerosum=not args.no_zerosum, centred_se=args.centred_se,
                            **common)
     write_csv_atomic(result.table, args.out, force=args.force)
-    _say(args, f"{'BLUPs' if args.blup else 'coefficients'} of {result.phenotype} at {len(result.table)} positions "
+    say(args, f"{'BLUPs' if args.blup else 'coefficients'} of {result.phenotype} at {len(result.table)} positions "
                f"of chromosome {result.chromosome} on {result.n} individuals ({result.kinship} kinship, null h2 "
                f"{result.h2:.4f} by {result.method.upper()}) in {time.perf_counter() - started:.2f} s; "
                f"results in {args.out}")
@@ -224,7 +158,7 @@ def cmd_fit1(args) -> int:
     write_csv_atomic(pd.DataFrame([result.to_row()]), args.out, force=args.force)
     if args.individuals_out:
         write_csv_atomic(result.individuals.reset_index(), args.individuals_out, force=args.force)
-    _say(args, f"{result.phenotype} at {result.marker} (chr {result.chromosome}, {result.pos:g}): LOD "
+    say(args, f"{result.phenotype} at {result.marker} (chr {result.chromosome}, {result.pos:g}): LOD "
                f"{result.lod:.3f}, variance explained {result.variance_explained:.3f} on {result.n} individuals; "
                f"results in {args.out}" + (f", individuals in {args.individuals_out}" if args.individuals_out else ""))
     return 0

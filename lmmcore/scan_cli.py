@@ -30,7 +30,7 @@ import os
 import sys
 import time
 
-from .cli_common import add_output_flags, int_at_least, say
+from .cli_common import add_output_flags, add_peak_arguments, int_at_least, peaks_from_args, say
 from .errors import LMMInputError, report
 from .io import read_kinship_file, write_kinship_file
 
@@ -130,6 +130,15 @@ def cmd_scan(args) -> int:
             raise LMMInputError("--out and --perm-out name the same file; give two different names")
     if args.perm_strata and not args.perm:
         raise LMMInputError("--perm-strata needs --perm N (the number of permutations)")
+    rotated = args.perm_scheme == "rotated"
+    if rotated and args.perm_strata:
+        raise LMMInputError("--perm-strata applies to --perm-scheme genotypes; rotated-residual permutations "
+                            "are exchangeable without strata (drop --perm-strata)")
+    if args.peaks_out:
+        check_output_path(args.peaks_out, args.force)
+        others = [os.path.abspath(p) for p in (args.out, args.perm_out) if p]
+        if os.path.abspath(args.peaks_out) in others:
+            raise LMMInputError("--peaks-out names the same file as --out or --perm-out; give another name")
     started = time.perf_counter()
     genotypes = read_genotype_args(args)
     pheno = read_phenotypes(args.pheno)
@@ -155,7 +164,7 @@ def cmd_scan(args) -> int:
             refit=args.refit,
             lrt_likelihood=args.lrt_likelihood,
             select=select,
-            n_perm=args.perm,
+            n_perm=0 if rotated else args.perm,
             perm_strata=args.perm_strata,
             seed=args.seed,
             chunk=args.chunk,
@@ -163,14 +172,24 @@ def cmd_scan(args) -> int:
         )
     finally:
         close()
+    permutations = result.permutations
+    if rotated and args.perm:
+        from .perm_rotated import rotated_permutations
+
+        permutations = rotated_permutations(
+            genotypes, pheno, covar, phenotype=list(result.phenotypes), n_perm=args.perm, seed=args.seed,
+            kinship=kinship, kind=args.kind, method=args.method,
+        )
     write_csv_atomic(result.table, args.out, force=args.force)
-    if result.permutations is not None:
-        thresholds = result.permutations.thresholds
+    if args.peaks_out:
+        write_csv_atomic(peaks_from_args(result, args), args.peaks_out, force=args.force)
+    if permutations is not None:
+        thresholds = permutations.thresholds
         if args.perm_out:
             write_csv_atomic(thresholds, args.perm_out, force=args.force)
         else:
             print(f"# genome-wide LOD thresholds from {args.perm} permutations "
-                  f"({result.permutations.scheme})")
+                  f"({permutations.scheme})")
             print(thresholds.to_csv(index=False), end="")
     table = result.table
     best = table.loc[table["lod"].idxmax()] if table["lod"].notna().any() else None
@@ -184,7 +203,8 @@ def cmd_scan(args) -> int:
         summary += f"; highest LOD {best['lod']:.2f} ({best['phenotype']} at {best['marker']}, chr {best['chr']})"
     if flagged:
         summary += f"; {flagged} row(s) flagged (see the flag column)"
-    say(args, summary + f"; results in {args.out}" + (f", thresholds in {args.perm_out}" if args.perm_out else ""))
+    say(args, summary + f"; results in {args.out}" + (f", thresholds in {args.perm_out}" if args.perm_out else "")
+        + (f", peaks in {args.peaks_out}" if args.peaks_out else ""))
     return 0
 
 
@@ -231,7 +251,10 @@ def register(subparsers) -> None:
             "the observed data, and its genome-wide maximum LOD is recorded. The thresholds (the 1 - alpha "
             "quantiles of the maxima, alpha = 0.01, 0.05, 0.10, 0.20) apply to the 'lod' column. They are "
             "written to --perm-out (columns phenotype, alpha, lod_threshold, n_perm) or, without "
-            "--perm-out, printed to stdout as CSV."
+            "--perm-out, printed to stdout as CSV. With related individuals, genotype permutations break "
+            "the relatedness the model assumes and their thresholds can be far too low; --perm-scheme rotated "
+            "permutes the rotated, whitened null residuals instead (Abney 2015), which are exchangeable "
+            "under the fitted null model."
         ),
     )
     _add_genotype_arguments(sc)
@@ -255,10 +278,17 @@ def register(subparsers) -> None:
     sc.add_argument("--perm-strata", metavar="COLUMN",
                     help="permute within the groups of this column of the covariate file")
     sc.add_argument("--perm-out", metavar="T.csv", help="write the permutation thresholds here (else stdout)")
+    sc.add_argument("--perm-scheme", choices=["genotypes", "rotated"], default="genotypes", type=str.lower,
+                    help="what --perm permutes: 'genotypes' (R/qtl2's scan1perm; default) or 'rotated' "
+                         "(the whitened null residuals, Abney 2015: valid with related individuals)")
     sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
     sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")
     sc.add_argument("--out", required=True, metavar="scan.csv",
                     help="results, one row per phenotype and marker (long format)")
+    sc.add_argument("--peaks-out", metavar="peaks.csv",
+                    help="also write the peaks with support intervals, as 'lmmcore peaks' (the options below)")
+    peaks = sc.add_argument_group("peaks (with --peaks-out)")
+    add_peak_arguments(peaks, required=False)
     add_output_flags(sc, force="replace existing output files", quiet="no progress bar or summary on stderr")
     sc.set_defaults(func=cmd_scan)

@@ -180,3 +180,41 @@ def test_effects_with_a_loco_kinship_file_equals_the_computed_loco(files, capsys
     # effects computes it from the other chromosomes), which moves h2 within the optimiser's
     # tolerance and the effects by about 1e-8 relative
     np.testing.assert_allclose(a.iloc[:, 3:].to_numpy(float), b.iloc[:, 3:].to_numpy(float), rtol=1e-6)
+
+
+def test_scan_peaks_out_equals_peaks_of_the_written_scan(files, capsys):
+    """``scan --peaks-out`` is ``lmmcore peaks`` run on the scan file it wrote."""
+    code, _, err = run(capsys, "scan", *inputs(files), "--kinship", "loco", "--out", files / "s.csv",
+                       "--peaks-out", files / "p.csv", "--threshold", "1", "--prob", "0.9", "--quiet")
+    assert code == 0, err
+    code, _, err = run(capsys, "peaks", "--scan", files / "s.csv", "--threshold", "1", "--prob", "0.9",
+                       "--out", files / "p2.csv")
+    assert code == 0, err
+    pd.testing.assert_frame_equal(pd.read_csv(files / "p.csv"), pd.read_csv(files / "p2.csv"))
+    assert len(pd.read_csv(files / "p.csv")) >= 1
+
+
+def test_scan_peaks_out_may_not_name_the_scan_file(files, capsys):
+    code, _, err = run(capsys, "scan", *inputs(files), "--kinship", "loco", "--out", files / "s.csv",
+                       "--peaks-out", files / "s.csv")
+    assert code == 2 and "--peaks-out" in err and "Traceback" not in err
+    assert not (files / "s.csv").exists()
+
+
+def test_scan_rotated_permutations_are_those_of_the_engine(files, capsys):
+    """``--perm-scheme rotated`` writes :func:`rotated_permutations`' thresholds for the same seed."""
+    from lmmcore.perm_rotated import rotated_permutations
+
+    code, _, err = run(capsys, "scan", *inputs(files), "--kinship", "overall", "--perm", "12",
+                       "--perm-scheme", "rotated", "--seed", "5", "--perm-out", files / "t.csv",
+                       "--out", files / "s.csv", "--quiet")
+    assert code == 0, err
+    genotypes = read_genoprobs(files / "probs.csv", files / "map.csv")
+    expected = rotated_permutations(genotypes, read_phenotypes(files / "pheno.csv"),
+                                    read_covariates(files / "covar.csv"), phenotype=["qtl"],
+                                    n_perm=12, seed=5, kinship="overall")
+    got = pd.read_csv(files / "t.csv")
+    np.testing.assert_allclose(got["lod_threshold"], expected.thresholds["lod_threshold"], rtol=1e-12)
+    code, _, err = run(capsys, "scan", *inputs(files), "--kinship", "overall", "--perm", "5",
+                       "--perm-scheme", "rotated", "--perm-strata", "sex", "--out", files / "s2.csv")
+    assert code == 2 and "--perm-strata" in err
