@@ -69,6 +69,8 @@ _LAZY = {
     "kinship_from_dosages": "kinship",
     "loco_kinships": "kinship",
     "write_example_dataset": "simulate",
+    "Cross": "cross",
+    "read_cross": "cross_files",
 }
 
 

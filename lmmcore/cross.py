@@ -248,13 +248,14 @@ class Cross:
             ("Total markers", sum(self.n_markers.values()), False),
         ]
         width = max(len(name) for name, _, _ in counts) + 1
-        digits = max(len(str(v)) for _, v, _ in counts)
+        top = max(v for _, v, _ in counts)
+        digits = max(int(np.ceil(np.log10(top))), 0) if top > 0 else 0  # R's print_aligned
         lines = [f'Object of class cross2 (crosstype "{self.crosstype}")', ""]
         for name, value, gap in counts:
             if gap:
                 lines.append("")
-            lines.append(f"{name:<{width}}  {value:>{digits}d}")
-        lines += ["", "No. markers by chr:"] + _aligned_table(self.n_markers)
+            lines.append(f"{name:<{width}}  {value:>{digits}d}" if digits else f"{name:<{width}}  {value:d}")
+        lines += ["", "No. markers by chr:"] + _named_vector(self.n_markers)
         n_female = int(np.count_nonzero(self.is_female))
         x = ", ".join(self.x_chr) or "none"
         lines += ["", f"X chromosome: {x}"]
@@ -282,25 +283,14 @@ class Cross:
         )
 
 
-def _aligned_table(counts: dict[str, int], width: int = 72) -> list[str]:
-    """R's printing of a named vector: names over values, right-aligned, wrapped at ``width``."""
+def _named_vector(counts: dict[str, int], width: int = 80) -> list[str]:
+    """R's printing of a named vector: names over values, all right-aligned to one width, wrapped at ``width``."""
     cells = [(str(k), str(v)) for k, v in counts.items()]
-    lines: list[str] = []
-    row: list[tuple[str, str]] = []
-
-    def flush():
-        if row:
-            w = [max(len(a), len(b)) for a, b in row]
-            lines.append(" ".join(a.rjust(x) for (a, _), x in zip(row, w)))
-            lines.append(" ".join(b.rjust(x) for (_, b), x in zip(row, w)))
-
-    used = 0
-    for name, value in cells:
-        w = max(len(name), len(value)) + 1
-        if row and used + w > width:
-            flush()
-            row, used = [], 0
-        row.append((name, value))
-        used += w
-    flush()
+    w = max((max(len(a), len(b)) for a, b in cells), default=1)
+    per_line = max(width // (w + 1), 1)
+    lines = []
+    for start in range(0, len(cells), per_line):
+        row = cells[start: start + per_line]
+        lines.append("".join(a.rjust(w) + " " for a, _ in row))
+        lines.append("".join(b.rjust(w) + " " for _, b in row))
     return lines

@@ -233,7 +233,7 @@ def check_observed(control: "_Control", geno: dict, is_x: dict, is_female: np.nd
             values.update(np.unique(codes[~ok]).tolist())
             codes[~ok] = 0
     if total:
-        report(f"{files}: {total} genotypes have codes a {ct.name} cross cannot hold ({listed(sorted(values))}) "
+        report(f"{files}: {total} genotypes have codes a {ct.name} cross cannot hold ({', '.join(map(str, sorted(values)))}) "
                "and are read as missing (R/qtl2 counts them as invalid and its model ignores them); check the "
                "genotypes map.")
 

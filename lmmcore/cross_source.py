@@ -215,8 +215,8 @@ class _ZipSource(CrossSource):
 
 
 class _FolderSource(CrossSource):
-    def __init__(self, control: Path, max_bytes: int):
-        super().__init__(control.name, max_bytes)
+    def __init__(self, control: Path, display: str, max_bytes: int):
+        super().__init__(display, max_bytes)
         self.folder = control.parent.resolve()
         self.control_name = control.name
         size = control.stat().st_size
@@ -291,7 +291,7 @@ def open_source(source, name: str | None, max_bytes: int) -> Iterator[CrossSourc
             zf = _open_zip(path, display)
             yield _ZipSource(zf, display, max_bytes)
         elif suffix in _CONTROL_SUFFIXES:
-            yield _FolderSource(path, max_bytes)
+            yield _FolderSource(path, display, max_bytes)
         else:
             raise LMMInputError(
                 f"{path} is neither a zip nor a control file; give a cross as R/qtl2 reads it: a .zip, "
