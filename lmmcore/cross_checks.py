@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .cross_table import Sheet, listed
+from .cross_table import Sheet, counted, listed
 from .errors import LMMInputError, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,7 +54,8 @@ def _column_source(control: "_Control", field: str, spec: dict, covar: pd.DataFr
                 f"{control.where} takes {field} from the covariate column {listed(absent)}, which the "
                 f"covariate file does not have (it has {listed(covar.columns)}); correct the column name."
             )
-        return covar.index.to_numpy(str), covar[cols].to_numpy(object), cols, "the covariate file"
+        where = ", ".join(control.src.label(f) for f in control.files("covar"))
+        return covar.index.to_numpy(str), covar[cols].to_numpy(object), cols, where
     sheet: Sheet = control.sheet(spec["file"], field)
     values = sheet.strings()
     values[np.isin(values, list(na_strings))] = np.nan
@@ -82,7 +83,7 @@ def sex_values(control: "_Control", covar: pd.DataFrame | None):
     missing = _missing(values)
     if missing.any():
         raise LMMInputError(
-            f"{where}: {int(missing.sum())} individuals have no sex ({listed(ids[missing])}); sex cannot be "
+            f"{where}: {counted(int(missing.sum()), 'individual')} without sex ({listed(ids[missing])}); sex cannot be "
             "missing (R/qtl2): fill it in or remove those individuals."
         )
     text = np.char.strip(values.astype(str))
@@ -92,7 +93,7 @@ def sex_values(control: "_Control", covar: pd.DataFrame | None):
         bad = ~np.isin(number, (0, 1))
         if bad.any():
             raise LMMInputError(
-                f"{where}: sex {text[bad][0]!r} of {ids[bad][0]!r} is neither 0 (female) nor 1 (male) and the "
+                f"{where}: sex {str(text[bad][0])!r} of {str(ids[bad][0])!r} is neither 0 (female) nor 1 (male) and the "
                 "control file gives no sex codes; add them, e.g. 'f: female' and 'm: male'."
             )
         return ids, number == 0
@@ -108,8 +109,8 @@ def sex_values(control: "_Control", covar: pd.DataFrame | None):
     known = np.isin(text, list(female))
     if not known.all():
         raise LMMInputError(
-            f"{where}: {int((~known).sum())} sexes are not among the control file's sex codes "
-            f"({listed(pd.unique(text[~known]))}, e.g. for {ids[~known][0]!r}); add the codes to the sex map "
+            f"{where}: {counted(int((~known).sum()), 'sex', 'sexes')} not among the control file's sex codes "
+            f"({listed(pd.unique(text[~known]))}, e.g. for {str(ids[~known][0])!r}); add the codes to the sex map "
             "or correct the data (sex cannot be missing)."
         )
     is_female = pd.Series(text).map(female).to_numpy(bool)
@@ -134,7 +135,7 @@ def cross_info_values(control: "_Control", covar: pd.DataFrame | None):
     if missing.any():
         rows = np.flatnonzero(missing.any(axis=1))
         raise LMMInputError(
-            f"{where}: {int(missing.sum())} cross information values are missing ({listed(ids[rows])}); "
+            f"{where}: {counted(int(missing.sum()), 'cross information value')} missing ({listed(ids[rows])}); "
             "cross_info cannot be missing (R/qtl2): fill it in or remove those individuals."
         )
     text = np.char.strip(values.astype(str))
@@ -152,8 +153,8 @@ def cross_info_values(control: "_Control", covar: pd.DataFrame | None):
         if not known.all():
             i = np.argwhere(~known)[0]
             raise LMMInputError(
-                f"{where}: {int((~known).sum())} cross_info values are not among the control file's codes "
-                f"({listed(pd.unique(text[~known]))}, e.g. for {ids[i[0]]!r}); add them to the cross_info "
+                f"{where}: {counted(int((~known).sum()), 'cross_info value')} not among the control file's codes "
+                f"({listed(pd.unique(text[~known]))}, e.g. for {str(ids[i[0]])!r}); add them to the cross_info "
                 "map or correct the data."
             )
         numbers = pd.Series(text.ravel()).map(codes).to_numpy(np.int64).reshape(text.shape)
@@ -163,7 +164,7 @@ def cross_info_values(control: "_Control", covar: pd.DataFrame | None):
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise LMMInputError(
-            f"{where}: cross_info {text[i, j]!r} of {ids[i]!r} (column {names[j]!r}) is not an integer; give "
+            f"{where}: cross_info {str(text[i, j])!r} of {str(ids[i])!r} (column {str(names[j])!r}) is not an integer; give "
             "integers or a code map in the control file (e.g. '(AxB)x(AxB): 0')."
         )
     return ids, numbers.astype(np.int64), names
@@ -233,8 +234,9 @@ def check_observed(control: "_Control", geno: dict, is_x: dict, is_female: np.nd
             values.update(np.unique(codes[~ok]).tolist())
             codes[~ok] = 0
     if total:
-        report(f"{files}: {total} genotypes have codes a {ct.name} cross cannot hold ({', '.join(map(str, sorted(values)))}) "
-               "and are read as missing (R/qtl2 counts them as invalid and its model ignores them); check the "
+        codes_text = ", ".join(map(str, sorted(values)))
+        report(f"{files}: {counted(total, 'genotype')} with codes a {ct.name} cross cannot hold ({codes_text}), "
+               "read as missing (R/qtl2 counts them as invalid and its model ignores them); check the "
                "genotypes map.")
 
 
@@ -265,7 +267,7 @@ def check_founders(control: "_Control", founder: "_Geno | None", chroms, gmaps):
             bad_total += int(bad.sum())
             codes[bad] = 0
     if bad_total:
-        report(f"{founder.files}: {bad_total} founder genotypes are not homozygous (code 1 or 3) and are read "
+        report(f"{founder.files}: {counted(bad_total, 'founder genotype')} not homozygous (code 1 or 3), read "
                "as missing (R/qtl2 warns that founder_geno contains invalid values).")
     return tuple(founder.ids.tolist()), out
 

@@ -65,7 +65,7 @@ from .cross_checks import (
     sex_values,
 )
 from .cross_source import MAX_CROSS_BYTES, CrossSource, open_source
-from .cross_table import Sheet, decode, listed, read_sheet
+from .cross_table import Sheet, counted, decode, listed, read_sheet
 from .errors import LMMInputError, Report, report, reporting
 from .genotypes import chromosome_sort_key
 
@@ -280,8 +280,8 @@ def _recode(sheet: Sheet, control: _Control, what: str) -> np.ndarray:
     if unknown:
         n_bad = int(np.isin(inverse, unknown).sum())
         report(
-            f"{sheet.file}: {n_bad} {what} are not among the control file's genotypes "
-            f"({listed(names[unknown])}) and are read as missing (as R/qtl2 does); add the codes to "
+            f"{sheet.file}: {counted(n_bad, what[:-1])} not among the control file's genotypes "
+            f"({listed(names[unknown])}), read as missing (as R/qtl2 does); add the codes to "
             "genotypes or na.strings, or correct the file."
         )
     return codes
@@ -301,8 +301,8 @@ def _numbers(sheet: Sheet, control: _Control) -> np.ndarray:
     bad = np.isnan(values) & ~na
     i, j = np.argwhere(bad)[0]
     report(
-        f"{sheet.file}: {int(bad.sum())} values are not numbers (e.g. {decode(cells[i, j], sheet.file)!s:.40} "
-        f"for {sheet.rownames[i]!r} in column {sheet.colnames[j]!r}) and are read as missing; correct "
+        f"{sheet.file}: {counted(int(bad.sum()), 'value')} not numbers (e.g. {str(decode(cells[i, j], sheet.file))[:40]!r} "
+        f"for {str(sheet.rownames[i])!r} in column {str(sheet.colnames[j])!r}), read as missing; correct "
         "them or add their code to na.strings."
     )
     return values
@@ -390,8 +390,8 @@ def _map_section(control: _Control, section: str) -> pd.DataFrame:
     if missing.any():
         label = "genetic" if section == "gmap" else "physical"
         report(
-            f"{out['file'].iloc[0]}: {int(missing.sum())} markers have no {label} map position or chromosome "
-            f"({listed(out.index[missing])}) and are left out (as R/qtl2 does)."
+            f"{out['file'].iloc[0]}: {counted(int(missing.sum()), 'marker')} without {label} map position or chromosome "
+            f"({listed(out.index[missing])}), left out (as R/qtl2 does)."
         )
         out = out[~missing]
     return out
@@ -447,8 +447,8 @@ def _assemble(control: _Control, src: CrossSource) -> Cross:
     if len(keep) < len(geno.ids):
         dropped = pd.Index(geno.ids).difference(keep, sort=False)
         report(
-            f"{len(dropped)} genotyped individuals have no sex or cross information ({listed(dropped)}) and "
-            "are left out (as R/qtl2 does); add them to the sex or cross_info data to keep them."
+            f"{counted(len(dropped), 'genotyped individual')} without sex or cross information ({listed(dropped)}), "
+            "left out (as R/qtl2 does); add them to the sex or cross_info data to keep them."
         )
     if len(keep) == 0:
         raise LMMInputError(
@@ -528,8 +528,8 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
     if pmap is not None and gmap is not None and len(keep):
         differ = keep[(pmap.loc[keep, "chr"].to_numpy() != gmap.loc[keep, "chr"].to_numpy())]
         if len(differ):
-            report(f"{len(differ)} markers are on different chromosomes in the genetic and physical maps "
-                   f"({listed(differ)}) and are left out (as R/qtl2 does); correct the maps.")
+            report(f"{counted(len(differ), 'marker')} on different chromosomes in the genetic and physical maps "
+                   f"({listed(differ)}), left out (as R/qtl2 does); correct the maps.")
             keep = keep.difference(differ, sort=False)
     union = pd.Index(np.concatenate([np.asarray(idx, dtype=object) for _, _, idx in sets])).unique()
     if len(keep) < len(union):
@@ -539,14 +539,14 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
             if len(absent):
                 parts.append(f"{len(absent)} not in {label} ({files}: {listed(absent, 3)})")
         if parts:
-            report(f"{len(union) - len(keep)} markers are not in all of the genotypes, maps and founder "
-                   f"genotypes and are left out (as R/qtl2 does): {'; '.join(parts)}.")
+            report(f"{counted(len(union) - len(keep), 'marker')} not in all of the genotypes, maps and founder "
+                   f"genotypes, left out (as R/qtl2 does): {'; '.join(parts)}.")
     if len(keep) == 0:
         raise LMMInputError(
             f"No marker is in both the genotypes ({geno.files}) and the map ({main['file'].iloc[0] if len(main) else 'empty'}); "
             "the marker names must match: correct them."
         )
-    table = main.loc[keep, ["chr", "pos"]]
+    table = main.loc[main.index.isin(keep), ["chr", "pos"]]  # the map file's order: ties keep it
     chrom = table["chr"].astype(str).to_numpy()
     names = pd.unique(chrom)
     ranks = {c: i for i, c in enumerate(sorted(names, key=chromosome_sort_key))}
@@ -600,20 +600,24 @@ def _align_rows(frame: pd.DataFrame | None, ids: np.ndarray) -> pd.DataFrame | N
 
 
 def _check_individuals(control, ids, pheno, covar, geno_files) -> None:
+    pheno_files = ", ".join(control.files("pheno")) if "pheno" in control.raw else ""
+    covar_files = ", ".join(control.files("covar")) if "covar" in control.raw else ""
     if pheno is not None and len(pheno.index):
         common = pheno.index.isin(ids)
         if not common.any():
             raise LMMInputError(
-                f"No individual of the phenotype file ({listed(pheno.index, 3)}) is among the genotyped "
+                f"No individual of the phenotypes in {pheno_files} ({listed(pheno.index, 3)}) is among the genotyped "
                 f"individuals of {geno_files} ({listed(ids, 3)}); the IDs must be the same: correct them."
             )
         absent = pheno.index[~common]
         if len(absent):
-            report(f"{len(absent)} phenotyped individuals have no genotypes ({listed(absent)}); "
-                   f"{int(common.sum())} individuals have both (R/qtl2 keeps them all).")
+            report(f"{_count(len(absent), 'individual')} of {pheno_files} {_has(len(absent))} no genotypes "
+                   f"({listed(absent)}); {_count(int(common.sum()), 'individual')} {_has(int(common.sum()))} both "
+                   "(R/qtl2 keeps them all).")
         missing = pd.Index(ids)[~pd.Index(ids).isin(pheno.index)]
         if len(missing):
-            report(f"{len(missing)} genotyped individuals have no phenotypes ({listed(missing)}).")
+            report(f"{_count(len(missing), 'genotyped individual')} {_has(len(missing))} no phenotypes in "
+                   f"{pheno_files} ({listed(missing)}).")
     if pheno is not None and covar is not None:
         if len(pheno.index) != len(covar.index) or not (pheno.index == covar.index).all():
             only_p = pheno.index.difference(covar.index, sort=False)
@@ -621,8 +625,16 @@ def _check_individuals(control, ids, pheno, covar, geno_files) -> None:
             detail = "in another order" if not len(only_p) and not len(only_c) else (
                 f"{len(only_p)} only in the phenotypes ({listed(only_p, 3)}), {len(only_c)} only in the "
                 f"covariates ({listed(only_c, 3)})")
-            report(f"The covariates' individuals differ from the phenotypes' ({detail}); R/qtl2 warns the "
-                   "same: check the IDs of the covariate file.")
+            report(f"The individuals of the covariates in {covar_files} differ from those of the phenotypes in "
+                   f"{pheno_files} ({detail}); R/qtl2 warns the same: check the IDs of the covariate file.")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def _has(n: int) -> str:
+    return "has" if n == 1 else "have"
 
 
 def _check_phenocovar(control, pheno, phenocovar) -> None:

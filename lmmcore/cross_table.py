@@ -27,7 +27,7 @@ import pandas as pd
 
 from .errors import LMMInputError, report
 
-__all__ = ["Sheet", "listed", "read_sheet"]
+__all__ = ["Sheet", "counted", "listed", "read_sheet"]
 
 _NL, _CR, _SPACE, _TAB, _QUOTE = 10, 13, 32, 9, 34
 
@@ -43,6 +43,11 @@ def listed(names, limit: int = 5) -> str:
     names = list(names)
     shown = ", ".join(repr(str(n)) for n in names[:limit])
     return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
+
+
+def counted(n: int, word: str, plural: str | None = None) -> str:
+    """``1 marker``, ``2 markers`` (``plural`` when it is not ``word + 's'``)."""
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,7 @@ def read_sheet(data: bytes, file: str, *, sep: str = ",", comment_char: str | No
     header = _parse_header(header_line, file, sep)
     if len(header) < 2:
         raise LMMInputError(
-            f"{file} has {len(header)} column in its header; R/qtl2 files need an ID column and at "
+            f"{file} has {counted(len(header), 'column')} in its header; R/qtl2 files need an ID column and at "
             f"least one more, delimited by {sep!r} (the control file's sep)."
         )
     body = data[body_start:]
@@ -261,7 +266,7 @@ def _tokenize_block(blk, raw, sep, n_fields, file, lines_before, strip_blanks):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise LMMInputError(
-            f"{file}: line {lines_before + i + 1} has {int(per_line[i])} fields but the header has "
+            f"{file}: line {lines_before + i + 1} has {counted(int(per_line[i]), 'field')} but the header has "
             f"{n_fields}; every row needs the same number of fields (check the delimiter and the row)."
         )
     if blank.any():

@@ -325,7 +325,7 @@ def test_tiny_do_by_hand():
                              "glucose": [np.nan, 160, 170.5, np.nan, 150, 140]},
                             index=pd.Index(["d1", "d2", "d3", "d4", "d5", "d6"], name="id"))
     pd.testing.assert_frame_equal(cross.pheno, expected, check_index_type=False)
-    assert len(messages) == 1 and "'d6'" in messages[0] and "no genotypes" in messages[0]
+    assert len(messages) == 1 and "1 individual of pheno_a.csv, pheno_b.csv has no genotypes ('d6')" in messages[0]
 
 
 # --------------------------------------------------------------------------- against R/qtl2's read_cross2
@@ -414,7 +414,7 @@ def test_codes_the_type_cannot_hold_are_missing_with_a_message(tmp_path):
     cross, messages = _cross(tmp_path, {"crosstype": "riself", "geno": "g.csv", "gmap": "m.csv"},
                              {"g.csv": "id,m1,m2,m3\nr1,A,H,B\nr2,B,A,A\n", "m.csv": RIL_MAP})
     np.testing.assert_array_equal(cross.geno["1"], [[1, 2, 0], [0, 1, 1]])
-    assert "2 genotypes have codes a riself cross cannot hold (3)" in messages[0]
+    assert "2 genotypes with codes a riself cross cannot hold (3)" in messages[0]
 
 
 def test_backcross_male_x_holds_hemizygous_codes(tmp_path):
@@ -425,7 +425,7 @@ def test_backcross_male_x_holds_hemizygous_codes(tmp_path):
     cross, messages = _cross(tmp_path, control, files)
     np.testing.assert_array_equal(cross.geno["1"][:, 0], [2, 2, 1])
     np.testing.assert_array_equal(cross.geno["X"][:, 0], [2, 0, 3])  # a male cannot be AB on X; BB is B(Y)
-    assert "1 genotypes" in messages[0] and "bc" in messages[0]
+    assert "1 genotype with codes a bc cross cannot hold (2)" in messages[0]
 
 
 def test_markers_missing_from_the_map_or_genotypes_are_left_out(tmp_path):
@@ -434,7 +434,7 @@ def test_markers_missing_from_the_map_or_genotypes_are_left_out(tmp_path):
                              {"g.csv": "id,m1,m2,m3,extra\nr1,A,B,A,B\n", "m.csv": RIL_MAP + "m9,1,30\nm4,1,NA\n"})
     assert list(cross.gmap["1"].index) == ["m1", "m2", "m3"]
     text = " ".join(messages)
-    assert "'m4'" in text and "no genetic map position" in text
+    assert "'m4'" in text and "without genetic map position" in text
     assert "'extra'" in text and "'m9'" in text and "left out" in text
 
 
@@ -448,7 +448,7 @@ def test_individuals_without_sex_are_left_out(tmp_path):
     assert cross.ids == ("a", "c")
     np.testing.assert_array_equal(cross.geno["1"][:, 0], [1, 3])
     np.testing.assert_array_equal(cross.cross_info[:, 0], [0, 1])
-    assert "1 genotyped individual" in messages[0] and "'b'" in messages[0]
+    assert "1 genotyped individual without sex" in messages[0] and "'b'" in messages[0]
 
 
 def test_no_sex_with_an_x_means_all_female_with_a_message(tmp_path):
