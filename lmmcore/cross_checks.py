@@ -258,8 +258,9 @@ def check_founders(control: "_Control", founder: "_Geno | None", chroms, gmaps):
             f"{founder.files} has {len(founder.ids)} founders ({listed(founder.ids)}); a {ct.name} cross has "
             f"{ct.n_alleles}: give one row per founder (or set founder_geno_transposed)."
         )
-    index = pd.Index(founder.markers)
-    out = {c: np.ascontiguousarray(founder.codes[:, index.get_indexer(gmaps[c].index)]) for c in chroms}
+    every = pd.Index(np.concatenate([np.asarray(gmaps[c].index, dtype=object) for c in chroms]))
+    columns = np.split(pd.Index(founder.markers).get_indexer(every), np.cumsum([len(gmaps[c]) for c in chroms])[:-1])
+    out = {c: np.ascontiguousarray(founder.codes[:, cols]) for c, cols in zip(chroms, columns)}
     bad_total = 0
     for codes in out.values():
         bad = ~np.isin(codes, (0, 1, 3))

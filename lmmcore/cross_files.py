@@ -245,43 +245,52 @@ class _Control:
 # --------------------------------------------------------------------------- cells to values
 
 
-def _factorize(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(inverse, uniques)`` of a byte-string array, without a Python loop over cells."""
+def _distinct(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(index, values, counts)`` with ``values[index] == cells``, without a Python loop over cells.
+
+    One- and two-byte cells (genotype codes) index a table of every possible
+    value (256 or 65,536) directly, so that recoding is a single gather;
+    ``counts[k]`` is how many cells hold ``values[k]`` (0 for values absent).
+    """
     size = cells.dtype.itemsize
     if size <= 2:
-        view = cells.view(np.uint8 if size == 1 else np.uint16)
-        counts = np.bincount(view.ravel(), minlength=1)
-        present = np.flatnonzero(counts)
-        lut = np.zeros(counts.size, dtype=np.int32)
-        lut[present] = np.arange(present.size)
-        return lut[view], present.astype(view.dtype).view(f"S{size}")
+        kind = np.uint8 if size == 1 else np.uint16
+        index = cells.view(kind)
+        flat = index.ravel()
+        counts = np.zeros(1 << (8 * size), dtype=np.int64)
+        for a in range(0, flat.size, 1 << 22):  # chunks: bincount's int64 copy stays small
+            counts += np.bincount(flat[a: a + (1 << 22)], minlength=counts.size)
+        return index, np.arange(counts.size, dtype=kind).view(f"S{size}"), counts
     if size <= 8:
         width, kind = (4, np.uint32) if size <= 4 else (8, np.uint64)
         keys = cells.astype(f"S{width}").view(kind)
         inverse, uniques = pd.factorize(keys.ravel())
-        return inverse.reshape(cells.shape), np.asarray(uniques, dtype=kind).view(f"S{width}")
-    uniques, inverse = np.unique(cells, return_inverse=True)
-    return inverse.reshape(cells.shape), uniques
+        values = np.asarray(uniques, dtype=kind).view(f"S{width}")
+    else:
+        values, inverse = np.unique(cells, return_inverse=True)
+    inverse = inverse.reshape(cells.shape)
+    return inverse, values, np.bincount(inverse.ravel(), minlength=len(values))
 
 
 def _recode(sheet: Sheet, control: _Control, what: str) -> np.ndarray:
     """Genotype cells to R/qtl2's integer codes (int8, 0 = missing), as R/qtl2's ``recode_geno``."""
-    inverse, uniques = _factorize(sheet.cells)
-    names = decode(uniques, sheet.file)
+    index, values, counts = _distinct(sheet.cells)
+    present = np.flatnonzero(counts)
+    names = decode(values[present], sheet.file)
     na = set(control.na)
-    table = np.zeros(len(names), dtype=np.int8)
+    table = np.zeros(len(values), dtype=np.int8)
     unknown = []
-    for i, code in enumerate(names):  # the distinct codes (a handful), not the cells
+    for k, code in zip(present, names):  # the distinct codes (a handful), not the cells
         if code in control.genotypes:
-            table[i] = control.genotypes[code]
+            table[k] = control.genotypes[code]
         elif code not in na:
-            unknown.append(i)
-    codes = table[inverse]
+            unknown.append(k)
+    codes = table[index]
     if unknown:
-        n_bad = int(np.isin(inverse, unknown).sum())
+        n_bad = int(counts[unknown].sum())
         report(
             f"{sheet.file}: {counted(n_bad, what[:-1])} not among the control file's genotypes "
-            f"({listed(names[unknown])}), read as missing (as R/qtl2 does); add the codes to "
+            f"({listed(decode(values[unknown], sheet.file))}), read as missing (as R/qtl2 does); add the codes to "
             "genotypes or na.strings, or correct the file."
         )
     return codes
@@ -552,26 +561,30 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
     ranks = {c: i for i, c in enumerate(sorted(names, key=chromosome_sort_key))}
     order = np.lexsort((np.arange(len(table)), table["pos"].to_numpy(), pd.Series(chrom).map(ranks).to_numpy()))
     table = table.iloc[order]
-    geno_index = pd.Index(geno.markers)
     chroms = sorted(names, key=chromosome_sort_key)
-    gmaps, pmaps, columns = {}, ({} if pmap is not None and gmap is not None else None), {}
-    for c, part in table.groupby("chr", sort=False):  # one group per chromosome
-        c = str(c)
-        gmaps[c] = pd.Series(part["pos"].to_numpy(float), index=pd.Index(part.index, dtype=object), name=c)
-        columns[c] = geno_index.get_indexer(part.index)
+    # one look-up for all markers, then a slice per chromosome (the table is sorted by chromosome)
+    sorted_chr = table["chr"].astype(str).to_numpy()
+    bounds = np.flatnonzero(sorted_chr[1:] != sorted_chr[:-1]) + 1
+    starts, ends = np.r_[0, bounds], np.r_[bounds, len(table)]
+    marker_names = np.asarray(table.index, dtype=object)
+    positions = table["pos"].to_numpy(float)
+    geno_columns = pd.Index(geno.markers).get_indexer(table.index)
+    physical = pmap["pos"].reindex(table.index).to_numpy(float) if pmap is not None and gmap is not None else None
+    gmaps, pmaps, columns = {}, ({} if physical is not None else None), {}
+    for a, b in zip(starts, ends):  # one slice per chromosome
+        c = str(sorted_chr[a])
+        index = pd.Index(marker_names[a:b], dtype=object)
+        gmaps[c] = pd.Series(positions[a:b], index=index, name=c)
+        columns[c] = geno_columns[a:b]
         if pmaps is not None:
-            values = pmap.loc[part.index, "pos"].to_numpy(float)
-            pmaps[c] = pd.Series(values, index=gmaps[c].index.copy(), name=c)
+            values = physical[a:b]
+            pmaps[c] = pd.Series(values, index=index.copy(), name=c)
             back = np.flatnonzero(np.diff(values) < 0)
             if back.size:
-                a, b = part.index[back[0]], part.index[back[0] + 1]
+                m1, m2 = index[back[0]], index[back[0] + 1]
                 report(f"The physical map is out of order on chromosome {c} once the markers follow the "
-                       f"genetic map ({a!r} at {values[back[0]]:g} Mbp before {b!r} at {values[back[0] + 1]:g}); "
+                       f"genetic map ({m1!r} at {values[back[0]]:g} Mbp before {m2!r} at {values[back[0] + 1]:g}); "
                        "check the maps (R/qtl2 warns the same).")
-    gmaps = {c: gmaps[c] for c in chroms}
-    columns = {c: columns[c] for c in chroms}
-    if pmaps is not None:
-        pmaps = {c: pmaps[c] for c in chroms}
     return chroms, gmaps, pmaps, columns
 
 

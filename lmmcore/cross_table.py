@@ -31,8 +31,9 @@ __all__ = ["Sheet", "counted", "listed", "read_sheet"]
 
 _NL, _CR, _SPACE, _TAB, _QUOTE = 10, 13, 32, 9, 34
 
-#: Bytes of one block of lines tokenised at once (bounds the index arrays).
-_BLOCK_BYTES = 1 << 24
+#: Bytes of one block of lines tokenised at once: small index arrays stay in memory that is
+#: reused from block to block (large ones cost page faults each time).
+_BLOCK_BYTES = 1 << 20
 
 #: A fixed-width cell array may use at most this many times the file's bytes.
 _WIDTH_BLOWUP = 8
@@ -87,6 +88,10 @@ class Sheet:
 
 def decode(values: np.ndarray, file: str) -> np.ndarray:
     """UTF-8 bytes (``S`` array) to text (``U`` array), with a clear error for other encodings."""
+    if values.size and values.dtype.kind == "S":
+        raw = np.ascontiguousarray(values).view(np.uint8)
+        if raw.size == 0 or raw.max() < 128:  # ASCII: a plain cast, much faster than decoding
+            return values.astype(f"U{values.dtype.itemsize}")
     try:
         return np.char.decode(values, "utf-8")
     except UnicodeDecodeError:
@@ -312,7 +317,7 @@ def _fixed_width(blk: np.ndarray, starts: np.ndarray, lengths: np.ndarray):
         return None
     last = blk.size - 1
     if width == 1:
-        out = blk[np.minimum(starts, last)]
+        out = blk[starts]  # a cell starts at most at its own delimiter, inside the block
         if not lengths.all():
             out = np.where(lengths > 0, out, 0).astype(np.uint8)
         return out.view("S1")
