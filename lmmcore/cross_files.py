@@ -436,6 +436,9 @@ def _assemble(control: _Control, src: CrossSource) -> Cross:
     if "gmap" not in raw and "pmap" not in raw:
         raise LMMInputError(f"{control.where} names no marker map (gmap or pmap); add 'gmap: <file>'.")
     geno = _genotype_section(control, "geno")
+    if len(geno.ids) == 0:
+        raise LMMInputError(f"{geno.files} has no rows of genotypes; give one row per individual (or set "
+                            "geno_transposed if the individuals are the columns).")
     founder = _genotype_section(control, "founder_geno") if "founder_geno" in raw else None
     gmap = _map_section(control, "gmap") if "gmap" in raw else None
     pmap = _map_section(control, "pmap") if "pmap" in raw else None

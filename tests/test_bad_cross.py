@@ -248,6 +248,8 @@ CASES: list[Case] = [
       "chr and pos"),
     E("no_marker_in_common", lambda t: put(t, "gmap.csv", "marker,chr,pos\nq1,1,0\nq2,1,5\n", pmap=None),
       "geno.csv", "No marker", "must match"),
+    E("geno_without_rows", lambda t: put(t, "geno.csv", "id,m2a,m2b\n"), "geno.csv", "no rows of genotypes",
+      "give one row per individual"),
     E("ids_disagree", lambda t: put(t, "pheno.csv", "id,w\nmouse1,3\nmouse2,4\n"), "geno.csv", "'mouse1'", "'i1'",
       "the IDs must be the same"),
     # ---- sex and cross information
