@@ -348,15 +348,10 @@ class _Geno:
 def _genotype_section(control: _Control, section: str) -> _Geno:
     what = "genotypes" if section == "geno" else "founder genotypes"
     sheets = control.sheets(section)
+    for s in sheets:
+        _unique_rows(s.rownames, s.file, "individual" if section == "geno" else "founder")
     pieces = [(s.rownames, s.colnames, _recode(s, control, what)) for s in sheets]
     ids = pd.Index(np.concatenate([p[0] for p in pieces])).unique()
-    for s in sheets:
-        names, counts = np.unique(s.rownames, return_counts=True)
-        if (counts > 1).any():
-            raise LMMInputError(
-                f"{s.file} lists {listed(names[counts > 1])} more than once; each individual (row) must "
-                "appear once: rename or remove the repeated rows."
-            )
     markers = np.concatenate([p[1] for p in pieces])
     codes = np.zeros((len(ids), len(markers)), dtype=np.int8)
     col = 0
@@ -370,6 +365,16 @@ def _genotype_section(control: _Control, section: str) -> _Geno:
                    "first column of each is used: rename or remove the repeated markers.")
         markers, codes = markers[first], codes[:, first]
     return _Geno(np.asarray(ids, dtype=str), markers, codes, ", ".join(s.file for s in sheets))
+
+
+def _unique_rows(names: np.ndarray, file: str, what: str) -> None:
+    """Each row name once (R/qtl2 stops on repeated IDs); for transposed files they come from the header."""
+    if len(names) > len(set(names.tolist())):
+        values, counts = np.unique(names, return_counts=True)
+        raise LMMInputError(
+            f"{file} lists the {what} {listed(values[counts > 1])} more than once; each {what} must appear "
+            "once: rename or remove the repeated ones."
+        )
 
 
 def _map_section(control: _Control, section: str) -> pd.DataFrame:
@@ -399,7 +404,7 @@ def _map_section(control: _Control, section: str) -> pd.DataFrame:
     if missing.any():
         label = "genetic" if section == "gmap" else "physical"
         report(
-            f"{out['file'].iloc[0]}: {counted(int(missing.sum()), 'marker')} without {label} map position or chromosome "
+            f"{', '.join(pd.unique(out['file'][missing]))}: {counted(int(missing.sum()), 'marker')} without {label} map position or chromosome "
             f"({listed(out.index[missing])}), left out (as R/qtl2 does)."
         )
         out = out[~missing]
@@ -410,6 +415,7 @@ def _frame_section(control: _Control, section: str, numeric: bool) -> pd.DataFra
     """Phenotype, covariate or phenotype-covariate files, joined on their IDs (union, as R/qtl2)."""
     frames = []
     for s in control.sheets(section):
+        _unique_rows(s.rownames, s.file, "phenotype" if section == "phenocovar" else "individual")
         if numeric:
             frames.append(pd.DataFrame(_numbers(s, control), index=pd.Index(s.rownames, name="id"),
                                        columns=s.colnames))

@@ -242,6 +242,8 @@ CASES: list[Case] = [
       "delimited by ','"),
     E("duplicate_id", lambda t: edit(t, "geno.csv", "i5,", "i4,", ), "geno.csv", "'i4'", "more than once",
       "rename or remove"),
+    E("duplicate_id_in_transposed_pheno", lambda t: put(t, "pheno.csv", "id,i1,i1\nweight,1,2\n", pheno_transposed=True),
+      "pheno.csv", "'i1'", "more than once", "rename or remove"),
     E("duplicate_marker_in_map", lambda t: edit(t, "gmap.csv", "m2a,2,10", "m2b,2,10"), "gmap.csv", "'m2b'",
       "more than once", "remove the repeated rows"),
     E("map_without_pos", lambda t: put(t, "pmap.csv", "marker,chr\nm2a,2\n"), "pmap.csv", "2 columns",
