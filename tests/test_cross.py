@@ -540,7 +540,7 @@ def test_tokenizer_matches_the_csv_module(seed):
     width = rng.integers(0, 12, size=(n, m))
     cells = [["".join(rng.choice(alphabet, w)) for w in row] for row in width]
     pad = rng.integers(0, 2, size=(n, m))
-    ids = [f"id{i}" for i in range(n)]
+    ids = [f"id{i}" + ("é" if seed == 2 and i % 3 == 0 else "") for i in range(n)]  # UTF-8 IDs too
     lines = ["id," + ",".join(f"c{j}" for j in range(m))]
     lines += [ids[i] + "," + ",".join(" " * pad[i, j] + cells[i][j] for j in range(m)) for i in range(n)]
     text = ("\r\n" if seed == 1 else "\n").join(lines) + ("\n" if seed != 2 else "")
@@ -548,6 +548,22 @@ def test_tokenizer_matches_the_csv_module(seed):
     expected = [[c.strip() for c in row[1:]] for row in csv.reader(io.StringIO(text))][1:]
     got = np.char.decode(sheet.cells, "utf-8").tolist()
     assert got == expected and sheet.rownames.tolist() == ids
+
+
+@pytest.mark.parametrize("block", [16, 100, 1000])
+def test_tokenizer_blocks_give_the_same_cells(block, monkeypatch, tiny_f2):
+    """Lines are cut into blocks at line ends; tiny blocks (a line longer than a block) change nothing."""
+    import lmmcore.cross_table as table
+
+    rng = np.random.default_rng(block)
+    text = "id," + ",".join(f"m{j}" for j in range(60)) + "\n" + "".join(
+        f"r{i}," + ",".join(rng.choice(["AA", "AB", "B", "-", ""], 60)) + "\n" for i in range(40))
+    whole = read_sheet(text.encode(), "w.csv")
+    monkeypatch.setattr(table, "_BLOCK_BYTES", block)
+    cut = read_sheet(text.encode(), "w.csv")
+    np.testing.assert_array_equal(cut.cells, whole.cells)
+    np.testing.assert_array_equal(cut.rownames, whole.rownames)
+    assert_same_cross(read_quiet(TINY_F2 / "tiny_f2.yaml")[0], tiny_f2)
 
 
 @pytest.mark.parametrize("width", [1, 2, 3, 5, 9])
