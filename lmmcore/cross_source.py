@@ -72,12 +72,7 @@ class CrossSource:
 
     def read(self, name: object, what: str) -> bytes:
         """The contents of the file the control file calls ``name`` (for its field ``what``)."""
-        name = self._checked_name(name, what)
-        data = self._read(name, what)
-        return data
-
-    def exists(self, name: str) -> bool:
-        raise NotImplementedError
+        return self._read(self._checked_name(name, what), what)
 
     def _read(self, name: str, what: str) -> bytes:
         raise NotImplementedError
@@ -85,19 +80,19 @@ class CrossSource:
     def _checked_name(self, name: object, what: str) -> str:
         if not isinstance(name, str) or not name.strip():
             raise LMMInputError(
-                f"{self.control_name} (in {self.display}) gives {what}: {name!r}; it must be a file name "
+                f"{self.label(self.control_name)} gives {what}: {name!r}; it must be a file name "
                 "(or a list of file names): correct the control file."
             )
         name = name.strip()
         parts = re.split(r"[\\/]+", name)
         if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", name):
             raise LMMInputError(
-                f"{self.control_name} (in {self.display}) names the web address {name!r} for {what}; "
+                f"{self.label(self.control_name)} names the web address {name!r} for {what}; "
                 "files are never downloaded: put the file beside the control file."
             )
         if name.startswith(("/", "\\")) or re.match(r"^[a-zA-Z]:", name) or ".." in parts:
             raise LMMInputError(
-                f"{self.control_name} (in {self.display}) names {name!r} for {what}, a path outside "
+                f"{self.label(self.control_name)} names {name!r} for {what}, a path outside "
                 "the cross's folder; only files beside the control file are read: give a name "
                 "relative to it without '..'."
             )
@@ -168,15 +163,12 @@ class _ZipSource(CrossSource):
     def _path(self, name: str) -> str:
         return posixpath.join(self.folder, name.replace("\\", "/")) if self.folder else name.replace("\\", "/")
 
-    def exists(self, name: str) -> bool:
-        return self._path(name) in self.infos
-
     def _read(self, name: str, what: str) -> bytes:
         path = self._path(name)
         if path not in self.infos:
             present = [n for n in self.infos if n != self.control_name]
             raise LMMInputError(
-                f"{self.control_name} (in {self.display}) names {name!r} for {what}, but the zip has no "
+                f"{self.label(self.control_name)} names {name!r} for {what}, but the zip has no "
                 f"such file (it holds {listed(present)}); add the file or correct the name."
             )
         return self._member(path)
@@ -232,10 +224,6 @@ class _FolderSource(CrossSource):
 
     def _resolve(self, name: str) -> Path:
         return (self.folder / name).resolve()
-
-    def exists(self, name: str) -> bool:
-        path = self._resolve(name)
-        return path.is_relative_to(self.folder) and path.is_file()
 
     def _read(self, name: str, what: str) -> bytes:
         path = self._resolve(name)
