@@ -196,7 +196,12 @@ def _parse_header(line: bytes, file: str, sep: str) -> list[str]:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise LMMInputError(f"{file} is not UTF-8 text; save it as CSV UTF-8.") from None
-    fields = next(csv.reader([text], delimiter=sep, skipinitialspace=False))
+    try:
+        fields = next(csv.reader([text], delimiter=sep, skipinitialspace=False))
+    except csv.Error as exc:
+        raise LMMInputError(
+            f"{file}: the header row could not be read ({exc}); correct the first line of the file."
+        ) from None
     return [f.strip() for f in fields]
 
 

@@ -22,6 +22,7 @@ zip bombs (by the sizes the zip declares, and by a forged header).
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import shutil
 import struct
@@ -369,3 +370,47 @@ def test_the_forged_zip_really_lies(tmp_path):
         start = 30 + name_len + extra_len
         inflated = zlib.decompressobj(-15).decompress(raw[start: start + info.compress_size])
         assert len(inflated) > 20_000_000
+
+
+def test_a_lone_carriage_return_in_a_header_is_an_input_error(tmp_path):
+    """Regression: Python's csv module raised its own error on a CR inside the header line."""
+    source = edit(tmp_path, "pheno.csv", "id,weight", "id,we\right")
+    with pytest.raises(LMMInputError, match="pheno.csv: the header row could not be read"):
+        read_cross(source, report=[].append)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_mangled_crosses_give_input_errors_only(seed, tmp_path):
+    """Lines deleted, repeated, swapped or cut and cells replaced at random: read, or one-sentence error."""
+    rng = np.random.default_rng(seed)
+    originals = {f.name: f.read_text() for f in TINY_F2.iterdir()}
+    replacements = ["", "NA", "X", "zz", "1.5", "-3", "i1", "m2a", "10", "AA", "f", "~", "[", '"', "\r"]
+    for _ in range(20):
+        files = dict(originals)
+        for _ in range(int(rng.integers(1, 4))):
+            name = str(rng.choice(sorted(files)))
+            lines = files[name].split("\n")
+            i = int(rng.integers(len(lines)))
+            op = rng.integers(5)
+            if op == 0:
+                del lines[i]
+            elif op == 1:
+                lines.insert(i, lines[i])
+            elif op == 2:
+                j = int(rng.integers(len(lines)))
+                lines[i], lines[j] = lines[j], lines[i]
+            elif op == 3:
+                cells = lines[i].split(",")
+                cells[int(rng.integers(len(cells)))] = str(rng.choice(replacements))
+                lines[i] = ",".join(cells)
+            else:
+                lines = lines[:i]
+            files[name] = "\n".join(lines)
+        data = io.BytesIO()
+        with zipfile.ZipFile(data, "w") as z:
+            for name, text in files.items():
+                z.writestr(name, text)
+        try:
+            read_cross(data.getvalue(), name="mangled.zip", report=[].append)
+        except LMMInputError as exc:
+            assert "\n" not in str(exc) and str(exc).endswith("."), str(exc)

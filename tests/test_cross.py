@@ -74,10 +74,6 @@ def read_quiet(source, **kw) -> tuple[Cross, list[str]]:
     return read_cross(source, report=messages.append, **kw), messages
 
 
-def csv_text(path: Path) -> str:
-    return path.read_text()
-
-
 def edit_control(folder: Path, name: str, **changes) -> Path:
     path = folder / name
     control = yaml.safe_load(path.read_text())
