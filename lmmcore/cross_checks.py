@@ -108,9 +108,13 @@ def sex_values(control: "_Control", covar: pd.DataFrame | None):
         female[code] = letter == "f"
     known = np.isin(text, list(female))
     if not known.all():
+        unknown = pd.unique(text[~known])
+        reversed_map = all(u in {str(v).strip() for v in codes.values()} for u in unknown)
+        hint = (" (the map looks reversed: its keys are the codes in the data and its values the sexes, "
+                "e.g. 'f: female')" if reversed_map else "")
         raise LMMInputError(
             f"{where}: {counted(int((~known).sum()), 'sex', 'sexes')} not among the control file's sex codes "
-            f"({listed(pd.unique(text[~known]))}, e.g. for {str(ids[~known][0])!r}); add the codes to the sex map "
+            f"({listed(unknown)}, e.g. for {str(ids[~known][0])!r}){hint}; add the codes to the sex map "
             "or correct the data (sex cannot be missing)."
         )
     is_female = pd.Series(text).map(female).to_numpy(bool)
@@ -147,7 +151,8 @@ def cross_info_values(control: "_Control", covar: pd.DataFrame | None):
         for code, value in codes.items():
             if isinstance(value, bool) or not isinstance(value, int):
                 raise LMMInputError(
-                    f"{control.where} maps the cross_info code {code!r} to {value!r}; it must be an integer."
+                    f"{control.where} maps the cross_info code {code!r} to {value!r}; the keys are the codes in "
+                    "the data and the values must be integers, e.g. '(AxB)x(AxB): 0'."
                 )
         known = np.isin(text, list(codes))
         if not known.all():
