@@ -43,6 +43,12 @@ What R/qtl2 does, and so this reader, field by field (R/qtl2 0.43-5):
   cross with an X (all female assumed), observed codes the type cannot hold
   and founder genotypes other than 1 or 3 (read as missing), ``alleles`` of
   the wrong length, unused control fields.
+* Where this reader differs on purpose: file names with ``..``, absolute
+  paths and web addresses are refused (R/qtl2 reads and downloads them; see
+  :mod:`lmmcore.cross_source`); ``cross_info: file.csv`` (a plain string)
+  must name a file (R/qtl2 ignores it when the file is absent); covariate
+  columns that are all numbers become floats (R/qtl2 keeps text); a
+  control file may also end in ``.yml``.
 """
 
 from __future__ import annotations
