@@ -78,6 +78,8 @@ _LAZY = {
     "fit1": "effects",
     "scan1blup": "effects_blup",
     "rotated_permutations": "perm_rotated",
+    "Cross": "cross",
+    "read_cross": "cross_files",
 }
 
 
