@@ -36,7 +36,6 @@ __all__ = [
     "PatternModel",
     "prepare_pattern",
     "check_phenotype",
-    "phenotype_problem",
     "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
@@ -132,15 +131,18 @@ def kinship_scale_factor(kinship: np.ndarray, scale: float | str = 1.0) -> float
     return scale
 
 
-def phenotype_problem(
+def check_phenotype(
     name: str,
     values: np.ndarray,
     source: str | None = None,
     *,
     among: str = "among the aligned individuals",
     task: str = "a variance-component fit",
-) -> str | None:
-    """Why a phenotype cannot be fitted, as a sentence for the user, or None when it can.
+) -> None:
+    """Raise :class:`LMMInputError` if a phenotype cannot be fitted, with a sentence that says why.
+
+    The check every entry point makes (the fit, the genome scan, the
+    dashboard, which catches the error to leave the phenotype out).
 
     Parameters
     ----------
@@ -154,51 +156,33 @@ def phenotype_problem(
     task : str
         What needs the observations (``"a scan"``, ...).
 
-    Notes
-    -----
-    A phenotype is refused when it has fewer than 3 observed values, an
-    infinite value, or no variation (every observed value the same).
+    Raises
+    ------
+    LMMInputError
+        Fewer than 3 observed values, an infinite value, or no variation
+        (every observed value the same).
     """
     prefix = f"{source}: " if source else ""
     values = np.asarray(values, dtype=float)
     observed = values[~np.isnan(values)]
     if observed.size == 0:
-        return (
+        raise LMMInputError(
             f"{prefix}phenotype '{name}' has no observed value {among} (all "
             "missing; at least 3 are needed); remove it, or check that its IDs match the kinship's"
         )
     if observed.size < 3:
-        return (
+        raise LMMInputError(
             f"{prefix}phenotype '{name}' has only {observed.size} observed value(s) {among}; "
             f"{task} needs at least 3 (and more than the number of coefficients); "
             "remove it or add observations"
         )
     if not np.all(np.isfinite(observed)):
-        return f"{prefix}phenotype '{name}' has infinite values; use finite numbers and NaN for missing"
+        raise LMMInputError(f"{prefix}phenotype '{name}' has infinite values; use finite numbers and NaN for missing")
     if np.all(observed == observed[0]):
-        return (
+        raise LMMInputError(
             f"{prefix}phenotype '{name}' is constant (every value is {observed[0]:g}); "
             "it has no variance to split; remove it"
         )
-    return None
-
-
-def check_phenotype(
-    name: str,
-    values: np.ndarray,
-    source: str | None = None,
-    *,
-    among: str = "among the aligned individuals",
-    task: str = "a variance-component fit",
-) -> None:
-    """Raise :class:`LMMInputError` with :func:`phenotype_problem`'s sentence if the phenotype cannot be fitted.
-
-    The check every entry point makes (the fit, the genome scan, the
-    dashboard); the arguments are those of :func:`phenotype_problem`.
-    """
-    problem = phenotype_problem(name, values, source, among=among, task=task)
-    if problem is not None:
-        raise LMMInputError(problem)
 
 
 # --------------------------------------------------------------------------- one pattern
