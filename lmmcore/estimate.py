@@ -74,7 +74,10 @@ class StandardisedData:
         return -(rot.n_ml if method == "ml" else rot.n - rot.p) * np.log(self.scale)
 
     def unscale_beta(self, beta: np.ndarray) -> np.ndarray:
-        """Coefficients (rows: phenotypes) in the phenotype's units: ``s b``, plus ``mu / kappa`` on the constant column."""
+        """Coefficients (rows: phenotypes) in the phenotype's units.
+
+        ``s b``, plus ``mu / kappa`` on the constant column (of value kappa).
+        """
         out = beta * self.scale[:, None]
         col = self.rot.constant_column
         if col >= 0:

@@ -186,7 +186,7 @@ def fit_rotated(
     -----
     Phenotypes are centred and scaled before the fit when the design has a
     constant column (only scaled otherwise) and the results transformed back
-    exactly (see :func:`standardise`): ``beta`` and its SE scale with the
+    exactly (see :func:`lmmcore.estimate.standardise`): ``beta`` and its SE scale with the
     phenotype, ``sigma2`` with its square, and L shifts by ``-n log s`` (ML)
     or ``-(n - p) log s`` (REML).
 
