@@ -34,6 +34,10 @@ permutation thresholds, :mod:`lmmcore.simulate` simulates populations and traits
 
 from .batch import (
     MissingnessPattern,
+    PatternCache,
+    PatternModel,
+    check_phenotype,
+    prepare_pattern,
     fit_phenotypes,
     kinship_scale_factor,
     missingness_patterns,
@@ -45,10 +49,13 @@ from .design import Design, design_matrix
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, LMMWarning
 from .fit import CI_DROP, FitResult, fit_lmm, fit_rotated, rescale_h2
+from .estimate import H2Optimum, PointEstimate, StandardisedData, estimate_rotated, optimise_h2, standardise
+from .inference import H2Inference, h2_inference
 from .io import LMMData, align, load_data, read_covariates, read_kinship, read_phenotypes
 from .likelihood import from_lmmlite, profile_loglik, to_lmmlite
 from .optimize import OptimizeResult, OptimizerTrace, brent_maximize, maximize_profile
 from .wls import WLSSolution, solve_wls
+from .wls import variance_factors
 
 #: Genome-scan, genotype and simulation names, imported on first use so that
 #: ``lmmcore fit`` does not pay for them (PEP 562). The scan itself is
@@ -100,6 +107,19 @@ __all__ = sorted(_LAZY) + [
     "Design",
     "Eigendecomposition",
     "FitResult",
+    "H2Inference",
+    "H2Optimum",
+    "PatternCache",
+    "PatternModel",
+    "PointEstimate",
+    "StandardisedData",
+    "check_phenotype",
+    "estimate_rotated",
+    "h2_inference",
+    "optimise_h2",
+    "prepare_pattern",
+    "standardise",
+    "variance_factors",
     "LMMData",
     "LMMInputError",
     "LMMWarning",

@@ -6,6 +6,11 @@ phenotypes that are observed on exactly the same individuals form a
 rotation, and all its phenotypes are then fitted together, vectorised
 (R/qtl2's ``est_herit`` batches the same way; lmmlite leaves the loop to the
 user).
+
+:func:`prepare_pattern` is the per-pattern pipeline (decompose the
+sub-kinship, build the design, rotate) that :func:`fit_phenotypes`,
+:func:`profile_table` and the dashboard share; a :class:`PatternCache`, owned
+by the caller, keeps its decompositions and rotations between calls.
 """
 
 from __future__ import annotations
@@ -17,9 +22,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .design import design_matrix
-from .eigen import Eigendecomposition, decompose_kinship, rotate
-from .errors import LMMInputError
+from .design import Design, design_matrix
+from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
+from .errors import LMMInputError, Report, reporting
 from .fit import FitResult, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
@@ -27,6 +32,10 @@ from .optimize import DEFAULT_GRID, DEFAULT_TOL
 
 __all__ = [
     "MissingnessPattern",
+    "PatternCache",
+    "PatternModel",
+    "prepare_pattern",
+    "check_phenotype",
     "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
@@ -122,24 +131,314 @@ def kinship_scale_factor(kinship: np.ndarray, scale: float | str = 1.0) -> float
     return scale
 
 
-def _check_phenotype(name: str, values: np.ndarray, source: str) -> None:
+def check_phenotype(
+    name: str,
+    values: np.ndarray,
+    source: str | None = None,
+    *,
+    among: str = "among the aligned individuals",
+    task: str = "a variance-component fit",
+) -> None:
+    """Raise :class:`LMMInputError` if a phenotype cannot be fitted, with a sentence that says why.
+
+    The check every entry point makes (the fit, the genome scan, the
+    dashboard, which catches the error to leave the phenotype out).
+
+    Parameters
+    ----------
+    name : str
+    values : ndarray
+        The phenotype's values for the individuals in use; NaN = missing.
+    source : str, optional
+        The file (or table) to name first in the sentence.
+    among : str
+        Which individuals ``values`` covers, as the sentence says it.
+    task : str
+        What needs the observations (``"a scan"``, ...).
+
+    Raises
+    ------
+    LMMInputError
+        Fewer than 3 observed values, an infinite value, or no variation
+        (every observed value the same).
+    """
+    prefix = f"{source}: " if source else ""
+    values = np.asarray(values, dtype=float)
     observed = values[~np.isnan(values)]
     if observed.size == 0:
         raise LMMInputError(
-            f"{source}: phenotype '{name}' has no observed value among the aligned individuals (all "
+            f"{prefix}phenotype '{name}' has no observed value {among} (all "
             "missing; at least 3 are needed); remove it, or check that its IDs match the kinship's"
         )
     if observed.size < 3:
         raise LMMInputError(
-            f"{source}: phenotype '{name}' has only {observed.size} observed value(s) among the "
-            "aligned individuals; a variance-component fit needs at least 3 (and more than the "
-            "number of coefficients); remove it or add observations"
+            f"{prefix}phenotype '{name}' has only {observed.size} observed value(s) {among}; "
+            f"{task} needs at least 3 (and more than the number of coefficients); "
+            "remove it or add observations"
         )
+    if not np.all(np.isfinite(observed)):
+        raise LMMInputError(f"{prefix}phenotype '{name}' has infinite values; use finite numbers and NaN for missing")
     if np.all(observed == observed[0]):
         raise LMMInputError(
-            f"{source}: phenotype '{name}' is constant (every value is {observed[0]:g}); "
+            f"{prefix}phenotype '{name}' is constant (every value is {observed[0]:g}); "
             "it has no variance to split; remove it"
         )
+
+
+# --------------------------------------------------------------------------- one pattern
+
+
+def _kinship_fingerprint(kinship: np.ndarray) -> bytes:
+    K = np.ascontiguousarray(kinship, dtype=float)
+    return hashlib.blake2b(memoryview(K).cast("B"), digest_size=16).digest() + repr(K.shape).encode()
+
+
+def _array_fingerprint(a: np.ndarray) -> bytes:
+    a = np.ascontiguousarray(a, dtype=float)
+    return hashlib.blake2b(memoryview(a).cast("B"), digest_size=16).digest() + repr(a.shape).encode()
+
+
+class PatternCache:
+    """What a caller keeps between fits of the same data: decompositions and rotations.
+
+    The caller owns it (the command line makes one per run, the dashboard one
+    per session) and passes it as ``cache=`` to :func:`fit_phenotypes`,
+    :func:`profile_table`, :func:`prepare_pattern` and
+    :func:`pattern_decomposition`. Entries are keyed by fingerprints of the
+    values (kinship, pattern, design, phenotypes), so one cache can safely
+    serve several data sets. ``len(cache)`` is the number of
+    eigendecompositions.
+
+    Parameters
+    ----------
+    decompositions : dict, optional
+        An existing dict of decompositions to share (a plain dict passed as
+        ``cache=`` is used this way, without a memo of rotations).
+    rotations : bool
+        Also keep the rotated data (``y* = U'y``, ``X* = U'X``), so that a
+        profile after a fit, or the dashboard's walkthrough, rotates nothing
+        again.
+    """
+
+    def __init__(self, decompositions: dict | None = None, *, rotations: bool = True) -> None:
+        self.decompositions: dict = {} if decompositions is None else decompositions
+        self.rotations: dict | None = {} if rotations else None
+
+    def __len__(self) -> int:
+        return len(self.decompositions)
+
+    def __repr__(self) -> str:
+        n_rot = 0 if self.rotations is None else len(self.rotations)
+        return f"PatternCache({len(self)} decomposition(s), {n_rot} rotation(s))"
+
+    def clear(self) -> None:
+        """Forget everything."""
+        self.decompositions.clear()
+        if self.rotations is not None:
+            self.rotations.clear()
+
+
+def _as_cache(cache: PatternCache | dict | None) -> PatternCache:
+    if isinstance(cache, PatternCache):
+        return cache
+    if cache is None:
+        return PatternCache()
+    return PatternCache(cache, rotations=False)
+
+
+def pattern_decomposition(
+    kinship: np.ndarray,
+    observed: np.ndarray,
+    cache: PatternCache | dict | None = None,
+    *,
+    fingerprint: bytes | None = None,
+    report: Report | None = None,
+) -> Eigendecomposition:
+    """The eigendecomposition of the kinship of the observed individuals, cached.
+
+    Parameters
+    ----------
+    kinship : ndarray, shape (n, n)
+    observed : ndarray of bool, shape (n,)
+    cache : PatternCache or dict, optional
+        Decompositions already made. Keys combine a fingerprint of the
+        kinship's values with the pattern, so one cache can safely serve
+        several data sets.
+    fingerprint : bytes, optional
+        The kinship's fingerprint, when the caller has it already (it costs
+        one pass over K).
+    report : callable, optional
+        Receiver of the messages (see :func:`lmmcore.errors.reporting`).
+
+    Returns
+    -------
+    Eigendecomposition
+    """
+    with reporting(report):
+        observed = np.asarray(observed, dtype=bool)
+        if fingerprint is None:
+            fingerprint = _kinship_fingerprint(kinship)
+        store = cache.decompositions if isinstance(cache, PatternCache) else cache
+        key = (fingerprint, MissingnessPattern(observed, ()).key)
+        if store is not None and key in store:
+            return store[key]
+        sub = kinship if observed.all() else kinship[np.ix_(observed, observed)]
+        eig = decompose_kinship(sub, check=False)
+        if store is not None:
+            store[key] = eig
+        return eig
+
+
+@dataclass(frozen=True)
+class PatternModel:
+    """One missingness pattern ready to fit: its individuals, decomposition, design and rotated data.
+
+    Attributes
+    ----------
+    pattern : MissingnessPattern
+        Which individuals are used, and the phenotypes (all observed on them).
+    ids : tuple of str
+        The IDs of those individuals.
+    y : ndarray, shape (n, m)
+        The phenotypes as given (before rotation).
+    eig : Eigendecomposition
+        Of the kinship of those individuals, as given (not scaled).
+    kinship_scale : float
+        The factor c of the kinship fitted, ``c K`` (``rot.d = c eig.values``).
+    design : Design
+    rot : RotatedData
+        ``y* = U'y``, ``X* = U'X`` and ``d`` (scaled).
+    """
+
+    pattern: MissingnessPattern
+    ids: tuple[str, ...]
+    y: np.ndarray
+    eig: Eigendecomposition
+    kinship_scale: float
+    design: Design
+    rot: RotatedData
+
+    @property
+    def phenotypes(self) -> tuple[str, ...]:
+        return self.pattern.phenotypes
+
+    @property
+    def observed(self) -> np.ndarray:
+        return self.pattern.observed
+
+    @property
+    def n(self) -> int:
+        return self.pattern.n
+
+    def fit(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
+            grid: int | np.ndarray = DEFAULT_GRID) -> list[FitResult]:
+        """:func:`lmmcore.fit.fit_rotated` of every phenotype of the pattern."""
+        return fit_rotated(self.rot, method, phenotype_names=self.phenotypes, coef_names=self.design.names,
+                           tol=tol, grid=grid, kinship_scale=self.kinship_scale)
+
+    def profile(self, h2, method: str = "reml") -> np.ndarray:
+        """The profile log-likelihood, shape ``(len(h2), m)`` (see :func:`lmmcore.likelihood.profile_loglik`)."""
+        return profile_loglik(self.rot, h2, method)
+
+
+def _prepare(data: LMMData, table: pd.DataFrame, pattern: MissingnessPattern, factor: float,
+             cache: PatternCache, fingerprint: bytes, design_messages: bool) -> PatternModel:
+    """:func:`prepare_pattern` for a pattern of ``table`` and a checked scale factor."""
+    obs = pattern.observed
+    try:
+        eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
+    except LMMInputError as exc:
+        if "kinship" not in data.sources:
+            raise
+        raise LMMInputError(f"kinship file '{data.sources['kinship']}': {exc}") from None
+    covar = data.covariates.loc[obs] if data.covariates is not None else None
+    n = int(obs.sum())
+    if design_messages:
+        design = design_matrix(covar, n, data.sources.get("covariates", "the covariates"))
+    else:
+        design = design_matrix(covar, n, warn=False)  # the fit has reported them
+    y = table.loc[obs, list(pattern.phenotypes)].to_numpy(dtype=float)
+    key = None
+    if cache.rotations is not None:
+        key = (fingerprint, pattern.key, factor, _array_fingerprint(design.matrix), _array_fingerprint(y))
+        rot = cache.rotations.get(key)
+        if rot is not None:
+            return _pattern_model(data, pattern, y, eig, factor, design, rot)
+    scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
+    rot = rotate(scaled, y, design.matrix)
+    if key is not None:
+        cache.rotations[key] = rot
+    return _pattern_model(data, pattern, y, eig, factor, design, rot)
+
+
+def _pattern_model(data, pattern, y, eig, factor, design, rot) -> PatternModel:
+    ids = tuple(np.asarray(data.ids, dtype=object)[pattern.observed])
+    return PatternModel(pattern, ids, y, eig, factor, design, rot)
+
+
+def prepare_pattern(
+    data: LMMData,
+    phenotypes: str | Sequence[str],
+    *,
+    kinship_scale: float | str = 1.0,
+    cache: PatternCache | dict | None = None,
+    design_messages: bool = True,
+    report: Report | None = None,
+) -> PatternModel:
+    """Decompose, design and rotate for phenotypes observed on the same individuals.
+
+    The per-pattern pipeline that :func:`fit_phenotypes`, :func:`profile_table`
+    and the dashboard share: the kinship of the observed individuals is
+    decomposed (or found in ``cache``), the design matrix built from their
+    covariates and the phenotypes and covariates rotated (or found in a
+    :class:`PatternCache`).
+
+    Parameters
+    ----------
+    data : LMMData
+    phenotypes : str or sequence of str
+        Columns of ``data.phenotypes`` that are missing for the same individuals.
+    kinship_scale : float or str
+        See :func:`kinship_scale_factor`.
+    cache : PatternCache or dict, optional
+        Owned by the caller; a plain dict keeps decompositions only.
+    design_messages : bool
+        Report what the design matrix drops or replaces (False when the
+        caller has reported it already, e.g. by a fit).
+    report : callable, optional
+        Receiver of the messages (see :func:`lmmcore.errors.reporting`).
+
+    Returns
+    -------
+    PatternModel
+
+    Raises
+    ------
+    LMMInputError
+        Unknown phenotype, phenotypes missing for different individuals, no
+        observed value, or a kinship or covariates the engine cannot use.
+    """
+    with reporting(report):
+        names = [phenotypes] if isinstance(phenotypes, str) else [str(p) for p in phenotypes]
+        source = data.sources.get("phenotypes", "phenotypes")
+        unknown = [p for p in names if p not in data.phenotypes.columns]
+        if unknown or not names:
+            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0] if unknown else ''}'")
+        table = data.phenotypes[names]
+        patterns = missingness_patterns(table)
+        if len(patterns) != 1:
+            raise LMMInputError(
+                f"{source}: the phenotypes {', '.join(names)} are missing for different individuals; "
+                "prepare each missingness pattern on its own (see missingness_patterns)"
+            )
+        if patterns[0].n == 0:
+            raise LMMInputError(f"{source}: phenotype '{names[0]}' has no observed value")
+        factor = kinship_scale_factor(data.kinship, kinship_scale)
+        return _prepare(data, table, patterns[0], factor, _as_cache(cache),
+                        _kinship_fingerprint(data.kinship), design_messages)
+
+
+# --------------------------------------------------------------------------- many phenotypes
 
 
 def fit_phenotypes(
@@ -150,8 +449,9 @@ def fit_phenotypes(
     tol: float = DEFAULT_TOL,
     grid: int | np.ndarray = DEFAULT_GRID,
     kinship_scale: float | str = 1.0,
-    cache: dict | None = None,
+    cache: PatternCache | dict | None = None,
     progress: ProgressCallback | None = None,
+    report: Report | None = None,
 ) -> list[FitResult]:
     """Fit every requested phenotype of an aligned data set.
 
@@ -168,106 +468,51 @@ def fit_phenotypes(
         Grid used to bracket local maxima.
     kinship_scale : float or str
         See :func:`kinship_scale_factor`.
-    cache : dict, optional
-        Eigendecompositions by pattern, reused between calls (the dashboard
-        keeps one per session so that switching method costs no
-        decomposition).
+    cache : PatternCache or dict, optional
+        Eigendecompositions (and, in a :class:`PatternCache`, rotations) by
+        pattern, reused between calls (the dashboard keeps one per session
+        so that switching method costs no decomposition).
     progress : callable, optional
         ``progress(done, total, description)`` after each pattern.
+    report : callable, optional
+        Receiver of the messages (see :func:`lmmcore.errors.reporting`);
+        by default they are :class:`~lmmcore.errors.LMMWarning` warnings.
 
     Returns
     -------
     list of FitResult
         In the order of ``phenotypes``.
     """
-    method = str(method).lower()
-    if method not in ("ml", "reml"):
-        raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
-    table = data.phenotypes
-    source = data.sources.get("phenotypes", "phenotypes")
-    names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-    unknown = [p for p in names if p not in table.columns]
-    if unknown:
-        raise LMMInputError(
-            f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
-            + ", ".join(map(str, table.columns[:20]))
-            + (" ..." if table.shape[1] > 20 else "")
-        )
-    if not names:
-        raise LMMInputError(f"{source}: no phenotype to fit")
-    table = table[names]
-    for name in names:
-        _check_phenotype(name, table[name].to_numpy(dtype=float), source)
-    factor = kinship_scale_factor(data.kinship, kinship_scale)
-    cache = {} if cache is None else cache
-    by_name: dict[str, FitResult] = {}
-    patterns = missingness_patterns(table)
-    fingerprint = _kinship_fingerprint(data.kinship)
-    for i, pattern in enumerate(patterns):
-        obs = pattern.observed
-        try:
-            eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
-        except LMMInputError as exc:
-            if "kinship" not in data.sources:
-                raise
-            raise LMMInputError(f"kinship file '{data.sources['kinship']}': {exc}") from None
-        scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
-        covar = data.covariates.loc[obs] if data.covariates is not None else None
-        design = design_matrix(covar, int(obs.sum()), data.sources.get("covariates", "the covariates"))
-        y = table.loc[obs, list(pattern.phenotypes)].to_numpy(dtype=float)
-        rot = rotate(scaled, y, design.matrix)
-        fits = fit_rotated(
-            rot,
-            method,
-            phenotype_names=pattern.phenotypes,
-            coef_names=design.names,
-            tol=tol,
-            grid=grid,
-            kinship_scale=factor,
-        )
-        by_name.update({f.phenotype: f for f in fits})
-        if progress is not None:
-            progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
-    return [by_name[name] for name in names]
-
-
-def _kinship_fingerprint(kinship: np.ndarray) -> bytes:
-    K = np.ascontiguousarray(kinship, dtype=float)
-    return hashlib.blake2b(memoryview(K).cast("B"), digest_size=16).digest() + repr(K.shape).encode()
-
-
-def pattern_decomposition(
-    kinship: np.ndarray, observed: np.ndarray, cache: dict | None = None, *, fingerprint: bytes | None = None
-) -> Eigendecomposition:
-    """The eigendecomposition of the kinship of the observed individuals, cached.
-
-    Parameters
-    ----------
-    kinship : ndarray, shape (n, n)
-    observed : ndarray of bool, shape (n,)
-    cache : dict, optional
-        Decompositions already made. Keys combine a fingerprint of the
-        kinship's values with the pattern, so one cache can safely serve
-        several data sets.
-    fingerprint : bytes, optional
-        The kinship's fingerprint, when the caller has it already (it costs
-        one pass over K).
-
-    Returns
-    -------
-    Eigendecomposition
-    """
-    observed = np.asarray(observed, dtype=bool)
-    if fingerprint is None:
-        fingerprint = _kinship_fingerprint(kinship)
-    key = (fingerprint, MissingnessPattern(observed, ()).key)
-    if cache is not None and key in cache:
-        return cache[key]
-    sub = kinship if observed.all() else kinship[np.ix_(observed, observed)]
-    eig = decompose_kinship(sub, check=False)
-    if cache is not None:
-        cache[key] = eig
-    return eig
+    with reporting(report):
+        method = str(method).lower()
+        if method not in ("ml", "reml"):
+            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
+        table = data.phenotypes
+        source = data.sources.get("phenotypes", "phenotypes")
+        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
+        unknown = [p for p in names if p not in table.columns]
+        if unknown:
+            raise LMMInputError(
+                f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
+                + ", ".join(map(str, table.columns[:20]))
+                + (" ..." if table.shape[1] > 20 else "")
+            )
+        if not names:
+            raise LMMInputError(f"{source}: no phenotype to fit")
+        table = table[names]
+        for name in names:
+            check_phenotype(name, table[name].to_numpy(dtype=float), source)
+        factor = kinship_scale_factor(data.kinship, kinship_scale)
+        cache = _as_cache(cache)
+        by_name: dict[str, FitResult] = {}
+        patterns = missingness_patterns(table)
+        fingerprint = _kinship_fingerprint(data.kinship)
+        for i, pattern in enumerate(patterns):
+            model = _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True)
+            by_name.update({f.phenotype: f for f in model.fit(method, tol=tol, grid=grid)})
+            if progress is not None:
+                progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
+        return [by_name[name] for name in names]
 
 
 def profile_table(
@@ -277,34 +522,33 @@ def profile_table(
     *,
     method: str = "reml",
     kinship_scale: float | str = 1.0,
-    cache: dict | None = None,
+    cache: PatternCache | dict | None = None,
+    report: Report | None = None,
 ) -> pd.DataFrame:
     """The profile log-likelihood of each phenotype on a grid of h2 (long format).
 
     Columns ``phenotype, method, h2, loglik``; ``h2`` defaults to 101 equally
-    spaced values from 0 to 1. Reuses the eigendecompositions in ``cache``.
+    spaced values from 0 to 1. Reuses the eigendecompositions in ``cache``
+    (and, in a :class:`PatternCache`, the rotations of an earlier
+    :func:`fit_phenotypes` of the same phenotypes).
     """
-    method = str(method).lower()
-    h2 = np.linspace(0.0, 1.0, 101) if h2 is None else np.asarray(h2, dtype=float)
-    table = data.phenotypes if phenotypes is None else data.phenotypes[list(phenotypes)]
-    factor = kinship_scale_factor(data.kinship, kinship_scale)
-    cache = {} if cache is None else cache
-    frames = []
-    fingerprint = _kinship_fingerprint(data.kinship)
-    for pattern in missingness_patterns(table):
-        obs = pattern.observed
-        eig = pattern_decomposition(data.kinship, obs, cache, fingerprint=fingerprint)
-        scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
-        covar = data.covariates.loc[obs] if data.covariates is not None else None
-        design = design_matrix(covar, int(obs.sum()), warn=False)  # already said by the fit
-        y = table.loc[obs, list(pattern.phenotypes)].to_numpy(dtype=float)
-        ll = profile_loglik(rotate(scaled, y, design.matrix), h2, method)
-        for j, name in enumerate(pattern.phenotypes):
-            frames.append(pd.DataFrame({"phenotype": name, "method": method, "h2": h2, "loglik": ll[:, j]}))
-    out = pd.concat(frames, ignore_index=True)
-    order = {name: i for i, name in enumerate(table.columns)}
-    return out.sort_values(["phenotype", "h2"], key=lambda s: s.map(order) if s.name == "phenotype" else s,
-                           kind="stable").reset_index(drop=True)
+    with reporting(report):
+        method = str(method).lower()
+        h2 = np.linspace(0.0, 1.0, 101) if h2 is None else np.asarray(h2, dtype=float)
+        table = data.phenotypes if phenotypes is None else data.phenotypes[list(phenotypes)]
+        factor = kinship_scale_factor(data.kinship, kinship_scale)
+        cache = _as_cache(cache)
+        frames = []
+        fingerprint = _kinship_fingerprint(data.kinship)
+        for pattern in missingness_patterns(table):
+            model = _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=False)
+            ll = model.profile(h2, method)
+            for j, name in enumerate(pattern.phenotypes):
+                frames.append(pd.DataFrame({"phenotype": name, "method": method, "h2": h2, "loglik": ll[:, j]}))
+        out = pd.concat(frames, ignore_index=True)
+        order = {name: i for i, name in enumerate(table.columns)}
+        return out.sort_values(["phenotype", "h2"], key=lambda s: s.map(order) if s.name == "phenotype" else s,
+                               kind="stable").reset_index(drop=True)
 
 
 def results_table(fits: Sequence[FitResult]) -> pd.DataFrame:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from .errors import LMMInputError, LMMWarning
+from .errors import LMMInputError, report
 
 __all__ = ["Design", "design_matrix"]
 
@@ -73,10 +72,9 @@ def _encode(covariates: pd.DataFrame, source: str, warn: bool = True) -> tuple[l
         text = col.astype(str).to_numpy()
         if len(levels) == 1:
             if warn:
-                warnings.warn(
+                report(
                     f"{source}: column '{label}' has the same value ('{levels[0]}') for every individual; "
                     "it was left out of the model",
-                    LMMWarning,
                     stacklevel=3,
                 )
         for level in levels[1:]:
@@ -117,9 +115,11 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
     Warns
     -----
     LMMWarning
-        When linearly dependent columns are dropped (named in the message), a
-        text column has a single level (left out), or a constant column other
-        than a column of ones takes the place of the intercept.
+        Through :func:`lmmcore.errors.report` (so a caller's ``report=``
+        receives them instead): when linearly dependent columns are dropped
+        (named in the message), a text column has a single level (left out),
+        or a constant column other than a column of ones takes the place of
+        the intercept.
 
     Notes
     -----
@@ -137,10 +137,9 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
     constant = [i for i, c in enumerate(columns) if c.size and np.all(c == c[0]) and c[0] != 0]
     intercept_added = not constant
     if warn and constant and columns[constant[0]][0] != 1:
-        warnings.warn(
+        report(
             f"{source}: column '{names[constant[0]]}' is constant ({columns[constant[0]][0]:g} for every "
             "individual); it serves as the intercept, so no separate intercept is added",
-            LMMWarning,
             stacklevel=2,
         )
     if intercept_added:
@@ -160,10 +159,9 @@ def design_matrix(covariates: pd.DataFrame | None, n: int, source: str = "the co
         basis = np.column_stack([basis, resid / np.linalg.norm(resid)])
         kept.append(i)
     if warn and dropped:
-        warnings.warn(
+        report(
             f"{source}: dropped {len(dropped)} column(s) that are constant or linear combinations "
             f"of the columns before them: {', '.join(dropped)}",
-            LMMWarning,
             stacklevel=2,
         )
     X = np.column_stack([columns[i] for i in kept]) if kept else np.empty((n_rows, 0))

@@ -1,41 +1,33 @@
 """The one-call fit: optimum, standard error, interval, test of h2 = 0, coefficients.
 
 :func:`fit_rotated` turns rotated data into :class:`FitResult` objects (one per
-phenotype, all computed together); :func:`fit_lmm` is the convenience entry
-point for one phenotype, a kinship and a design matrix. Many phenotypes with
-missing values are handled by :mod:`lmmcore.batch`.
+phenotype, all computed together) in four steps, each a function that a caller
+may use alone:
+
+1. standardise, 2. optimise and 4. back-transform -- :mod:`lmmcore.estimate`
+   (:func:`~lmmcore.estimate.estimate_rotated` runs them: h2, log-likelihood
+   and coefficients, what the genome scan's null model needs);
+3. inference -- :mod:`lmmcore.inference` (SE of h2 by curvature, the 95%
+   profile-likelihood interval, the test of h2 = 0, SEs of the coefficients).
+
+:func:`fit_lmm` is the convenience entry point for one phenotype, a kinship
+and a design matrix. Many phenotypes with missing values are handled by
+:mod:`lmmcore.batch`.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
-from .errors import LMMInputError, LMMWarning
-from .likelihood import h2_identifiable, profile_loglik_paired
-from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizerTrace, maximize_profile
-from .wls import solve_wls_paired
+from .errors import LMMInputError, Report
+from .estimate import PointEstimate, estimate_rotated
+from .inference import CI_DROP, H2Inference, coefficient_standard_errors, h2_inference
+from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizerTrace
 
 __all__ = ["FitResult", "fit_rotated", "fit_lmm", "rescale_h2", "CI_DROP"]
-
-#: Half the 95% quantile of chi-square(1): the drop in log-likelihood that
-#: bounds the 95% profile-likelihood interval (1.920729...).
-CI_DROP = 1.9207294103470282  # = scipy.stats.chi2.ppf(0.95, 1) / 2 (checked in the tests)
-
-#: Step of the finite-difference second derivative behind ``h2_se``.
-CURVATURE_STEP = 1e-4
-
-_BISECTION_STEPS = 48
-#: The interval's end points are pinned to this (bisection stops there).
-_INTERVAL_TOL = 1e-10
-
-#: Distance from h2 = 1 at which coefficients are evaluated when K is singular
-#: and the optimum is h2 = 1 (where the weights are infinite).
-_SINGULAR_EDGE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -156,69 +148,7 @@ def rescale_h2(h2, factor: float):
     return h2 / (h2 + factor * (1.0 - h2))
 
 
-def _curvature_se(rot, h, method) -> tuple[np.ndarray, list[str]]:
-    """``1 / sqrt(-L''(h))`` by central differences (forward/backward near an edge)."""
-    m = h.size
-    cols = np.arange(m)
-    step = CURVATURE_STEP
-    boundary = (h <= 0.0) | (h >= 1.0)
-    # centre of a three-point stencil that stays inside [0, 1]
-    centre = np.clip(h, step, 1.0 - step)
-    pts = np.concatenate([centre - step, centre, centre + step])
-    vals = profile_loglik_paired(rot, pts, np.tile(cols, 3), method).reshape(3, m)
-    second = (vals[0] - 2.0 * vals[1] + vals[2]) / step**2
-    se = np.full(m, np.nan)
-    notes = [""] * m
-    for j in range(m):
-        if boundary[j]:
-            notes[j] = (
-                f"h2 is on the boundary ({h[j]:g}): the curvature there does not give a "
-                "standard error; use the profile-likelihood interval"
-            )
-        elif not np.isfinite(second[j]) or second[j] >= 0:
-            notes[j] = "the profile log-likelihood is not curved downwards at the optimum"
-        else:
-            se[j] = 1.0 / np.sqrt(-second[j])
-    return se, notes
-
-
-def _profile_interval(rot, method, h, L, grid_h, grid_L) -> tuple[np.ndarray, np.ndarray]:
-    """95% profile-likelihood interval: the outermost h with ``L(h) >= max - 1.92``.
-
-    The grid (with the optimum inserted) locates the outermost crossings;
-    vectorised bisection pins each one to 1e-10.
-    """
-    threshold = L - CI_DROP
-    pts = np.vstack([np.broadcast_to(grid_h[:, None], grid_L.shape), h[None, :]])
-    vals = np.vstack([grid_L, L[None, :]])
-    order = np.argsort(pts, axis=0, kind="stable")
-    pts = np.take_along_axis(pts, order, axis=0)
-    vals = np.take_along_axis(vals, order, axis=0)
-    inside = vals >= threshold[None, :]
-    K = pts.shape[0]
-    first = np.argmax(inside, axis=0)
-    last = K - 1 - np.argmax(inside[::-1], axis=0)
-    low = np.where(first == 0, 0.0, np.nan)
-    high = np.where(last == K - 1, 1.0, np.nan)
-    # lanes: lower crossings in (pts[first-1], pts[first]); upper in (pts[last], pts[last+1])
-    need_lo = np.flatnonzero(first > 0)
-    need_hi = np.flatnonzero(last < K - 1)
-    lane_col = np.concatenate([need_lo, need_hi])
-    # 'out' end is below the threshold, 'in' end above
-    out_end = np.concatenate([pts[first[need_lo] - 1, need_lo], pts[last[need_hi] + 1, need_hi]])
-    in_end = np.concatenate([pts[first[need_lo], need_lo], pts[last[need_hi], need_hi]])
-    thr = threshold[lane_col]
-    for _ in range(_BISECTION_STEPS):
-        if lane_col.size == 0 or np.max(np.abs(in_end - out_end)) < _INTERVAL_TOL:
-            break
-        mid = 0.5 * (out_end + in_end)
-        ok = profile_loglik_paired(rot, mid, lane_col, method) >= thr
-        in_end = np.where(ok, mid, in_end)
-        out_end = np.where(ok, out_end, mid)
-    crossing = 0.5 * (out_end + in_end)
-    low[need_lo] = crossing[: need_lo.size]
-    high[need_hi] = crossing[need_lo.size :]
-    return low, high
+# --------------------------------------------------------------------------- the whole fit
 
 
 def fit_rotated(
@@ -230,6 +160,7 @@ def fit_rotated(
     tol: float = DEFAULT_TOL,
     grid: int | np.ndarray = DEFAULT_GRID,
     kinship_scale: float = 1.0,
+    report: Report | None = None,
 ) -> list[FitResult]:
     """Fit every phenotype column of rotated data (they share K, X and missingness).
 
@@ -244,6 +175,8 @@ def fit_rotated(
         Grid used to find brackets (see :func:`lmmcore.optimize.maximize_profile`).
     kinship_scale : float
         Recorded in the results (the caller has already scaled ``rot.d``).
+    report : callable, optional
+        Receiver of the messages (see :func:`lmmcore.errors.reporting`).
 
     Returns
     -------
@@ -253,130 +186,71 @@ def fit_rotated(
     -----
     Phenotypes are centred and scaled before the fit when the design has a
     constant column (only scaled otherwise) and the results transformed back
-    exactly: ``beta`` and its SE scale with the phenotype, ``sigma2`` with its
-    square, and L shifts by ``-n log s`` (ML) or ``-(n - p) log s`` (REML).
-    This keeps phenotypes measured on scales of 1e-8 or 1e8, or with a mean
-    far from 0, as accurate as any other.
+    exactly (see :func:`lmmcore.estimate.standardise`): ``beta`` and its SE scale with the
+    phenotype, ``sigma2`` with its square, and L shifts by ``-n log s`` (ML)
+    or ``-(n - p) log s`` (REML).
 
     ``h2_se = 1 / sqrt(-L''(h2))`` with L'' by central differences of step
     1e-4; ``beta_se`` from ``sigma2 (X*'WX*)^{-1}``; the test of h2 = 0 is
     ``2 (L(h2) - L(0))`` with p-value ``0.5 P(chi2_1 >= stat)`` (1 when the
-    statistic is 0).
+    statistic is 0). See :mod:`lmmcore.inference`.
     """
     method = method.lower()
     n, p, m = rot.n, rot.p, rot.n_phenotypes
     names = list(phenotype_names) if phenotype_names is not None else [f"y{j + 1}" for j in range(m)]
     coefs = tuple(coef_names) if coef_names is not None else tuple(f"x{i + 1}" for i in range(p))
-
-    # centre (through a constant column, if the design has one) and scale
-    col, kappa = rot.constant_column, rot.constant_value
-    if col >= 0:
-        # mean of y from the rotated data: 1'y = (U'1)'(U'y) and U'1 = X*[:, col] / kappa
-        u1 = rot.X[:, col] / kappa
-        mu = (u1 @ rot.y) / n
-        yc = rot.y - np.outer(u1, mu)
-    else:
-        mu = np.zeros(m)
-        yc = rot.y
-    scale = np.sqrt(np.sum(yc * yc, axis=0) / n)
-    scale = np.where(scale > 0, scale, 1.0)
-    std = rot.with_phenotypes(yc / scale)
-
-    unbounded = method == "ml" and rot.ml_unbounded
-    if unbounded:
-        warnings.warn(
-            "the covariates can fit every direction that the kinship ignores (its null space; "
-            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
-            "maximum; use REML, fewer covariates or more individuals",
-            LMMWarning,
-            stacklevel=2,
-        )
-    identifiable = h2_identifiable(rot)
-    if not identifiable:
-        warnings.warn(
-            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
-            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
-            "well; h2 is reported as NaN",
-            LMMWarning,
-            stacklevel=2,
-        )
-    opt = maximize_profile(std, method, tol=tol, grid=grid)
-    h = np.array([o.h2 for o in opt])
-    L = np.array([o.loglik for o in opt])
-    if not np.all(np.isfinite(L)):
-        j = int(np.flatnonzero(~np.isfinite(L))[0])
-        raise LMMInputError(
-            f"phenotype '{names[j]}': the likelihood is not finite anywhere in [0, 1]; "
-            "check the phenotype and the kinship"
-        )
-    cols = np.arange(m)
-    # at h2 = 1 with a singular K the solution is a limit; 1 - 1e-9 gives it to ~1e-8
-    h_wls = np.where((h >= 1.0) & np.any(rot.d == 0), 1.0 - _SINGULAR_EDGE, h)
-    sol = solve_wls_paired(std, h_wls, cols, method)
-    cov_unscaled = np.linalg.inv(sol.XtWX)
-    beta_se_std = np.sqrt(sol.sigma2[:, None] * np.diagonal(cov_unscaled, axis1=1, axis2=2))
-    h2_se, se_notes = _curvature_se(std, h, method)
-    ci_low, ci_high = _profile_interval(
-        std, method, h, L, opt[0].grid_h2, np.column_stack([o.grid_loglik for o in opt])
-    )
-    L0 = np.array([o.grid_loglik[0] for o in opt])
-    lrt = np.maximum(2.0 * (L - L0), 0.0)
-    # P(chi2_1 >= x) = erfc(sqrt(x / 2))
-    p_lrt = np.where(lrt > 0, 0.5 * np.vectorize(math.erfc, otypes=[float])(np.sqrt(lrt / 2.0)), 1.0)
-
-    if not identifiable:
-        h2_se[:] = np.nan
-        se_notes = ["h2 is not identifiable with this kinship"] * m
-        ci_low, ci_high = np.zeros(m), np.ones(m)
-        lrt, p_lrt = np.zeros(m), np.ones(m)
-
-    # back to the phenotype's own units
-    shift = -(rot.n_ml if method == "ml" else n - p) * np.log(scale)
-    beta = sol.beta * scale[:, None]
-    if col >= 0:
-        beta[:, col] += mu / kappa
-    beta_se = beta_se_std * scale[:, None]
-    sigma2 = sol.sigma2 * scale**2
-
-    out = []
-    for j, o in enumerate(opt):
-        trace = replace(o.trace, loglik=o.trace.loglik + shift[j])
-        out.append(
-            FitResult(
-                phenotype=str(names[j]),
-                method=method,
-                n=n,
-                p=p,
-                h2=float(h[j]) if identifiable else float("nan"),
-                h2_se=float(h2_se[j]),
-                h2_se_note=se_notes[j],
-                h2_ci_low=float(ci_low[j]),
-                h2_ci_high=float(ci_high[j]),
-                sigma2=float(sigma2[j]),
-                sigma2_g=float(h[j] * sigma2[j]) if identifiable else float("nan"),
-                sigma2_e=float((1.0 - h[j]) * sigma2[j]) if identifiable else float("nan"),
-                coef_names=coefs,
-                beta=beta[j],
-                beta_se=beta_se[j],
-                loglik=float(L[j] + shift[j]),
-                loglik_h2_zero=float(L0[j] + shift[j]),
-                lrt_h2_zero=float(lrt[j]),
-                p_h2_zero=float(p_lrt[j]),
-                boundary=o.boundary,
-                converged=o.converged and not unbounded,
-                message=_NOT_IDENTIFIABLE if not identifiable else (_UNBOUNDED if unbounded else o.message),
-                n_evals=o.n_evals,
-                trace=trace,
-                profile_h2=o.grid_h2,
-                profile_loglik=o.grid_loglik + shift[j],
-                kinship_scale=float(kinship_scale),
-            )
-        )
-    return out
+    est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, report=report)
+    std, opt = est.standardised, est.optimum
+    inference = h2_inference(std.rot, method, opt.h2, opt.loglik, opt.searches[0].grid_h2,
+                             opt.grid_loglik, opt.identifiable)
+    beta_se = std.unscale_se(coefficient_standard_errors(est.solution))
+    shift = std.loglik_shift(method)
+    return [
+        _fit_result(j, names[j], method, n, p, coefs, est, inference, beta_se[j], shift[j], kinship_scale)
+        for j in range(m)
+    ]
 
 
 _NOT_IDENTIFIABLE = "h2 is not identifiable: the kinship acts like a multiple of I on the residuals"
 _UNBOUNDED = "ML likelihood unbounded as h2 -> 1 (covariates fit the kinship's null space); use REML"
+
+
+def _fit_result(j: int, name, method: str, n: int, p: int, coefs: tuple[str, ...], est: PointEstimate,
+                inference: H2Inference, beta_se: np.ndarray, shift: float, kinship_scale: float) -> FitResult:
+    """Phenotype j's :class:`FitResult` from the steps' answers (all back in the phenotype's units)."""
+    opt = est.optimum
+    o = opt.searches[j]
+    h, sigma2 = opt.h2[j], est.sigma2[j]
+    identifiable = opt.identifiable
+    return FitResult(
+        phenotype=str(name),
+        method=method,
+        n=n,
+        p=p,
+        h2=float(h) if identifiable else float("nan"),
+        h2_se=float(inference.h2_se[j]),
+        h2_se_note=inference.h2_se_notes[j],
+        h2_ci_low=float(inference.ci_low[j]),
+        h2_ci_high=float(inference.ci_high[j]),
+        sigma2=float(sigma2),
+        sigma2_g=float(h * sigma2) if identifiable else float("nan"),
+        sigma2_e=float((1.0 - h) * sigma2) if identifiable else float("nan"),
+        coef_names=coefs,
+        beta=est.beta[j],
+        beta_se=beta_se,
+        loglik=float(opt.loglik[j] + shift),
+        loglik_h2_zero=float(o.grid_loglik[0] + shift),
+        lrt_h2_zero=float(inference.lrt[j]),
+        p_h2_zero=float(inference.p_value[j]),
+        boundary=o.boundary,
+        converged=o.converged and not opt.unbounded,
+        message=_NOT_IDENTIFIABLE if not identifiable else (_UNBOUNDED if opt.unbounded else o.message),
+        n_evals=o.n_evals,
+        trace=replace(o.trace, loglik=o.trace.loglik + shift),
+        profile_h2=o.grid_h2,
+        profile_loglik=o.grid_loglik + shift,
+        kinship_scale=float(kinship_scale),
+    )
 
 
 def fit_lmm(
@@ -390,6 +264,7 @@ def fit_lmm(
     eig: Eigendecomposition | None = None,
     coef_names=None,
     phenotype_name: str = "y",
+    report: Report | None = None,
 ) -> FitResult:
     """Fit ``y = X b + e``, ``var(e) = sigma2 (h2 K + (1 - h2) I)`` for one phenotype.
 
@@ -409,6 +284,9 @@ def fit_lmm(
         A decomposition of K to reuse.
     coef_names : sequence of str, optional
     phenotype_name : str
+    report : callable, optional
+        Receiver of the messages (see :func:`lmmcore.errors.reporting`);
+        by default they are :class:`~lmmcore.errors.LMMWarning` warnings.
 
     Returns
     -------
@@ -448,4 +326,4 @@ def fit_lmm(
         eig = decompose_kinship(kinship)
     rot = rotate(eig, y, X)
     return fit_rotated(rot, method, phenotype_names=[phenotype_name], coef_names=coef_names,
-                       tol=tol, grid=grid)[0]
+                       tol=tol, grid=grid, report=report)[0]

@@ -133,3 +133,113 @@ def test_one_cache_can_serve_two_data_sets_of_the_same_size():
     fresh = fit_phenotypes(align(kin2, P, cov), ["trait3"])[0]
     assert len(cache) == 2
     assert b.loglik == pytest.approx(fresh.loglik, abs=1e-10) and b.loglik != pytest.approx(a.loglik)
+
+
+# ---------------------------------------------------------------- one pattern, one pipeline
+
+
+def test_prepare_pattern_is_decompose_design_rotate_of_the_observed_individuals():
+    """The PatternModel's rotated data equal a fresh eigh of the sub-kinship, rotation and design (sign-free checks)."""
+    from lmmcore import prepare_pattern
+
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    model = prepare_pattern(data, ["trait1", "trait4"], kinship_scale=2.0)
+    keep = P["trait1"].notna().to_numpy()
+    K = kin.to_numpy()[np.ix_(keep, keep)]
+    X = np.column_stack([np.ones(keep.sum()), (cov["sex"].to_numpy()[keep] == "m").astype(float)])
+    y = P.loc[keep, ["trait1", "trait4"]].to_numpy()
+    assert model.ids == tuple(P.index[keep]) and model.phenotypes == ("trait1", "trait4") and model.n == 56
+    assert model.design.names == ("intercept", "sex[m]") and model.kinship_scale == 2.0
+    np.testing.assert_allclose(model.eig.values, np.clip(np.linalg.eigvalsh(K), 0, None), atol=1e-10)
+    np.testing.assert_allclose(model.rot.d, 2.0 * model.eig.values)
+    # U'y, U'X up to the eigenvectors' signs: U y* = y and the Gram matrices agree
+    np.testing.assert_allclose(model.eig.vectors @ model.rot.y, y, atol=1e-9)
+    np.testing.assert_allclose(model.rot.X.T @ model.rot.y, X.T @ y, rtol=1e-10)
+    # and the pattern's fit is the dense optimum on 2 K
+    for f in model.fit("reml"):
+        yy = P.loc[keep, f.phenotype].to_numpy()
+        assert f.loglik == pytest.approx(loglik(2.0 * K, yy, X, f.h2, "reml"), abs=1e-8)
+
+
+def test_prepare_pattern_refuses_phenotypes_of_different_patterns():
+    from lmmcore import LMMInputError, prepare_pattern
+
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    with pytest.raises(LMMInputError, match="different individuals"):
+        prepare_pattern(data, ["trait0", "trait1"])
+    with pytest.raises(LMMInputError, match="no phenotype column named 'nope'"):
+        prepare_pattern(data, "nope")
+
+
+def test_pattern_cache_rotates_each_pattern_once_for_fit_and_profile(monkeypatch):
+    """With a PatternCache the profile after a fit decomposes and rotates nothing again; values stay dense-exact."""
+    import lmmcore.batch
+    from lmmcore import PatternCache
+
+    kin, P, cov = make_data()
+    data = align(kin, P, cov)
+    calls = {"rotate": 0, "decompose": 0}
+    rotate, decompose = lmmcore.batch.rotate, lmmcore.batch.decompose_kinship
+
+    def counting_rotate(*a, **k):
+        calls["rotate"] += 1
+        return rotate(*a, **k)
+
+    def counting_decompose(*a, **k):
+        calls["decompose"] += 1
+        return decompose(*a, **k)
+
+    monkeypatch.setattr(lmmcore.batch, "rotate", counting_rotate)
+    monkeypatch.setattr(lmmcore.batch, "decompose_kinship", counting_decompose)
+    cache = PatternCache()
+    fits = fit_phenotypes(data, cache=cache)
+    table = profile_table(data, h2=np.array([0.0, 0.4]), cache=cache)
+    assert calls == {"rotate": 3, "decompose": 3} and len(cache) == 3
+    for f in fits:
+        keep = P[f.phenotype].notna().to_numpy()
+        K = kin.to_numpy()[np.ix_(keep, keep)]
+        X = np.column_stack([np.ones(keep.sum()), (cov["sex"].to_numpy()[keep] == "m").astype(float)])
+        got = table.loc[table.phenotype == f.phenotype, "loglik"].to_numpy()
+        dense = [loglik(K, P.loc[keep, f.phenotype].to_numpy(), X, h, "reml") for h in (0.0, 0.4)]
+        np.testing.assert_allclose(got, dense, atol=1e-8)
+    # a plain dict still works and keeps decompositions only (the old behaviour)
+    plain: dict = {}
+    fit_phenotypes(data, ["trait2"], cache=plain)
+    profile_table(data, ["trait2"], cache=plain)
+    assert len(plain) == 1 and calls["rotate"] == 5
+
+
+def test_check_phenotype_refuses_too_few_infinite_and_constant_values():
+    from lmmcore import LMMInputError, check_phenotype
+
+    nan = np.nan
+    check_phenotype("a", np.array([1.0, 2.0, nan, 4.0]))  # fine: no error
+    cases = {
+        "has no observed value": [nan, nan, nan],
+        "has only 2 observed": [1.0, nan, 2.0],
+        "has infinite": [1.0, np.inf, 2.0, 3.0],
+        "is constant": [3.0, 3.0, nan, 3.0],
+    }
+    for text, values in cases.items():
+        with pytest.raises(LMMInputError, match=r"^pheno.csv: phenotype 'a' " + text):
+            check_phenotype("a", np.array(values), "pheno.csv")
+    with pytest.raises(LMMInputError) as err:
+        check_phenotype("b", np.array([1.0, 2.0]), among="among the genotyped individuals", task="a scan")
+    assert str(err.value).startswith(
+        "phenotype 'b' has only 2 observed value(s) among the genotyped individuals; a scan needs at least 3"
+    )
+
+
+def test_fit_phenotypes_sends_design_messages_to_report():
+    """report= receives what the design drops (a one-level text column); nothing becomes a warning."""
+    kin, P, cov = make_data()
+    cov = cov.assign(site="lab1")
+    data = align(kin, P, cov)
+    got: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LMMWarning)
+        fits = fit_phenotypes(data, ["trait0"], report=got.append)
+    assert fits[0].coef_names == ("intercept", "sex[m]")
+    assert any("'site'" in m and "left out" in m for m in got)

@@ -124,3 +124,90 @@ def test_bad_arguments_are_refused(small_data):
         fit_lmm(K, np.where(np.arange(len(y)) == 3, np.nan, y))
     with pytest.raises(LMMInputError, match="more individuals than coefficients"):
         fit_lmm(K[:3, :3], y[:3], np.column_stack([np.ones(3), [1.0, 2, 3], [0.0, 1, 5]]))
+
+
+# ---------------------------------------------------------------- the steps of the fit, one at a time
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+def test_point_estimate_is_the_dense_optimum_without_the_inference(small_data, method):
+    """estimate_rotated: the h2 of a brute-force dense search, the dense GLS coefficients, no SE/CI/LRT."""
+    from dense import brute_force_h2
+    from lmmcore import decompose_kinship, estimate_rotated, rotate
+
+    K, y, X = small_data
+    est = estimate_rotated(rotate(decompose_kinship(K), y, X), method)
+    h_dense, L_dense = brute_force_h2(K, y, X, method)
+    assert est.h2[0] == pytest.approx(h_dense, abs=1e-6)
+    assert est.loglik[0] == pytest.approx(L_dense, abs=1e-8)
+    b, rss, _, _ = gls(K, y, X, est.h2[0])
+    n, p = X.shape
+    np.testing.assert_allclose(est.beta[0], b, rtol=1e-8)
+    assert est.sigma2[0] == pytest.approx(rss / (n if method == "ml" else n - p), rel=1e-8)
+    assert not hasattr(est, "h2_se") and not hasattr(est, "h2_ci_low")
+
+
+def test_standardise_centres_and_scales_like_the_unrotated_phenotype(small_data):
+    """mu and s from the rotated data equal mean(y) and the RMS of y - mean(y); the shift undoes the scale."""
+    from lmmcore import decompose_kinship, profile_loglik, rotate, standardise
+
+    K, y, X = small_data
+    y2 = np.column_stack([y, 1e6 * y + 3e7])
+    rot = rotate(decompose_kinship(K), y2, X)
+    std = standardise(rot)
+    np.testing.assert_allclose(std.centre, y2.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std.scale, np.sqrt(((y2 - y2.mean(axis=0)) ** 2).mean(axis=0)), rtol=1e-12)
+    for method in ("ml", "reml"):
+        # L of the phenotype = L of the standardised phenotype + the shift (dense check at h2 = 0.3)
+        L_std = profile_loglik(std.rot, [0.3], method)[0]
+        for j in range(2):
+            dense = loglik(K, y2[:, j], X, 0.3, method)
+            assert L_std[j] + std.loglik_shift(method)[j] == pytest.approx(dense, rel=1e-10)
+
+
+def test_lrt_p_value_is_half_the_chi2_1_tail():
+    from lmmcore.inference import lrt_h2_zero
+
+    L = np.array([10.0, 10.0, 10.0, 3.0])
+    L0 = np.array([10.0, 9.0, 2.5, 3.5])  # 0, 2, 15, and a (rounding) negative difference
+    stat, p = lrt_h2_zero(L, L0)
+    np.testing.assert_allclose(stat, [0.0, 2.0, 15.0, 0.0])
+    np.testing.assert_allclose(p[1:3], 0.5 * stats.chi2.sf([2.0, 15.0], 1), rtol=1e-12)
+    assert p[0] == 1.0 and p[3] == 1.0
+
+
+@pytest.mark.parametrize("method", ["ml", "reml"])
+def test_inference_alone_equals_dense_curvature_and_interval(small_data, method):
+    """h2_inference on an optimum: SE from the dense second difference, interval ends at max - 1.92 (dense)."""
+    from lmmcore import decompose_kinship, h2_inference, optimise_h2, rotate
+
+    K, y, X = small_data
+    rot = rotate(decompose_kinship(K), y, X)
+    opt = optimise_h2(rot, method)
+    inf = h2_inference(rot, method, opt.h2, opt.loglik, opt.searches[0].grid_h2, opt.grid_loglik)
+    h = opt.h2[0]
+    step = 1e-3
+    vals = [loglik(K, y, X, h + s, method) for s in (-step, 0.0, step)]
+    assert inf.h2_se[0] == pytest.approx(1 / np.sqrt(-(vals[0] - 2 * vals[1] + vals[2]) / step**2), rel=1e-3)
+    for end in (inf.ci_low[0], inf.ci_high[0]):
+        if 0 < end < 1:
+            assert loglik(K, y, X, end, method) == pytest.approx(vals[1] - CI_DROP, abs=1e-6)
+    assert inf.lrt[0] == pytest.approx(2 * (vals[1] - loglik(K, y, X, 0.0, method)), abs=1e-7)
+
+
+def test_report_receives_the_messages_instead_of_warnings():
+    """report= takes the fit's messages (h2 not identifiable with K = I); no LMMWarning is issued."""
+    import warnings
+
+    from lmmcore import LMMWarning
+
+    n = 30
+    y = np.random.default_rng(4).normal(size=n)
+    got: list[str] = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LMMWarning)
+        fit = fit_lmm(np.eye(n), y, report=got.append)
+    assert np.isnan(fit.h2)
+    assert len(got) == 1 and "not identifiable" in got[0]
+    with pytest.warns(LMMWarning, match="not identifiable"):
+        fit_lmm(np.eye(n), y)
