@@ -33,7 +33,7 @@ def _progress_bar(total: int, desc: str, quiet: bool):
 
 
 def cmd_fit(args) -> int:
-    from .batch import fit_phenotypes, profile_table, results_table
+    from .batch import PatternCache, fit_phenotypes, profile_table, results_table
     from .io import check_output_path, load_data, write_csv_atomic
 
     check_output_path(args.out, args.force)
@@ -45,7 +45,7 @@ def cmd_fit(args) -> int:
     data = load_data(args.kinship, args.pheno, args.covar)
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     say(args, f"loaded {data.summary()}")
-    cache: dict = {}
+    cache = PatternCache()  # decompositions and rotations shared by the fit and --profile-out
     bar = None
 
     def progress(done, total, desc):

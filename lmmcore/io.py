@@ -57,6 +57,7 @@ from .eigen import validate_kinship_matrix
 from .errors import LMMInputError, report
 from .tables import (
     MISSING_TOKENS,
+    Input,
     Source,
     check_unique,
     delimiter,
