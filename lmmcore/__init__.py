@@ -69,6 +69,10 @@ _LAZY = {
     "kinship_from_dosages": "kinship",
     "loco_kinships": "kinship",
     "write_example_dataset": "simulate",
+    "genoprob": "hmm",
+    "allele_probs": "hmm",
+    "write_genoprobs": "hmm",
+    "insert_pseudomarkers": "genomap",
 }
 
 

@@ -1,0 +1,384 @@
+"""Genotype probabilities from a cross by the hidden Markov model (R/qtl2's ``calc_genoprob``).
+
+For each chromosome, the true genotypes ``g_1, ..., g_M`` of an individual
+at its markers and pseudomarkers form a Markov chain (initial probabilities
+``pi``, transition matrices ``T_k`` between positions ``k`` and ``k+1`` from
+the recombination fraction of the interval), and each observed genotype
+``O_k`` depends only on ``g_k`` (emission ``E_k(O_k | g)``; pseudomarkers
+emit nothing). The forward-backward equations give the posterior
+``P(g_k = s | O_1..O_M)``. The model of each cross type is in
+:mod:`lmmcore.crosstypes` (two founders) and :mod:`lmmcore.crosstypes_mpp`
+(eight).
+
+Individuals with the same model on a chromosome (same sex on X, same cross
+direction or number of generations) form a group; the recursions run once
+per group, vectorised over its individuals, with a Python loop over the
+positions of the chromosome only.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .cross import Cross
+from .crosstypes import N_CODES, CrossModel, cross_model
+from .errors import LMMInputError, report
+from .genomap import MAP_FUNCTIONS, insert_pseudomarkers, map_to_recfrac
+from .genotypes import Genotypes
+
+__all__ = ["allele_probs", "forward_backward", "genoprob", "write_genoprobs"]
+
+
+def forward_backward(
+    init: np.ndarray,
+    trans: np.ndarray,
+    emit: np.ndarray,
+    obs: np.ndarray,
+    marker_index: np.ndarray,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
+    """Posterior state probabilities of a hidden Markov chain, for many individuals at once.
+
+    Parameters
+    ----------
+    init : ndarray, shape (S,)
+        Initial probabilities ``pi``.
+    trans : ndarray, shape (M - 1, S, S)
+        ``trans[k, s, t] = P(g_{k+1} = t | g_k = s)``.
+    emit : ndarray, shape (n_markers or 1, n_codes, S)
+        ``emit[j, c, s] = P(O = c | g = s)`` at marker ``j`` (one table for
+        all markers when the first axis is 1).
+    obs : ndarray of int, shape (n, n_markers)
+        Observed codes ``0 .. n_codes - 1`` (0 = missing).
+    marker_index : ndarray of int, shape (M,)
+        For each position, its column of ``obs``, or -1 for a pseudomarker.
+    out : ndarray, shape (n, M, S), optional
+        Where to write the result.
+
+    Returns
+    -------
+    ndarray, shape (n, M, S)
+        ``P(g_k = s | O)`` for each individual and position.
+
+    Notes
+    -----
+    Scaled recursions (Rabiner 1989): with ``e_k(s) = E_k(O_k | s)``,
+    ``a_1 = pi * e_1``, ``a_{k+1} = (a_k T_k) * e_{k+1}`` and
+    ``b_M = 1``, ``b_k = T_k (e_{k+1} * b_{k+1})``, each rescaled to sum to 1
+    (the scale cancels); then ``P(g_k = s | O) = a_k(s) b_k(s) / sum_s a_k b_k``.
+    This equals R/qtl2's log-space ``exp(alpha + beta - log sum exp(alpha + beta))``.
+    """
+    n = obs.shape[0]
+    n_pos = len(marker_index)
+    S = len(init)
+    if out is None:
+        out = np.empty((n, n_pos, S))
+    shared = emit.shape[0] == 1
+
+    def e_at(k: int) -> np.ndarray | None:
+        j = marker_index[k]
+        if j < 0:
+            return None
+        return emit[0 if shared else j][obs[:, j]]
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = np.broadcast_to(init, (n, S)).copy()
+        e = e_at(0)
+        if e is not None:
+            a *= e
+        a /= a.sum(axis=1, keepdims=True)
+        out[:, 0] = a
+        for k in range(1, n_pos):
+            a = a @ trans[k - 1]
+            e = e_at(k)
+            if e is not None:
+                a *= e
+            a /= a.sum(axis=1, keepdims=True)
+            out[:, k] = a
+        b = np.ones((n, S))
+        for k in range(n_pos - 2, -1, -1):
+            e = e_at(k + 1)
+            b = (b * e if e is not None else b) @ trans[k].T
+            b /= b.sum(axis=1, keepdims=True)
+            p = out[:, k] * b
+            p /= p.sum(axis=1, keepdims=True)
+            out[:, k] = p
+    return out
+
+
+def _groups(model: CrossModel, is_x: bool, is_female: np.ndarray, cross_info: np.ndarray):
+    """Split individuals into groups sharing the model: (member indices, female, info) each."""
+    n = len(is_female)
+    key_table = np.column_stack([is_female.astype(np.int64), cross_info.astype(np.int64)]) if n else np.zeros((0, 1))
+    cols = model.key_columns(is_x, cross_info.shape[1])
+    if not cols:
+        keys = np.zeros(n, dtype=np.int64)
+    else:
+        _, keys = np.unique(key_table[:, cols], axis=0, return_inverse=True)
+        keys = keys.ravel()
+    out = []
+    for k in np.unique(keys):
+        members = np.flatnonzero(keys == k)
+        first = members[0]
+        out.append((members, bool(is_female[first]), tuple(int(v) for v in cross_info[first])))
+    return out
+
+
+def _validate(cross: Cross, model: CrossModel, chromosomes: Sequence[str], error_prob: float, map_function: str):
+    if not (0 <= error_prob <= 1):
+        raise LMMInputError(f"error_prob is {error_prob}; it must be a probability between 0 and 1.")
+    if map_function not in MAP_FUNCTIONS:
+        raise LMMInputError(f"Unknown map function {map_function!r}; use one of {', '.join(MAP_FUNCTIONS)}.")
+    unknown = [c for c in chromosomes if c not in cross.gmap]
+    if unknown:
+        raise LMMInputError(
+            f"Chromosome {', '.join(unknown)} is not in the cross{_of(cross.source)} "
+            f"(it has {', '.join(cross.chromosomes)}); check the chromosome names."
+        )
+    any_x = any(cross.is_x_chr.get(c, False) for c in chromosomes) and model.handles_x
+    info = np.asarray(cross.cross_info).reshape(cross.n, -1)
+    model.check_info(info, np.asarray(cross.is_female, bool), any_x, cross.source)
+    for c in chromosomes:
+        m = len(cross.gmap[c])
+        if cross.geno[c].shape != (cross.n, m):
+            raise LMMInputError(
+                f"The genotypes of chromosome {c}{_of(cross.source)} have shape {cross.geno[c].shape}, "
+                f"not ({cross.n} individuals, {m} markers of the map)."
+            )
+        if model.needs_founders:
+            fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
+            if fg is None or fg.shape[1] != m or fg.shape[0] < 8:
+                raise LMMInputError(
+                    f"The {cross.crosstype} cross{_of(cross.source)} needs the genotypes of its 8 founders "
+                    f"at the {m} markers of chromosome {c}; add founder_geno to the control file."
+                )
+
+
+def _of(source: str) -> str:
+    return f" ({source})" if source else ""
+
+
+def genoprob(
+    cross: Cross,
+    *,
+    step: float = 0,
+    off_end: float = 0,
+    stepwidth: str = "fixed",
+    error_prob: float = 1e-4,
+    map_function: str = "haldane",
+    chromosomes: Sequence[str] | None = None,
+) -> Genotypes:
+    """Genotype probabilities given the observed markers (R/qtl2's ``calc_genoprob``).
+
+    Parameters
+    ----------
+    cross : Cross
+        The cross (R/qtl2 genotype codes; see :mod:`lmmcore.cross`).
+    step, off_end, stepwidth
+        Pseudomarkers, as :func:`lmmcore.genomap.insert_pseudomarkers`
+        (``step=0``: markers only).
+    error_prob : float
+        Genotyping error probability ``e`` (R/qtl2's default 1e-4).
+    map_function : {"haldane", "kosambi", "c-f", "morgan"}
+        Converts the genetic map (cM) to recombination fractions.
+    chromosomes : sequence of str, optional
+        Chromosomes to compute (default all, in the cross's order).
+
+    Returns
+    -------
+    Genotypes
+        ``probs`` of shape ``(n, n_positions, n_genotypes)``; markers and
+        pseudomarkers in map order; ``genotypes_by_chr`` gives each
+        chromosome's genotypes in R/qtl2's order, ``genotype_names`` their
+        union (autosomal genotypes first, then those only on X), and a
+        genotype outside a chromosome's set has probability 0 there.
+
+    Raises
+    ------
+    LMMInputError
+        For an unsupported cross type, an unknown chromosome or map
+        function, ``error_prob`` outside ``[0, 1]``, missing cross
+        information (f2 direction for X, DO generations) or founder genotypes.
+
+    Notes
+    -----
+    See :func:`forward_backward`. Recombination fractions of adjacent
+    positions are at least 1e-12, as in R/qtl2. For ``riself``, ``dh`` and
+    ``haploid`` the X chromosome is treated as an autosome (R/qtl2 does not
+    model it and warns).
+    """
+    model = cross_model(cross.crosstype, cross.source)
+    chromosomes = list(cross.chromosomes if chromosomes is None else [str(c) for c in chromosomes])
+    _validate(cross, model, chromosomes, error_prob, map_function)
+    is_female = np.asarray(cross.is_female, dtype=bool)
+    info = np.asarray(cross.cross_info).reshape(cross.n, -1)
+    alleles = tuple(cross.alleles) if len(cross.alleles) >= 2 else ("A", "B")
+
+    is_x = {}
+    for c in chromosomes:
+        is_x[c] = bool(cross.is_x_chr.get(c, False))
+        if is_x[c] and not model.handles_x:
+            report(
+                f"Chromosome {c} is the X chromosome, which the {cross.crosstype} model does not treat "
+                "specially; it is computed as an autosome (R/qtl2 ignores it)."
+            )
+            is_x[c] = False
+    gmap = insert_pseudomarkers({c: cross.gmap[c] for c in chromosomes}, step, off_end, stepwidth)
+    by_chr = {c: model.genotype_names(alleles, is_x[c]) for c in chromosomes}
+    union: list[str] = []
+    for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal names first
+        union += [g for g in by_chr[c] if g not in union]
+    col_of = {g: k for k, g in enumerate(union)}
+
+    n_pos = sum(len(gmap[c]) for c in chromosomes)
+    probs = np.zeros((cross.n, n_pos, len(union)))
+    markers, chrom, pos = [], [], []
+    offset = 0
+    for c in chromosomes:
+        positions = gmap[c]
+        m = len(positions)
+        markers += list(positions.index)
+        chrom += [c] * m
+        pos.append(positions.to_numpy(float))
+        marker_names = list(cross.gmap[c].index.astype(str))
+        where = {name: j for j, name in enumerate(marker_names)}
+        marker_index = np.array([where.get(str(name), -1) for name in positions.index])
+        rf = map_to_recfrac(positions.to_numpy(float), map_function)
+        obs = np.asarray(cross.geno[c]).astype(np.intp)
+        obs = np.where((obs >= 0) & (obs < N_CODES), obs, 0)
+        fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
+        chr_cols = np.array([col_of[g] for g in by_chr[c]])
+        for members, female, row in _groups(model, is_x[c], is_female, info):
+            g = model.group(female, row, is_x[c])
+            trans = model.transitions(rf, g, is_x[c])
+            emit = model.emissions(g, is_x[c], error_prob, fg)
+            res = forward_backward(g.init, trans, emit, obs[members], marker_index)
+            probs[np.ix_(members, np.arange(offset, offset + m), chr_cols[g.states])] = res
+        offset += m
+    return Genotypes(
+        ids=cross.ids,
+        markers=tuple(markers),
+        chromosome=tuple(chrom),
+        position=np.concatenate(pos) if pos else np.zeros(0),
+        probs=probs,
+        genotype_names=tuple(union),
+        genotypes_by_chr=by_chr,
+        source=cross.source,
+    )
+
+
+def _allele_matrix(names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """Alleles and the (n_genotypes, n_alleles) matrix turning genotype into allele probabilities.
+
+    From the genotype names alone: one letter ``A`` is that allele (inbred and
+    haploid types); two letters ``AB`` carry half of each (``AA`` all of A);
+    ``AY`` (``Y`` not an allele) is a hemizygous male carrying A.
+    """
+    y_allele = any(g in ("Y", "YY") for g in names)
+
+    def letters(g: str) -> str:
+        if len(g) == 2 and g[1] == "Y" and not y_allele:
+            return g[0]
+        if len(g) in (1, 2):
+            return g
+        raise LMMInputError(
+            f"Cannot turn genotype {g!r} into alleles; allele probabilities need genotype names "
+            "of one-letter alleles (A, AB, AY)."
+        )
+
+    alleles: list[str] = []
+    for g in names:
+        alleles += [a for a in letters(g) if a not in alleles]
+    M = np.zeros((len(names), len(alleles)))
+    index = {a: k for k, a in enumerate(alleles)}
+    for k, g in enumerate(names):
+        for a in letters(g):
+            M[k, index[a]] += 1.0 / len(letters(g))
+    return tuple(alleles), M
+
+
+def allele_probs(genotypes: Genotypes) -> Genotypes:
+    """Allele (founder) probabilities from genotype probabilities (R/qtl2's ``genoprob_to_alleleprob``).
+
+    Parameters
+    ----------
+    genotypes : Genotypes
+        Genotype probabilities, e.g. from :func:`genoprob` or read from R/qtl2's CSV.
+
+    Returns
+    -------
+    Genotypes
+        ``probs`` of shape ``(n, n_markers, n_alleles)`` with the alleles as
+        ``genotype_names`` (``A ... H`` for DO).
+
+    Notes
+    -----
+    ``P(allele a) = sum_g P(g) c(g, a)`` with ``c = 1`` for ``aa`` and for the
+    hemizygous ``aY``, ``1/2`` for each allele of a heterozygote. This is
+    R/qtl2's matrix for f2, ail, do and hs, and the identity for the inbred
+    and haploid types. For ``bc`` (AA, AB) it gives the genuine allele
+    probabilities ``A = P(AA) + P(AB)/2``, ``B = P(AB)/2``, whereas R/qtl2
+    returns the genotype probabilities relabelled ``A``, ``B``.
+    """
+    if genotypes.probs is None:
+        raise LMMInputError("Allele probabilities need genotype probabilities, not dosages.")
+    alleles, M = _allele_matrix(genotypes.genotype_names)
+    probs = np.einsum("nmg,ga->nma", genotypes.probs, M, optimize=True)
+    by_chr = None
+    if genotypes.genotypes_by_chr is not None:
+        index = {g: k for k, g in enumerate(genotypes.genotype_names)}
+        by_chr = {
+            c: tuple(a for j, a in enumerate(alleles) if M[[index[g] for g in names], j].any())
+            for c, names in genotypes.genotypes_by_chr.items()
+        }
+    return Genotypes(
+        ids=genotypes.ids,
+        markers=genotypes.markers,
+        chromosome=genotypes.chromosome,
+        position=genotypes.position,
+        probs=probs,
+        genotype_names=alleles,
+        genotypes_by_chr=by_chr,
+        source=genotypes.source,
+    )
+
+
+def write_genoprobs(genotypes: Genotypes, path: str | Path, *, force: bool = False) -> Path:
+    """Write genotype (or allele) probabilities as R/qtl2's CSV layout.
+
+    The first column (empty header) holds the IDs; then, marker by marker in
+    map order, one column ``MARKER:GENOTYPE`` per genotype of that marker's
+    chromosome (``genotypes_by_chr``; all genotypes when it is not set), with
+    15 significant digits.
+
+    Raises
+    ------
+    LMMInputError
+        If ``path`` exists and ``force`` is false.
+    """
+    path = Path(path)
+    if path.exists() and not force:
+        raise LMMInputError(f"{path} exists; choose another output file or pass force to overwrite it.")
+    if genotypes.probs is None:
+        raise LMMInputError("write_genoprobs needs genotype probabilities, not dosages.")
+    index = {g: k for k, g in enumerate(genotypes.genotype_names)}
+    by_chr = genotypes.genotypes_by_chr or {}
+    header = [""]
+    blocks = []
+    chrom = np.asarray(genotypes.chromosome)
+    for j, (marker, c) in enumerate(zip(genotypes.markers, chrom)):
+        names = by_chr.get(c, genotypes.genotype_names)
+        header += [f"{marker}:{g}" for g in names]
+        blocks.append((j, [index[g] for g in names]))
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        for i, ident in enumerate(genotypes.ids):
+            row = genotypes.probs[i]
+            values = np.concatenate([row[j, cols] for j, cols in blocks])
+            writer.writerow([ident, *(f"{v:.15g}" for v in values)])
+    return path
