@@ -214,7 +214,7 @@ class _EightWay(CrossModel):
             [q * q, R * R / 49, 2 * R * q / 7, 2 * R * R / 49, R * q / 7, R * R / 49 + q * q, R * q / 7 + R * R / 49],
             axis=1,
         )  # (n_int, 7 classes)
-        return vals[:, self._class]
+        return np.take(vals, self._class.ravel(), axis=1).reshape(len(r), N_GENO, N_GENO)
 
     # ---- emissions -------------------------------------------------------
     def emissions(self, g, is_x, e, founder_geno):

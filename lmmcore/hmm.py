@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .cross import Cross
 from .crosstypes import N_CODES, CrossModel, cross_model
@@ -33,35 +34,51 @@ from .genotypes import Genotypes
 __all__ = ["allele_probs", "forward_backward", "genoprob", "write_genoprobs"]
 
 
+#: Intervals whose transition matrices are built at a time (bounds memory
+#: to about BLOCK * S^2 doubles per group).
+BLOCK = 1024
+
+
 def forward_backward(
     init: np.ndarray,
-    trans: np.ndarray,
+    transitions,
     emit: np.ndarray,
     obs: np.ndarray,
     marker_index: np.ndarray,
+    groups: Sequence[tuple[int, int, int, int]] | None = None,
     out: np.ndarray | None = None,
+    rows: np.ndarray | None = None,
+    cols=None,
 ) -> np.ndarray:
-    """Posterior state probabilities of a hidden Markov chain, for many individuals at once.
+    """Posterior state probabilities of hidden Markov chains, for many individuals at once.
 
     Parameters
     ----------
-    init : ndarray, shape (S,)
-        Initial probabilities ``pi``.
-    trans : ndarray, shape (M - 1, S, S)
-        ``trans[k, s, t] = P(g_{k+1} = t | g_k = s)``.
+    init : ndarray, shape (n, S) or (S,)
+        Initial probabilities ``pi`` of each individual.
+    transitions : sequence of ndarray (M - 1, S_g, S_g), or callable
+        Per group, ``T[k, s, t] = P(g_{k+1} = t | g_k = s)`` among the
+        group's states; or a function ``(k0, k1) -> list`` giving the
+        intervals ``k0 .. k1 - 1`` of every group (called block by block,
+        to bound memory).
     emit : ndarray, shape (n_markers or 1, n_codes, S)
         ``emit[j, c, s] = P(O = c | g = s)`` at marker ``j`` (one table for
         all markers when the first axis is 1).
     obs : ndarray of int, shape (n, n_markers)
-        Observed codes ``0 .. n_codes - 1`` (0 = missing).
+        Observed codes, indices into the second axis of ``emit`` (0 = missing).
     marker_index : ndarray of int, shape (M,)
         For each position, its column of ``obs``, or -1 for a pseudomarker.
-    out : ndarray, shape (n, M, S), optional
-        Where to write the result.
+    groups : sequence of (row_start, row_stop, state_start, state_stop), optional
+        Individuals sorted by group; each group's rows and the contiguous
+        range of states it can be in (the others have probability 0).
+        Default: one group, all states.
+    out : ndarray, shape (N, M, S_out), optional
+        Where to write the result; individual ``i`` goes to row ``rows[i]``
+        and its states to the columns ``cols`` (a slice or index array).
 
     Returns
     -------
-    ndarray, shape (n, M, S)
+    ndarray, shape (n, M, S), or ``out``
         ``P(g_k = s | O)`` for each individual and position.
 
     Notes
@@ -71,42 +88,89 @@ def forward_backward(
     ``b_M = 1``, ``b_k = T_k (e_{k+1} * b_{k+1})``, each rescaled to sum to 1
     (the scale cancels); then ``P(g_k = s | O) = a_k(s) b_k(s) / sum_s a_k b_k``.
     This equals R/qtl2's log-space ``exp(alpha + beta - log sum exp(alpha + beta))``.
+    The forward probabilities are kept in ``out`` and combined there with
+    the backward ones, so no other array of the result's size is made.
     """
     n = obs.shape[0]
     n_pos = len(marker_index)
-    S = len(init)
+    S = np.shape(init)[-1]
+    groups = [(0, n, 0, S)] if groups is None else list(groups)
     if out is None:
         out = np.empty((n, n_pos, S))
+        rows, cols = slice(None), slice(None)
+    elif rows is None:
+        rows = slice(None)
+    if cols is None:
+        cols = slice(None)
+    if isinstance(rows, np.ndarray) and not isinstance(cols, slice):
+        rows, cols = rows[:, None], np.asarray(cols)[None, :]
+    obs_t = np.ascontiguousarray(np.asarray(obs).T)  # (n_markers, n): rows are contiguous
     shared = emit.shape[0] == 1
+    if callable(transitions):
+        if n_pos - 1 <= BLOCK:  # one block: build it once for both passes
+            whole = transitions(0, max(n_pos - 1, 0))
+
+            def block_of(k0, k1):
+                return [t[k0:k1] for t in whole]
+        else:
+            block_of = transitions
+    else:
+        def block_of(k0, k1):
+            return [t[k0:k1] for t in transitions]
 
     def e_at(k: int) -> np.ndarray | None:
         j = marker_index[k]
         if j < 0:
             return None
-        return emit[0 if shared else j][obs[:, j]]
+        return emit[0 if shared else j][obs_t[j]]
 
+    ones = np.ones(S)
+
+    def normalise(x: np.ndarray) -> None:
+        x *= (1.0 / (x @ ones))[:, None]  # a matrix-vector product sums rows fastest
+
+    a = np.zeros((n, S))
+    nxt = np.zeros((n, S))
     with np.errstate(invalid="ignore", divide="ignore"):
-        a = np.broadcast_to(init, (n, S)).copy()
+        a[:] = init
         e = e_at(0)
         if e is not None:
             a *= e
-        a /= a.sum(axis=1, keepdims=True)
-        out[:, 0] = a
-        for k in range(1, n_pos):
-            a = a @ trans[k - 1]
-            e = e_at(k)
-            if e is not None:
-                a *= e
-            a /= a.sum(axis=1, keepdims=True)
-            out[:, k] = a
-        b = np.ones((n, S))
-        for k in range(n_pos - 2, -1, -1):
-            e = e_at(k + 1)
-            b = (b * e if e is not None else b) @ trans[k].T
-            b /= b.sum(axis=1, keepdims=True)
-            p = out[:, k] * b
-            p /= p.sum(axis=1, keepdims=True)
-            out[:, k] = p
+        normalise(a)
+        out[rows, 0, cols] = a
+        for k0 in range(0, n_pos - 1, BLOCK):
+            k1 = min(k0 + BLOCK, n_pos - 1)
+            T = block_of(k0, k1)
+            for k in range(k0, k1):
+                for g, (lo, hi, s0, s1) in enumerate(groups):
+                    np.matmul(a[lo:hi, s0:s1], T[g][k - k0], out=nxt[lo:hi, s0:s1])
+                a, nxt = nxt, a
+                e = e_at(k + 1)
+                if e is not None:
+                    a *= e
+                normalise(a)
+                out[rows, k + 1, cols] = a
+        b = np.zeros((n, S))
+        v = np.zeros((n, S))
+        for lo, hi, s0, s1 in groups:
+            b[lo:hi, s0:s1] = 1.0
+        last = ((n_pos - 2) // BLOCK) * BLOCK if n_pos > 1 else 0
+        for k0 in range(last, -1, -BLOCK):
+            k1 = min(k0 + BLOCK, n_pos - 1)
+            T = block_of(k0, k1)
+            for k in range(k1 - 1, k0 - 1, -1):
+                e = e_at(k + 1)
+                if e is not None:
+                    np.multiply(b, e, out=v)
+                else:
+                    v[:] = b
+                for g, (lo, hi, s0, s1) in enumerate(groups):
+                    np.matmul(v[lo:hi, s0:s1], T[g][k - k0].T, out=b[lo:hi, s0:s1])
+                normalise(b)
+                p = out[rows, k, cols]
+                p *= b
+                normalise(p)
+                out[rows, k, cols] = p
     return out
 
 
@@ -126,6 +190,51 @@ def _groups(model: CrossModel, is_x: bool, is_female: np.ndarray, cross_info: np
         first = members[0]
         out.append((members, bool(is_female[first]), tuple(int(v) for v in cross_info[first])))
     return out
+
+
+def _one_chromosome(model, markers_map, positions, geno, founder_geno, is_x, is_female, info,
+                    error_prob, map_function, out, cols):
+    """Posterior probabilities on one chromosome, written into ``out``
+    (n, M, n_genotypes) at the genotype columns ``cols`` of the chromosome."""
+    where = {str(name): j for j, name in enumerate(markers_map.index)}
+    marker_index = np.array([where.get(str(name), -1) for name in positions.index])
+    rf = map_to_recfrac(positions.to_numpy(float), map_function)
+    n_states = len(cols)
+    groups = _groups(model, is_x, is_female, info)
+    order = np.concatenate([members for members, _, _ in groups])
+    bounds, models = [], []
+    init = np.zeros((len(order), n_states))
+    start = 0
+    emit_parts = []
+    for members, female, row in groups:
+        g = model.group(female, row, is_x)
+        s0, s1 = int(g.states[0]), int(g.states[-1]) + 1
+        if not np.array_equal(g.states, np.arange(s0, s1)):  # pragma: no cover - models keep them contiguous
+            raise AssertionError(f"{model.name}: the states of a group must be contiguous")
+        models.append(g)
+        bounds.append((start, start + len(members), s0, s1))
+        init[start:start + len(members), s0:s1] = g.init
+        start += len(members)
+        tab = model.emissions(g, is_x, error_prob, founder_geno)  # (m or 1, C, S_g)
+        full = np.ones(tab.shape[:2] + (n_states,))
+        full[:, :, s0:s1] = tab
+        emit_parts.append(full)
+    # one emission table with a block of codes per group: code = group * C + observed
+    width = max(t.shape[0] for t in emit_parts)
+    emit = np.concatenate([np.broadcast_to(t, (width,) + t.shape[1:]) for t in emit_parts], axis=1)
+    obs = np.asarray(geno)[order].astype(np.intp)
+    obs = np.where((obs >= 0) & (obs < N_CODES), obs, 0)
+    group_of = np.repeat(np.arange(len(groups)), [b[1] - b[0] for b in bounds])
+    codes = obs + (group_of * N_CODES)[:, None]
+
+    def transitions(k0: int, k1: int) -> list[np.ndarray]:
+        return [model.transitions(rf[k0:k1], g, is_x) for g in models]
+
+    if np.array_equal(cols, np.arange(cols[0], cols[0] + n_states)):
+        cols = slice(int(cols[0]), int(cols[0]) + n_states)
+    # one small matrix product per position and group: BLAS threads only add overhead
+    with threadpool_limits(limits=1, user_api="blas"):
+        forward_backward(init, transitions, emit, codes, marker_index, bounds, out=out, rows=order, cols=cols)
 
 
 def _validate(cross: Cross, model: CrossModel, chromosomes: Sequence[str], error_prob: float, map_function: str):
@@ -244,20 +353,11 @@ def genoprob(
         markers += list(positions.index)
         chrom += [c] * m
         pos.append(positions.to_numpy(float))
-        marker_names = list(cross.gmap[c].index.astype(str))
-        where = {name: j for j, name in enumerate(marker_names)}
-        marker_index = np.array([where.get(str(name), -1) for name in positions.index])
-        rf = map_to_recfrac(positions.to_numpy(float), map_function)
-        obs = np.asarray(cross.geno[c]).astype(np.intp)
-        obs = np.where((obs >= 0) & (obs < N_CODES), obs, 0)
-        fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
-        chr_cols = np.array([col_of[g] for g in by_chr[c]])
-        for members, female, row in _groups(model, is_x[c], is_female, info):
-            g = model.group(female, row, is_x[c])
-            trans = model.transitions(rf, g, is_x[c])
-            emit = model.emissions(g, is_x[c], error_prob, fg)
-            res = forward_backward(g.init, trans, emit, obs[members], marker_index)
-            probs[np.ix_(members, np.arange(offset, offset + m), chr_cols[g.states])] = res
+        if m and cross.n:
+            fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
+            cols = np.array([col_of[g] for g in by_chr[c]])
+            _one_chromosome(model, cross.gmap[c], positions, cross.geno[c], fg, is_x[c], is_female, info,
+                            error_prob, map_function, probs[:, offset:offset + m], cols)
         offset += m
     return Genotypes(
         ids=cross.ids,

@@ -236,7 +236,7 @@ def test_eight_way_matches_tensor(crosstype):
 def test_forward_backward_single_position_is_bayes():
     init = np.array([0.2, 0.3, 0.5])
     emit = np.array([[[1, 1, 1], [0.9, 0.1, 0.5]]], dtype=float)
-    out = forward_backward(init, np.zeros((0, 3, 3)), emit, np.array([[0], [1]]), np.array([0]))
+    out = forward_backward(init, [np.zeros((0, 3, 3))], emit, np.array([[0], [1]]), np.array([0]))
     np.testing.assert_allclose(out[0, 0], init)
     np.testing.assert_allclose(out[1, 0], init * emit[0, 1] / (init * emit[0, 1]).sum())
 
