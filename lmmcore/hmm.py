@@ -392,7 +392,9 @@ def _allele_matrix(names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
 
     alleles: list[str] = []
     for g in names:
-        alleles += [a for a in letters(g) if a not in alleles]
+        for a in letters(g):
+            if a not in alleles:
+                alleles.append(a)
     M = np.zeros((len(names), len(alleles)))
     index = {a: k for k, a in enumerate(alleles)}
     for k, g in enumerate(names):

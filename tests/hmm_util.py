@@ -108,3 +108,66 @@ def posterior_from_tensor(init, trans, emits):
         joint = joint[..., None] * trans[k - 1].reshape((1,) * (k - 1) + trans[k - 1].shape) * emits[k]
     joint = joint / joint.sum()
     return np.stack([joint.sum(axis=tuple(a for a in range(M) if a != k)) for k in range(M)])
+
+
+def read_fixture_cross(path):
+    """Read the small R/qtl2 zips of tests/data/hmm (JSON control file; the
+    fields those fixtures use), independently of lmmcore's own reader."""
+    import io
+    import json
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        control = json.loads(z.read(next(n for n in z.namelist() if n.endswith(".json"))))
+
+        def table(key):
+            return pd.read_csv(io.BytesIO(z.read(control[key])), dtype=str, comment="#",
+                               keep_default_na=False)
+
+        codes = control["genotypes"]
+        na = set(control.get("na.strings", ["NA"]))
+
+        def encode(frame):
+            values = frame.to_numpy()
+            out = np.zeros(values.shape, dtype=np.int8)
+            for text, code in codes.items():
+                out[values == text] = code
+            unknown = ~np.isin(values, list(codes) + list(na))
+            assert not unknown.any(), "fixture has codes outside its genotypes map"
+            return out
+
+        geno = table("geno")
+        ids = geno.iloc[:, 0].tolist()
+        geno = geno.set_index(geno.columns[0])
+        gmap = table("gmap")
+        gmap.columns = ["marker", "chr", "pos"]
+        covar = table("covar")
+        covar = covar.set_index(covar.columns[0]).loc[ids]
+        fg = table("founder_geno").set_index("marker") if "founder_geno" in control else None
+    chroms = list(dict.fromkeys(gmap["chr"]))
+    sex = control["sex"]
+    is_female = (covar[sex["covar"]].map({k: v for k, v in sex.items() if k != "covar"}) == "female").to_numpy()
+    info_spec = control["cross_info"]
+    info_raw = covar[info_spec["covar"]]
+    mapping = {k: v for k, v in info_spec.items() if k != "covar"}
+    cross_info = (info_raw.map(mapping) if mapping else info_raw.astype(int)).to_numpy(int)[:, None]
+    G, M, F = {}, {}, {}
+    for c in chroms:
+        sub = gmap[gmap["chr"] == c]
+        M[c] = pd.Series(sub["pos"].astype(float).to_numpy(), index=sub["marker"].to_numpy())
+        G[c] = encode(geno[sub["marker"]])
+        if fg is not None:
+            F[c] = encode(fg.loc[sub["marker"]]).T.copy()
+    return Cross(
+        crosstype=control["crosstype"], ids=tuple(ids), geno=G, gmap=M,
+        is_x_chr={c: c == control.get("x_chr") for c in chroms}, is_female=is_female,
+        cross_info=cross_info, alleles=tuple(control["alleles"]),
+        pheno=pd.DataFrame(index=ids), founder_geno=F if fg is not None else None, source=str(path),
+    )
+
+
+def read_rqtl2_probs(path):
+    """R/qtl2's MARKER:GENOTYPE CSV as a DataFrame indexed by ID (str)."""
+    df = pd.read_csv(path, index_col=0)
+    df.index = df.index.astype(str)
+    return df

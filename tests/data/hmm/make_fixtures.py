@@ -1,0 +1,122 @@
+"""Make the small R/qtl2 cross fixtures of tests/test_hmm_rqtl2.py (run once, by hand).
+
+    python tests/data/hmm/make_fixtures.py /work/shared/data/qtl2
+
+Subsets R/qtl2's example crosses (iron.zip: f2, 15 mice, chromosomes 13
+and X; DOex.zip: do, 8 mice, chromosomes 3 and X) to individuals of both
+sexes (and, for iron, both cross directions; for DOex, both generations)
+and two chromosomes (one autosome and X), keeping every
+marker of those chromosomes, and writes each as an R/qtl2 zip with a JSON
+control file. The probabilities R/qtl2 computes for them are made by
+``make_fixtures.R`` (see README.md).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).parent
+
+
+def _read(z: zipfile.ZipFile, name: str) -> pd.DataFrame:
+    return pd.read_csv(io.BytesIO(z.read(name)), comment="#", dtype=str)
+
+
+def _write_zip(path: Path, control_name: str, control: dict, tables: dict[str, pd.DataFrame]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(control_name, json.dumps(control, indent=2) + "\n")
+        for name, df in tables.items():
+            z.writestr(name, df.to_csv(index=False))
+
+
+def _pick(covar: pd.DataFrame, by: list[str], n: int) -> list[str]:
+    """n IDs spread over the combinations of the columns ``by``."""
+    groups = [g.iloc[:, 0].tolist() for _, g in covar.groupby(by, sort=True)]
+    out: list[str] = []
+    k = 0
+    while len(out) < n:
+        for g in groups:
+            if k < len(g) and len(out) < n:
+                out.append(g[k])
+        k += 1
+    return out
+
+
+def iron(src: Path) -> None:
+    with zipfile.ZipFile(src / "iron.zip") as z:
+        geno, gmap, covar, pheno = (_read(z, f"iron_{x}.csv") for x in ("geno", "gmap", "covar", "pheno"))
+        pmap = _read(z, "iron_pmap.csv")
+    ids = _pick(covar, ["sex", "cross_direction"], 15)
+    chrs = ["13", "X"]
+    markers = gmap.loc[gmap.iloc[:, 1].isin(chrs), gmap.columns[0]].tolist()
+    sub = lambda df: df[df.iloc[:, 0].isin(ids)].set_index(df.columns[0]).loc[ids].reset_index()  # noqa: E731
+    control = {
+        "description": "15 mice of R/qtl2's iron example (chromosomes 13 and X), for lmmcore's tests",
+        "crosstype": "f2",
+        "geno": "iron_geno.csv", "gmap": "iron_gmap.csv", "pmap": "iron_pmap.csv",
+        "pheno": "iron_pheno.csv", "covar": "iron_covar.csv",
+        "alleles": ["S", "B"], "genotypes": {"SS": 1, "SB": 2, "BB": 3},
+        "sex": {"covar": "sex", "f": "female", "m": "male"},
+        "cross_info": {"covar": "cross_direction", "(SxB)x(SxB)": 0, "(BxS)x(BxS)": 1},
+        "x_chr": "X", "na.strings": ["-", "NA"],
+    }
+    _write_zip(HERE / "iron_sub.zip", "iron_sub.json", control, {
+        "iron_geno.csv": sub(geno)[[geno.columns[0]] + markers],
+        "iron_gmap.csv": gmap[gmap.iloc[:, 1].isin(chrs)],
+        "iron_pmap.csv": pmap[pmap.iloc[:, 1].isin(chrs)],
+        "iron_pheno.csv": sub(pheno), "iron_covar.csv": sub(covar),
+    })
+
+
+def doex(src: Path) -> None:
+    with zipfile.ZipFile(src / "DOex.zip") as z:
+        geno, gmap, pmap, covar, pheno, fg = (
+            _read(z, f"DOex_{x}.csv") for x in ("geno", "gmap", "pmap", "covar", "pheno", "foundergeno")
+        )
+        control = json.loads(z.read("DOex.json"))
+    ids = _pick(covar, ["Sex", "ngen"], 8)
+    chrs = ["3", "X"]
+    keep = gmap.iloc[:, 1].isin(chrs)
+    markers = gmap.loc[keep, gmap.columns[0]].tolist()
+    sub = lambda df: df[df.iloc[:, 0].isin(ids)].set_index(df.columns[0]).loc[ids].reset_index()  # noqa: E731
+    control["description"] = "8 mice of R/qtl2's DOex example (chromosomes 3 and X), for lmmcore's tests"
+    _write_zip(HERE / "DOex_sub.zip", "DOex_sub.json", control, {
+        "DOex_geno.csv": sub(geno)[[geno.columns[0]] + markers],
+        "DOex_foundergeno.csv": fg[fg.iloc[:, 0].isin(markers)],
+        "DOex_gmap.csv": gmap[keep], "DOex_pmap.csv": pmap[keep],
+        "DOex_pheno.csv": sub(pheno), "DOex_covar.csv": sub(covar),
+    })
+
+
+def reference_subsets(src: Path) -> None:
+    """R/qtl2 0.43-5's probabilities for the fixtures' mice, cut from the shared
+    reference files (``calc_genoprob(cross, error_prob = 0.002)``, Haldane,
+    markers only; the HMM is per individual and per chromosome, so the rows
+    and chromosomes of the full crosses are exactly those of the subsets).
+    """
+    jobs = [
+        ("iron_sub.zip", "iron_covar.csv", src.parent / "iron" / "iron_genoprobs.csv", "iron_sub_genoprob_rqtl2.csv"),
+        ("DOex_sub.zip", "DOex_covar.csv", src / "DOex_genoprob_rqtl2.csv.gz", "DOex_sub_genoprob_rqtl2.csv.gz"),
+        ("DOex_sub.zip", "DOex_covar.csv", src / "DOex_alleleprob_rqtl2.csv.gz", "DOex_sub_alleleprob_rqtl2.csv.gz"),
+    ]
+    for zname, covar_name, ref, out in jobs:
+        with zipfile.ZipFile(HERE / zname) as z:
+            ids = _read(z, covar_name).iloc[:, 0].tolist()
+            markers = set(_read(z, covar_name.replace("covar", "gmap")).iloc[:, 0])
+        df = pd.read_csv(ref, index_col=0, dtype=str)
+        df.index = df.index.astype(str)
+        keep = [c for c in df.columns if c.rsplit(":", 1)[0] in markers]
+        df.loc[ids, keep].to_csv(HERE / out, index_label="")
+
+
+if __name__ == "__main__":
+    src = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/qtl2")
+    iron(src)
+    doex(src)
+    reference_subsets(src)
