@@ -155,10 +155,20 @@ class _EightWay(CrossModel):
         return Group(female, info, np.arange(N_GENO), np.where(het, 1 / 32, 1 / 64))
 
     # ---- recombination ---------------------------------------------------
+    def _memo(self, name, r, compute):
+        """Results that depend on r only, shared by the groups of a chromosome."""
+        key = (name, r.tobytes())
+        cache = self.__dict__.setdefault("_cache", {})
+        if key not in cache:
+            if len(cache) > 64:
+                cache.clear()
+            cache[key] = compute(r)
+        return cache[key]
+
     def _rec_auto(self, r, s):
-        hap = sum(
+        hap = self._memo("auto", r, lambda r: sum(
             al * _ri4way_auto_hapAA(r, g + 1) * (1 - r) / 2 for g, al in zip(self.precc_gen, self.precc_alpha)
-        )
+        ))
         if s > 1:
             hap = 1 / 64 + (1 - r) ** (s - 1) * (hap - 1 / 64)
         return 1 - 8 * hap
@@ -175,7 +185,7 @@ class _EightWay(CrossModel):
         return f1, m1
 
     def _rec_x(self, r, s, female):
-        f1, m1 = self._x_s1(r)
+        f1, m1 = self._memo("x", r, self._x_s1)
         if s == 1:
             out = f1 if female else m1
         else:

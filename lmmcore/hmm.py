@@ -38,6 +38,9 @@ __all__ = ["allele_probs", "forward_backward", "genoprob", "write_genoprobs"]
 #: to about BLOCK * S^2 doubles per group).
 BLOCK = 1024
 
+#: Finished positions copied to the output at a time.
+FLUSH = 64
+
 
 def forward_backward(
     init: np.ndarray,
@@ -129,31 +132,40 @@ def forward_backward(
     def normalise(x: np.ndarray) -> None:
         x *= (1.0 / (x @ ones))[:, None]  # a matrix-vector product sums rows fastest
 
-    a = np.zeros((n, S))
-    nxt = np.zeros((n, S))
+    # forward probabilities, position-major so that each step reads and writes one block
+    alpha = np.zeros((n_pos, n, S))
+
+    def flush(k0: int, k1: int) -> None:
+        """Copy the finished positions k0 .. k1 - 1 into ``out``."""
+        if k1 > k0:
+            out[rows, k0:k1, cols] = alpha[k0:k1].transpose(1, 0, 2)
+
+    if isinstance(cols, np.ndarray):  # fancy columns: one position at a time
+        def flush(k0: int, k1: int) -> None:  # noqa: F811
+            for k in range(k0, k1):
+                out[rows, k, cols] = alpha[k]
+
     with np.errstate(invalid="ignore", divide="ignore"):
-        a[:] = init
+        alpha[0] = init
         e = e_at(0)
         if e is not None:
-            a *= e
-        normalise(a)
-        out[rows, 0, cols] = a
+            alpha[0] *= e
+        normalise(alpha[0])
         for k0 in range(0, n_pos - 1, BLOCK):
             k1 = min(k0 + BLOCK, n_pos - 1)
             T = block_of(k0, k1)
             for k in range(k0, k1):
                 for g, (lo, hi, s0, s1) in enumerate(groups):
-                    np.matmul(a[lo:hi, s0:s1], T[g][k - k0], out=nxt[lo:hi, s0:s1])
-                a, nxt = nxt, a
+                    np.matmul(alpha[k, lo:hi, s0:s1], T[g][k - k0], out=alpha[k + 1, lo:hi, s0:s1])
                 e = e_at(k + 1)
                 if e is not None:
-                    a *= e
-                normalise(a)
-                out[rows, k + 1, cols] = a
+                    alpha[k + 1] *= e
+                normalise(alpha[k + 1])
         b = np.zeros((n, S))
         v = np.zeros((n, S))
         for lo, hi, s0, s1 in groups:
             b[lo:hi, s0:s1] = 1.0
+        done = n_pos  # positions >= done are in out
         last = ((n_pos - 2) // BLOCK) * BLOCK if n_pos > 1 else 0
         for k0 in range(last, -1, -BLOCK):
             k1 = min(k0 + BLOCK, n_pos - 1)
@@ -167,10 +179,12 @@ def forward_backward(
                 for g, (lo, hi, s0, s1) in enumerate(groups):
                     np.matmul(v[lo:hi, s0:s1], T[g][k - k0].T, out=b[lo:hi, s0:s1])
                 normalise(b)
-                p = out[rows, k, cols]
-                p *= b
-                normalise(p)
-                out[rows, k, cols] = p
+                alpha[k] *= b
+                normalise(alpha[k])
+                if done - k >= FLUSH:
+                    flush(k, done)
+                    done = k
+        flush(0, done)
     return out
 
 
