@@ -56,3 +56,27 @@ def test_alleleprob_matches_rqtl2():
     a = allele_probs(genoprob(cross, error_prob=0.002))
     assert a.genotype_names == tuple("ABCDEFGH")
     np.testing.assert_allclose(_ours_in_their_layout(a, ref), ref.to_numpy(), atol=1e-9, rtol=0)
+
+
+@pytest.mark.parametrize(
+    "cross_zip,ref_csv,kwargs",
+    [
+        # Rscript tests/data/hmm/make_fixtures.R: calc_genoprob(iron_sub, insert_pseudomarkers(gmap,
+        # step=2.5, off_end=5), error_prob=0.002)
+        ("iron_sub.zip", "iron_sub_genoprob_pmar_rqtl2.csv", dict(step=2.5, off_end=5, error_prob=0.002)),
+        # calc_genoprob(DOex_sub[, "X"], insert_pseudomarkers(gmap, step=4, stepwidth="max", off_end=2),
+        # error_prob=0.01, map_function="kosambi")
+        ("DOex_sub.zip", "DOex_sub_genoprob_pmar_rqtl2.csv.gz",
+         dict(step=4, stepwidth="max", off_end=2, error_prob=0.01, map_function="kosambi", chromosomes=["X"])),
+    ],
+)
+def test_genoprob_with_pseudomarkers_matches_rqtl2(cross_zip, ref_csv, kwargs):
+    """R/qtl2 run on the fixture itself (17 significant digits): same positions,
+    names, genotype columns (X: both sexes and, for iron, both directions) and values."""
+    cross = read_fixture_cross(DATA / cross_zip)
+    ref = read_rqtl2_probs(DATA / ref_csv)
+    g = genoprob(cross, **kwargs)
+    ref_markers = list(dict.fromkeys(c.rsplit(":", 1)[0] for c in ref.columns))
+    assert list(g.markers) == ref_markers
+    _check_columns(g, ref)
+    np.testing.assert_allclose(_ours_in_their_layout(g, ref), ref.to_numpy(), atol=1e-12, rtol=0)
