@@ -120,8 +120,9 @@ class CrossModel:
     name = "base"
     #: Whether the type models the X chromosome (otherwise X is an autosome).
     handles_x = True
-    #: Whether the type needs founder genotypes.
+    #: Whether the type needs founder genotypes, and how many founders it has.
     needs_founders = False
+    n_founders = 2
 
     # ---- genotypes -------------------------------------------------------
     def genotype_names(self, alleles: tuple[str, ...], is_x: bool) -> tuple[str, ...]:
@@ -417,14 +418,17 @@ def _of(source: str) -> str:
 
 
 def _registry() -> dict[str, CrossModel]:
-    from .crosstypes_mpp import DO, HS
+    from .crosstypes_mpp import DO, HS, Magic19, RISelf4, RISelf8, RISelf16
 
-    models = [BC(), F2(), RISelf(), RISib(), DH(), Haploid(), AIL(), DO(), HS()]
+    models = [BC(), F2(), RISelf(), RISib(), DH(), Haploid(), AIL(), DO(), HS(),
+              RISelf4(), RISelf8(), RISelf16(), Magic19()]
     return {m.name: m for m in models}
 
 
 #: Cross types :func:`lmmcore.hmm.genoprob` supports.
-SUPPORTED_CROSSTYPES = ("bc", "f2", "riself", "risib", "dh", "haploid", "ail", "do", "hs")
+SUPPORTED_CROSSTYPES = (
+    "bc", "f2", "riself", "risib", "dh", "haploid", "ail", "do", "hs", "riself4", "riself8", "riself16", "magic19",
+)
 
 
 def cross_model(crosstype: str, source: str = "") -> CrossModel:

@@ -1,4 +1,8 @@
-"""Multi-parent cross types with eight founders: Diversity Outbred (``do``) and heterogeneous stock (``hs``).
+"""Multi-parent cross types: Diversity Outbred (``do``), heterogeneous stock (``hs``), multi-way RIL.
+
+``do`` and ``hs`` have eight founders and unphased pairs of founder alleles;
+``riself4``, ``riself8``, ``riself16`` and ``magic19`` are inbred lines with
+one state per founder (at the end of this module).
 
 The 36 unphased genotypes of 8 founders are ordered as R/qtl2 orders them,
 by the second allele then the first: ``AA, AB, BB, AC, BC, CC, AD, ...``
@@ -25,7 +29,7 @@ import numpy as np
 from .crosstypes import N_CODES, CrossModel, Group, _of
 from .errors import LMMInputError
 
-__all__ = ["DO", "HS", "mpp_pairs"]
+__all__ = ["DO", "HS", "Magic19", "RISelf4", "RISelf8", "RISelf16", "mpp_pairs"]
 
 N_FOUNDERS = 8
 N_GENO = 36
@@ -94,6 +98,7 @@ class _EightWay(CrossModel):
     """Shared by ``do`` and ``hs``: 8 founders, outbreeding generation ``s``."""
 
     needs_founders = True
+    n_founders = N_FOUNDERS
     #: (generations of the progenitors, their proportions)
     precc_gen: tuple[int, ...] = ()
     precc_alpha: tuple[float, ...] = ()
@@ -277,3 +282,133 @@ class HS(_EightWay):
     name = "hs"
     precc_gen = (1,)
     precc_alpha = (1.0,)
+
+
+class _InbredFunnel(CrossModel):
+    """Multi-parent recombinant inbred lines: one state per founder (``AA``, ``BB``, ...).
+
+    Emission: a SNP call (1 or 3) agrees with the founder's allele with
+    probability ``1 - e`` and disagrees with ``e``; any other non-missing call
+    has ``e`` for every founder whose allele is known; a founder with an
+    unknown allele (0 or 2) gives no information. The X chromosome is treated
+    as an autosome (as R/qtl2 ignores it for these types).
+    """
+
+    handles_x = False
+    needs_founders = True
+    n_founders = 4
+
+    def genotype_names(self, alleles, is_x):
+        k = self.n_founders
+        if len(alleles) < k:
+            alleles = tuple(chr(ord("A") + i) for i in range(k))
+        return tuple(a + a for a in alleles[:k])
+
+    def allele_names(self, alleles):
+        return tuple(g[0] for g in self.genotype_names(alleles, False))
+
+    def geno2allele(self, is_x):
+        return np.eye(self.n_founders)
+
+    def group(self, female, info, is_x):
+        k = self.n_founders
+        return Group(female, info, np.arange(k), np.full(k, 1.0 / k))
+
+    def _funnel_position(self, info):
+        """Position (0-based) of each founder in the funnel (cross_info lists founders 1..k in order)."""
+        pos = np.empty(self.n_founders, dtype=int)
+        pos[np.asarray(info, dtype=int) - 1] = np.arange(self.n_founders)
+        return pos
+
+    def check_info(self, cross_info, is_female, any_x, source):
+        if not self.uses_funnel:
+            return
+        k = self.n_founders
+        ok = cross_info.shape[1] == k and all(sorted(row) == list(range(1, k + 1)) for row in cross_info.tolist())
+        if not ok:
+            raise LMMInputError(
+                f"The {self.name} cross{_of(source)} needs the order of the {k} founders in each line's "
+                f"funnel as {k} cross_info columns (a permutation of 1..{k}); add it to the control file."
+            )
+
+    uses_funnel = False
+
+    def key_columns(self, is_x, n_info):
+        return list(range(1, n_info + 1)) if self.uses_funnel else []
+
+    def emissions(self, g, is_x, e, founder_geno):
+        fg = np.asarray(founder_geno)[: self.n_founders].T  # (m, k)
+        known = (fg == 1) | (fg == 3)
+        tab = np.ones((fg.shape[0], N_CODES, self.n_founders))
+        for code in range(1, N_CODES):
+            tab[:, code, :] = np.where(known, np.where(fg == code, 1 - e, e), 1.0)
+        return tab
+
+
+class RISelf4(_InbredFunnel):
+    """4-way RIL by selfing (``riself4``): stay ``(1-r)/(1+2r)``, each other founder ``r/(1+2r)``."""
+
+    name = "riself4"
+    n_founders = 4
+
+    def transitions(self, r, g, is_x):
+        k = self.n_founders
+        T = np.repeat((r / (1 + 2 * r))[:, None, None], k, axis=1).repeat(k, axis=2)
+        T[:, np.arange(k), np.arange(k)] = ((1 - r) / (1 + 2 * r))[:, None]
+        return T
+
+
+class RISelf8(_InbredFunnel):
+    """8-way RIL by selfing (``riself8``), with the funnel order from cross_info.
+
+    Stay ``(1-r)^2/(1+2r)``; to the founder paired with it in the funnel
+    ``r(1-r)/(1+2r)``; to each of the 6 others ``r/(2(1+2r))``.
+    """
+
+    name = "riself8"
+    n_founders = 8
+    uses_funnel = True
+    levels = 2
+
+    def _level_values(self, r):
+        d = 1 + 2 * r
+        return [(1 - r) ** 2 / d, r * (1 - r) / d, r / (2 * d)]
+
+    def transitions(self, r, g, is_x):
+        pos = self._funnel_position(g.info)
+        same = pos[:, None] == pos[None, :]
+        level = np.where(same, 0, np.where(pos[:, None] // 2 == pos[None, :] // 2, 1, 2))
+        if self.levels == 3:
+            level = np.where((level == 2) & (pos[:, None] // 4 == pos[None, :] // 4), 2, np.where(level == 2, 3, level))
+        vals = np.stack(self._level_values(np.asarray(r, float)), axis=1)  # (n_int, levels + 1)
+        return vals[:, level]
+
+
+class RISelf16(RISelf8):
+    """16-way RIL by selfing (``riself16``): stay ``(1-r)^3/(1+2r)``; funnel pair
+    ``r(1-r)^2/(1+2r)``; same quartet ``r(1-r)/(2(1+2r))``; others ``r/(4(1+2r))``."""
+
+    name = "riself16"
+    n_founders = 16
+    levels = 3
+
+    def _level_values(self, r):
+        d = 1 + 2 * r
+        return [(1 - r) ** 3 / d, r * (1 - r) ** 2 / d, r * (1 - r) / (2 * d), r / (4 * d)]
+
+
+class Magic19(_InbredFunnel):
+    """19-way MAGIC lines (``magic19``): stay ``(19 - 52r + 54r^2 - 18r^3)/(19(1+2r))``,
+    each other founder ``r(90 - 54r + 18r^2)/(19 * 18 (1+2r))``."""
+
+    name = "magic19"
+    n_founders = 19
+
+    def transitions(self, r, g, is_x):
+        k = self.n_founders
+        d = 1 + 2 * r
+        other = r * (90 - 54 * r + 18 * r * r) / (d * 19 * 18)
+        stay = (19 - 52 * r + 54 * r * r - 18 * r**3) / (d * 19)
+        T = np.repeat(other[:, None, None], k, axis=1).repeat(k, axis=2)
+        T[:, np.arange(k), np.arange(k)] = stay[:, None]
+        return T

@@ -274,9 +274,10 @@ def _validate(cross: Cross, model: CrossModel, chromosomes: Sequence[str], error
             )
         if model.needs_founders:
             fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
-            if fg is None or fg.shape[1] != m or fg.shape[0] < 8:
+            k = model.n_founders
+            if fg is None or fg.shape[1] != m or fg.shape[0] < k:
                 raise LMMInputError(
-                    f"The {cross.crosstype} cross{_of(cross.source)} needs the genotypes of its 8 founders "
+                    f"The {cross.crosstype} cross{_of(cross.source)} needs the genotypes of its {k} founders "
                     f"at the {m} markers of chromosome {c}; add founder_geno to the control file."
                 )
 

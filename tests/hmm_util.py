@@ -141,16 +141,32 @@ def read_fixture_cross(path):
         geno = geno.set_index(geno.columns[0])
         gmap = table("gmap")
         gmap.columns = ["marker", "chr", "pos"]
-        covar = table("covar")
-        covar = covar.set_index(covar.columns[0]).loc[ids]
-        fg = table("founder_geno").set_index("marker") if "founder_geno" in control else None
+        covar = None
+        if "covar" in control:
+            covar = table("covar")
+            covar = covar.set_index(covar.columns[0]).loc[ids]
+        fg = table("founder_geno") if "founder_geno" in control else None
+        if fg is not None:
+            fg = fg.set_index(fg.columns[0])
+        info_spec = control.get("cross_info")
+        info_file = None
+        if isinstance(info_spec, dict) and "file" in info_spec:
+            info_file = pd.read_csv(io.BytesIO(z.read(info_spec["file"])), dtype=str)
+            info_file = info_file.set_index(info_file.columns[0]).loc[ids]
     chroms = list(dict.fromkeys(gmap["chr"]))
-    sex = control["sex"]
-    is_female = (covar[sex["covar"]].map({k: v for k, v in sex.items() if k != "covar"}) == "female").to_numpy()
-    info_spec = control["cross_info"]
-    info_raw = covar[info_spec["covar"]]
-    mapping = {k: v for k, v in info_spec.items() if k != "covar"}
-    cross_info = (info_raw.map(mapping) if mapping else info_raw.astype(int)).to_numpy(int)[:, None]
+    n = len(ids)
+    is_female = np.ones(n, bool)
+    if "sex" in control:
+        sex = control["sex"]
+        is_female = (covar[sex["covar"]].map({k: v for k, v in sex.items() if k != "covar"}) == "female").to_numpy()
+    if info_file is not None:
+        cross_info = info_file.astype(int).to_numpy()
+    elif isinstance(info_spec, dict):
+        info_raw = covar[info_spec["covar"]]
+        mapping = {k: v for k, v in info_spec.items() if k != "covar"}
+        cross_info = (info_raw.map(mapping) if mapping else info_raw.astype(int)).to_numpy(int)[:, None]
+    else:
+        cross_info = np.zeros((n, 0), int)
     G, M, F = {}, {}, {}
     for c in chroms:
         sub = gmap[gmap["chr"] == c]

@@ -69,6 +69,9 @@ def _all_groups():
     ail = cross_model("ail")
     out += [("ail", False, ail.group(True, (s,), False)) for s in (2, 9)]
     out += [("ail", True, ail.group(f, (s, d), True)) for f in (True, False) for s in (2, 3, 10) for d in (0, 1, 2)]
+    rng = np.random.default_rng(3)
+    for ct, k in (("riself4", 4), ("riself8", 8), ("riself16", 16), ("magic19", 19)):
+        out.append((ct, False, cross_model(ct).group(True, tuple(rng.permutation(k) + 1), False)))
     for ct in ("do", "hs"):
         m = cross_model(ct)
         out += [(ct, False, m.group(True, (s,), False)) for s in (1, 2, 11)]
@@ -86,10 +89,10 @@ def test_models_are_markov_chains(ct, is_x, g):
     np.testing.assert_allclose(T.sum(axis=2), 1, atol=1e-12)
     np.testing.assert_allclose(g.init.sum(), 1, atol=1e-15)
     np.testing.assert_allclose(T[0], np.eye(len(g.init)), atol=1e-9)  # r = 1e-12: no change
-    if ct in ("bc", "f2", "riself", "risib", "dh", "haploid", "do", "hs") or (ct == "ail" and (not is_x or g.info[1] == 2)):
+    if ct in ("bc", "f2", "riself", "risib", "dh", "haploid", "do", "hs", "riself4", "riself8", "riself16", "magic19") or (ct == "ail" and (not is_x or g.info[1] == 2)):
         # populations in equilibrium along the chromosome: the initial distribution is stationary
         np.testing.assert_allclose(g.init @ T, np.broadcast_to(g.init, (len(R), len(g.init))), atol=1e-12)
-    tab = m.emissions(g, is_x, 0.01, np.tile([1, 3, 0, 1, 3, 3, 1, 2], (2, 1)).T)
+    tab = m.emissions(g, is_x, 0.01, np.tile([1, 3, 0, 1, 3, 3, 1, 2] * 3, (2, 1)).T)
     assert np.all((tab > 0) & (tab <= 1))
     np.testing.assert_array_equal(tab[:, 0], 1)  # missing is uninformative
 

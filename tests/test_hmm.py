@@ -268,3 +268,13 @@ def test_bad_inputs():
         genoprob(make_cross("do", {"1": geno}, GMAP, cross_info=[[4]]))
     with pytest.raises(LMMInputError, match="generations"):
         genoprob(make_cross("do", {"1": geno}, GMAP, founder_geno={"1": np.ones((8, 4), np.int8)}))
+
+
+def test_riself16_matches_tensor():
+    rng = np.random.default_rng(9)
+    gm = {"1": [0.0, 6.0, 6.0, 15.0]}
+    fg = {"1": rng.choice([0, 1, 3], p=[0.1, 0.45, 0.45], size=(16, 4)).astype(np.int8)}
+    geno = {"1": _geno_with_errors(rng, 3, 4, [0, 1, 2, 3])}
+    info = [rng.permutation(16) + 1 for _ in range(3)]
+    cross = make_cross("riself16", geno, gm, cross_info=info, alleles=tuple("ABCDEFGHIJKLMNOP"), founder_geno=fg)
+    _tensor_check(cross, "1", fg["1"])

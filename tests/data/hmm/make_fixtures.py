@@ -94,6 +94,46 @@ def doex(src: Path) -> None:
     })
 
 
+def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int) -> None:
+    """A small random multi-parent RIL cross (6 lines, 2 chromosomes): founder
+    SNP alleles 1/3 (a few unknown), line calls A/H/B/- (hets and missing
+    included), and for funnel types the order of the founders per line."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    letters = [chr(ord("A") + i) for i in range(n_founders)]
+    n, chrs = 6, {"1": 8, "2": 6}
+    markers, gmap_rows = [], []
+    for c, m in chrs.items():
+        pos = np.sort(rng.uniform(0, 60, m)).round(2)
+        pos[2] = pos[1]  # two markers at the same position
+        names = [f"s{c}_{k}" for k in range(m)]
+        markers += names
+        gmap_rows += list(zip(names, [c] * m, pos))
+    M = len(markers)
+    fg = rng.choice(np.array(["A", "B"]), size=(M, n_founders))
+    fg[rng.random((M, n_founders)) < 0.05] = "-"
+    calls = rng.choice(np.array(["A", "B", "A", "B", "H", "-"]), size=(n, M))
+    ids = [f"L{i:02d}" for i in range(n)]
+    control = {
+        "description": f"synthetic {crosstype} cross for lmmcore's tests",
+        "crosstype": crosstype, "geno": "geno.csv", "founder_geno": "founder_geno.csv", "gmap": "gmap.csv",
+        "alleles": letters, "genotypes": {"A": 1, "H": 2, "B": 3}, "na.strings": ["-"],
+        "geno_transposed": False, "founder_geno_transposed": True,
+    }
+    tables = {
+        "geno.csv": pd.DataFrame(calls, columns=markers).assign(id=ids)[["id"] + markers],
+        "founder_geno.csv": pd.DataFrame(fg, columns=letters).assign(marker=markers)[["marker"] + letters],
+        "gmap.csv": pd.DataFrame(gmap_rows, columns=["marker", "chr", "pos"]),
+    }
+    if funnel:
+        orders = np.array([rng.permutation(n_founders) + 1 for _ in range(n)])
+        orders[1] = orders[0]  # two lines from the same funnel
+        control["cross_info"] = {"file": "cross_info.csv"}
+        tables["cross_info.csv"] = pd.DataFrame(orders, columns=letters).assign(id=ids)[["id"] + letters]
+    _write_zip(HERE / f"{crosstype}_synthetic.zip", f"{crosstype}.json", control, tables)
+
+
 def reference_subsets(src: Path) -> None:
     """R/qtl2 0.43-5's probabilities for the fixtures' mice, cut from the shared
     reference files (``calc_genoprob(cross, error_prob = 0.002)``, Haldane,
@@ -117,6 +157,10 @@ def reference_subsets(src: Path) -> None:
 
 if __name__ == "__main__":
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/qtl2")
-    iron(src)
-    doex(src)
-    reference_subsets(src)
+    if "--synthetic-only" not in sys.argv:
+        iron(src)
+        doex(src)
+        reference_subsets(src)
+    synthetic_ril("riself4", 4, True, 4)
+    synthetic_ril("riself8", 8, True, 8)
+    synthetic_ril("magic19", 19, False, 19)
