@@ -29,6 +29,13 @@ dosages and PLINK files, :mod:`lmmcore.kinship` computes kinships (R/qtl2's,
 GCTA's and GEMMA's; overall or leave-one-chromosome-out), :mod:`lmmcore.scan`
 scans the genome with fixed or re-estimated h2, :mod:`lmmcore.permute` gives
 permutation thresholds and :mod:`lmmcore.simulate` makes the example data.
+
+From a cross to genotype probabilities (R/qtl2's ``calc_genoprob``):
+:mod:`lmmcore.genomap` (map functions, pseudomarkers),
+:mod:`lmmcore.crosstypes` and :mod:`lmmcore.crosstypes_mpp` (each cross
+type's states, initial, transition and emission probabilities) and
+:mod:`lmmcore.hmm` (the forward-backward equations, ``genoprob``,
+``allele_probs``, ``write_genoprobs``).
 """
 
 from .batch import (
