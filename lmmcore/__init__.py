@@ -80,6 +80,8 @@ _LAZY = {
     "allele_probs": "hmm",
     "write_genoprobs": "hmm",
     "insert_pseudomarkers": "genomap",
+    "Cross": "cross",
+    "read_cross": "cross_files",
 }
 
 
