@@ -134,6 +134,69 @@ def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int) -> N
     _write_zip(HERE / f"{crosstype}_synthetic.zip", f"{crosstype}.json", control, tables)
 
 
+def synthetic_cross(crosstype: str, seed: int) -> None:
+    """A small random cross of a type without example data in R/qtl2 (8
+    individuals, chromosomes 1 and X where the type models X, both sexes),
+    with random calls of the codes R/qtl2 accepts for each sex, missing
+    calls, two markers at the same position, and cross information (AIL:
+    generations and direction, RIL by sib mating: direction, HS: generations)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n = 8
+    ids = [f"i{k}" for k in range(n)]
+    female = np.array([True, False] * (n // 2))
+    has_x = crosstype in ("bc", "risib", "ail", "hs")
+    chrs = {"1": 6, "X": 5} if has_x else {"1": 6, "2": 4}
+    two = {"A": 1, "H": 2, "B": 3, "D": 4, "C": 5}
+    codes = {  # per chromosome kind: female/autosome and male X letters
+        "bc": (["A", "H"], ["A", "B"]), "risib": (["A", "B"], ["A", "B"]), "dh": (["A", "B"], None),
+        "haploid": (["A", "B"], None), "ail": (["A", "H", "B", "D", "C"], ["A", "B", "D", "C"]),
+        "hs": (["A", "H", "B", "D", "C"], ["A", "B"]),
+    }[crosstype]
+    genotypes = {"risib": {"A": 1, "B": 2}, "dh": {"A": 1, "B": 2}, "haploid": {"A": 1, "B": 2}}.get(crosstype, two)
+    markers, gmap_rows, cols = [], [], []
+    for c, m in chrs.items():
+        pos = np.sort(rng.uniform(0, 50, m)).round(2)
+        pos[2] = pos[1]
+        names = [f"s{c}_{k}" for k in range(m)]
+        markers += names
+        gmap_rows += list(zip(names, [c] * m, pos))
+        auto = rng.choice(np.array(codes[0]), size=(n, m))
+        if c == "X" and codes[1] is not None:
+            auto[~female] = rng.choice(np.array(codes[1]), size=(int((~female).sum()), m))
+        auto[rng.random((n, m)) < 0.15] = "-"
+        cols.append(auto)
+    geno = pd.DataFrame(np.hstack(cols), columns=markers).assign(id=ids)[["id"] + markers]
+    control = {
+        "description": f"synthetic {crosstype} cross for lmmcore's tests", "crosstype": crosstype,
+        "geno": "geno.csv", "gmap": "gmap.csv", "covar": "covar.csv", "genotypes": genotypes,
+        "alleles": list("ABCDEFGH") if crosstype == "hs" else ["A", "B"], "na.strings": ["-"],
+    }
+    tables = {"geno.csv": geno, "gmap.csv": pd.DataFrame(gmap_rows, columns=["marker", "chr", "pos"])}
+    covar = pd.DataFrame({"id": ids, "sex": np.where(female, "f", "m")})
+    if has_x:
+        control["x_chr"] = "X"
+        control["sex"] = {"covar": "sex", "f": "female", "m": "male"}
+    info = {
+        "ail": pd.DataFrame({"ngen": [2, 3, 5, 5, 9, 9, 12, 4], "dir": [0, 0, 1, 1, 2, 2, 0, 1]}),
+        "risib": pd.DataFrame({"dir": [0, 1, 0, 1, 1, 0, 0, 1]}),
+        "hs": pd.DataFrame({"ngen": [1, 1, 3, 3, 10, 10, 25, 2]}),
+    }.get(crosstype)
+    if info is not None:
+        control["cross_info"] = {"file": "cross_info.csv"}
+        tables["cross_info.csv"] = info.assign(id=ids)[["id", *info.columns]]
+    if crosstype == "hs":
+        fg = rng.choice(np.array(["A", "B"]), size=(len(markers), 8))
+        fg[rng.random(fg.shape) < 0.05] = "-"
+        tables["founder_geno.csv"] = pd.DataFrame(fg, columns=list("ABCDEFGH")).assign(marker=markers)[
+            ["marker", *"ABCDEFGH"]]
+        control["founder_geno"] = "founder_geno.csv"
+        control["founder_geno_transposed"] = True
+    tables["covar.csv"] = covar
+    _write_zip(HERE / f"{crosstype}_synthetic.zip", f"{crosstype}.json", control, tables)
+
+
 def reference_subsets(src: Path) -> None:
     """R/qtl2 0.43-5's probabilities for the fixtures' mice, cut from the shared
     reference files (``calc_genoprob(cross, error_prob = 0.002)``, Haldane,
@@ -164,3 +227,5 @@ if __name__ == "__main__":
     synthetic_ril("riself4", 4, True, 4)
     synthetic_ril("riself8", 8, True, 8)
     synthetic_ril("magic19", 19, False, 19)
+    for k, ct in enumerate(["bc", "risib", "dh", "haploid", "ail", "hs"]):
+        synthetic_cross(ct, 100 + k)
