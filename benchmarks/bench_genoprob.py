@@ -96,7 +96,7 @@ def simulate_do(path: Path, n: int, n_markers: int, seed: int = 1) -> None:
         "sex": {"covar": "Sex", "male": "male", "female": "female"}, "cross_info": {"covar": "ngen"},
     }
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("sim.json", json.dumps(control))
+        z.writestr("sim.json", json.dumps(control) + "\n")
         z.writestr("geno.csv", pd.DataFrame(np.hstack(geno_cols), index=pd.Index(ids, name="id"),
                                             columns=geno_names).to_csv())
         z.writestr("foundergeno.csv", pd.DataFrame(np.vstack(fg_rows), index=pd.Index(geno_names, name="marker"),

@@ -219,7 +219,8 @@ def _one_chromosome(model, markers_map, positions, geno, founder_geno, is_x, is_
     bounds, models = [], []
     init = np.zeros((len(order), n_states))
     start = 0
-    emit_parts = []
+    emit_parts: list[np.ndarray] = []  # distinct emission tables (most groups share one)
+    table_of = []
     for members, female, row in groups:
         g = model.group(female, row, is_x)
         s0, s1 = int(g.states[0]), int(g.states[-1]) + 1
@@ -232,14 +233,19 @@ def _one_chromosome(model, markers_map, positions, geno, founder_geno, is_x, is_
         tab = model.emissions(g, is_x, error_prob, founder_geno)  # (m or 1, C, S_g)
         full = np.ones(tab.shape[:2] + (n_states,))
         full[:, :, s0:s1] = tab
-        emit_parts.append(full)
-    # one emission table with a block of codes per group: code = group * C + observed
+        same = [k for k, t in enumerate(emit_parts) if t.shape == full.shape and np.array_equal(t, full)]
+        if same:
+            table_of.append(same[0])
+        else:
+            table_of.append(len(emit_parts))
+            emit_parts.append(full)
+    # one emission table with a block of codes per distinct table: code = table * C + observed
     width = max(t.shape[0] for t in emit_parts)
     emit = np.concatenate([np.broadcast_to(t, (width,) + t.shape[1:]) for t in emit_parts], axis=1)
     obs = np.asarray(geno)[order].astype(np.intp)
     obs = np.where((obs >= 0) & (obs < N_CODES), obs, 0)
-    group_of = np.repeat(np.arange(len(groups)), [b[1] - b[0] for b in bounds])
-    codes = obs + (group_of * N_CODES)[:, None]
+    table_of_row = np.repeat(np.array(table_of), [b[1] - b[0] for b in bounds])
+    codes = obs + (table_of_row * N_CODES)[:, None]
 
     def transitions(k0: int, k1: int) -> list[np.ndarray]:
         return [model.transitions(rf[k0:k1], g, is_x) for g in models]
