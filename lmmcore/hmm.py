@@ -491,17 +491,17 @@ def write_genoprobs(genotypes: Genotypes, path: str | Path, *, force: bool = Fal
     index = {g: k for k, g in enumerate(genotypes.genotype_names)}
     by_chr = genotypes.genotypes_by_chr or {}
     header = [""]
-    blocks = []
-    chrom = np.asarray(genotypes.chromosome)
-    for j, (marker, c) in enumerate(zip(genotypes.markers, chrom)):
+    flat = []  # position of each output column in probs[i].ravel()
+    G = len(genotypes.genotype_names)
+    for j, (marker, c) in enumerate(zip(genotypes.markers, genotypes.chromosome)):
         names = by_chr.get(c, genotypes.genotype_names)
         header += [f"{marker}:{g}" for g in names]
-        blocks.append((j, [index[g] for g in names]))
+        flat += [j * G + index[g] for g in names]
+    flat = np.asarray(flat, dtype=np.intp)
+    line = ",".join(["%s"] + ["%.15g"] * len(flat)) + "\n"
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
+        csv.writer(handle).writerow(header)
         for i, ident in enumerate(genotypes.ids):
-            row = genotypes.probs[i]
-            values = np.concatenate([row[j, cols] for j, cols in blocks])
-            writer.writerow([ident, *(f"{v:.15g}" for v in values)])
+            ident = ident if not any(ch in ident for ch in ',"\n') else '"' + ident.replace('"', '""') + '"'
+            handle.write(line % (ident, *genotypes.probs[i].ravel()[flat].tolist()))
     return path
