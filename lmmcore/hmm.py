@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from .cross import Cross
 from .crosstypes import N_CODES, CrossModel, cross_model
-from .errors import LMMInputError, report
+from .errors import LMMInputError, Report, report, reporting
 from .genomap import MAP_FUNCTIONS, insert_pseudomarkers, map_to_recfrac
 from .genotypes import Genotypes
 
@@ -301,6 +301,7 @@ def genoprob(
     error_prob: float = 1e-4,
     map_function: str = "haldane",
     chromosomes: Sequence[str] | None = None,
+    report: Report | None = None,
 ) -> Genotypes:
     """Genotype probabilities given the observed markers (R/qtl2's ``calc_genoprob``).
 
@@ -317,6 +318,8 @@ def genoprob(
         Converts the genetic map (cM) to recombination fractions.
     chromosomes : sequence of str, optional
         Chromosomes to compute (default all, in the cross's order).
+    report : callable, optional
+        Receiver of non-fatal messages (see :func:`lmmcore.errors.reporting`).
 
     Returns
     -------
@@ -341,6 +344,11 @@ def genoprob(
     ``haploid`` the X chromosome is treated as an autosome (R/qtl2 does not
     model it and warns).
     """
+    with reporting(report):
+        return _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes)
+
+
+def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes) -> Genotypes:
     model = cross_model(cross.crosstype, cross.source)
     chromosomes = list(cross.chromosomes if chromosomes is None else [str(c) for c in chromosomes])
     _validate(cross, model, chromosomes, error_prob, map_function)

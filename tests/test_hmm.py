@@ -278,3 +278,13 @@ def test_riself16_matches_tensor():
     info = [rng.permutation(16) + 1 for _ in range(3)]
     cross = make_cross("riself16", geno, gm, cross_info=info, alleles=tuple("ABCDEFGHIJKLMNOP"), founder_geno=fg)
     _tensor_check(cross, "1", fg["1"])
+
+
+def test_x_of_riself_is_an_autosome_with_a_message():
+    geno = np.array([[1, 2, 0, 1], [2, 2, 1, 0]])
+    cross = make_cross("riself", {"1": geno, "X": geno}, {"1": GMAP["1"], "X": GMAP["1"]}, is_x_chr={"X": True})
+    messages = []
+    g = genoprob(cross, report=messages.append)
+    assert len(messages) == 1 and "X" in messages[0] and "autosome" in messages[0]
+    x = np.array([c == "X" for c in g.chromosome])
+    np.testing.assert_allclose(g.probs[:, x], g.probs[:, ~x], atol=1e-15)
