@@ -164,11 +164,12 @@ class _EightWay(CrossModel):
         """Results that depend on r only, shared by the groups of a chromosome."""
         key = (name, r.tobytes())
         cache = self.__dict__.setdefault("_cache", {})
-        if key not in cache:
+        value = cache.get(key)
+        if value is None:
             if len(cache) > 64:
                 cache.clear()
-            cache[key] = compute(r)
-        return cache[key]
+            value = cache[key] = compute(r)
+        return value
 
     def _rec_auto(self, r, s):
         hap = self._memo("auto", r, lambda r: sum(

@@ -19,6 +19,8 @@ positions of the chromosome only.
 from __future__ import annotations
 
 import csv
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
@@ -252,9 +254,7 @@ def _one_chromosome(model, markers_map, positions, geno, founder_geno, is_x, is_
 
     if np.array_equal(cols, np.arange(cols[0], cols[0] + n_states)):
         cols = slice(int(cols[0]), int(cols[0]) + n_states)
-    # one small matrix product per position and group: BLAS threads only add overhead
-    with threadpool_limits(limits=1, user_api="blas"):
-        forward_backward(init, transitions, emit, codes, marker_index, bounds, out=out, rows=order, cols=cols)
+    forward_backward(init, transitions, emit, codes, marker_index, bounds, out=out, rows=order, cols=cols)
 
 
 def _validate(cross: Cross, model: CrossModel, chromosomes: Sequence[str], error_prob: float, map_function: str):
@@ -301,6 +301,7 @@ def genoprob(
     error_prob: float = 1e-4,
     map_function: str = "haldane",
     chromosomes: Sequence[str] | None = None,
+    cores: int = 1,
     report: Report | None = None,
 ) -> Genotypes:
     """Genotype probabilities given the observed markers (R/qtl2's ``calc_genoprob``).
@@ -318,6 +319,9 @@ def genoprob(
         Converts the genetic map (cM) to recombination fractions.
     chromosomes : sequence of str, optional
         Chromosomes to compute (default all, in the cross's order).
+    cores : int
+        Threads computing chromosomes in parallel (0: one per CPU), as
+        R/qtl2's ``cores``; the result does not depend on it.
     report : callable, optional
         Receiver of non-fatal messages (see :func:`lmmcore.errors.reporting`).
 
@@ -345,10 +349,12 @@ def genoprob(
     model it and warns).
     """
     with reporting(report):
-        return _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes)
+        return _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores)
 
 
-def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes) -> Genotypes:
+def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores) -> Genotypes:
+    if isinstance(cores, bool) or not isinstance(cores, (int, np.integer)) or cores < 0:
+        raise LMMInputError(f"cores is {cores!r}; give a number of threads >= 1, or 0 for one per CPU.")
     model = cross_model(cross.crosstype, cross.source)
     chromosomes = list(cross.chromosomes if chromosomes is None else [str(c) for c in chromosomes])
     _validate(cross, model, chromosomes, error_prob, map_function)
@@ -374,7 +380,7 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
 
     n_pos = sum(len(gmap[c]) for c in chromosomes)
     probs = np.zeros((cross.n, n_pos, len(union)))
-    markers, chrom, pos = [], [], []
+    markers, chrom, pos, jobs = [], [], [], []
     offset = 0
     for c in chromosomes:
         positions = gmap[c]
@@ -385,9 +391,21 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
         if m and cross.n:
             fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
             cols = np.array([col_of[g] for g in by_chr[c]])
-            _one_chromosome(model, cross.gmap[c], positions, cross.geno[c], fg, is_x[c], is_female, info,
-                            error_prob, map_function, probs[:, offset:offset + m], cols)
+            jobs.append((model, cross.gmap[c], positions, cross.geno[c], fg, is_x[c], is_female, info,
+                         error_prob, map_function, probs[:, offset:offset + m], cols))
         offset += m
+    # chromosomes are independent and write disjoint parts of probs; NumPy and
+    # BLAS release the GIL, so threads share the cores. Each small matrix
+    # product runs on one BLAS thread (more only add overhead).
+    n_threads = max(1, min(len(jobs), (os.cpu_count() or 1) if cores == 0 else cores))
+    with threadpool_limits(limits=1, user_api="blas"):
+        if n_threads == 1:
+            for job in jobs:
+                _one_chromosome(*job)
+        else:
+            with ThreadPoolExecutor(n_threads) as pool:
+                for done in [pool.submit(_one_chromosome, *job) for job in jobs]:
+                    done.result()
     return Genotypes(
         ids=cross.ids,
         markers=tuple(markers),

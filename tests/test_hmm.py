@@ -262,6 +262,8 @@ def test_bad_inputs():
         genoprob(cross, chromosomes=["7"])
     with pytest.raises(LMMInputError, match="map function"):
         genoprob(cross, map_function="ohno")
+    with pytest.raises(LMMInputError, match="cores"):
+        genoprob(cross, cores=-1)
     with pytest.raises(LMMInputError, match="cross direction"):
         genoprob(make_cross("f2", {"X": geno}, {"X": GMAP["1"]}, is_x_chr={"X": True}))
     with pytest.raises(LMMInputError, match="founders"):
@@ -288,3 +290,14 @@ def test_x_of_riself_is_an_autosome_with_a_message():
     assert len(messages) == 1 and "X" in messages[0] and "autosome" in messages[0]
     x = np.array([c == "X" for c in g.chromosome])
     np.testing.assert_allclose(g.probs[:, x], g.probs[:, ~x], atol=1e-15)
+
+
+def test_threads_give_the_same_result():
+    rng = np.random.default_rng(10)
+    geno = {c: _geno_with_errors(rng, 6, 5, [0, 1, 2, 3]) for c in ("1", "2", "3", "X")}
+    gm = {c: [0.0, 3.0, 9.0, 9.0, 20.0] for c in geno}
+    cross = make_cross("f2", geno, gm, is_x_chr={"X": True}, is_female=[True, False] * 3,
+                       cross_info=[[0], [1], [1], [0], [0], [1]])
+    one = genoprob(cross, step=2)
+    two = genoprob(cross, step=2, cores=2)
+    np.testing.assert_array_equal(one.probs, two.probs)
