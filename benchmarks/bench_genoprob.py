@@ -11,10 +11,12 @@ Crosses:
   0.2% errors; written as an R/qtl2 zip so that R reads the same cross.
 
 For each cross: lmmcore's wall and CPU time with 1 and 2 threads
-(``cores``) and peak resident memory (each in a fresh process), R/qtl2's ``calc_genoprob(cross, error_prob = 0.002,
-cores = 2)`` time via Rscript (when R/qtl2 is installed), the ratio, and the
-largest absolute difference between the two sets of probabilities (on
-chromosomes 1, 2 and X).
+(``cores``) and peak resident memory (each in a fresh process); R/qtl2's
+``calc_genoprob(cross, error_prob = 0.002, cores = 2)`` wall and CPU time
+(its own plus its forked workers') via Rscript, when R/qtl2 is installed;
+the ratios of the wall times; and the largest absolute difference between
+the two sets of probabilities (on chromosomes 1, 2 and X). On a shared
+machine compare the CPU times too: wall times include waiting for the cores.
 
 Run (unset OpenBLAS overrides so that the BLAS picks its own kernel)::
 
