@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import LMMInputError, report
-from .genome_map import chromosome_sort_key, genome_order, place_on_map, read_map, sort_chromosomes
+from .marker_map import chromosome_sort_key, genome_order, place_on_map, read_map, sort_chromosomes
 from .tables import MISSING_TOKENS, Source, agree, check_unique, display_name, list_names, plural, read_table, verb
 
 __all__ = [
@@ -267,20 +267,15 @@ def read_genoprobs(source: Source, map_source: Source, *, name: str | None = Non
             f"The genotype probabilities file {path} has {counts[j, g]} columns named "
             f"{markers[j]}:{genotype_names[g]}; every MARKER:GENOTYPE column must appear once."
         )
-    if (counts == 0).any():
-        j = int(np.flatnonzero((counts == 0).any(axis=1))[0])
-        have = [genotype_names[g] for g in range(n_g) if counts[j, g]]
-        lacking = [genotype_names[g] for g in range(n_g) if not counts[j, g]]
-        raise LMMInputError(
-            f"In the genotype probabilities file {path}, marker {markers[j]} has the genotypes "
-            f"{', '.join(have)} but not {', '.join(lacking)}, which other markers have; all markers "
-            "must have the same genotype columns."
-        )
-    column_of = np.empty((n_m, n_g), dtype=np.int64)
+    # A genotype a marker has no column for (the X chromosome's hemizygous
+    # genotypes on an autosome) points at an extra column of zeros.
+    column_of = np.full((n_m, n_g), len(columns), dtype=np.int64)
     column_of[marker_code, geno_code] = np.arange(len(columns))
 
     _check_missing(path, "genotype probabilities", ids, columns, values, column_of, markers)
-    probs = values[:, column_of]  # (n, markers, genotypes)
+    probs = np.concatenate([values, np.zeros((len(ids), 1))], axis=1)[:, column_of]  # (n, markers, genotypes)
+    order, chrom, pos = place_on_map(path, markers, map_source, map_name)
+    by_chr = _genotype_sets(path, markers, order, chrom, counts > 0, marker_code, geno_code, genotype_names)
 
     bad = (probs < -RANGE_TOLERANCE) | (probs > 1 + RANGE_TOLERANCE)
     if bad.any():
@@ -296,15 +291,15 @@ def read_genoprobs(source: Source, map_source: Source, *, name: str | None = Non
     off = np.abs(total - 1.0) > PROB_SUM_TOLERANCE
     if off.any():
         i, j = np.argwhere(off)[0]
+        own = [genotype_names[g] for g in np.flatnonzero(counts[j])]
         raise LMMInputError(
             f"In the genotype probabilities file {path}, the probabilities of marker {markers[j]} "
             f"for ID {ids[i]!r} sum to {total[i, j]:.6g} "
             f"({agree(int(off.sum()), 'marker/individual pair is', 'marker/individual pairs are')} "
-            f"off); the {n_g} genotype probabilities ({', '.join(genotype_names)}) of each marker "
+            f"off); the {len(own)} genotype probabilities ({', '.join(own)}) of each marker "
             f"must sum to 1 within {PROB_SUM_TOLERANCE:g} for every individual."
         )
 
-    order, chrom, pos = place_on_map(path, markers, map_source, map_name)
     return Genotypes(
         ids=tuple(ids),
         markers=tuple(markers[k] for k in order),
@@ -312,8 +307,43 @@ def read_genoprobs(source: Source, map_source: Source, *, name: str | None = Non
         position=pos,
         probs=np.ascontiguousarray(probs[:, order, :]),
         genotype_names=tuple(genotype_names),
+        genotypes_by_chr=by_chr,
         source=str(path),
     )
+
+
+def _genotype_sets(path: str, markers: list[str], order: np.ndarray, chrom: Sequence[str], present: np.ndarray,
+                   marker_code: np.ndarray, geno_code: np.ndarray, genotype_names: list[str]):
+    """Each chromosome's genotypes (in the file's column order), or None when all markers share one set.
+
+    R/qtl2 writes the X chromosome with its own genotypes (hemizygous males,
+    both cross directions); within a chromosome every marker must have the same
+    genotype columns.
+    """
+    if present.all():
+        return None
+    present_by_marker, present = present, present[order]
+    chrom = np.asarray(chrom)
+    by_chr: dict[str, tuple[str, ...]] = {}
+    for c in dict.fromkeys(chrom.tolist()):
+        rows = np.flatnonzero(chrom == c)
+        differs = (present[rows] != present[rows[0]]).any(axis=1)
+        if differs.any():
+            k = rows[int(np.flatnonzero(differs)[0])]
+            j, ref = order[k], order[rows[0]]
+            if present[k].sum() > present[rows[0]].sum():  # name the marker that lacks genotypes
+                j, ref = ref, j
+            have = [genotype_names[g] for g in np.flatnonzero(present_by_marker[j])]
+            lacking = [genotype_names[g] for g in np.flatnonzero(present_by_marker[ref] & ~present_by_marker[j])]
+            raise LMMInputError(
+                f"In the genotype probabilities file {path}, marker {markers[j]} has the genotypes "
+                f"{', '.join(have)} but not {', '.join(lacking)}, which marker {markers[ref]} of the same "
+                f"chromosome ({c}) has; all markers of a chromosome must have the same genotype columns "
+                "(chromosomes may differ, as the X does)."
+            )
+        own = geno_code[marker_code == order[rows[0]]]  # the first marker's columns, in file order
+        by_chr[c] = tuple(genotype_names[g] for g in own)
+    return by_chr
 
 
 def read_dosages(source: Source, map_source: Source, *, name: str | None = None,
@@ -518,7 +548,7 @@ def _check_missing(path: str, what: str, ids: list[str], columns: list[str], val
     missing = np.isnan(values)
     if not missing.any():
         return
-    empty_col = missing.all(axis=0)
+    empty_col = np.append(missing.all(axis=0), True)  # the last: absent genotypes
     empty_marker = empty_col[column_of].all(axis=1)  # (markers,)
     partial = missing & ~empty_marker[_marker_of_column(column_of, len(columns))][None, :]
     if partial.any():
@@ -542,9 +572,9 @@ def _check_missing(path: str, what: str, ids: list[str], columns: list[str], val
 
 def _marker_of_column(column_of: np.ndarray, n_columns: int) -> np.ndarray:
     """The marker of every file column (inverse of ``column_of``)."""
-    out = np.empty(n_columns, dtype=np.int64)
+    out = np.empty(n_columns + 1, dtype=np.int64)  # the last: absent genotypes (column_of == n_columns)
     out[column_of.ravel()] = np.repeat(np.arange(column_of.shape[0]), column_of.shape[1])
-    return out
+    return out[:n_columns]
 
 
 def _observed_counts(values: np.ndarray, chunk_elements: int = 1 << 22) -> np.ndarray:
