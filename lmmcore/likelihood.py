@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from .eigen import RotatedData
-from .wls import WLSSolution, solve_wls, solve_wls_paired
+from .wls import WLSSolution, solve_wls, solve_wls_paired, weights
 
 __all__ = [
     "h2_identifiable",
@@ -59,6 +59,7 @@ __all__ = [
     "profile_loglik",
     "profile_loglik_paired",
     "loglik_from_wls",
+    "profile_slopes",
     "to_lmmlite",
     "from_lmmlite",
 ]
@@ -258,6 +259,49 @@ def profile_loglik_paired(rot: RotatedData, h2, columns, method: str = "reml") -
     if np.any(singular):
         out[singular] = loglik_at_one(rot, method, columns[singular])
     return out
+
+
+def profile_slopes(rot: RotatedData, h: np.ndarray, columns: np.ndarray, method: str) -> np.ndarray:
+    r"""``dL/dh`` of phenotypes' profile log-likelihoods (ML or REML), phenotype ``columns[l]`` at ``h[l]``.
+
+    ML leaves out the ``r0`` directions of K's null space that the covariates
+    span (``n' = n - r0``), as the likelihood of this module does.
+
+    Notes
+    -----
+    With ``w_i = 1 / (1 + h (d_i - 1))``, ``r`` the weighted least squares
+    residual and ``A = X*'WX*`` (the envelope theorem removes the derivative
+    of b):
+
+    .. math::
+
+        \frac{d\,\mathrm{rss}}{dh} = -\sum_i (d_i - 1) w_i^2 r_i^2, \qquad
+        \frac{d}{dh} \sum_i \log v_i = \sum_i (d_i - 1) w_i,
+
+        L'_{ML} = -\tfrac12 \Big[n' \frac{\mathrm{rss}'}{\mathrm{rss}}
+                 + \sum_i (d_i - 1) w_i + \frac{r_0}{1 - h}\Big], \qquad
+        L'_{REML} = -\tfrac12 \Big[(n - p) \frac{\mathrm{rss}'}{\mathrm{rss}}
+                 + \sum_i (d_i - 1) w_i
+                 - \mathrm{tr}\big(A^{-1} X^{*\prime} \mathrm{diag}((d - 1) w^2) X^*\big)\Big].
+    """
+    h = np.asarray(h, dtype=float)
+    d1 = rot.d - 1.0
+    w = weights(h, rot.d)  # (L, n)
+    X = rot.X
+    Y = rot.y[:, columns].T  # (L, n)
+    A = np.einsum("ln,na,nb->lab", w, X, X)
+    b = np.linalg.solve(A, ((w * Y) @ X)[..., None])[..., 0]
+    r = Y - b @ X.T
+    wr2 = w * r * r
+    rss = wr2.sum(axis=1)
+    slope_rss = -(wr2 * w) @ d1
+    trace = w @ d1
+    if method == "ml":
+        r0 = rot.ml_null_directions
+        return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
+    B = np.einsum("ln,na,nb->lab", d1 * w * w, X, X)
+    tr = np.trace(np.linalg.solve(A, B), axis1=-2, axis2=-1)
+    return -0.5 * ((rot.n - rot.p) * slope_rss / rss + trace - tr)
 
 
 def to_lmmlite(loglik, n: int, p: int, method: str):
