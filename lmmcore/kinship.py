@@ -539,23 +539,12 @@ def _validate_probs(probs, genotype_names) -> np.ndarray:
         )
     if not np.issubdtype(probs.dtype, np.number):
         raise LMMInputError("Genotype probabilities must be numbers.")
-    finite = np.isfinite(probs)
-    empty = None
-    if not finite.all():
-        empty = np.isnan(probs).all(axis=(0, 2))  # markers with no observed genotype: skipped
-        bad = ~finite & ~empty[None, :, None]
-        if bad.any():
-            raise LMMInputError(
-                f"Genotype probabilities contain {int(bad.sum())} missing or infinite values; every "
-                "probability must be a number in [0, 1] (a marker with no observed genotype at all is "
-                "skipped)."
-            )
-    if empty is None or not empty.all():
-        lo, hi = (probs.min(), probs.max()) if empty is None else (np.nanmin(probs), np.nanmax(probs))
-        if lo < -RANGE_TOLERANCE or hi > 1 + RANGE_TOLERANCE:
-            raise LMMInputError(
-                f"Genotype probabilities range from {lo:g} to {hi:g}; they must lie in [0, 1]."
-            )
+    _check_values(
+        probs, 1.0,
+        lambda bad: f"Genotype probabilities contain {bad} missing or infinite values; every probability must "
+                    "be a number in [0, 1] (a marker with no observed genotype at all is skipped).",
+        lambda lo, hi: f"Genotype probabilities range from {lo:g} to {hi:g}; they must lie in [0, 1].",
+    )
     return probs
 
 
@@ -571,24 +560,35 @@ def _validate_dosage(dosage) -> np.ndarray:
         )
     if not np.issubdtype(dosage.dtype, np.number):
         raise LMMInputError("Dosages must be numbers.")
-    finite = np.isfinite(dosage)
+    _check_values(
+        dosage, 2.0,
+        lambda bad: f"Dosages contain {bad} missing or infinite values; impute them first (read_dosages and "
+                    "read_plink replace missing dosages by the marker mean; a marker with no observed dosage at "
+                    "all is skipped).",
+        lambda lo, hi: f"Dosages range from {lo:g} to {hi:g}; they count copies of an allele and must lie in "
+                       "[0, 2].",
+    )
+    return dosage
+
+
+def _check_values(data: np.ndarray, top: float, not_finite, out_of_range) -> None:
+    """Every value finite (except markers with nothing observed, NaN throughout) and within ``[0, top]``.
+
+    ``data`` is (n, markers) or (n, markers, genotypes); the messages come
+    from ``not_finite(count)`` and ``out_of_range(low, high)``.
+    """
+    finite = np.isfinite(data)
     empty = None
     if not finite.all():
-        empty = np.isnan(dosage).all(axis=0)  # markers with no observed genotype: skipped
-        bad = ~finite & ~empty[None, :]
+        other = tuple(a for a in range(data.ndim) if a != 1)
+        empty = np.isnan(data).all(axis=other)  # markers with no observed genotype: skipped
+        bad = ~finite & ~empty.reshape((1, -1) + (1,) * (data.ndim - 2))
         if bad.any():
-            raise LMMInputError(
-                f"Dosages contain {int(bad.sum())} missing or infinite values; impute them first "
-                "(read_dosages and read_plink replace missing dosages by the marker mean; a marker "
-                "with no observed dosage at all is skipped)."
-            )
+            raise LMMInputError(not_finite(int(bad.sum())))
     if empty is None or not empty.all():
-        lo, hi = (dosage.min(), dosage.max()) if empty is None else (np.nanmin(dosage), np.nanmax(dosage))
-        if lo < -RANGE_TOLERANCE or hi > 2 + RANGE_TOLERANCE:
-            raise LMMInputError(
-                f"Dosages range from {lo:g} to {hi:g}; they count copies of an allele and must lie in [0, 2]."
-            )
-    return dosage
+        lo, hi = (data.min(), data.max()) if empty is None else (np.nanmin(data), np.nanmax(data))
+        if lo < -RANGE_TOLERANCE or hi > top + RANGE_TOLERANCE:
+            raise LMMInputError(out_of_range(lo, hi))
 
 
 def _warn_skipped(transform, n_used: int, kind: str) -> None:

@@ -36,7 +36,7 @@ from scipy import special
 
 from . import chebyshev
 from .constants import SINGULAR_EDGE
-from .likelihood import LOG_2PI
+from .likelihood import loglik_from_rss
 from .markers import MarkerBlock, pad_identity, to_original_columns, weighted_gram
 from .nullmodel import NullModel
 from .optimize import GOLDEN, grid_peaks, search_brackets
@@ -135,14 +135,9 @@ def _likelihoods(st: _Stats, pad: np.ndarray, rank: np.ndarray, n: int, p: int, 
     u = (Sinv @ c[..., None])[..., 0]
     rss1 = rss0 - np.einsum("...a,...a->...", c, u)
     rss1 = np.maximum(rss1, rss0 * np.finfo(float).eps)
-    p1 = p + rank
-    n_ml = n - r0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        null_term = np.where(r0 > 0, r0 * np.log1p(-np.minimum(h, 1.0)), 0.0)
-    L_ml = -0.5 * (n_ml * (LOG_2PI + np.log(rss1 / n_ml)) + st.logdet_V - null_term + n_ml)
-    L_reml = -0.5 * (
-        (n - p1) * (LOG_2PI + np.log(rss1 / (n - p1)) + 1.0) + st.logdet_V + logdet_A + logdet_S - logdet_XtX
-    )
+    L_ml = loglik_from_rss("ml", rss1, n, p, st.logdet_V, r0=r0, h=h)
+    L_reml = loglik_from_rss("reml", rss1, n, p + rank, st.logdet_V, logdet_XtWX=(logdet_A, logdet_S),
+                             logdet_XtX=logdet_XtX)
     return L_ml, L_reml, rss0, rss1, u, Sinv
 
 
@@ -402,9 +397,7 @@ class _MarkerProfiles:
         W = 1.0 / V
         yy, Xy, XX = self._split_fixed(self.fixed_products.T @ W)
         rss0 = yy - Xy @ np.linalg.solve(XX, Xy)
-        n_ml, r0 = self.n - self.r0_null, self.r0_null
-        null_term = r0 * np.log1p(-h) if r0 else 0.0
-        return float(-0.5 * (n_ml * (LOG_2PI + np.log(rss0 / n_ml)) + np.log(V).sum() - null_term + n_ml))
+        return float(loglik_from_rss("ml", rss0, self.n, self.p, np.log(V).sum(), r0=self.r0_null, h=h))
 
     def maximize(self, markers: np.ndarray, cap: float = 1.0, tol: float = REFIT_TOL) -> "_Maxima":
         """ML and REML maxima over h of the given markers, with the REML fit's statistics.

@@ -110,22 +110,16 @@ def align_ids(genotypes: Genotypes, phenotypes: pd.DataFrame, covariates, kin_id
     """IDs with genotypes, a kinship row, complete covariates and a phenotype, in genotype order."""
     keep = pd.Index(genotypes.ids)
     dropped = {}
-    observed = phenotypes.index[phenotypes.notna().any(axis=1)]
-    n_geno = len(keep)
-    keep = keep[keep.isin(observed)]
-    if n_geno - len(keep):
-        dropped["without an observed phenotype"] = n_geno - len(keep)
+    filters = [("without an observed phenotype", phenotypes.index[phenotypes.notna().any(axis=1)])]
     if covariates is not None:
-        complete = covariates.index[covariates.notna().all(axis=1)]
-        before = len(keep)
-        keep = keep[keep.isin(complete)]
-        if before - len(keep):
-            dropped["without complete covariates"] = before - len(keep)
+        filters.append(("without complete covariates", covariates.index[covariates.notna().all(axis=1)]))
     if kin_ids is not None:
+        filters.append(("not in the kinship", pd.Index(kin_ids)))
+    for reason, allowed in filters:
         before = len(keep)
-        keep = keep[keep.isin(pd.Index(kin_ids))]
+        keep = keep[keep.isin(allowed)]
         if before - len(keep):
-            dropped["not in the kinship"] = before - len(keep)
+            dropped[reason] = before - len(keep)
     n_pheno_only = int((~phenotypes.index.isin(pd.Index(genotypes.ids))).sum())
     if n_pheno_only:
         dropped["with phenotypes but no genotypes"] = n_pheno_only

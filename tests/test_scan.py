@@ -343,6 +343,27 @@ def test_phenotypes_with_missing_values_use_their_own_individuals(scan_data):
     pd.testing.assert_frame_equal(t[t["phenotype"] == "y"].reset_index(drop=True), alone, atol=1e-10)
 
 
+def test_the_result_lists_the_individuals_it_used_in_genotype_order(scan_data):
+    """``ScanResult.ids``: genotyped, with a kinship row, complete covariates and an observed phenotype."""
+    D, K, X, y, pheno, covar = scan_data
+    ids = _ids(N)
+    pheno = pheno.assign(z=1.0 + np.arange(N) % 3).iloc[::-1].copy()  # order must not matter
+    pheno.loc[[ids[3], ids[8]], :] = np.nan  # nothing observed
+    pheno.loc[ids[9], "y"] = np.nan  # z still observed: kept
+    covar = covar.copy()
+    covar.loc[ids[20], "x"] = np.nan
+    keep = [i for k, i in enumerate(ids) if k != 0]  # the kinship lacks the first individual
+    reports = []
+    res = scan(_dosage_genotypes(D), pheno, covar, kinship=_frame(K[1:, 1:]).set_axis(keep, axis=0)
+               .set_axis(keep, axis=1), report=reports.append)
+    expected = tuple(i for i in ids if i not in (ids[0], ids[3], ids[8], ids[20]))
+    assert res.ids == expected
+    assert res.n_individuals == len(expected)
+    # the message went to the caller's receiver, not to the warnings module
+    assert reports == ["individuals left out of the scan: 2 without an observed phenotype, 1 without "
+                       "complete covariates, 1 not in the kinship; 36 remain"]
+
+
 # --------------------------------------------------------------------------- #
 # Permutations
 # --------------------------------------------------------------------------- #
