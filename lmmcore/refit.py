@@ -1,7 +1,7 @@
 """Step 4 of the genome scan: h2 re-estimated at every marker (GEMMA's ``-lmm 2`` and ``-lmm 1``).
 
 For every marker of a chunk (columns already rotated, covariate-adjusted and
-whitened by :mod:`lmmcore.scan`) and every phenotype, the ML and the REML
+whitened by :mod:`lmmcore.markers`) and every phenotype, the ML and the REML
 profile log-likelihoods of the marker model are maximised over h; the ML
 maximum gives the likelihood-ratio test against the null ML fit, the REML
 maximum the Wald test.
@@ -35,6 +35,7 @@ import numpy as np
 from scipy import special
 
 from . import chebyshev
+# SINGULAR_EDGE, GOLDEN and to_original_columns lived here and stay importable from here
 from .constants import SINGULAR_EDGE
 from .likelihood import loglik_from_rss
 from .markers import MarkerBlock, pad_identity, to_original_columns, weighted_gram
