@@ -46,8 +46,9 @@ chromosome at a time.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -418,17 +419,14 @@ class _Clock:
     def __init__(self):
         self.started = time.perf_counter()
         self.timings = dict.fromkeys(_STAGES, 0.0)
-        self._stage = None
 
-    def __call__(self, stage: str) -> "_Clock":
-        self._stage = stage
-        return self
-
-    def __enter__(self):
-        self._t0 = time.perf_counter()
-
-    def __exit__(self, *exc):
-        self.timings[self._stage] += time.perf_counter() - self._t0
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[stage] += time.perf_counter() - t0
 
 
 class _Progress:
