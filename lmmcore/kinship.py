@@ -20,13 +20,13 @@ without chromosome ``c`` is ``(S - S_c) / (m - m_c)`` with ``S = sum_c S_c``.
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
 
-from .errors import LMMInputError, LMMWarning
+from .constants import CHUNK_ELEMENTS, RANGE_TOLERANCE
+from .errors import LMMInputError, Report, report, reporting
 from .genotypes import Genotypes, sort_chromosomes
 
 __all__ = [
@@ -37,18 +37,14 @@ __all__ = [
     "kinship_from_dosages",
     "kinship_from_genoprobs",
     "loco_kinships",
+    "used_markers",
+    "MONOMORPHIC_TOLERANCE",
 ]
 
 DosageKind = Literal["standardized", "centered"]
 
-#: Elements of the per-chunk marker matrix (n x chunk columns): 4 Mi
-#: float64 values, 32 MiB.
-CHUNK_ELEMENTS = 1 << 22
-
 #: A dosage column whose range (max - min) is at most this is monomorphic.
 MONOMORPHIC_TOLERANCE = 1e-12
-
-_RANGE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True, eq=False)
@@ -140,7 +136,7 @@ def kinship_from_genoprobs(
     genotype_names: Sequence[str],
     *,
     chunk_size: int | None = None,
-    warn: bool = True,
+    report: Report | None = None,
 ) -> np.ndarray:
     """R/qtl2's default kinship from genotype probabilities.
 
@@ -153,8 +149,9 @@ def kinship_from_genoprobs(
         Names of the genotypes (see :func:`allele_matrix`).
     chunk_size : int, optional
         Markers per chunk (default: about 32 MiB of allele probabilities).
-    warn : bool
-        False: no warning about skipped markers (a caller that has said it).
+    report : callable, optional
+        Receives the messages (skipped markers) instead of an
+        :class:`~lmmcore.errors.LMMWarning` (see :func:`lmmcore.errors.reporting`).
 
     Returns
     -------
@@ -182,13 +179,13 @@ def kinship_from_genoprobs(
     ``P`` the ``n x (m * n_alleles)`` matrix of allele probabilities, one
     chunk of markers at a time.
     """
-    probs = _validate_probs(probs, genotype_names)
-    _, A = allele_matrix(genotype_names)
-    transform = _AlleleProbs(A)
-    sums, counts = _cross_products(probs, None, transform, chunk_size)
-    if warn:
+    with reporting(report):
+        probs = _validate_probs(probs, genotype_names)
+        _, A = allele_matrix(genotype_names)
+        transform = _AlleleProbs(A)
+        sums, counts = _cross_products(probs, None, transform, chunk_size)
         _warn_skipped(transform, int(counts.sum()), "genoprobs")
-    return _finish(sums, counts)
+        return _finish(sums, counts)
 
 
 def kinship_from_dosages(
@@ -196,7 +193,7 @@ def kinship_from_dosages(
     kind: DosageKind = "standardized",
     *,
     chunk_size: int | None = None,
-    warn: bool = True,
+    report: Report | None = None,
 ) -> np.ndarray:
     """Kinship from allele dosages: standardized GRM or GEMMA's centred matrix.
 
@@ -209,8 +206,9 @@ def kinship_from_dosages(
         Which matrix (see Notes).
     chunk_size : int, optional
         Markers per chunk (default: about 32 MiB).
-    warn : bool
-        False: no warning about skipped markers (a caller that has said it).
+    report : callable, optional
+        Receives the messages (skipped markers) instead of an
+        :class:`~lmmcore.errors.LMMWarning` (see :func:`lmmcore.errors.reporting`).
 
     Returns
     -------
@@ -242,13 +240,13 @@ def kinship_from_dosages(
     Both are positive semidefinite with rank at most ``n - 1`` (every
     column of Z or W sums to zero).
     """
-    kind = _check_kind(kind)
-    dosage = _validate_dosage(dosage)
-    transform = _Standardize() if kind == "standardized" else _Center()
-    sums, counts = _cross_products(dosage, None, transform, chunk_size)
-    if warn:
+    with reporting(report):
+        kind = _check_kind(kind)
+        dosage = _validate_dosage(dosage)
+        transform = _Standardize() if kind == "standardized" else _Center()
+        sums, counts = _cross_products(dosage, None, transform, chunk_size)
         _warn_skipped(transform, int(counts.sum()), kind)
-    return _finish(sums, counts)
+        return _finish(sums, counts)
 
 
 def loco_kinships(
@@ -258,6 +256,7 @@ def loco_kinships(
     genotype_names: Sequence[str] | None = None,
     kind: DosageKind = "standardized",
     chunk_size: int | None = None,
+    report: Report | None = None,
 ) -> dict[str, np.ndarray]:
     """Leave-one-chromosome-out kinships, one per chromosome.
 
@@ -274,6 +273,8 @@ def loco_kinships(
         Dosage kinship kind.
     chunk_size : int, optional
         Markers per chunk.
+    report : callable, optional
+        Receives the messages instead of an :class:`~lmmcore.errors.LMMWarning`.
 
     Returns
     -------
@@ -301,6 +302,11 @@ def loco_kinships(
     ``K_{-c}`` equals the kinship computed from the other chromosomes'
     markers alone.
     """
+    with reporting(report):
+        return _loco_kinships(data, chromosome, genotype_names, kind, chunk_size)
+
+
+def _loco_kinships(data, chromosome, genotype_names, kind, chunk_size) -> dict[str, np.ndarray]:
     data = np.asarray(data)
     if data.ndim == 3:
         if genotype_names is None:
@@ -352,19 +358,21 @@ def compute_kinship(
     *,
     kind: DosageKind = "standardized",
     chunk_size: int | None = None,
+    report: Report | None = None,
 ) -> Kinship:
     """Whole-genome kinship of a :class:`~lmmcore.genotypes.Genotypes` record.
 
     Genotype probabilities give R/qtl2's kinship
     (:func:`kinship_from_genoprobs`; ``kind`` is ignored); dosages give the
-    ``kind`` of :func:`kinship_from_dosages`.
+    ``kind`` of :func:`kinship_from_dosages`. ``report`` receives the
+    messages (see :func:`lmmcore.errors.reporting`).
     """
     if genotypes.kind == "genoprobs":
-        K = kinship_from_genoprobs(genotypes.probs, genotypes.genotype_names, chunk_size=chunk_size)
-        return Kinship(genotypes.ids, K, "genoprobs", int(_used_markers(genotypes.probs).sum()))
+        K = kinship_from_genoprobs(genotypes.probs, genotypes.genotype_names, chunk_size=chunk_size, report=report)
+        return Kinship(genotypes.ids, K, "genoprobs", int(used_markers(genotypes.probs).sum()))
     kind = _check_kind(kind)
-    K = kinship_from_dosages(genotypes.dosage, kind, chunk_size=chunk_size)
-    return Kinship(genotypes.ids, K, kind, int(_used_markers(genotypes.dosage).sum()))
+    K = kinship_from_dosages(genotypes.dosage, kind, chunk_size=chunk_size, report=report)
+    return Kinship(genotypes.ids, K, kind, int(used_markers(genotypes.dosage).sum()))
 
 
 def compute_loco_kinships(
@@ -372,6 +380,7 @@ def compute_loco_kinships(
     *,
     kind: DosageKind = "standardized",
     chunk_size: int | None = None,
+    report: Report | None = None,
 ) -> dict[str, Kinship]:
     """LOCO kinships of a :class:`~lmmcore.genotypes.Genotypes` record.
 
@@ -381,12 +390,13 @@ def compute_loco_kinships(
     chrom = np.asarray(genotypes.chromosome, dtype=object)
     if genotypes.kind == "genoprobs":
         mats = loco_kinships(genotypes.probs, genotypes.chromosome,
-                             genotype_names=genotypes.genotype_names, chunk_size=chunk_size)
+                             genotype_names=genotypes.genotype_names, chunk_size=chunk_size, report=report)
         label = "genoprobs"
     else:
         label = _check_kind(kind)
-        mats = loco_kinships(genotypes.dosage, genotypes.chromosome, kind=label, chunk_size=chunk_size)
-    used = _used_markers(genotypes.data)
+        mats = loco_kinships(genotypes.dosage, genotypes.chromosome, kind=label, chunk_size=chunk_size,
+                             report=report)
+    used = used_markers(genotypes.data)
     total = int(used.sum())
     return {
         c: Kinship(genotypes.ids, K, label, total - int(used[chrom == c].sum()), chromosome_left_out=c)
@@ -529,23 +539,12 @@ def _validate_probs(probs, genotype_names) -> np.ndarray:
         )
     if not np.issubdtype(probs.dtype, np.number):
         raise LMMInputError("Genotype probabilities must be numbers.")
-    finite = np.isfinite(probs)
-    empty = None
-    if not finite.all():
-        empty = np.isnan(probs).all(axis=(0, 2))  # markers with no observed genotype: skipped
-        bad = ~finite & ~empty[None, :, None]
-        if bad.any():
-            raise LMMInputError(
-                f"Genotype probabilities contain {int(bad.sum())} missing or infinite values; every "
-                "probability must be a number in [0, 1] (a marker with no observed genotype at all is "
-                "skipped)."
-            )
-    if empty is None or not empty.all():
-        lo, hi = (probs.min(), probs.max()) if empty is None else (np.nanmin(probs), np.nanmax(probs))
-        if lo < -_RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-            raise LMMInputError(
-                f"Genotype probabilities range from {lo:g} to {hi:g}; they must lie in [0, 1]."
-            )
+    _check_values(
+        probs, 1.0,
+        lambda bad: f"Genotype probabilities contain {bad} missing or infinite values; every probability must "
+                    "be a number in [0, 1] (a marker with no observed genotype at all is skipped).",
+        lambda lo, hi: f"Genotype probabilities range from {lo:g} to {hi:g}; they must lie in [0, 1].",
+    )
     return probs
 
 
@@ -561,24 +560,35 @@ def _validate_dosage(dosage) -> np.ndarray:
         )
     if not np.issubdtype(dosage.dtype, np.number):
         raise LMMInputError("Dosages must be numbers.")
-    finite = np.isfinite(dosage)
+    _check_values(
+        dosage, 2.0,
+        lambda bad: f"Dosages contain {bad} missing or infinite values; impute them first (read_dosages and "
+                    "read_plink replace missing dosages by the marker mean; a marker with no observed dosage at "
+                    "all is skipped).",
+        lambda lo, hi: f"Dosages range from {lo:g} to {hi:g}; they count copies of an allele and must lie in "
+                       "[0, 2].",
+    )
+    return dosage
+
+
+def _check_values(data: np.ndarray, top: float, not_finite, out_of_range) -> None:
+    """Every value finite (except markers with nothing observed, NaN throughout) and within ``[0, top]``.
+
+    ``data`` is (n, markers) or (n, markers, genotypes); the messages come
+    from ``not_finite(count)`` and ``out_of_range(low, high)``.
+    """
+    finite = np.isfinite(data)
     empty = None
     if not finite.all():
-        empty = np.isnan(dosage).all(axis=0)  # markers with no observed genotype: skipped
-        bad = ~finite & ~empty[None, :]
+        other = tuple(a for a in range(data.ndim) if a != 1)
+        empty = np.isnan(data).all(axis=other)  # markers with no observed genotype: skipped
+        bad = ~finite & ~empty.reshape((1, -1) + (1,) * (data.ndim - 2))
         if bad.any():
-            raise LMMInputError(
-                f"Dosages contain {int(bad.sum())} missing or infinite values; impute them first "
-                "(read_dosages and read_plink replace missing dosages by the marker mean; a marker "
-                "with no observed dosage at all is skipped)."
-            )
+            raise LMMInputError(not_finite(int(bad.sum())))
     if empty is None or not empty.all():
-        lo, hi = (dosage.min(), dosage.max()) if empty is None else (np.nanmin(dosage), np.nanmax(dosage))
-        if lo < -_RANGE_TOLERANCE or hi > 2 + _RANGE_TOLERANCE:
-            raise LMMInputError(
-                f"Dosages range from {lo:g} to {hi:g}; they count copies of an allele and must lie in [0, 2]."
-            )
-    return dosage
+        lo, hi = (data.min(), data.max()) if empty is None else (np.nanmin(data), np.nanmax(data))
+        if lo < -RANGE_TOLERANCE or hi > top + RANGE_TOLERANCE:
+            raise LMMInputError(out_of_range(lo, hi))
 
 
 def _warn_skipped(transform, n_used: int, kind: str) -> None:
@@ -587,22 +597,20 @@ def _warn_skipped(transform, n_used: int, kind: str) -> None:
     n_empty = getattr(transform, "n_empty", 0)
     n_total = n_used + n_skipped + n_empty
     if n_skipped:
-        warnings.warn(
+        report(
             f"{n_skipped} of {n_total} markers are monomorphic (the same dosage in everyone) and "
             f"were skipped in the {kind} kinship.",
-            LMMWarning,
             stacklevel=3,
         )
     if n_empty:
-        warnings.warn(
+        report(
             f"{n_empty} of {n_total} markers have no observed genotype (all missing) and were "
             f"skipped in the {kind} kinship.",
-            LMMWarning,
             stacklevel=3,
         )
 
 
-def _used_markers(data: np.ndarray) -> np.ndarray:
+def used_markers(data: np.ndarray) -> np.ndarray:
     """Markers a kinship averages over: observed ones, and for dosages only polymorphic ones."""
     if data.ndim == 3:
         return ~np.isnan(data[0]).any(axis=-1)

@@ -51,14 +51,16 @@ from __future__ import annotations
 import numpy as np
 
 from .eigen import RotatedData
-from .wls import WLSSolution, solve_wls, solve_wls_paired
+from .wls import WLSSolution, solve_wls, solve_wls_paired, weights
 
 __all__ = [
     "h2_identifiable",
     "loglik_at_one",
     "profile_loglik",
     "profile_loglik_paired",
+    "loglik_from_rss",
     "loglik_from_wls",
+    "profile_slopes",
     "to_lmmlite",
     "from_lmmlite",
 ]
@@ -69,6 +71,55 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 def _logdet_V(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
     """``sum_i log(h d_i + 1 - h)`` for each h, with ``log1p`` for accuracy near h = 0."""
     return np.log1p(np.asarray(h2, dtype=float)[..., None] * (d - 1.0)).sum(axis=-1)
+
+
+def loglik_from_rss(method: str, rss, n: int, p, logdet_V, *, logdet_XtWX=(), logdet_XtX: float = 0.0,
+                    r0=0, h=0.0) -> np.ndarray:
+    """The profile log-likelihood from its sufficient statistics: the one formula of every fit and scan.
+
+    Parameters
+    ----------
+    method : {"ml", "reml"}
+    rss : array_like
+        Weighted residual sum of squares ``sum_i w_i r_i^2`` at the WLS solution.
+    n, p : int or array_like
+        Observations and coefficients (``p`` may differ per lane, e.g. the
+        covariates plus a marker's columns; unused by ML).
+    logdet_V : array_like
+        ``sum_i log(h d_i + 1 - h)``.
+    logdet_XtWX : sequence of array_like
+        REML: the terms of ``log |X*'WX*|``, added in order (e.g.
+        ``log |A| + log |S|`` for covariates and a marker's whitened columns).
+    logdet_XtX : float
+        REML: ``log |X'X|``.
+    r0, h : array_like
+        ML: directions of K's null space that the columns span, left out as
+        in the module docstring (then h is needed).
+
+    Returns
+    -------
+    ndarray
+        The broadcast shape of the inputs.
+
+    Notes
+    -----
+    ML (``n' = n - r0``):
+    ``L = -1/2 [n' (log 2 pi + log(rss / n')) + sum_i log v_i - r0 log(1 - h) + n']``;
+    REML: ``L = -1/2 [(n - p)(log 2 pi + log(rss / (n - p)) + 1) + sum_i log v_i
+    + log |X*'WX*| - log |X'X|]``.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "ml":
+            n_ml = n - r0
+            total = n_ml * (LOG_2PI + np.log(rss / n_ml)) + logdet_V
+            if np.any(r0):
+                total = total - np.where(np.asarray(r0) > 0, r0 * np.log1p(-np.minimum(h, 1.0)), 0.0)
+            return -0.5 * (total + n_ml)
+        dof = n - p
+        total = dof * (LOG_2PI + np.log(rss / dof) + 1.0) + logdet_V
+        for term in logdet_XtWX:
+            total = total + term
+        return -0.5 * (total - logdet_XtX)
 
 
 def loglik_from_wls(sol: WLSSolution, rot: RotatedData) -> np.ndarray:
@@ -90,20 +141,14 @@ def loglik_from_wls(sol: WLSSolution, rot: RotatedData) -> np.ndarray:
     -----
     See the module docstring for the formulas (ML and REML, all constants).
     """
-    n, p = rot.n, rot.p
     logdet_V = _logdet_V(sol.h2, rot.d)
-    if sol.method == "ml" and rot.ml_null_directions:
-        logdet_V = logdet_V - rot.ml_null_directions * np.log1p(-sol.h2)
+    h = sol.h2
     if sol.rss.ndim == 2:
-        logdet_V = logdet_V[:, None]
-    with np.errstate(divide="ignore"):
-        log_sigma2 = np.log(sol.sigma2)
+        logdet_V, h = logdet_V[:, None], h[:, None]
     if sol.method == "ml":
-        n_ml = rot.n_ml
-        return -0.5 * (n_ml * (LOG_2PI + log_sigma2) + logdet_V + n_ml)
-    return -0.5 * (
-        (n - p) * (LOG_2PI + log_sigma2 + 1.0) + logdet_V + sol.logdet_XtWX - rot.logdet_XtX
-    )
+        return loglik_from_rss("ml", sol.rss, rot.n, rot.p, logdet_V, r0=rot.ml_null_directions, h=h)
+    return loglik_from_rss("reml", sol.rss, rot.n, rot.p, logdet_V, logdet_XtWX=(sol.logdet_XtWX,),
+                           logdet_XtX=rot.logdet_XtX)
 
 
 def _singular(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -258,6 +303,49 @@ def profile_loglik_paired(rot: RotatedData, h2, columns, method: str = "reml") -
     if np.any(singular):
         out[singular] = loglik_at_one(rot, method, columns[singular])
     return out
+
+
+def profile_slopes(rot: RotatedData, h: np.ndarray, columns: np.ndarray, method: str) -> np.ndarray:
+    r"""``dL/dh`` of phenotypes' profile log-likelihoods (ML or REML), phenotype ``columns[l]`` at ``h[l]``.
+
+    ML leaves out the ``r0`` directions of K's null space that the covariates
+    span (``n' = n - r0``), as the likelihood of this module does.
+
+    Notes
+    -----
+    With ``w_i = 1 / (1 + h (d_i - 1))``, ``r`` the weighted least squares
+    residual and ``A = X*'WX*`` (the envelope theorem removes the derivative
+    of b):
+
+    .. math::
+
+        \frac{d\,\mathrm{rss}}{dh} = -\sum_i (d_i - 1) w_i^2 r_i^2, \qquad
+        \frac{d}{dh} \sum_i \log v_i = \sum_i (d_i - 1) w_i,
+
+        L'_{ML} = -\tfrac12 \Big[n' \frac{\mathrm{rss}'}{\mathrm{rss}}
+                 + \sum_i (d_i - 1) w_i + \frac{r_0}{1 - h}\Big], \qquad
+        L'_{REML} = -\tfrac12 \Big[(n - p) \frac{\mathrm{rss}'}{\mathrm{rss}}
+                 + \sum_i (d_i - 1) w_i
+                 - \mathrm{tr}\big(A^{-1} X^{*\prime} \mathrm{diag}((d - 1) w^2) X^*\big)\Big].
+    """
+    h = np.asarray(h, dtype=float)
+    d1 = rot.d - 1.0
+    w = weights(h, rot.d)  # (L, n)
+    X = rot.X
+    Y = rot.y[:, columns].T  # (L, n)
+    A = np.einsum("ln,na,nb->lab", w, X, X)
+    b = np.linalg.solve(A, ((w * Y) @ X)[..., None])[..., 0]
+    r = Y - b @ X.T
+    wr2 = w * r * r
+    rss = wr2.sum(axis=1)
+    slope_rss = -(wr2 * w) @ d1
+    trace = w @ d1
+    if method == "ml":
+        r0 = rot.ml_null_directions
+        return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
+    B = np.einsum("ln,na,nb->lab", d1 * w * w, X, X)
+    tr = np.trace(np.linalg.solve(A, B), axis1=-2, axis2=-1)
+    return -0.5 * ((rot.n - rot.p) * slope_rss / rss + trace - tr)
 
 
 def to_lmmlite(loglik, n: int, p: int, method: str):

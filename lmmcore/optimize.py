@@ -26,17 +26,23 @@ from typing import Callable
 import numpy as np
 
 from .eigen import RotatedData
-from .likelihood import profile_loglik, profile_loglik_paired
+from .likelihood import profile_loglik, profile_loglik_paired, profile_slopes
 
 __all__ = [
     "OptimizerTrace",
     "OptimizeResult",
     "BrentLanes",
+    "BracketSearch",
     "brent_maximize",
+    "grid_peaks",
+    "best_by_lane",
+    "search_brackets",
+    "polish_h2",
     "maximize_profile",
     "default_grid",
     "DEFAULT_TOL",
     "DEFAULT_GRID",
+    "GOLDEN",
 ]
 
 #: Absolute tolerance on h2 of each Brent search (the optimum is pinned to
@@ -47,7 +53,9 @@ DEFAULT_GRID = 51
 #: At most this many local maxima of one phenotype's grid are refined.
 MAX_BRACKETS = 8
 
-_GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))  # 0.381966...
+#: Golden-section fraction: the step into the larger part of a bracket, and where
+#: a search in an end interval of the grid starts.
+GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))  # 0.381966...
 
 STEP_GRID, STEP_START, STEP_PARABOLIC, STEP_GOLDEN = "grid", "start", "parabolic", "golden"
 
@@ -244,9 +252,9 @@ def brent_maximize(
             )
         e_gold = np.where(x >= xm, a - x, b - x)
         e_new = np.where(parabolic, d, e_gold)
-        d_new = np.where(parabolic, d_par, _GOLDEN * e_gold)
+        d_new = np.where(parabolic, d_par, GOLDEN * e_gold)
         e = np.where(active, np.where(try_parabola, e_new, e_gold), e)
-        d = np.where(active, np.where(try_parabola, d_new, _GOLDEN * e_gold), d)
+        d = np.where(active, np.where(try_parabola, d_new, GOLDEN * e_gold), d)
         u = np.where(np.abs(d) >= tol1, x + d, x + np.copysign(tol1, d))
         idx = np.flatnonzero(active)
         fu = np.full(L, np.nan)
@@ -292,46 +300,196 @@ def brent_maximize(
     )
 
 
-def _grid_brackets(grid: np.ndarray, values: np.ndarray):
-    """Local maxima of each column of ``values`` on ``grid``.
+def grid_peaks(values: np.ndarray, *, margin: float = np.inf, limit: int | None = None):
+    """Local maxima of every column (lane) of ``values`` (grid points x lanes).
 
-    Returns lane arrays (phenotype, low, high, x0, f0, at_end, neighbours),
-    at most ``MAX_BRACKETS`` per phenotype (the highest ones).
+    Parameters
+    ----------
+    values : ndarray, shape (K, L)
+        A profile on a grid, one column per lane.
+    margin : float
+        Local maxima more than this below their lane's best grid value are
+        left out (the best is always kept).
+    limit : int, optional
+        Keep only the highest ``limit`` local maxima of each lane.
+
+    Returns
+    -------
+    lane, k : ndarray of int
+        One pair per local maximum, sorted by lane and then by grid index.
+
+    Notes
+    -----
+    A point is a local maximum when it is finite, above its left neighbour
+    and not below its right one, so a plateau counts once, at its left end;
+    the end points compare with their one neighbour. A lane with finite
+    values and no such point still gets its best one.
+    """
+    V = values
+    pad = np.full((1, V.shape[1]), -np.inf)
+    left = np.vstack([pad, V[:-1]])
+    right = np.vstack([V[1:], pad])
+    finite = np.isfinite(V)
+    with np.errstate(invalid="ignore"):
+        best = np.max(np.where(finite, V, -np.inf), axis=0)
+        peak = finite & (V > left) & (V >= right) & (V >= best - margin)
+    none = ~peak.any(axis=0) & finite.any(axis=0)
+    if np.any(none):
+        peak[np.argmax(np.where(finite, V, -np.inf)[:, none], axis=0), np.flatnonzero(none)] = True
+    lane, k = np.nonzero(peak.T)
+    if limit is not None and lane.size:
+        order = np.lexsort((-V[k, lane], lane))
+        rank = np.empty(lane.size, dtype=int)
+        rank[order] = np.arange(lane.size) - np.searchsorted(lane[order], lane[order])
+        keep = rank < limit
+        lane, k = lane[keep], k[keep]
+    return lane, k
+
+
+@dataclass(frozen=True)
+class BracketSearch:
+    """Brent's method in the grid bracket ``[g_{k-1}, g_{k+1}]`` of local maxima: one lane per bracket.
+
+    Attributes
+    ----------
+    lane, k : ndarray of int
+        The column of the grid values and the grid index of each bracket.
+    low, high, x0, f0 : ndarray
+        Each bracket and Brent's starting point in it (for an end point of
+        the grid, the golden-section point of the end interval).
+    at_end : ndarray of bool
+        Brackets at an end of the grid.
+    brent : BrentLanes
+        The searches themselves.
+    x, fx : ndarray
+        The better of each search's optimum and its grid point.
+    """
+
+    lane: np.ndarray
+    k: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    x0: np.ndarray
+    f0: np.ndarray
+    at_end: np.ndarray
+    brent: BrentLanes
+    x: np.ndarray
+    fx: np.ndarray
+
+
+def search_brackets(
+    func: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    grid: np.ndarray,
+    values: np.ndarray,
+    lane: np.ndarray,
+    k: np.ndarray,
+    *,
+    tol: float = DEFAULT_TOL,
+    maxiter: int = 100,
+) -> BracketSearch:
+    """Brent's method in the bracket of every given grid point, all brackets at once.
+
+    Parameters
+    ----------
+    func : callable
+        ``func(x, searches)``: the objective of bracket ``searches[i]`` at ``x[i]``.
+    grid : ndarray, shape (K,)
+        Increasing grid.
+    values : ndarray, shape (K, L)
+        The objective on the grid, one column per lane.
+    lane, k : ndarray of int
+        The brackets: lane ``lane[i]`` around grid point ``k[i]`` (usually
+        from :func:`grid_peaks`).
+    tol : float
+        Absolute tolerance on x.
+    maxiter : int
+        Brent iterations per bracket.
+
+    Returns
+    -------
+    BracketSearch
+
+    Notes
+    -----
+    An interior grid point starts Brent's method with its two neighbours
+    (a parabolic first step); an end point cannot (the start must be
+    strictly inside), so its search starts at the golden-section point of
+    the end interval, evaluated first. A grid point is kept when its search
+    finds nothing better: a boundary is a real answer.
     """
     K = grid.size
-    V = values
-    left = np.vstack([np.full((1, V.shape[1]), -np.inf), V[:-1]])
-    right = np.vstack([V[1:], np.full((1, V.shape[1]), -np.inf)])
-    # a plateau counts once: strictly above the left neighbour, at least the right one
-    is_max = (V > left) & (V >= right) & np.isfinite(V)
-    # a completely flat profile still needs one search
-    none = ~is_max.any(axis=0)
-    if np.any(none):
-        is_max[np.argmax(V[:, none], axis=0), np.flatnonzero(none)] = True
-    kk, jj = np.nonzero(is_max)
-    # keep the highest MAX_BRACKETS per phenotype
-    order = np.lexsort((-V[kk, jj], jj))
-    kk, jj = kk[order], jj[order]
-    rank = np.arange(jj.size) - np.searchsorted(jj, jj)
-    keep = rank < MAX_BRACKETS
-    kk, jj = kk[keep], jj[keep]
-    lo_idx = np.maximum(kk - 1, 0)
-    hi_idx = np.minimum(kk + 1, K - 1)
+    lo_idx = np.maximum(k - 1, 0)
+    hi_idx = np.minimum(k + 1, K - 1)
     low, high = grid[lo_idx], grid[hi_idx]
-    x0 = grid[kk].copy()
-    f0 = V[kk, jj].copy()
-    # an end point cannot start Brent (it must be strictly inside): start at
-    # the golden-section point of the end interval; its value is computed later
-    at_end = (kk == 0) | (kk == K - 1)
-    x0[at_end] = np.where(kk[at_end] == 0, low[at_end] + _GOLDEN * (high[at_end] - low[at_end]),
-                          high[at_end] - _GOLDEN * (high[at_end] - low[at_end]))
+    x0 = grid[k].copy()
+    grid_f = values[k, lane]
+    f0 = grid_f.copy()
+    at_end = (k == 0) | (k == K - 1)
+    x0[at_end] = np.where(k[at_end] == 0, low[at_end] + GOLDEN * (high[at_end] - low[at_end]),
+                          high[at_end] - GOLDEN * (high[at_end] - low[at_end]))
     f0[at_end] = np.nan
-    # the grid neighbours of an interior maximum let Brent start with a parabola
-    w0 = np.where(at_end, np.nan, low)
-    v0 = np.where(at_end, np.nan, high)
-    fw0 = np.where(at_end, np.nan, V[lo_idx, jj])
-    fv0 = np.where(at_end, np.nan, V[hi_idx, jj])
-    return jj, low, high, x0, f0, at_end, (w0, fw0, v0, fv0)
+    if np.any(at_end):
+        ends = np.flatnonzero(at_end)
+        f0[ends] = func(x0[ends], ends)
+    neighbours = (
+        np.where(at_end, np.nan, low),
+        np.where(at_end, np.nan, values[lo_idx, lane]),
+        np.where(at_end, np.nan, high),
+        np.where(at_end, np.nan, values[hi_idx, lane]),
+    )
+    res = brent_maximize(func, low, high, x0, f0, tol=tol, maxiter=maxiter, neighbours=neighbours)
+    use_grid = grid_f >= res.fx
+    return BracketSearch(
+        lane=lane, k=k, low=low, high=high, x0=x0, f0=f0, at_end=at_end, brent=res,
+        x=np.where(use_grid, grid[k], res.x), fx=np.where(use_grid, grid_f, res.fx),
+    )
+
+
+def best_by_lane(lane: np.ndarray, x: np.ndarray, fx: np.ndarray, n_lanes: int):
+    """The best ``(x, fx)`` of every lane over its searches (NaN and -inf for a lane without one).
+
+    Ties go to the search listed last.
+    """
+    best_x = np.full(n_lanes, np.nan)
+    best_f = np.full(n_lanes, -np.inf)
+    order = np.argsort(fx, kind="stable")  # ascending: the last write wins
+    best_x[lane[order]] = x[order]
+    best_f[lane[order]] = fx[order]
+    return best_x, best_f
+
+
+def polish_h2(rot: RotatedData, h2: np.ndarray, method: str, step: float = 1e-5) -> np.ndarray:
+    """Pin interior optima of the profile to rounding by a root of ``dL/dh``.
+
+    Brent's method on function values locates a maximum to about
+    ``sqrt(eps)`` relative (1e-8); the fixed-h2 LOD moves with h2 to first
+    order, so a LOD reproducible to 1e-8 (for instance between ``K`` and
+    ``2K``, whose optima map exactly onto each other) needs more. The slope
+    (:func:`lmmcore.likelihood.profile_slopes`) changes sign at the optimum
+    inside ``[h - step, h + step]``; bisection of that bracket, all
+    phenotypes at once, halves it to rounding (about 50 halvings). Optima
+    on or next to a boundary, and brackets without a sign change, are kept.
+    """
+    out = np.array(h2, dtype=float)
+    lo, hi = out - step, out + step
+    cols = np.flatnonzero(np.isfinite(out) & (lo > 0.0) & (hi < 1.0))
+    if cols.size == 0:
+        return out
+    lo, hi = lo[cols], hi[cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_lo, f_hi = profile_slopes(rot, lo, cols, method), profile_slopes(rot, hi, cols, method)
+    ok = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_lo > 0.0) & (f_hi < 0.0)
+    cols, lo, hi = cols[ok], lo[ok], hi[ok]
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break  # adjacent floating-point numbers
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = profile_slopes(rot, mid, cols, method) > 0.0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    out[cols] = 0.5 * (lo + hi)
+    return out
 
 
 def maximize_profile(
@@ -375,23 +533,20 @@ def maximize_profile(
     m = rot.n_phenotypes
     grid_ll = profile_loglik(rot, g, method)  # (k, m)
 
-    pheno, low, high, x0, f0, at_end, neighbours = _grid_brackets(g, grid_ll)
-    if np.any(at_end):
-        f0[at_end] = profile_loglik_paired(rot, x0[at_end], pheno[at_end], method)
+    pheno, kk = grid_peaks(grid_ll, limit=MAX_BRACKETS)
+    order = np.lexsort((-grid_ll[kk, pheno], pheno))  # per phenotype, the highest bracket first
+    pheno, kk = pheno[order], kk[order]
 
     def func(h, lanes):
         return profile_loglik_paired(rot, h, pheno[lanes], method)
 
-    lanes = brent_maximize(func, low, high, x0, f0, tol=tol, maxiter=maxiter, neighbours=neighbours)
+    search = search_brackets(func, g, grid_ll, pheno, kk, tol=tol, maxiter=maxiter)
+    lanes, low, high, x0, f0, at_end = search.brent, search.low, search.high, search.x0, search.f0, search.at_end
 
     # choose, per phenotype, the best of: Brent optima, the boundaries
     best_h = np.where(grid_ll[0] >= grid_ll[-1], 0.0, 1.0)
     best_f = np.maximum(grid_ll[0], grid_ll[-1])
-    interior_h = np.full(m, np.nan)
-    interior_f = np.full(m, -np.inf)
-    order = np.argsort(lanes.fx, kind="stable")  # ascending: the last write wins
-    interior_h[pheno[order]] = lanes.x[order]
-    interior_f[pheno[order]] = lanes.fx[order]
+    interior_h, interior_f = best_by_lane(pheno, lanes.x, lanes.fx, m)
     # a search that crept to within a few tol of a boundary and is no better
     # than the boundary itself (to rounding) reports the boundary
     near_edge = (interior_h <= 10 * tol) | (interior_h >= 1 - 10 * tol)

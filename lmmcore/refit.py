@@ -1,7 +1,7 @@
 """Step 4 of the genome scan: h2 re-estimated at every marker (GEMMA's ``-lmm 2`` and ``-lmm 1``).
 
 For every marker of a chunk (columns already rotated, covariate-adjusted and
-whitened by :mod:`lmmcore.scan`) and every phenotype, the ML and the REML
+whitened by :mod:`lmmcore.markers`) and every phenotype, the ML and the REML
 profile log-likelihoods of the marker model are maximised over h; the ML
 maximum gives the likelihood-ratio test against the null ML fit, the REML
 maximum the Wald test.
@@ -31,17 +31,16 @@ marker's columns, are in :func:`_likelihoods`.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
-
 import numpy as np
 from scipy import special
 
 from . import chebyshev
-from .likelihood import LOG_2PI
-from .optimize import brent_maximize
-
-if TYPE_CHECKING:  # annotations only: lmmcore.scan imports this module
-    from .scan import _Block, _NullModel
+# SINGULAR_EDGE, GOLDEN and to_original_columns lived here and stay importable from here
+from .constants import SINGULAR_EDGE
+from .likelihood import loglik_from_rss
+from .markers import MarkerBlock, pad_identity, to_original_columns, weighted_gram
+from .nullmodel import NullModel
+from .optimize import GOLDEN, grid_peaks, search_brackets
 
 __all__ = [
     "REFIT_LOG_LAMBDA",
@@ -52,6 +51,7 @@ __all__ = [
     "SINGULAR_EDGE",
     "GOLDEN",
     "LANE_BLOCK",
+    "ExactScan",
     "refit_block",
     "to_original_columns",
 ]
@@ -75,27 +75,10 @@ REFIT_PEAK_MARGIN = 20.0
 #: Absolute tolerance on h of the Brent search used where interpolation is not trusted (the
 #: log-likelihood is then within about ``curvature * tol^2`` of its maximum, far below 1e-6).
 REFIT_TOL = 1e-6
-#: Distance from h2 = 1 used for a singular kinship whose null fit is h2 = 1 (as lmmcore.fit).
-SINGULAR_EDGE = 1e-9
 #: Column pairs of a marker whose products the exact scan keeps (one or two genotype columns).
 _CACHED_PAIRS = 3
 #: Lanes of the exact scan evaluated together (their n-long work rows stay in cache).
 LANE_BLOCK = 256
-#: Golden-section fraction: where Brent starts inside an end interval of the grid.
-GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))
-
-
-def to_original_columns(T: np.ndarray, u: np.ndarray, Sinv: np.ndarray, sigma2: np.ndarray):
-    """Effects and standard errors on the original genotype columns.
-
-    ``a = T_j u`` and ``cov(a) = sigma2 T_j S^{-1} T_j'`` (u, Sinv per marker
-    and phenotype: (m, P, q) and (m, P, q, q)).
-    """
-    Tm = T[:, None]  # (m, 1, q, q)
-    beta = (Tm @ u[..., None])[..., 0]
-    cov = Tm @ Sinv @ np.swapaxes(Tm, -1, -2)
-    se = np.sqrt(np.maximum(np.diagonal(cov, axis1=-2, axis2=-1), 0.0) * sigma2[..., None])
-    return beta, se
 
 
 # --------------------------------------------------------------------------- #
@@ -139,10 +122,7 @@ def _likelihoods(st: _Stats, pad: np.ndarray, rank: np.ndarray, n: int, p: int, 
     logdet_A = 2.0 * np.log(np.diagonal(chol_A, axis1=-2, axis2=-1)).sum(axis=-1)
     XGt = np.swapaxes(st.XG, -1, -2)
     q = st.GG.shape[-1]
-    eye = np.zeros(pad.shape + (q,))
-    idx = np.arange(q)
-    eye[..., idx, idx] = pad
-    S = st.GG - XGt @ (Ainv @ st.XG) + eye
+    S = st.GG - XGt @ (Ainv @ st.XG) + pad_identity(pad)
     c = st.Gy - (XGt @ b0[..., None])[..., 0]
     c = np.where(pad, 0.0, c)
     if q == 1:  # one column (dosages): scalars, no batched LAPACK calls
@@ -156,14 +136,9 @@ def _likelihoods(st: _Stats, pad: np.ndarray, rank: np.ndarray, n: int, p: int, 
     u = (Sinv @ c[..., None])[..., 0]
     rss1 = rss0 - np.einsum("...a,...a->...", c, u)
     rss1 = np.maximum(rss1, rss0 * np.finfo(float).eps)
-    p1 = p + rank
-    n_ml = n - r0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        null_term = np.where(r0 > 0, r0 * np.log1p(-np.minimum(h, 1.0)), 0.0)
-    L_ml = -0.5 * (n_ml * (LOG_2PI + np.log(rss1 / n_ml)) + st.logdet_V - null_term + n_ml)
-    L_reml = -0.5 * (
-        (n - p1) * (LOG_2PI + np.log(rss1 / (n - p1)) + 1.0) + st.logdet_V + logdet_A + logdet_S - logdet_XtX
-    )
+    L_ml = loglik_from_rss("ml", rss1, n, p, st.logdet_V, r0=r0, h=h)
+    L_reml = loglik_from_rss("reml", rss1, n, p + rank, st.logdet_V, logdet_XtWX=(logdet_A, logdet_S),
+                             logdet_XtX=logdet_XtX)
     return L_ml, L_reml, rss0, rss1, u, Sinv
 
 
@@ -211,7 +186,7 @@ def _sum_log_rows(v: np.ndarray, group: int) -> np.ndarray:
     return out
 
 
-def _null_space_columns(block: _Block, d: np.ndarray) -> np.ndarray:
+def _null_space_columns(block: MarkerBlock, d: np.ndarray) -> np.ndarray:
     """How many of each marker's (whitened) directions lie in K's null space.
 
     Such a direction adds to ``r0`` of the marker model (see
@@ -228,7 +203,7 @@ def _null_space_columns(block: _Block, d: np.ndarray) -> np.ndarray:
     return np.maximum((lam < 1e-10).sum(axis=1) - block.pad.sum(axis=1), 0)
 
 
-class _BlockColumns:
+class MarkerBlockColumns:
     """A block's whitened columns in the layouts the exact scan reads, shared by the phenotypes.
 
     ``pair_products`` holds ``G_a * G_b`` for every pair of columns ``a <= b``
@@ -259,17 +234,10 @@ class _BlockColumns:
     def weighted_gram(self, W: np.ndarray, markers: np.ndarray | None) -> np.ndarray:
         """``G_j' diag(w_h) G_j`` for every row ``w_h`` of W and selected marker j: (H, m, q, q)."""
         G = self.G if markers is None else self.G[:, markers]
-        n, m, q = G.shape
-        H = W.shape[0]
-        out = np.empty((H, m, q, q))
-        if self.pair_products is not None:
-            prods = self.pair_products if markers is None else self.pair_products[:, markers]
-            vals = (W @ prods.reshape(n, -1)).reshape(H, m, len(self.pairs))
-        for k, (a, b) in enumerate(self.pairs):
-            val = vals[:, :, k] if self.pair_products is not None else W @ (G[:, :, a] * G[:, :, b])
-            out[:, :, a, b] = val
-            out[:, :, b, a] = val
-        return out
+        prods = self.pair_products
+        if prods is not None and markers is not None:
+            prods = prods[:, markers]
+        return weighted_gram(G, W, prods)
 
 
 class _MarkerProfiles:
@@ -282,10 +250,10 @@ class _MarkerProfiles:
     the phenotypes of a block.
     """
 
-    def __init__(self, block: _Block, X: np.ndarray, d: np.ndarray, y: np.ndarray, logdet_XtX: float,
-                 columns: _BlockColumns | None = None, r0_null: int = 0):
+    def __init__(self, block: MarkerBlock, X: np.ndarray, d: np.ndarray, y: np.ndarray, logdet_XtX: float,
+                 columns: MarkerBlockColumns | None = None, r0_null: int = 0):
         self.G = block.G
-        self.columns = columns if columns is not None else _BlockColumns(block.G)
+        self.columns = columns if columns is not None else MarkerBlockColumns(block.G)
         self.pad = block.pad
         self.rank = block.rank
         self.r0_null = int(r0_null)
@@ -430,9 +398,7 @@ class _MarkerProfiles:
         W = 1.0 / V
         yy, Xy, XX = self._split_fixed(self.fixed_products.T @ W)
         rss0 = yy - Xy @ np.linalg.solve(XX, Xy)
-        n_ml, r0 = self.n - self.r0_null, self.r0_null
-        null_term = r0 * np.log1p(-h) if r0 else 0.0
-        return float(-0.5 * (n_ml * (LOG_2PI + np.log(rss0 / n_ml)) + np.log(V).sum() - null_term + n_ml))
+        return float(loglik_from_rss("ml", rss0, self.n, self.p, np.log(V).sum(), r0=self.r0_null, h=h))
 
     def maximize(self, markers: np.ndarray, cap: float = 1.0, tol: float = REFIT_TOL) -> "_Maxima":
         """ML and REML maxima over h of the given markers, with the REML fit's statistics.
@@ -495,7 +461,7 @@ class _MarkerProfiles:
         is_reml = np.repeat([False, True], M)
         # every local maximum of every lane's grid profile is a candidate (the best grid point
         # need not be next to the highest maximum when a narrow peak sits between grid points)
-        cand_lane, cand_k = _grid_peaks(values, REFIT_PEAK_MARGIN)
+        cand_lane, cand_k = grid_peaks(values, margin=REFIT_PEAK_MARGIN)
         cand_reml = is_reml[cand_lane]
         cand_h = grid_h[cand_k].copy()
         cand_L = values[cand_k, cand_lane].copy()
@@ -576,35 +542,13 @@ class _MarkerProfiles:
 
     def _brent(self, grid_h, values, k, markers, is_reml, tol):
         """Brent's method on the exact profiles of some lanes, each in its grid bracket ``[g_{k-1}, g_{k+1}]``."""
-        K = grid_h.size
-        L = k.size
-        lanes_all = np.arange(L)
-        best_grid = values[k, lanes_all]
-        low = grid_h[np.maximum(k - 1, 0)]
-        high = grid_h[np.minimum(k + 1, K - 1)]
-        x0 = grid_h[k].copy()
-        f0 = best_grid.copy()
-        at_end = (k == 0) | (k == K - 1)
-        x0[at_end] = np.where(k[at_end] == 0, low[at_end] + GOLDEN * (high[at_end] - low[at_end]),
-                              high[at_end] - GOLDEN * (high[at_end] - low[at_end]))
 
         def objective(h, lanes):
             L_ml, L_reml, *_ = self.lanes(h, markers[lanes])
             return np.where(is_reml[lanes], L_reml, L_ml)
 
-        if np.any(at_end):
-            ends = np.flatnonzero(at_end)
-            f0[ends] = objective(x0[ends], ends)
-        lo_k, hi_k = np.maximum(k - 1, 0), np.minimum(k + 1, K - 1)
-        neighbours = (
-            np.where(at_end, np.nan, low),
-            np.where(at_end, np.nan, values[lo_k, lanes_all]),
-            np.where(at_end, np.nan, high),
-            np.where(at_end, np.nan, values[hi_k, lanes_all]),
-        )
-        res = brent_maximize(objective, low, high, x0, f0, tol=tol, neighbours=neighbours)
-        use_grid = best_grid >= res.fx
-        return np.where(use_grid, grid_h[k], res.x), np.where(use_grid, best_grid, res.fx)
+        search = search_brackets(objective, grid_h, values, np.arange(k.size), k, tol=tol)
+        return search.x, search.fx
 
 
 @dataclass(frozen=True)
@@ -626,25 +570,6 @@ class _Maxima:
     u: np.ndarray
     Sinv: np.ndarray
     n_exact: int
-
-
-def _grid_peaks(values: np.ndarray, margin: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of every column of ``values`` (grid points x lanes): ``(lane, grid index)`` pairs.
-
-    A point is a local maximum when it is finite, not below its left
-    neighbour and above its right one (so a plateau counts once, at its
-    right end); the ends compare with their one neighbour. Local maxima more
-    than ``margin`` below their lane's best grid value are left out (the
-    best is always kept). Pairs are sorted by lane.
-    """
-    pad = np.full((1, values.shape[1]), -np.inf)
-    left = np.vstack([pad, values[:-1]])
-    right = np.vstack([values[1:], pad])
-    with np.errstate(invalid="ignore"):
-        best = np.max(np.where(np.isfinite(values), values, -np.inf), axis=0)
-        peak = np.isfinite(values) & (values >= left) & (values > right) & (values >= best - margin)
-    lane, k = np.nonzero(peak.T)
-    return lane, k
 
 
 def _refit_grid(cap: float = 1.0):
@@ -676,11 +601,39 @@ def _refit_grid(cap: float = 1.0):
     return grid_h, bins, bin_of
 
 
-def refit_block(block: _Block, rot, null: _NullModel) -> dict:
-    """ML (LRT) and REML (Wald) tests with h2 re-estimated at every marker of a block.
+@dataclass(frozen=True)
+class ExactScan:
+    """The exact tests of a block's markers for several phenotypes (NaN for markers without a column).
 
-    Returns arrays of shape (m, P) (``beta_wald``, ``se_wald``: (m, P, q)).
+    Attributes
+    ----------
+    h2_ml, loglik_ml, lrt, lod_lrt, p_lrt : ndarray, shape (m, P)
+        ML h2 re-estimated per marker and the likelihood-ratio test against
+        the null ML fit (GEMMA ``-lmm 2``).
+    h2_reml, loglik_reml, wald, p_wald : ndarray, shape (m, P)
+        REML h2 per marker and the Wald test (GEMMA ``-lmm 1``).
+    beta_wald, se_wald : ndarray, shape (m, P, q)
+        Effects at the REML h2 and their standard errors.
+    n_exact : int
+        Profiles maximised by Brent's method on the exact likelihood.
     """
+
+    h2_ml: np.ndarray
+    loglik_ml: np.ndarray
+    lrt: np.ndarray
+    lod_lrt: np.ndarray
+    p_lrt: np.ndarray
+    h2_reml: np.ndarray
+    loglik_reml: np.ndarray
+    wald: np.ndarray
+    p_wald: np.ndarray
+    beta_wald: np.ndarray
+    se_wald: np.ndarray
+    n_exact: int
+
+
+def refit_block(block: MarkerBlock, rot, null: NullModel) -> ExactScan:
+    """ML (LRT) and REML (Wald) tests with h2 re-estimated at every marker of a block."""
     n, m, q = block.G.shape
     p = rot.p
     P = null.h2.size
@@ -691,9 +644,9 @@ def refit_block(block: _Block, rot, null: _NullModel) -> dict:
     out["n_exact"] = 0
     markers = np.flatnonzero(block.rank > 0)
     if markers.size == 0:
-        return out
+        return ExactScan(**out)
     rank = block.rank[markers]
-    columns = _BlockColumns(block.G)
+    columns = MarkerBlockColumns(block.G)
     for j in range(P):
         r = null.resid[:, j]
         s = float(np.sqrt(np.mean(r * r)))
@@ -723,4 +676,4 @@ def refit_block(block: _Block, rot, null: _NullModel) -> dict:
         out["p_wald"][markers, j] = special.fdtrc(rank, n - p - rank, wald)  # P(F >= wald)
         out["beta_wald"][markers, j] = beta[:, 0] * s
         out["se_wald"][markers, j] = se[:, 0] * s
-    return out
+    return ExactScan(**out)

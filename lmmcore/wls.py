@@ -74,7 +74,13 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _weights(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
+def weights(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """The weights ``w_i = 1 / (h d_i + 1 - h)`` for every h (rows) and eigenvalue (columns).
+
+    Used by every step that weights the rotated data: the fit, the fixed-h2
+    and the exact scan. Raises ValueError where a factor is not positive
+    (h = 1 with a singular kinship).
+    """
     factors = variance_factors(h2, d)
     if np.any(factors <= 0):
         raise ValueError(
@@ -130,7 +136,7 @@ def solve_wls(rot: RotatedData, h2, method: str = "reml") -> WLSSolution:
     """
     method = _check_method(method)
     h2 = np.atleast_1d(np.asarray(h2, dtype=float))
-    W = _weights(h2, rot.d)  # (k, n)
+    W = weights(h2, rot.d)  # (k, n)
     XtWX, logdet = _normal_equations(W, rot.X)
     XtWY = np.stack([(W * rot.X[:, a]) @ rot.y for a in range(rot.p)], axis=1)  # (k, p, m)
     beta = np.linalg.solve(XtWX, XtWY)  # (k, p, m)
@@ -179,7 +185,7 @@ def solve_wls_paired(rot: RotatedData, h2, columns, method: str = "reml") -> WLS
     method = _check_method(method)
     h2 = np.atleast_1d(np.asarray(h2, dtype=float))
     columns = np.asarray(columns, dtype=int)
-    W = _weights(h2, rot.d)  # (L, n)
+    W = weights(h2, rot.d)  # (L, n)
     XtWX, logdet = _normal_equations(W, rot.X)
     Y = rot.y[:, columns].T  # (L, n)
     XtWy = (W * Y) @ rot.X

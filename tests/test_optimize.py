@@ -178,3 +178,26 @@ def test_optimum_exactly_at_one_with_a_centred_kinship(method):
         assert near[0] < near[1] <= fit.loglik + 1e-9
         assert fit.loglik - near[1] < 1e-4
     assert np.all(np.isfinite(fit.beta)) and fit.beta[0] == pytest.approx(y.mean(), rel=1e-6)
+
+
+def test_grid_peaks_are_every_local_maximum_of_each_lane():
+    """One plateau rule for every search (the fit, the null fit, the exact scan's fallback)."""
+    from lmmcore.optimize import grid_peaks
+
+    values = np.array([
+        [0.0, 5.0, 1.0, np.nan],
+        [1.0, 4.0, 1.0, np.nan],
+        [0.5, 3.0, 1.0, np.nan],
+        [2.0, 2.0, 0.0, np.nan],
+        [1.0, 6.0, 0.0, np.nan],
+    ])
+    lane, k = grid_peaks(values)
+    # lane 0: interior peaks at 1 and 3; lane 1: both ends; lane 2: a plateau counts once (its left
+    # end), and the flat stretch below it at the end is no maximum; lane 3: nothing finite, no candidate
+    assert list(zip(lane.tolist(), k.tolist())) == [(0, 1), (0, 3), (1, 0), (1, 4), (2, 0)]
+    # a margin leaves out maxima far below their lane's best (never the best itself)
+    lane, k = grid_peaks(values, margin=0.75)
+    assert list(zip(lane.tolist(), k.tolist())) == [(0, 3), (1, 4), (2, 0)]
+    # a limit keeps the highest of each lane
+    lane, k = grid_peaks(values, limit=1)
+    assert list(zip(lane.tolist(), k.tolist())) == [(0, 3), (1, 4), (2, 0)]

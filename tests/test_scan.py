@@ -343,6 +343,27 @@ def test_phenotypes_with_missing_values_use_their_own_individuals(scan_data):
     pd.testing.assert_frame_equal(t[t["phenotype"] == "y"].reset_index(drop=True), alone, atol=1e-10)
 
 
+def test_the_result_lists_the_individuals_it_used_in_genotype_order(scan_data):
+    """``ScanResult.ids``: genotyped, with a kinship row, complete covariates and an observed phenotype."""
+    D, K, X, y, pheno, covar = scan_data
+    ids = _ids(N)
+    pheno = pheno.assign(z=1.0 + np.arange(N) % 3).iloc[::-1].copy()  # order must not matter
+    pheno.loc[[ids[3], ids[8]], :] = np.nan  # nothing observed
+    pheno.loc[ids[9], "y"] = np.nan  # z still observed: kept
+    covar = covar.copy()
+    covar.loc[ids[20], "x"] = np.nan
+    keep = [i for k, i in enumerate(ids) if k != 0]  # the kinship lacks the first individual
+    reports = []
+    res = scan(_dosage_genotypes(D), pheno, covar, kinship=_frame(K[1:, 1:]).set_axis(keep, axis=0)
+               .set_axis(keep, axis=1), report=reports.append)
+    expected = tuple(i for i in ids if i not in (ids[0], ids[3], ids[8], ids[20]))
+    assert res.ids == expected
+    assert res.n_individuals == len(expected)
+    # the message went to the caller's receiver, not to the warnings module
+    assert reports == ["individuals left out of the scan: 2 without an observed phenotype, 1 without "
+                       "complete covariates, 1 not in the kinship; 36 remain"]
+
+
 # --------------------------------------------------------------------------- #
 # Permutations
 # --------------------------------------------------------------------------- #
@@ -586,25 +607,6 @@ def test_interpolated_maxima_equal_brent_on_the_exact_profiles(monkeypatch, cent
         assert row["se_wald_dosage"] == pytest.approx(se, rel=1e-6)
 
 
-def test_grid_peaks_are_every_local_maximum_of_each_lane():
-    from lmmcore.refit import _grid_peaks
-
-    values = np.array([
-        [0.0, 5.0, 1.0, np.nan],
-        [1.0, 4.0, 1.0, np.nan],
-        [0.5, 3.0, 1.0, np.nan],
-        [2.0, 2.0, 0.0, np.nan],
-        [1.0, 6.0, 0.0, np.nan],
-    ])
-    lane, k = _grid_peaks(values)
-    # lane 0: interior peaks at 1 and 3; lane 1: both ends; lane 2: a plateau counts once (its right
-    # end), and so does the flat stretch at the end; lane 3: nothing finite, no candidate
-    assert list(zip(lane.tolist(), k.tolist())) == [(0, 1), (0, 3), (1, 0), (1, 4), (2, 2), (2, 4)]
-    # a margin leaves out maxima far below their lane's best (never the best itself)
-    lane, k = _grid_peaks(values, margin=0.75)
-    assert list(zip(lane.tolist(), k.tolist())) == [(0, 3), (1, 4), (2, 2)]
-
-
 def test_exact_ml_is_never_below_a_dense_search_with_a_centred_kinship(centred_data):
     """The full ML likelihood of a centred kinship has local maxima both inside and at the cap: every one is refined."""
     D, K, X, y, pheno, covar = centred_data
@@ -623,3 +625,45 @@ def test_exact_ml_is_never_below_a_dense_search_with_a_centred_kinship(centred_d
         dense_max = max(values[best], -res.fun)
         assert t["loglik_ml"][j] >= dense_max - 1e-7
         assert t["loglik_ml"][j] == pytest.approx(dense_max, abs=1e-6)
+
+
+def test_null_ml_fit_of_the_lrt_searches_every_bracket_of_a_two_peaked_profile():
+    """Regression: the full-ML null fit refined only the best grid bracket and missed a narrow higher peak.
+
+    The kinship has three tiny eigenvalues; with the phenotype's weight on those
+    directions the null ML profile has a broad maximum at h2 = 0 (the best point of
+    the 51-point grid) and a narrow, higher one between the last two grid points.
+    The reference is a dense search of scipy's Gaussian density itself.
+    """
+    n = 30
+    rng = np.random.default_rng(335)
+    Q, _ = np.linalg.qr(np.column_stack([np.ones(n), rng.normal(size=(n, n - 1))]))
+    d = np.concatenate([[1.0], rng.choice([1e-4, 1e-2], size=3), rng.uniform(0.5, 2, size=n - 4)])
+    K = (Q * d) @ Q.T
+    K = (K + K.T) / 2
+    y = Q @ (rng.normal(size=n) * np.sqrt(rng.choice([0.01, 1, 10], size=n)))
+    X = np.ones((n, 1))
+    # the profile on the scan's grid peaks at h2 = 0; a dense grid finds a higher peak near 1
+    grid = np.linspace(0.0, 1.0, 51)
+    on_grid = np.array([ml_loglik(K, y, X, h) for h in grid])
+    assert np.argmax(on_grid) == 0
+    fine = np.linspace(0.96, 1.0 - 1e-9, 4001)
+    dense = np.array([ml_loglik(K, y, X, h) for h in fine])
+    best = int(np.argmax(dense))
+    res = optimize.minimize_scalar(lambda h: -ml_loglik(K, y, X, h), method="bounded",
+                                   bounds=(fine[max(best - 1, 0)], fine[min(best + 1, fine.size - 1)]),
+                                   options={"xatol": 1e-12})
+    h_dense, L_dense = res.x, -res.fun
+    # the broad peak at 0 is far lower: refining only the best grid bracket gives a wrong null fit
+    inside = np.linspace(0.0, grid[1], 201)
+    assert max(ml_loglik(K, y, X, h) for h in inside) < L_dense - 1.0
+
+    D = np.random.default_rng(1).integers(0, 3, size=(n, 4)).astype(float)
+    geno = _dosage_genotypes(D, chrom=["1"] * 4)
+    pheno = pd.DataFrame({"y": y}, index=_ids(n))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LMMWarning)
+        null = scan(geno, pheno, kinship=_frame(K), refit=True).null.iloc[0]
+    assert null["h2_ml"] == pytest.approx(h_dense, abs=1e-5)
+    assert null["loglik_ml"] >= L_dense - 1e-7
+    assert null["loglik_ml"] == pytest.approx(L_dense, abs=1e-6)
