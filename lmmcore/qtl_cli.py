@@ -124,7 +124,7 @@ def _read_inputs(args):
                                 "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
     pheno, covar, pheno_name = phenotype_inputs(args, inputs.cross)
     if name not in [str(c) for c in pheno.columns]:
-        raise LMMInputError(f"{pheno_name} has no phenotype column '{name}'; its columns are: "
+        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
                             + ", ".join(str(c) for c in pheno.columns[:20]))
     kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     return inputs.scanned, pheno, covar, kinship

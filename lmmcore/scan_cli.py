@@ -119,6 +119,9 @@ def cmd_scan(args) -> int:
     select = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     if args.phenotypes is not None and not select:
         raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
+    if not args.pheno and not args.cross:
+        raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype), "
+                            "or use --cross with a cross that has them")
     started = time.perf_counter()
     inputs = genotype_inputs(args)
     genotypes = inputs.scanned
