@@ -308,8 +308,12 @@ def genotype_inputs(args, *, scan: bool = True) -> GenotypeInputs:
         if args.map:
             report("--map is ignored with --cross: the map is the cross's")
         genotypes = cross_genotypes(cross, args, quiet=args.quiet)
-        left_out = [c for c in genotypes.chromosomes if cross.is_x_chr.get(c, False)]
-        what = "the X chromosome"
+        from .crosstypes import cross_model
+
+        # a type whose model ignores X (riself, dh, haploid) has it as an autosome, scanned as R/qtl2 does
+        handles_x = cross_model(cross.crosstype, cross.source).handles_x
+        left_out = [c for c in genotypes.chromosomes if handles_x and cross.is_x_chr.get(c, False)]
+        why = "the cross's X chromosome"
     else:
         genotypes = read_genotype_args(args)
         wanted = getattr(args, "chromosomes", None)
@@ -317,16 +321,16 @@ def genotype_inputs(args, *, scan: bool = True) -> GenotypeInputs:
             chosen = _check_chromosomes(genotypes.chromosomes, wanted, f"'{genotypes.source}'")
             genotypes = select_chromosomes(genotypes, chosen)
         left_out = _own_sets(genotypes)
-        what = "chromosomes with their own genotype set"
+        why = "its own genotype set, as an X chromosome"
     scanned = genotypes
-    if left_out:
-        if len(left_out) == genotypes.chromosomes.__len__():
-            raise LMMInputError(f"only {', '.join(left_out)} ({what}) would be scanned, which lmmcore cannot "
-                                "scan yet; add autosomes to --chromosomes")
+    if left_out and len(left_out) < len(genotypes.chromosomes):
         scanned = select_chromosomes(genotypes, [c for c in genotypes.chromosomes if c not in left_out])
         if scan:
-            report(f"chromosome {', '.join(left_out)} ({what}) is left out of the scan (X chromosome scans are "
+            report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (X chromosome scans are "
                    "not available yet); its markers still count in the kinships, as in R/qtl2's calc_kinship")
+    elif left_out and scan:
+        raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned yet; add autosomes to "
+                            "--chromosomes")
     return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross)
 
 
