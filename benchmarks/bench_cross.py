@@ -135,8 +135,9 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool) -> dict:
     path = _has_sex_and_pheno(zip_path)
     if path:
         out = work / f"{name}_scan.csv"
-        wall, rss, cpu = _cli(["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco", "--covar-columns", "Sex",
-                          "--error-prob", "0.002", "--cores", str(cores), "--quiet", "--force", "--out", str(out)])
+        wall, rss, cpu = _cli(["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco",
+                               "--covar-columns", "Sex", "--error-prob", "0.002", "--cores", str(cores), "--quiet",
+                               "--force", "--out", str(out)])
         res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
     if with_r:
         script = work / "bench_cross.R"

@@ -199,11 +199,10 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
             del part
     finally:
         bar.close()
-    genotypes = Genotypes(
-        ids=cross.ids, markers=tuple(markers), chromosome=tuple(c for c, m in zip(chromosomes, sizes) for _ in range(m)),
-        position=np.concatenate([positions[c].to_numpy(float) for c in chromosomes]) if chromosomes else np.zeros(0),
-        probs=probs, genotype_names=tuple(union), genotypes_by_chr=by_chr, source=cross.source,
-    )
+    chromosome = tuple(c for c, m in zip(chromosomes, sizes) for _ in range(m))
+    position = np.concatenate([positions[c].to_numpy(float) for c in chromosomes]) if chromosomes else np.zeros(0)
+    genotypes = Genotypes(ids=cross.ids, markers=tuple(markers), chromosome=chromosome, position=position,
+                          probs=probs, genotype_names=tuple(union), genotypes_by_chr=by_chr, source=cross.source)
     return allele_probs(genotypes) if args.alleles else genotypes
 
 
@@ -297,14 +296,15 @@ def select_chromosomes(genotypes: "Genotypes", chromosomes: Sequence[str]) -> "G
     return replace(genotypes, dosage=genotypes.dosage[:, idx], **fields)
 
 
-def genotype_inputs(args, *, scan: bool = True) -> GenotypeInputs:
+def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
     With ``scan``, the left-out chromosomes are named in one message.
+    ``cross`` is the cross of ``--cross`` when the caller has read it
+    (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
     """
-    cross = None
     if getattr(args, "cross", None):
-        cross = read_cross_arg(args.cross)
+        cross = read_cross_arg(args.cross) if cross is None else cross
         if args.map:
             report("--map is ignored with --cross: the map is the cross's")
         genotypes = cross_genotypes(cross, args, quiet=args.quiet)
@@ -334,6 +334,14 @@ def genotype_inputs(args, *, scan: bool = True) -> GenotypeInputs:
     return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross)
 
 
+def check_kinship_arg(key: str) -> str:
+    """``--kinship`` stripped; a file that does not exist is an error (checked before any work)."""
+    key = key.strip()
+    if key.lower() not in ("loco", "overall") and not os.path.isfile(key):
+        raise LMMInputError(f"kinship file '{key}' does not exist; give 'loco', 'overall' or a CSV file")
+    return key
+
+
 def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
     """The ``kinship=`` argument of :func:`lmmcore.scan.scan` for ``--kinship loco|overall|FILE``.
 
@@ -347,11 +355,9 @@ def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
     from .io import read_kinship_file
     from .kinship import compute_kinship, compute_loco_kinships
 
-    key = key.strip()
+    key = check_kinship_arg(key)
     mode = key.lower()
     if mode not in ("loco", "overall"):
-        if not os.path.isfile(key):
-            raise LMMInputError(f"kinship file '{key}' does not exist; give 'loco', 'overall' or a CSV file")
         return read_kinship_file(key)
     if not inputs.left_out and inputs.kinship_genotypes is inputs.genotypes:
         return mode

@@ -104,14 +104,20 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _read_inputs(args):
     """``(genotypes, phenotypes, covariates, kinship)`` from the flags (``--cross`` included)."""
-    from .cross_cli import genotype_inputs, kinship_for_scan, phenotype_inputs
+    from .cross_cli import check_kinship_arg, genotype_inputs, kinship_for_scan, phenotype_inputs, read_cross_arg
 
     name = args.phenotypes.strip()
     if "," in name or not name:
         raise LMMInputError("--phenotypes takes one phenotype column name here (effects are for one phenotype)")
     if not args.pheno and not args.cross:
         raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype)")
-    inputs = genotype_inputs(args, scan=False)
+    check_kinship_arg(args.kinship)
+    cross = read_cross_arg(args.cross) if args.cross else None
+    pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
+    if name not in [str(c) for c in pheno.columns]:
+        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
+                            + ", ".join(str(c) for c in pheno.columns[:20]))
+    inputs = genotype_inputs(args, scan=False, cross=cross)
     chromosome = getattr(args, "chr", None)
     marker = getattr(args, "marker", None)
     if chromosome is not None and str(chromosome).strip() in inputs.left_out:
@@ -122,10 +128,6 @@ def _read_inputs(args):
         if where in inputs.left_out:
             raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
                                 "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
-    pheno, covar, pheno_name = phenotype_inputs(args, inputs.cross)
-    if name not in [str(c) for c in pheno.columns]:
-        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
-                            + ", ".join(str(c) for c in pheno.columns[:20]))
     kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     return inputs.scanned, pheno, covar, kinship
 

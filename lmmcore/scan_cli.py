@@ -33,7 +33,15 @@ import sys
 import time
 
 from .cli_common import add_output_flags, add_peak_arguments, int_at_least, peaks_from_args, say
-from .cross_cli import add_genotype_source, genotype_inputs, kinship_for_scan, phenotype_inputs, read_genotype_args
+from .cross_cli import (
+    add_genotype_source,
+    check_kinship_arg,
+    genotype_inputs,
+    kinship_for_scan,
+    phenotype_inputs,
+    read_cross_arg,
+    read_genotype_args,
+)
 from .errors import LMMInputError
 from .io import read_kinship_file, write_kinship_file
 
@@ -123,9 +131,11 @@ def cmd_scan(args) -> int:
         raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype), "
                             "or use --cross with a cross that has them")
     started = time.perf_counter()
-    inputs = genotype_inputs(args)
+    check_kinship_arg(args.kinship)
+    cross = read_cross_arg(args.cross) if args.cross else None
+    pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
+    inputs = genotype_inputs(args, cross=cross)
     genotypes = inputs.scanned
-    pheno, covar, _ = phenotype_inputs(args, inputs.cross)
     kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")

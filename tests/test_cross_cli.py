@@ -280,6 +280,10 @@ BAD = [
     (("scan", "--genotypes", "{tmp}/none.csv", "--map", "{tmp}/m.csv", "--kinship", "loco", "--out", "{tmp}/o.csv"),
      "--pheno"),
     (("effects", "--cross", IRON, "--phenotypes", "iron", "--chr", "1", "--out", "{tmp}/o.csv"), "iron"),
+    (("scan", "--cross", DATA / "hmm" / "bc_synthetic.zip", "--kinship", "overall", "--out", "{tmp}/o.csv"),
+     "no phenotypes"),
+    (("scan", "--cross", IRON, "--kinship", "loco", "--covar-columns", ",", "--out", "{tmp}/o.csv"), "empty"),
+    (("scan", "--cross", IRON, "--kinship", "nofile.csv", "--out", "{tmp}/o.csv"), "nofile.csv"),
     (("effects", "--cross", IRON, "--phenotypes", "liver", "--chr", "X", "--out", "{tmp}/o.csv"), "autosome"),
 ]
 
