@@ -281,7 +281,12 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
 
 
 def select_chromosomes(genotypes: "Genotypes", chromosomes: Sequence[str]) -> "Genotypes":
-    """The markers of ``chromosomes`` only."""
+    """The markers of ``chromosomes`` only.
+
+    In the union layout (``genotypes_by_chr``) the genotypes that none of
+    the kept chromosomes has are dropped too, so that the autosomes of an
+    F2 keep ``SS, SB, BB`` and not the X's ``BS, SY, BY`` (all zero there).
+    """
     keep = np.isin(np.asarray(genotypes.chromosome, dtype=object), list(chromosomes))
     if keep.all():
         return genotypes
@@ -289,11 +294,19 @@ def select_chromosomes(genotypes: "Genotypes", chromosomes: Sequence[str]) -> "G
     by_chr = genotypes.genotypes_by_chr
     fields = dict(markers=tuple(genotypes.markers[k] for k in idx),
                   chromosome=tuple(genotypes.chromosome[k] for k in idx), position=genotypes.position[idx])
+    if genotypes.probs is None:
+        return replace(genotypes, dosage=genotypes.dosage[:, idx], **fields)
+    names = genotypes.genotype_names
     if by_chr is not None:
-        fields["genotypes_by_chr"] = {c: v for c, v in by_chr.items() if c in set(chromosomes)}
-    if genotypes.probs is not None:
-        return replace(genotypes, probs=genotypes.probs[:, idx], **fields)
-    return replace(genotypes, dosage=genotypes.dosage[:, idx], **fields)
+        by_chr = {c: v for c, v in by_chr.items() if c in set(chromosomes)}
+        kept = {g for v in by_chr.values() for g in v}
+        names = tuple(g for g in genotypes.genotype_names if g in kept)
+        fields["genotypes_by_chr"] = by_chr
+    cols = [genotypes.genotype_names.index(g) for g in names]
+    probs = genotypes.probs[:, idx]
+    if len(cols) < len(genotypes.genotype_names):
+        probs = probs[:, :, cols]
+    return replace(genotypes, probs=probs, genotype_names=names, **fields)
 
 
 def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) -> GenotypeInputs:

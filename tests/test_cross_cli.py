@@ -216,7 +216,11 @@ def test_scan_cross_leaves_x_out_with_x_in_the_loco_kinships(iron, tmp_path, cap
                             position=G.position[auto], probs=G.probs[:, auto, :3], genotype_names=G.genotype_names[:3])
     kin = {c: pd.DataFrame(_calc_kinship(A[:, chrom != c]), index=G.ids, columns=G.ids) for c in ("1", "7")}
     expected = scan(sub, iron.pheno, kinship=kin).table
+    # the autosomes keep their own genotypes (SS, SB, BB), not the X's: same columns, df and p-values
+    assert list(got.columns) == list(expected.columns) and "beta_SY" not in got.columns
+    np.testing.assert_array_equal(got.df.to_numpy(), expected["df"].to_numpy())
     np.testing.assert_allclose(got.lod.to_numpy(), expected["lod"].to_numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(got.p_value.to_numpy(), expected["p_value"].to_numpy(), rtol=1e-8, atol=1e-14)
     # the same through the .h5 file (X has its own genotype set there too)
     assert run(capsys, "genoprob", "--cross", IRON, "--out", tmp_path / "p.h5")[0] == 0
     code, _, err = run(capsys, "scan", "--genoprobs", tmp_path / "p.h5", "--pheno", _write_pheno(iron, tmp_path),
@@ -259,6 +263,7 @@ def test_effects_and_fit1_from_a_cross(iron, tmp_path, capsys):
                        "--phenotypes", "liver", "--chr", "7", "--out", tmp_path / "e2.csv")
     assert code == 0, err
     e1, e2 = pd.read_csv(tmp_path / "e1.csv"), pd.read_csv(tmp_path / "e2.csv")
+    assert list(e1.columns) == list(e2.columns) and "SY" not in e1.columns and "SB" in e1.columns
     np.testing.assert_allclose(e1.select_dtypes("number").to_numpy(), e2.select_dtypes("number").to_numpy(),
                                rtol=1e-9, atol=1e-10)
     code, _, err = run(capsys, "fit1", "--cross", IRON, "--phenotypes", "liver", "--marker", "DXMit16",
