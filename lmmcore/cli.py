@@ -17,6 +17,7 @@ import warnings
 from typing import Sequence
 
 from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
+from .cross_cli import register as register_cross_commands
 from .errors import LMMInputError, LMMWarning, reporting
 from .qtl_cli import register as register_qtl_commands
 from .scan_cli import register as register_scan_commands
@@ -145,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_scan_commands(sub)
     register_qtl_commands(sub)  # peaks, effects, fit1
+    register_cross_commands(sub)  # genoprob
     return parser
 
 

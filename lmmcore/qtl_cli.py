@@ -10,11 +10,10 @@ an existing file is replaced only with ``--force``.
 :func:`peaks_from_args` (see their docstrings).
 
 Inputs of ``effects`` and ``fit1``: the genotype flags of ``lmmcore scan``
-(``--genoprobs G --map M``, ``--genotypes D --map M``, ``--bed PREFIX``) with
-``--pheno`` and ``--covar``. A ``--cross FILE.zip`` input (R/qtl2's cross
-files, through the cross reader and the HMM) belongs in :func:`_read_inputs`,
-which is the one place that turns the flags into genotypes, phenotypes and
-covariates.
+(``--genoprobs G --map M`` or ``--genoprobs G.h5``, ``--genotypes D --map M``,
+``--bed PREFIX``, ``--cross CROSS.zip``) with ``--pheno``, ``--covar`` and
+``--covar-columns`` (:mod:`lmmcore.cross_cli`); :func:`_read_inputs` is the one
+place that turns the flags into genotypes, phenotypes and covariates.
 """
 
 from __future__ import annotations
@@ -84,7 +83,8 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     from .scan_cli import _add_genotype_arguments
 
     _add_genotype_arguments(parser)
-    parser.add_argument("--pheno", metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
+    parser.add_argument("--pheno", metavar="P.csv",
+                        help="phenotypes: IDs, then one column per phenotype (with --cross, default: the cross's)")
     parser.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     parser.add_argument("--phenotypes", required=True, metavar="NAME", help="the phenotype column to fit")
     parser.add_argument("--kinship", default="loco", metavar="loco|overall|FILE",
@@ -103,24 +103,33 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _read_inputs(args):
-    """``(genotypes, phenotypes, covariates, kinship)`` from the flags (the hook for ``--cross``)."""
-    from . import read_covariates, read_phenotypes
-    from .scan_cli import read_genotype_args, read_kinship_file
+    """``(genotypes, phenotypes, covariates, kinship)`` from the flags (``--cross`` included)."""
+    from .cross_cli import check_kinship_arg, genotype_inputs, kinship_for_scan, phenotype_inputs, read_cross_arg
 
-    if not args.pheno:
-        raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype)")
-    genotypes = read_genotype_args(args)
-    pheno = read_phenotypes(args.pheno)
-    covar = read_covariates(args.covar) if args.covar else None
     name = args.phenotypes.strip()
     if "," in name or not name:
         raise LMMInputError("--phenotypes takes one phenotype column name here (effects are for one phenotype)")
+    if not args.pheno and not args.cross:
+        raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype)")
+    check_kinship_arg(args.kinship)
+    cross = read_cross_arg(args.cross) if args.cross else None
+    pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
     if name not in [str(c) for c in pheno.columns]:
-        raise LMMInputError(f"phenotype file '{args.pheno}' has no column '{name}'; its columns are: "
+        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
                             + ", ".join(str(c) for c in pheno.columns[:20]))
-    key = args.kinship.strip()
-    kinship = key.lower() if key.lower() in ("loco", "overall") else read_kinship_file(key)
-    return genotypes, pheno, covar, kinship
+    inputs = genotype_inputs(args, scan=False, cross=cross)
+    chromosome = getattr(args, "chr", None)
+    marker = getattr(args, "marker", None)
+    if chromosome is not None and str(chromosome).strip() in inputs.left_out:
+        raise LMMInputError(f"chromosome {str(chromosome).strip()} (the X chromosome, or one with its own genotype "
+                            "set) cannot be fitted yet; choose an autosome")
+    if marker is not None and marker.strip() in inputs.genotypes.markers:
+        where = inputs.genotypes.chromosome[inputs.genotypes.markers.index(marker.strip())]
+        if where in inputs.left_out:
+            raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
+                                "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
+    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    return inputs.scanned, pheno, covar, kinship
 
 
 def cmd_effects(args) -> int:

@@ -10,7 +10,9 @@ existing file is replaced only with ``--force``.
 File formats
 ------------
 Genotypes: ``--genoprobs G.csv --map M.csv`` (R/qtl2 genotype probabilities,
-columns ``MARKER:GENOTYPE``), ``--genotypes D.csv --map M.csv`` (dosages, one
+columns ``MARKER:GENOTYPE``), ``--genoprobs G.h5`` (lmmcore's binary file, map
+inside), ``--cross CROSS.zip`` (probabilities computed by the HMM; see
+:mod:`lmmcore.cross_cli`), ``--genotypes D.csv --map M.csv`` (dosages, one
 column per marker) or ``--bed PREFIX`` (PLINK 1 binary ``.bed/.bim/.fam``;
 dosage = count of the ``.bim``'s first allele). The map has columns
 ``marker, chr, pos``.
@@ -31,7 +33,16 @@ import sys
 import time
 
 from .cli_common import add_output_flags, add_peak_arguments, int_at_least, peaks_from_args, say
-from .errors import LMMInputError, report
+from .cross_cli import (
+    add_genotype_source,
+    check_kinship_arg,
+    genotype_inputs,
+    kinship_for_scan,
+    phenotype_inputs,
+    read_cross_arg,
+    read_genotype_args,
+)
+from .errors import LMMInputError
 from .io import read_kinship_file, write_kinship_file
 
 __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
@@ -44,34 +55,8 @@ _count = int_at_least(0)
 _positive = int_at_least(1)
 
 
-def _add_genotype_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--genoprobs", metavar="G.csv",
-                        help="genotype probabilities: IDs, then MARKER:GENOTYPE columns (needs --map)")
-    source.add_argument("--genotypes", metavar="D.csv",
-                        help="allele dosages in [0, 2]: IDs, then one column per marker (needs --map)")
-    source.add_argument("--bed", metavar="PREFIX",
-                        help="PLINK 1 binary files PREFIX.bed/.bim/.fam (dosage of the .bim's first allele)")
-    parser.add_argument("--map", metavar="M.csv", help="marker map with columns marker, chr, pos")
-    parser.add_argument("--kind", choices=["standardized", "centered"], default="standardized", type=str.lower,
-                        help="kinship from dosages: standardized (GCTA's GRM, default) or centered "
-                             "(GEMMA's -gk 1); genotype probabilities always give R/qtl2's calc_kinship")
-
-
-def read_genotype_args(args):
-    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``)."""
-    from .genotypes import read_dosages, read_genoprobs, read_plink
-
-    if args.bed:
-        if args.map:
-            report("--map is ignored with --bed: positions come from the .bim file")
-        return read_plink(args.bed)
-    flag = "--genoprobs" if args.genoprobs else "--genotypes"
-    if not args.map:
-        raise LMMInputError(f"{flag} needs the marker map: add --map M.csv (columns marker, chr, pos)")
-    if args.genoprobs:
-        return read_genoprobs(args.genoprobs, args.map)
-    return read_dosages(args.genotypes, args.map)
+def _add_genotype_arguments(parser: argparse.ArgumentParser, *, covariates: bool = True) -> None:
+    add_genotype_source(parser, covariates=covariates)
 
 
 # --------------------------------------------------------------------------- #
@@ -83,7 +68,7 @@ def cmd_kinship(args) -> int:
 
     check_output_path(args.out, args.force)
     started = time.perf_counter()
-    genotypes = read_genotype_args(args)
+    genotypes = genotype_inputs(args, scan=False).kinship_genotypes
     if args.loco:
         kin = compute_loco_kinships(genotypes, kind=args.kind)
         write_kinship_file({c: k.matrix for c, k in kin.items()}, genotypes.ids, args.out, force=args.force)
@@ -118,7 +103,7 @@ def _progress_bar(quiet: bool):
 
 
 def cmd_scan(args) -> int:
-    from .io import check_output_path, read_covariates, read_phenotypes, write_csv_atomic
+    from .io import check_output_path, write_csv_atomic
     from .scan import scan
 
     check_output_path(args.out, args.force)
@@ -139,17 +124,19 @@ def cmd_scan(args) -> int:
         others = [os.path.abspath(p) for p in (args.out, args.perm_out) if p]
         if os.path.abspath(args.peaks_out) in others:
             raise LMMInputError("--peaks-out names the same file as --out or --perm-out; give another name")
-    started = time.perf_counter()
-    genotypes = read_genotype_args(args)
-    pheno = read_phenotypes(args.pheno)
-    covar = read_covariates(args.covar) if args.covar else None
     select = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     if args.phenotypes is not None and not select:
         raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
-    key = args.kinship.strip()
-    if key.lower() not in ("loco", "overall") and not os.path.isfile(key):
-        raise LMMInputError(f"kinship file '{key}' does not exist; give 'loco', 'overall' or a CSV file")
-    kinship = key.lower() if key.lower() in ("loco", "overall") else read_kinship_file(key)
+    if not args.pheno and not args.cross:
+        raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype), "
+                            "or use --cross with a cross that has them")
+    started = time.perf_counter()
+    check_kinship_arg(args.kinship)
+    cross = read_cross_arg(args.cross) if args.cross else None
+    pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
+    inputs = genotype_inputs(args, cross=cross)
+    genotypes = inputs.scanned
+    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
@@ -222,10 +209,13 @@ def register(subparsers) -> None:
             "the output is a square CSV (IDs in the first column and as column labels), the format of "
             "'lmmcore fit --kinship'. With --loco the output is ONE long CSV with the columns chr, id, "
             "then one column per individual: the rows of chromosome c are the kinship computed without "
-            "the markers of c. Both formats are read by 'lmmcore scan --kinship FILE'."
+            "the markers of c. Both formats are read by 'lmmcore scan --kinship FILE'. With --cross (or "
+            "probabilities whose X chromosome has its own genotypes) the kinship follows R/qtl2's calc_kinship "
+            "defaults: allele probabilities (use_allele_probs = TRUE) of every chromosome, the X chromosome "
+            "included (omit_x = FALSE); --chromosomes limits it to some chromosomes."
         ),
     )
-    _add_genotype_arguments(kin)
+    _add_genotype_arguments(kin, covariates=False)
     kin.add_argument("--loco", action="store_true", help="one kinship per chromosome, leaving that chromosome out")
     kin.add_argument("--out", required=True, metavar="K.csv", help="output CSV")
     add_output_flags(kin, force="replace an existing output file", quiet="no summary on stderr")
@@ -242,7 +232,9 @@ def register(subparsers) -> None:
             "(1 for dosages, k-1 for k genotypes: the first genotype is the reference). --refit adds "
             "GEMMA's exact tests with h2 re-estimated at every marker: the likelihood-ratio test "
             "(ML, -lmm 2: columns h2_ml, lrt, lod_lrt, p_lrt) and the Wald test (REML, -lmm 1: "
-            "h2_reml, beta_wald_*, se_wald_*, wald, p_wald). Monomorphic markers get NaN and a flag."
+            "h2_reml, beta_wald_*, se_wald_*, wald, p_wald). Monomorphic markers get NaN and a flag. "
+            "With --cross, the X chromosome is left out of the scan (X scans are not available yet; one message "
+            "says so) but counts in the 'loco'/'overall' kinships, as in R/qtl2's calc_kinship."
         ),
         epilog=(
             "Permutations (--perm N): R/qtl2's scan1perm scheme. The genotype rows are permuted relative "
@@ -258,7 +250,8 @@ def register(subparsers) -> None:
         ),
     )
     _add_genotype_arguments(sc)
-    sc.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
+    sc.add_argument("--pheno", metavar="P.csv",
+                    help="phenotypes: IDs, then one column per phenotype (with --cross, default: the cross's)")
     sc.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     sc.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
     sc.add_argument("--kinship", required=True, metavar="loco|overall|FILE",
