@@ -433,10 +433,6 @@ def _write_probabilities(genotypes: "Genotypes", path: str, force: bool) -> None
         return
     from .hmm import write_genoprobs
 
-    own = _own_sets(genotypes)
-    if own:
-        report(f"{path}: chromosome {', '.join(own)} has its own genotypes (R/qtl2's layout); lmmcore's --genoprobs "
-               "reads such probabilities from an .h5 file, or from a CSV without that chromosome (--chromosomes)")
     with atomic_output(path, force=force) as tmp:
         write_genoprobs(genotypes, tmp, force=True)
 

@@ -84,7 +84,11 @@ def test_genoprob_csv_is_lmmcore_genoprob_in_rqtl2_layout(iron, tmp_path, capsys
     assert list(m.columns) == ["marker", "chr", "pos"]
     assert list(m.marker) == list(expected.markers) and list(m.chr) == list(expected.chromosome)
     np.testing.assert_array_equal(m.pos.to_numpy(), expected.position)
-    assert "own genotypes" in err  # the CSV with X is readable as .h5 only: said once
+    # ... and it reads back whole, X included (R/qtl2's layout: the X has its own genotype columns)
+    back = read_genoprobs(tmp_path / "p.csv", tmp_path / "m.csv")
+    assert back.markers == expected.markers and back.genotypes_by_chr == expected.genotypes_by_chr
+    order = [back.genotype_names.index(g) for g in expected.genotype_names]
+    np.testing.assert_allclose(back.probs[:, :, order], expected.probs, rtol=1e-14, atol=1e-15)
 
 
 def test_genoprob_csv_of_autosomes_reads_back_with_read_genoprobs(iron, tmp_path, capsys):
