@@ -30,6 +30,13 @@ GCTA's and GEMMA's; overall or leave-one-chromosome-out), :mod:`lmmcore.scan`
 scans the genome with fixed or re-estimated h2, :mod:`lmmcore.permute` gives
 permutation thresholds, :mod:`lmmcore.simulate` simulates populations and traits and
 :mod:`lmmcore.example` writes the example data.
+
+From a cross to genotype probabilities (R/qtl2's ``calc_genoprob``):
+:mod:`lmmcore.genomap` (map functions, pseudomarkers),
+:mod:`lmmcore.crosstypes` and :mod:`lmmcore.crosstypes_mpp` (each cross
+type's states, initial, transition and emission probabilities) and
+:mod:`lmmcore.hmm` (the forward-backward equations, ``genoprob``,
+``allele_probs``, ``write_genoprobs``).
 """
 
 from .batch import (
@@ -78,6 +85,12 @@ _LAZY = {
     "fit1": "effects",
     "scan1blup": "effects_blup",
     "rotated_permutations": "perm_rotated",
+    "genoprob": "hmm",
+    "allele_probs": "hmm",
+    "write_genoprobs": "hmm",
+    "insert_pseudomarkers": "genomap",
+    "Cross": "cross",
+    "read_cross": "cross_files",
 }
 
 

@@ -83,6 +83,11 @@ class Genotypes:
         marker with no observed genotype is NaN throughout).
     source : str
         The file the genotypes were read from (for messages).
+    genotypes_by_chr : dict of str to tuple of str, or None
+        Each chromosome's own genotypes in R/qtl2's order, when they differ
+        between chromosomes (the X chromosome of a cross); ``genotype_names``
+        is then their union and ``probs`` is 0 for a genotype outside a
+        chromosome's set.
     """
 
     ids: tuple[str, ...]
@@ -93,6 +98,7 @@ class Genotypes:
     genotype_names: tuple[str, ...] | None = None
     dosage: np.ndarray | None = None
     source: str = ""
+    genotypes_by_chr: dict[str, tuple[str, ...]] | None = None
 
     def __post_init__(self) -> None:
         # Normalise the containers (frozen: set through object.__setattr__).
@@ -101,6 +107,15 @@ class Genotypes:
         object.__setattr__(self, "position", np.asarray(self.position, dtype=float))
         if self.genotype_names is not None:
             object.__setattr__(self, "genotype_names", tuple(str(v) for v in self.genotype_names))
+        if self.genotypes_by_chr is not None:
+            by_chr = {str(c): tuple(str(g) for g in names) for c, names in self.genotypes_by_chr.items()}
+            object.__setattr__(self, "genotypes_by_chr", by_chr)
+            extra = sorted({g for names in by_chr.values() for g in names} - set(self.genotype_names or ()))
+            if extra:
+                raise LMMInputError(
+                    f"genotypes_by_chr names genotypes ({', '.join(extra)}) that are not among "
+                    "genotype_names; genotype_names must be the union of every chromosome's genotypes."
+                )
         m = len(self.markers)
         if (self.probs is None) == (self.dosage is None):
             raise LMMInputError("Genotypes needs exactly one of probs and dosage.")
