@@ -418,16 +418,17 @@ def _of(source: str) -> str:
 
 
 def _registry() -> dict[str, CrossModel]:
-    from .crosstypes_mpp import DO, HS, Magic19, RISelf4, RISelf8, RISelf16
+    from .crosstypes_mpp import DO, HS, Magic19, RISelf4, RISelf8, RISelf16, RISib4, RISib8
 
     models = [BC(), F2(), RISelf(), RISib(), DH(), Haploid(), AIL(), DO(), HS(),
-              RISelf4(), RISelf8(), RISelf16(), Magic19()]
+              RISelf4(), RISelf8(), RISelf16(), Magic19(), RISib4(), RISib8()]
     return {m.name: m for m in models}
 
 
 #: Cross types :func:`lmmcore.hmm.genoprob` supports.
 SUPPORTED_CROSSTYPES = (
-    "bc", "f2", "riself", "risib", "dh", "haploid", "ail", "do", "hs", "riself4", "riself8", "riself16", "magic19",
+    "bc", "f2", "riself", "risib", "dh", "haploid", "ail", "do", "hs",
+    "riself4", "riself8", "riself16", "magic19", "risib4", "risib8",
 )
 
 

@@ -1,8 +1,9 @@
 """Multi-parent cross types: Diversity Outbred (``do``), heterogeneous stock (``hs``), multi-way RIL.
 
 ``do`` and ``hs`` have eight founders and unphased pairs of founder alleles;
-``riself4``, ``riself8``, ``riself16`` and ``magic19`` are inbred lines with
-one state per founder (at the end of this module).
+``riself4``, ``riself8``, ``riself16``, ``magic19``, ``risib4`` and
+``risib8`` are inbred lines with one state per founder (at the end of this
+module).
 
 The 36 unphased genotypes of 8 founders are ordered as R/qtl2 orders them,
 by the second allele then the first: ``AA, AB, BB, AC, BC, CC, AD, ...``
@@ -29,7 +30,7 @@ import numpy as np
 from .crosstypes import N_CODES, CrossModel, Group, _of
 from .errors import LMMInputError
 
-__all__ = ["DO", "HS", "Magic19", "RISelf4", "RISelf8", "RISelf16", "mpp_pairs"]
+__all__ = ["DO", "HS", "Magic19", "RISelf4", "RISelf8", "RISelf16", "RISib4", "RISib8", "mpp_pairs"]
 
 N_FOUNDERS = 8
 N_GENO = 36
@@ -291,8 +292,8 @@ class _InbredFunnel(CrossModel):
     Emission: a SNP call (1 or 3) agrees with the founder's allele with
     probability ``1 - e`` and disagrees with ``e``; any other non-missing call
     has ``e`` for every founder whose allele is known; a founder with an
-    unknown allele (0 or 2) gives no information. The X chromosome is treated
-    as an autosome (as R/qtl2 ignores it for these types).
+    unknown allele (0 or 2) gives no information. RIL by selfing and MAGIC
+    lines treat the X chromosome as an autosome (as R/qtl2 ignores it).
     """
 
     handles_x = False
@@ -412,4 +413,96 @@ class Magic19(_InbredFunnel):
         stay = (19 - 52 * r + 54 * r * r - 18 * r**3) / (d * 19)
         T = np.repeat(other[:, None, None], k, axis=1).repeat(k, axis=2)
         T[:, np.arange(k), np.arange(k)] = stay[:, None]
+        return T
+
+
+class RISib4(_InbredFunnel):
+    """4-way RIL by sib mating (``risib4``).
+
+    Autosomes: stay ``1/(1+6r)``, each other founder ``2r/(1+6r)``. X: only
+    the first three founders of the funnel (cross_info) can be present, each
+    with probability 1/3; stay ``1/(1+4r)``, each other ``2r/(1+4r)``. The
+    other founders are kept as states with probability 0.
+    """
+
+    name = "risib4"
+    n_founders = 4
+    uses_funnel = True
+    handles_x = True
+
+    def key_columns(self, is_x, n_info):
+        return list(range(1, n_info + 1)) if is_x else []
+
+    def _x_founders(self, info):
+        return [info[0] - 1, info[1] - 1, info[2] - 1]
+
+    def group(self, female, info, is_x):
+        k = self.n_founders
+        if not is_x:
+            return Group(female, info, np.arange(k), np.full(k, 1.0 / k))
+        init = np.zeros(k)
+        init[self._x_founders(info)] = 1 / 3
+        return Group(female, info, np.arange(k), init)
+
+    def _x_matrix(self, r, info):
+        k = self.n_founders
+        live = self._x_founders(info)
+        T = np.zeros((len(r), k, k))
+        for a in live:
+            for b in live:
+                T[:, a, b] = 1 / (1 + 4 * r) if a == b else 2 * r / (1 + 4 * r)
+        return T
+
+    def transitions(self, r, g, is_x):
+        k = self.n_founders
+        if is_x:
+            return self._x_matrix(r, g.info)
+        T = np.repeat((2 * r / (1 + 6 * r))[:, None, None], k, axis=1).repeat(k, axis=2)
+        T[:, np.arange(k), np.arange(k)] = (1 / (1 + 6 * r))[:, None]
+        return T
+
+
+class RISib8(RISib4):
+    """8-way RIL by sib mating (``risib8``).
+
+    Autosomes: stay ``(1-r)/(1+6r)``, each other founder ``r/(1+6r)``. X:
+    founders 1, 2, 3, 5, 6 of the funnel (cross_info) can be present, the
+    third with probability 1/3 and the others 1/6; to the third founder
+    ``2r/(1+4r)``, to each other ``r/(1+4r)``; staying ``1/(1+4r)`` at the
+    third and ``(1-r)/(1+4r)`` elsewhere.
+    """
+
+    name = "risib8"
+    n_founders = 8
+
+    def _x_founders(self, info):
+        return [info[0] - 1, info[1] - 1, info[2] - 1, info[4] - 1, info[5] - 1]
+
+    def group(self, female, info, is_x):
+        g = super().group(female, info, is_x)
+        if is_x:
+            g.init[self._x_founders(info)] = 1 / 6
+            g.init[info[2] - 1] = 1 / 3
+        return g
+
+    def _x_matrix(self, r, info):
+        k = self.n_founders
+        live = self._x_founders(info)
+        third = info[2] - 1
+        d = 1 + 4 * r
+        T = np.zeros((len(r), k, k))
+        for a in live:
+            for b in live:
+                if a == b:
+                    T[:, a, b] = 1 / d if a == third else (1 - r) / d
+                else:
+                    T[:, a, b] = 2 * r / d if b == third else r / d
+        return T
+
+    def transitions(self, r, g, is_x):
+        k = self.n_founders
+        if is_x:
+            return self._x_matrix(r, g.info)
+        T = np.repeat((r / (1 + 6 * r))[:, None, None], k, axis=1).repeat(k, axis=2)
+        T[:, np.arange(k), np.arange(k)] = ((1 - r) / (1 + 6 * r))[:, None]
         return T

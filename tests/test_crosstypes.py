@@ -70,7 +70,7 @@ def _all_groups():
     out += [("ail", False, ail.group(True, (s,), False)) for s in (2, 9)]
     out += [("ail", True, ail.group(f, (s, d), True)) for f in (True, False) for s in (2, 3, 10) for d in (0, 1, 2)]
     rng = np.random.default_rng(3)
-    for ct, k in (("riself4", 4), ("riself8", 8), ("riself16", 16), ("magic19", 19)):
+    for ct, k in (("riself4", 4), ("riself8", 8), ("riself16", 16), ("magic19", 19), ("risib4", 4), ("risib8", 8)):
         out.append((ct, False, cross_model(ct).group(True, tuple(rng.permutation(k) + 1), False)))
     for ct in ("do", "hs"):
         m = cross_model(ct)
@@ -89,7 +89,7 @@ def test_models_are_markov_chains(ct, is_x, g):
     np.testing.assert_allclose(T.sum(axis=2), 1, atol=1e-12)
     np.testing.assert_allclose(g.init.sum(), 1, atol=1e-15)
     np.testing.assert_allclose(T[0], np.eye(len(g.init)), atol=1e-9)  # r = 1e-12: no change
-    if ct in ("bc", "f2", "riself", "risib", "dh", "haploid", "do", "hs", "riself4", "riself8", "riself16", "magic19") or (ct == "ail" and (not is_x or g.info[1] == 2)):
+    if ct in ("bc", "f2", "riself", "risib", "dh", "haploid", "do", "hs", "riself4", "riself8", "riself16", "magic19", "risib4", "risib8") or (ct == "ail" and (not is_x or g.info[1] == 2)):
         # populations in equilibrium along the chromosome: the initial distribution is stationary
         np.testing.assert_allclose(g.init @ T, np.broadcast_to(g.init, (len(R), len(g.init))), atol=1e-12)
     tab = m.emissions(g, is_x, 0.01, np.tile([1, 3, 0, 1, 3, 3, 1, 2] * 3, (2, 1)).T)
@@ -156,3 +156,16 @@ def test_map_to_recfrac_floor_at_same_position():
 def test_unknown_map_function():
     with pytest.raises(LMMInputError, match="map function"):
         distance_to_recfrac(1.0, "ohno")
+
+
+@pytest.mark.parametrize("ct,k,live", [("risib4", 4, [2, 0, 3]), ("risib8", 8, [2, 0, 1, 4, 3])])
+def test_risib_funnel_x_keeps_absent_founders_at_zero(ct, k, live):
+    m = cross_model(ct)
+    info = (3, 1, 4, 2) if k == 4 else (3, 1, 2, 8, 5, 4, 7, 6)
+    g = m.group(True, info, True)
+    T = m.transitions(R, g, True)
+    dead = np.setdiff1d(np.arange(k), live)
+    assert set(np.flatnonzero(g.init)) == set(live)
+    np.testing.assert_array_equal(T[:, :, dead], 0)
+    np.testing.assert_allclose(T[:, live].sum(axis=2), 1, atol=1e-12)
+    np.testing.assert_allclose(g.init @ T, np.broadcast_to(g.init, (len(R), k)), atol=1e-12)

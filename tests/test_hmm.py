@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from hmm_util import (
-    F2_CODES,
     gamete_paths,
     haldane,
     make_cross,

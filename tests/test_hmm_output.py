@@ -98,3 +98,14 @@ def test_write_genoprobs_refuses_to_overwrite(tmp_path):
     assert path.read_text() == "keep me"
     write_genoprobs(g, path, force=True)
     assert path.read_text().startswith(",")
+
+
+def test_written_autosomes_read_back_with_read_genoprobs(tmp_path):
+    from lmmcore.genotypes import read_genoprobs
+
+    g = genoprob(read_fixture_cross(DATA / "iron_sub.zip"), error_prob=0.002, step=5, chromosomes=["13"])
+    write_genoprobs(g, tmp_path / "p.csv")
+    pd.DataFrame({"marker": g.markers, "chr": g.chromosome, "pos": g.position}).to_csv(tmp_path / "map.csv", index=False)
+    back = read_genoprobs(tmp_path / "p.csv", tmp_path / "map.csv")
+    assert back.markers == g.markers and back.genotype_names == g.genotype_names and back.ids == g.ids
+    np.testing.assert_allclose(back.probs, g.probs, rtol=1e-14, atol=0)

@@ -82,14 +82,14 @@ def test_genoprob_with_pseudomarkers_matches_rqtl2(cross_zip, ref_csv, kwargs):
     np.testing.assert_allclose(_ours_in_their_layout(g, ref), ref.to_numpy(), atol=1e-12, rtol=0)
 
 
-SYNTHETIC = ["bc", "risib", "dh", "haploid", "ail", "hs", "riself4", "riself8", "magic19"]
+SYNTHETIC = ["bc", "risib", "dh", "haploid", "ail", "hs", "riself4", "riself8", "magic19", "risib4", "risib8"]
 
 
 @pytest.mark.parametrize("crosstype", SYNTHETIC)
 def test_synthetic_crosses_match_rqtl2(crosstype):
     """Synthetic crosses of the types without R/qtl2 example data (make_fixtures.py)
     and R/qtl2's calc_genoprob(cross, insert_pseudomarkers(gmap, step=5),
-    error_prob=0.01) (make_fixtures.R): X for both sexes (bc, risib, ail, hs),
+    error_prob=0.01) (make_fixtures.R): X for both sexes (bc, risib, ail, hs) and funnels (risib4, risib8),
     AIL generations and directions, RIL directions and funnels, het calls,
     missing founder alleles, markers at the same position."""
     cross = read_fixture_cross(DATA / f"{crosstype}_synthetic.zip")

@@ -94,7 +94,7 @@ def doex(src: Path) -> None:
     })
 
 
-def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int) -> None:
+def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int, x: bool = False) -> None:
     """A small random multi-parent RIL cross (6 lines, 2 chromosomes): founder
     SNP alleles 1/3 (a few unknown), line calls A/H/B/- (hets and missing
     included), and for funnel types the order of the founders per line."""
@@ -102,7 +102,7 @@ def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int) -> N
 
     rng = np.random.default_rng(seed)
     letters = [chr(ord("A") + i) for i in range(n_founders)]
-    n, chrs = 6, {"1": 8, "2": 6}
+    n, chrs = 6, {"1": 8, ("X" if x else "2"): 6}
     markers, gmap_rows = [], []
     for c, m in chrs.items():
         pos = np.sort(rng.uniform(0, 60, m)).round(2)
@@ -126,6 +126,8 @@ def synthetic_ril(crosstype: str, n_founders: int, funnel: bool, seed: int) -> N
         "founder_geno.csv": pd.DataFrame(fg, columns=letters).assign(marker=markers)[["marker"] + letters],
         "gmap.csv": pd.DataFrame(gmap_rows, columns=["marker", "chr", "pos"]),
     }
+    if x:
+        control["x_chr"] = "X"
     if funnel:
         orders = np.array([rng.permutation(n_founders) + 1 for _ in range(n)])
         orders[1] = orders[0]  # two lines from the same funnel
@@ -227,5 +229,7 @@ if __name__ == "__main__":
     synthetic_ril("riself4", 4, True, 4)
     synthetic_ril("riself8", 8, True, 8)
     synthetic_ril("magic19", 19, False, 19)
+    synthetic_ril("risib4", 4, True, 44, x=True)
+    synthetic_ril("risib8", 8, True, 88, x=True)
     for k, ct in enumerate(["bc", "risib", "dh", "haploid", "ail", "hs"]):
         synthetic_cross(ct, 100 + k)
