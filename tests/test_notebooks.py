@@ -17,7 +17,8 @@ from nbclient import NotebookClient
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = ["01_lmm_algorithm.ipynb", "02_heritability_many_traits.ipynb", "03_genome_scan.ipynb"]
+EXPECTED = ["01_lmm_algorithm.ipynb", "02_heritability_many_traits.ipynb", "03_genome_scan.ipynb",
+            "04_genotype_probabilities.ipynb"]
 #: Seconds each notebook may take, start of kernel to last cell.
 TIME_LIMIT = 120
 
