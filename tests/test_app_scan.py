@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-import app.scan_state as scan_state_module
+import app.scan_jobs as scan_jobs_module
 from browser_util import example_dir
 from dense import gls, ml_loglik, reml_loglik
 from lmmcore import LMMWarning
@@ -181,7 +181,7 @@ def test_loco_toggle_changes_the_kinship_and_comes_back_from_the_cache(state, ex
     # the kinship of chromosome 2 absorbs the QTL without LOCO: its peak is much lower
     assert np.nanmax(loco) > np.nanmax(overall) + 5
     calls = []
-    monkeypatch.setattr(scan_state_module, "scan", lambda *a, **k: calls.append(1) or scan(*a, **k))
+    monkeypatch.setattr(scan_jobs_module, "scan", lambda *a, **k: calls.append(1) or scan(*a, **k))
     for value in (True, False, True):
         state.loco = value
         state.refresh()

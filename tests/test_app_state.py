@@ -362,32 +362,32 @@ def test_results_table_shows_h2_and_the_test_of_h2_zero(app):
 
 
 # --------------------------------------------------------------------------- #
-# Warnings of jobs running at the same time in different threads
+# Messages of jobs running at the same time in different threads
 # --------------------------------------------------------------------------- #
-def test_warnings_of_concurrent_jobs_reach_only_their_own_session():
-    """Each thread collects only the LMMWarnings it raised, even when many jobs overlap.
+def test_messages_of_concurrent_jobs_reach_only_their_own_session():
+    """Each thread collects only the messages the engine reported in it, even when many jobs overlap.
 
-    With ``warnings.catch_warnings(record=True)`` (module-wide state) the
-    messages of one thread land in another's list or are lost; each thread
-    here raises its own numbered warnings while the others do the same.
+    The channel is :func:`lmmcore.errors.reporting` (a ContextVar), so no
+    module-wide state is swapped: each of 8 threads reports its own numbered
+    messages while the others do the same, all inside their blocks at once.
     """
     import threading
-    import warnings as _warnings
 
-    from app.warning_capture import collect_warnings
+    from app.messages import collect_messages
     from lmmcore import LMMWarning
+    from lmmcore.errors import report
 
     n_threads, per_thread = 8, 200
     barrier = threading.Barrier(n_threads)
     results: dict[int, list[str]] = {}
 
     def job(k: int) -> None:
-        with collect_warnings() as caught:
+        with collect_messages() as received:
             barrier.wait()
             for i in range(per_thread):
-                _warnings.warn(f"session {k} message {i}", LMMWarning)
+                report(f"session {k} message {i}")
             barrier.wait()
-        results[k] = [str(w.message) for w in caught]
+        results[k] = list(received)
 
     threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
     for t in threads:
@@ -396,6 +396,37 @@ def test_warnings_of_concurrent_jobs_reach_only_their_own_session():
         t.join()
     for k in range(n_threads):
         assert results[k] == [f"session {k} message {i}" for i in range(per_thread)]
-    # outside any collecting block the warning goes where it always went
+    # outside any collecting block the message is an LMMWarning, as it always was
     with pytest.warns(LMMWarning, match="outside"):
-        _warnings.warn("outside", LMMWarning)
+        report("outside")
+
+
+def test_engine_warnings_not_yet_converted_reach_only_their_own_session():
+    """The transitional bridge (engine modules still issuing LMMWarning) keeps each job's messages to itself."""
+    import threading
+    import warnings as _warnings
+
+    from app.messages import engine_messages
+    from lmmcore import LMMWarning
+    from lmmcore.errors import report
+
+    n_threads, per_thread = 8, 50
+    results: dict[int, list[str]] = {}
+    start = threading.Barrier(n_threads)
+
+    def job(k: int) -> None:
+        start.wait()
+        with engine_messages({f"/tmp/secret{k}": f"file{k}.csv"}) as received:
+            for i in range(per_thread):
+                _warnings.warn(f"/tmp/secret{k}: warned {i}", LMMWarning)
+                report(f"session {k} reported {i}")
+        results[k] = list(received)
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(n_threads):
+        assert sorted(results[k]) == sorted([f"file{k}.csv: warned {i}" for i in range(per_thread)]
+                                            + [f"session {k} reported {i}" for i in range(per_thread)])
