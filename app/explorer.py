@@ -19,6 +19,7 @@ from .views import (
     WalkthroughView,
 )
 from .url import sync_url
+from .views.compare import MethodsSideBySide
 from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
 
@@ -68,13 +69,14 @@ class ExplorerApp(pn.viewable.Viewer):
         self.all_phenotypes = AllPhenotypesView(state=s)
         self.scan = ScanView(scan=self.scan_state)
         self.diagnostics = DiagnosticsView(state=s)
+        self.compare = MethodsSideBySide(state=s)
         self.options = AnalysisOptions(state=s, scan_state=self.scan_state)
         self.tabs = pn.Tabs(
             (TAB_NAMES[0], self.profile),
             (TAB_NAMES[1], self.brent),
             (TAB_NAMES[2], self.walkthrough),
             (TAB_NAMES[3], self.results),
-            (TAB_NAMES[4], self.all_phenotypes),
+            (TAB_NAMES[4], pn.Column(self.all_phenotypes, self.compare, sizing_mode="stretch_width")),
             (TAB_NAMES[5], self.scan),
             (TAB_NAMES[6], self.diagnostics),
             dynamic=True,

@@ -12,11 +12,14 @@ Transition
 ----------
 Engine modules not yet converted to :func:`~lmmcore.errors.report` still issue
 ``warnings.warn(..., LMMWarning)``. Until they are, :func:`engine_messages`
-also records those with :class:`warnings.catch_warnings`, which swaps
-process-wide state and so is entered by one job at a time (a lock):
-correct, but it runs the engine calls of different sessions one after
-another. ``_legacy_warnings`` is the only part to delete once every engine
-module reports through the channel.
+also records those with :class:`warnings.catch_warnings`. That swaps
+process-wide state and records the warnings of every thread, so it is
+entered by one job at a time (a lock) and every engine call of the app goes
+through :func:`engine_messages`: no session can receive another's message,
+but the engine calls of different sessions run one after another (a
+session switching method waits for another session's scan). Once every
+engine module reports through the channel, set :data:`LEGACY_WARNINGS` to
+False (or delete ``_legacy_warnings``): the calls then run side by side.
 """
 
 from __future__ import annotations
@@ -67,12 +70,18 @@ def collect_messages(rename: dict[str, str] | None = None) -> Iterator[Messages]
         yield sink
 
 
+#: Also record ``LMMWarning`` s of engine modules that do not yet call ``report`` (see the module notes).
+LEGACY_WARNINGS = True
+
 _LEGACY_LOCK = threading.RLock()
 
 
 @contextmanager
 def _legacy_warnings(sink: Messages) -> Iterator[None]:
     """TEMPORARY: ``LMMWarning`` s of engine modules not yet converted to ``report`` (see the module notes)."""
+    if not LEGACY_WARNINGS:
+        yield
+        return
     with _LEGACY_LOCK:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", LMMWarning)

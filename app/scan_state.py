@@ -74,11 +74,12 @@ from .scan_jobs import (
 from .state import ExplorerState
 
 
-def genotype_kinship(genotypes: Genotypes) -> pd.DataFrame:
-    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`)."""
-    kinship = compute_kinship(genotypes)
+def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages."""
+    with engine_messages() as messages:
+        kinship = compute_kinship(genotypes)
     ids = [str(i) for i in kinship.ids]
-    return pd.DataFrame(kinship.matrix, index=ids, columns=ids)
+    return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)
 
 __all__ = [
     "EXAMPLE_SOURCES",
@@ -661,10 +662,11 @@ class ScanState(SessionState):
         genotypes, label = self.genotypes, self.genotype_label
         try:
             with self.working():
-                table = await self._run(threaded, genotype_kinship, genotypes)
+                table, messages = await self._run(threaded, genotype_kinship, genotypes)
         except Exception as exc:  # noqa: BLE001
             self.notify("error", f"the kinship of the genotypes ({label}) could not be computed: {exc}")
             return False
+        self.notify_all("warning", messages, about="about the genotypes' kinship")
         name = f"kinship of {label.removeprefix('uploaded: ').removeprefix('example: ')}"
         if threaded:
             return await self.explorer.ause_kinship(table, name)

@@ -94,6 +94,7 @@ class ExplorerState(SessionState):
     h2_probe = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="The h2 of the walkthrough.")
     step = param.Integer(default=0, bounds=(0, None), doc="Frame of the Brent player.")
     pending = param.Dict(default={}, doc="Uploaded files not yet in use: kind -> file name.")
+    view_reset = param.Event(doc="Triggered by :meth:`reset_view` (plots go back to their full ranges).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -133,6 +134,7 @@ class ExplorerState(SessionState):
             h2_probe=0.5,
             step=0,
         )
+        self.param.trigger("view_reset")
 
     def _reset_step(self, *_events) -> None:
         self.step = 0

@@ -657,7 +657,10 @@ def test_the_url_holds_the_view_and_reset_view_restores_the_defaults(app):
     app.scan_state.loco = False
     assert "phenotype=h2_20" in location.search and "loco=false" in location.search.lower()
     s.overlay = True
+    resets = []
+    s.param.watch(lambda e: resets.append(e.name), "view_reset")
     s.reset_view()
+    assert resets == ["view_reset"]
     assert (s.method, s.transform, s.kinship_scale, s.overlay, s.phenotype) == ("reml", "none", "as-is", False, "h2_20")
     assert "method=reml" in location.search and "transform=none" in location.search
 
@@ -672,3 +675,6 @@ def test_options_view_and_diagnostics_view_render_and_follow_the_state(app):
     assert hv.renderer("bokeh").get_plot(scatter) is not None
     assert "rank-based inverse normal" in app.diagnostics._note_html()
     assert app.options._note_text() == ""  # the example has no pile-up at h2 = 1
+    table = app.compare._frame()
+    assert table["transform"].eq("rank-based inverse normal").all()
+    np.testing.assert_allclose(table["h2_ml"], [app.state.fits("ml")[p].h2 for p in table["phenotype"]])
