@@ -12,14 +12,16 @@ Transition
 ----------
 Engine modules not yet converted to :func:`~lmmcore.errors.report` still issue
 ``warnings.warn(..., LMMWarning)``. Until they are, :func:`engine_messages`
-also records those with :class:`warnings.catch_warnings`. That swaps
-process-wide state and records the warnings of every thread, so it is
-entered by one job at a time (a lock) and every engine call of the app goes
-through :func:`engine_messages`: no session can receive another's message,
-but the engine calls of different sessions run one after another (a
-session switching method waits for another session's scan). Once every
-engine module reports through the channel, set :data:`LEGACY_WARNINGS` to
-False (or delete ``_legacy_warnings``): the calls then run side by side.
+also collects those per thread with the dispatcher that ``warning_capture.py``
+used (``_legacy_warnings``): it replaces ``warnings._showwarnmsg_impl`` and
+puts an ``"always"`` filter for ``LMMWarning`` first, so it is a patch of the
+standard library, kept only for that transition. (Recording them with
+:class:`warnings.catch_warnings` instead would need one lock around every
+engine call of every session, because it records the warnings of all
+threads: the served app then stopped answering HTTP while other sessions
+fitted.) Once every engine module reports through the channel, set
+:data:`LEGACY_WARNINGS` to False and delete ``_legacy_warnings`` and
+``_install``.
 """
 
 from __future__ import annotations
@@ -70,30 +72,46 @@ def collect_messages(rename: dict[str, str] | None = None) -> Iterator[Messages]
         yield sink
 
 
-#: Also record ``LMMWarning`` s of engine modules that do not yet call ``report`` (see the module notes).
+#: Also collect ``LMMWarning`` s of engine modules that do not yet call ``report`` (see the module notes).
 LEGACY_WARNINGS = True
 
-_LEGACY_LOCK = threading.RLock()
+_local = threading.local()
+_install_lock = threading.Lock()
+
+
+def _dispatch_message(msg: warnings.WarningMessage) -> None:
+    """TEMPORARY ``warnings._showwarnmsg_impl``: this thread's sink for an ``LMMWarning``, else the previous output."""
+    sink = getattr(_local, "sink", None)
+    if sink is not None and issubclass(msg.category, LMMWarning):
+        sink.receive(str(msg.message))
+    else:
+        _dispatch_message.previous(msg)
+
+
+def _install() -> None:
+    """TEMPORARY: put the dispatcher and an ``"always"`` filter in place (again, if something reset them)."""
+    with _install_lock:
+        if warnings._showwarnmsg_impl is not _dispatch_message:
+            _dispatch_message.previous = warnings._showwarnmsg_impl
+            warnings._showwarnmsg_impl = _dispatch_message
+        first = warnings.filters[0] if warnings.filters else None
+        if not (first and first[0] == "always" and first[2] is LMMWarning and first[1] is None):
+            warnings.filterwarnings("always", category=LMMWarning)
 
 
 @contextmanager
 def _legacy_warnings(sink: Messages) -> Iterator[None]:
-    """TEMPORARY: ``LMMWarning`` s of engine modules not yet converted to ``report`` (see the module notes)."""
+    """TEMPORARY: ``LMMWarning`` s raised by this thread inside the block go to ``sink`` (see the module notes)."""
     if not LEGACY_WARNINGS:
         yield
         return
-    with _LEGACY_LOCK:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", LMMWarning)
-            try:
-                yield
-            finally:
-                others = [w for w in caught if not issubclass(w.category, LMMWarning)]
-                for w in caught:
-                    if issubclass(w.category, LMMWarning):
-                        sink.receive(str(w.message))
-        for w in others:  # not ours to keep: back to where they would have gone
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    _install()
+    outer = getattr(_local, "sink", None)
+    _local.sink = sink
+    try:
+        yield
+    finally:
+        _local.sink = outer
 
 
 @contextmanager
