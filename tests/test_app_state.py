@@ -522,12 +522,22 @@ def test_several_messages_of_one_action_make_one_notice(files):
     assert "dropped by ID alignment" in warnings_sent[0]["text"] and "'flat' is constant" in warnings_sent[0]["text"]
 
 
-def test_notices_carry_clear_and_the_app_clears_old_toasts(app, files):
-    """New data clear the earlier toasts (an old error no longer applies)."""
-    pn.panel(app).get_root()
-    app.state.notify("error", "an old error")
-    assert app.state.notice["clear"] is False
+def test_new_data_clear_the_old_toasts(app, monkeypatch):
+    """Regression: an old (scan) error stayed on screen after new data were loaded."""
+    shown: list[tuple[str, str]] = []
+
+    class Toasts:  # stands in for the page's NotificationArea (there is none outside a server session)
+        def clear(self):
+            shown.append(("clear", ""))
+
+        def __getattr__(self, level):
+            return lambda text, duration=0: shown.append((level, text))
+
+    monkeypatch.setattr(type(pn.state), "notifications", property(lambda self: Toasts()))
+    app.scan_state.notify("error", "the genome scan of 'x' failed")
+    assert shown == [("error", "the genome scan of &#x27;x&#x27; failed")]
     assert app.state.load_example(app.scan_state.example_dir)
+    assert shown[-1] == ("clear", ""), shown  # cleared, and no empty toast
     assert app.state.notice["clear"] is True
 
 

@@ -148,7 +148,7 @@ class ScanView(pn.viewable.Viewer):
             css_classes=["scan-uploads"],
         )
         # keep the scan in step with the settings while the tab is on screen
-        ex.param.watch(self._settings_changed, ["dataset", "phenotype", "method", "use_covariates"])
+        ex.param.watch(self._settings_changed, ["dataset", "phenotype", "method", "use_covariates", "transform"])
         s.param.watch(self._settings_changed, ["loco", "exact", "n_perm", "genotypes", "active"])
         s.param.watch(self._show_busy, "busy")
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
