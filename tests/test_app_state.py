@@ -685,6 +685,7 @@ def test_options_view_and_diagnostics_view_render_and_follow_the_state(app):
     assert hv.renderer("bokeh").get_plot(scatter) is not None
     assert "rank-based inverse normal" in app.diagnostics._note_html()
     assert app.options._note_text() == ""  # the example has no pile-up at h2 = 1
-    table = app.compare._frame()
+    assert app.compare._frame(collapsed=True).empty  # nothing fitted by ML until the card is opened
+    table = app.compare._frame(collapsed=False)
     assert table["transform"].eq("rank-based inverse normal").all()
     np.testing.assert_allclose(table["h2_ml"], [app.state.fits("ml")[p].h2 for p in table["phenotype"]])

@@ -27,8 +27,11 @@ class MethodsSideBySide(pn.viewable.Viewer):
     def __init__(self, **params) -> None:
         super().__init__(**params)
         s = self.state
+        # collapsed until asked for: the ML fits of every phenotype are computed only when the card opens
+        self._layout = pn.Card(title="ML and REML side by side", collapsed=True, sizing_mode="stretch_width",
+                               css_classes=["methods-card"])
         deps = dict(dataset=s.param.dataset, use_covariates=s.param.use_covariates, scale=s.param.kinship_scale,
-                    transform=s.param.transform)
+                    transform=s.param.transform, collapsed=self._layout.param.collapsed)
         formats = {f"{c}_{m}": NumberFormatter(format="0.0000")
                    for c in ("h2", "h2_se", "h2_ci_low", "h2_ci_high") for m in ("reml", "ml")}
         formats.update({f"loglik_{m}": NumberFormatter(format="0.000") for m in ("reml", "ml")})
@@ -39,18 +42,17 @@ class MethodsSideBySide(pn.viewable.Viewer):
             stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 12.5px !important; }"],
             css_classes=["methods-side-by-side"],
         )
-        self._layout = pn.Card(
+        self._layout.objects = [
             pn.pane.Markdown("<small>REML corrects the variance for the fixed effects estimated; ML does not, so "
                              "its h² is usually a little lower, most visibly with few individuals or many "
                              "covariates.</small>", margin=(0, 10)),
             self._table,
-            title="ML and REML side by side",
-            collapsed=True,
-            sizing_mode="stretch_width",
-        )
+        ]
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
-    def _frame(self, **_deps) -> pd.DataFrame:
-        return self.state.results_side_by_side() if self.state.dataset is not None else pd.DataFrame()
+    def _frame(self, collapsed: bool = False, **_deps) -> pd.DataFrame:
+        if collapsed or self.state.dataset is None:
+            return pd.DataFrame()
+        return self.state.results_side_by_side()
