@@ -393,7 +393,7 @@ class ScanState(SessionState):
         """The shown phenotype's LOD scores with genome-axis coordinates (see :func:`lod_frame`)."""
         entry = entry or self.entry
         if entry is None:
-            return pd.DataFrame(columns=["marker", "chr", "pos", "x", "lod", "p_value", "flag", "lod_exact", "h2_exact"])
+            return pd.DataFrame(columns=LOD_COLUMNS)
         if entry.key not in self._frames:
             self._frames[entry.key] = lod_frame(entry.result, entry.phenotype, self.layout(entry))
         return self._frames[entry.key]
