@@ -8,6 +8,16 @@ show it in a notebook::
     pn.extension("tabulator", notifications=True)
     ExplorerApp.with_example()
 
-The state (:mod:`app.state`) imports neither panel nor holoviews and can be
-tested without a browser; the views (:mod:`app.views`) render it.
+The state imports neither panel nor holoviews and can be tested without a
+browser; the views (:mod:`app.views`) render it. State modules, in the order
+data flow through them: :mod:`app.data` (example and uploaded files),
+:mod:`app.messages` (the engine's messages per job), :mod:`app.base` (notices,
+busy flag, one body per sync/async job), :mod:`app.transforms` (kinship scale,
+phenotype transforms), :mod:`app.prepare` (a data set fitted once),
+:mod:`app.state` (:class:`~app.state.ExplorerState`), :mod:`app.frames`,
+:mod:`app.model` and :mod:`app.diagnostics` (what the teaching tabs show);
+for the genome scan :mod:`app.scan_jobs` (a scan or an upload as a pure job),
+:mod:`app.genome` (the genome axis), :mod:`app.effects` (effects at a marker)
+and :mod:`app.scan_state` (:class:`~app.scan_state.ScanState`); :mod:`app.url`
+keeps the choices in the page's URL.
 """

@@ -14,16 +14,15 @@ import math
 import os
 import re
 import tempfile
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pandas as pd
 
-from lmmcore import LMMData, LMMInputError, LMMWarning, align, read_covariates, read_kinship, read_phenotypes
+from lmmcore import LMMData, LMMInputError, align, read_covariates, read_kinship, read_phenotypes
 
-from .warning_capture import collect_warnings
+from .messages import engine_messages
 
 __all__ = [
     "EXAMPLE_DIR_ENV",
@@ -39,6 +38,7 @@ __all__ = [
     "example_files",
     "example_folder",
     "load_example",
+    "read_example",
     "parse_upload",
     "align_tables",
 ]
@@ -185,18 +185,24 @@ def example_files(folder: str | os.PathLike | None = None) -> ExampleFiles | Non
     )
 
 
-def _collect(caught: list[warnings.WarningMessage], replace: dict[str, str] | None = None) -> list[str]:
-    """The LMMWarning messages among ``caught``, each once, with temp names replaced."""
-    out: list[str] = []
-    for w in caught:
-        if not issubclass(w.category, LMMWarning):
-            continue
-        text = str(w.message)
-        for old, new in (replace or {}).items():
-            text = text.replace(old, new)
-        if text not in out:
-            out.append(text)
-    return out
+def read_example(files: ExampleFiles) -> tuple[dict[str, pd.DataFrame], dict[str, str], list[str]]:
+    """Read the example files (not yet aligned).
+
+    Returns
+    -------
+    tables : dict
+        ``{"kinship", "phenotypes"[, "covariates"]}`` as the engine's readers return them.
+    names : dict
+        The file name of each table.
+    messages : list of str
+        What the readers reported.
+    """
+    paths = {"kinship": files.kinship, "phenotypes": files.phenotypes}
+    if files.covariates is not None:
+        paths["covariates"] = files.covariates
+    with engine_messages() as messages:
+        tables = {kind: UPLOAD_KINDS[kind](path) for kind, path in paths.items()}
+    return tables, {kind: path.name for kind, path in paths.items()}, list(messages)
 
 
 def load_example(files: ExampleFiles) -> tuple[LMMData, list[str]]:
@@ -208,15 +214,9 @@ def load_example(files: ExampleFiles) -> tuple[LMMData, list[str]]:
     messages : list of str
         Warnings from reading and alignment (e.g. individuals dropped).
     """
-    with collect_warnings() as caught:
-        K = read_kinship(files.kinship)
-        P = read_phenotypes(files.phenotypes)
-        C = read_covariates(files.covariates) if files.covariates is not None else None
-        sources = {"kinship": files.kinship.name, "phenotypes": files.phenotypes.name}
-        if files.covariates is not None:
-            sources["covariates"] = files.covariates.name
-        data = align(K, P, C, sources)
-    return data, _collect(caught)
+    tables, names, messages = read_example(files)
+    data, more = align_tables(tables["kinship"], tables["phenotypes"], tables.get("covariates"), names)
+    return data, list(dict.fromkeys([*messages, *more]))
 
 
 def parse_upload(kind: str, filename: str | None, content: bytes) -> tuple[pd.DataFrame, list[str]]:
@@ -252,15 +252,12 @@ def parse_upload(kind: str, filename: str | None, content: bytes) -> tuple[pd.Da
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(content)
-        with collect_warnings() as caught:
+        with engine_messages(replace) as messages:
             try:
                 table = UPLOAD_KINDS[kind](tmp)
             except LMMInputError as exc:
-                text = str(exc)
-                for old, new in replace.items():
-                    text = text.replace(old, new)
-                raise LMMInputError(text) from None
-        return table, _collect(caught, replace)
+                raise LMMInputError(messages.rename(str(exc))) from None
+        return table, list(messages)
     finally:
         try:
             os.unlink(tmp)
@@ -275,6 +272,6 @@ def align_tables(
     sources: dict[str, str],
 ) -> tuple[LMMData, list[str]]:
     """Align parsed tables by ID (see :func:`lmmcore.io.align`), collecting the warnings."""
-    with collect_warnings() as caught:
+    with engine_messages() as messages:
         data = align(kinship, phenotypes, covariates, sources)
-    return data, _collect(caught)
+    return data, list(messages)

@@ -11,12 +11,16 @@ from .views import (
     AllPhenotypesView,
     BrentView,
     DataPanel,
+    DiagnosticsView,
     ModelControls,
     ProfileView,
     ResultsView,
     ScanView,
     WalkthroughView,
 )
+from .url import sync_url
+from .views.compare import MethodsSideBySide
+from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
 
 __all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS"]
@@ -24,6 +28,7 @@ __all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS"]
 #: The tabs of the main area, in order.
 TAB_NAMES = (
     "Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes", "Genome scan",
+    "Residuals",
 )
 
 #: Extensions to pass to ``pn.extension`` (with ``notifications=True``).
@@ -63,18 +68,23 @@ class ExplorerApp(pn.viewable.Viewer):
         self.results = ResultsView(state=s)
         self.all_phenotypes = AllPhenotypesView(state=s)
         self.scan = ScanView(scan=self.scan_state)
+        self.diagnostics = DiagnosticsView(state=s)
+        self.compare = MethodsSideBySide(state=s)
+        self.options = AnalysisOptions(state=s, scan_state=self.scan_state)
         self.tabs = pn.Tabs(
             (TAB_NAMES[0], self.profile),
             (TAB_NAMES[1], self.brent),
             (TAB_NAMES[2], self.walkthrough),
             (TAB_NAMES[3], self.results),
-            (TAB_NAMES[4], self.all_phenotypes),
+            (TAB_NAMES[4], pn.Column(self.all_phenotypes, self.compare, sizing_mode="stretch_width")),
             (TAB_NAMES[5], self.scan),
+            (TAB_NAMES[6], self.diagnostics),
             dynamic=True,
             sizing_mode="stretch_width",
             css_classes=["main-tabs"],
         )
-        self.sidebar = pn.Column(self.controls, pn.layout.Divider(), self.data_panel, sizing_mode="stretch_width")
+        self.sidebar = pn.Column(self.controls, self.options, pn.layout.Divider(), self.data_panel,
+                                 sizing_mode="stretch_width")
         s.param.watch(self._show_notice, "notice")
         s.param.watch(self._show_busy, "busy")
         self.scan_state.param.watch(self._show_notice, "notice")
@@ -100,7 +110,10 @@ class ExplorerApp(pn.viewable.Viewer):
 
         Bootstrap rather than Fast: its page loads nothing from outside the
         server (no web fonts, no CDN), so it works on an air-gapped lab server.
+        The choices and the tab follow the page's URL (see :mod:`app.url`).
         """
+        if pn.state.location is not None:
+            sync_url(pn.state.location, self.state, self.scan_state, self.tabs)
         return pn.template.BootstrapTemplate(
             title="LMM Explorer",
             sidebar=[self.sidebar],
@@ -113,6 +126,10 @@ class ExplorerApp(pn.viewable.Viewer):
         notice = event.new
         notifications = pn.state.notifications
         if not notice or notifications is None:
+            return
+        if notice.get("clear"):
+            notifications.clear()  # earlier messages no longer apply (e.g. new data were loaded)
+        if not notice.get("text"):
             return
         level = notice.get("level", "info")
         send = getattr(notifications, level, notifications.info)

@@ -1,61 +1,52 @@
 """The dashboard's state: what is loaded, what is chosen, and what follows from it.
 
 :class:`ExplorerState` is a :class:`param.Parameterized` object that holds the
-user's choices (data set, phenotype, ML or REML, covariates, the h2 being
-probed, the step of Brent's search) and serves the derived results. It imports
-neither panel nor holoviews, so it can be driven and tested without a browser.
-Every number comes from :mod:`lmmcore`; this module only selects, caches and
-reshapes.
+user's choices (data set, phenotype, ML or REML, covariates, kinship scale,
+phenotype transform, the h2 being probed, the step of Brent's search) and
+serves the derived results. It imports neither panel nor holoviews, so it can
+be driven and tested without a browser. Every number comes from
+:mod:`lmmcore`; the pieces live in their own modules (:mod:`app.prepare`
+fits a data set, :mod:`app.frames` reshapes one fit for the teaching tabs,
+:mod:`app.model` describes the design, :mod:`app.diagnostics` the residuals);
+this module selects and caches.
 
 Caching
 -------
 Each state keeps its own eigendecomposition cache (a dict passed as
 ``cache=`` to :func:`lmmcore.fit_phenotypes` and :func:`lmmcore.profile_table`)
-and memoises the fits of every phenotype per (method, covariates) choice, so
-switching phenotype is a look-up and switching ML/REML re-uses the
-decomposition. Both are replaced when a new data set is installed.
+and memoises the fits of every phenotype per :class:`~app.prepare.FitOptions`
+(method, covariates, kinship scale, transform), so switching phenotype is a
+look-up and switching ML/REML re-uses the decomposition. Both are replaced
+when a new data set is installed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import param
 
-from lmmcore import (
-    CI_DROP,
-    Eigendecomposition,
-    FitResult,
-    LMMData,
-    LMMInputError,
-    LMMWarning,
-    RotatedData,
-    design_matrix,
-    fit_phenotypes,
-    pattern_decomposition,
-    profile_loglik,
-    profile_table,
-    results_table,
-    rotate,
-    solve_wls,
-)
-from lmmcore.wls import variance_factors
+from lmmcore import CI_DROP, FitResult, LMMData, LMMInputError, profile_table, results_table
 
-from .data import (
-    UPLOAD_KINDS,
-    align_tables,
-    display_name,
-    example_files,
-    example_folder,
-    load_example,
-    parse_upload,
+from .base import SessionState, run_now
+from .data import UPLOAD_KINDS, display_name, example_files, example_folder, parse_upload, read_example
+from .diagnostics import Diagnostics, residual_diagnostics
+from .frames import BrentFrame, Probe, Rotation, brent_frame, make_rotation, n_frames, probe
+from .model import ModelDescription, describe_model
+from .prepare import (
+    METHODS,
+    FitOptions,
+    PendingJob,
+    PreparedData,
+    build_pending,
+    fit_all,
+    model_data,
+    prepare_data,
 )
-from .warning_capture import collect_warnings
+from .transforms import KINSHIP_SCALES, TRANSFORMS, boundary_note
 
 __all__ = [
     "METHODS",
@@ -70,232 +61,17 @@ __all__ = [
     "build_pending",
 ]
 
-#: Method keys and their labels.
-METHODS: dict[str, str] = {"reml": "REML", "ml": "ML"}
-
 #: The h2 values at which the profile curve is drawn.
 H2_CURVE = np.linspace(0.0, 1.0, 201)
 
 #: Points of the dense curve drawn inside one Brent bracket.
 ZOOM_POINTS = 121
 
-_MIN_OBSERVED = 3
+#: Columns of the side-by-side ML/REML table, for each method.
+_BOTH_COLUMNS = ("h2", "h2_se", "h2_ci_low", "h2_ci_high", "loglik", "p_h2_zero", "boundary")
 
 
-# --------------------------------------------------------------------------- data sets
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """A data set ready to install: aligned, checked, decomposed and fitted once.
-
-    Attributes
-    ----------
-    data : LMMData
-        With unusable phenotype columns removed.
-    label : str
-        Where the data came from (shown to the user).
-    cache : dict
-        Eigendecompositions by missingness pattern (filled by the first fit).
-    fits : dict
-        ``{(method, use_covariates): {phenotype: FitResult}}`` computed so far.
-    messages : tuple of str
-        Warnings for the user (individuals or phenotypes dropped, ...).
-    """
-
-    data: LMMData
-    label: str
-    cache: dict
-    fits: dict
-    messages: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class PendingJob:
-    """Uploaded tables waiting to be aligned (a snapshot, safe to hand to a worker thread)."""
-
-    tables: dict[str, pd.DataFrame]
-    names: dict[str, str]
-    messages: tuple[str, ...] = ()
-    generation: int = 0
-
-
-def _usable_phenotypes(data: LMMData) -> tuple[LMMData, list[str]]:
-    """Drop phenotype columns that cannot be fitted (too few values, constant); say which."""
-    keep, messages = [], []
-    for name in data.phenotypes.columns:
-        values = data.phenotypes[name].to_numpy(dtype=float)
-        observed = values[np.isfinite(values)]
-        if observed.size < _MIN_OBSERVED:
-            messages.append(
-                f"phenotype '{name}' has {observed.size} observed value(s) among the aligned "
-                f"individuals (at least {_MIN_OBSERVED} are needed); it is not shown: add observations or remove it"
-            )
-        elif np.all(observed == observed[0]):
-            messages.append(
-                f"phenotype '{name}' is constant ({observed[0]:g}); it has no variance to split and is not "
-                "shown: remove it"
-            )
-        else:
-            keep.append(name)
-    if not keep:
-        source = data.sources.get("phenotypes", "the phenotype file")
-        raise LMMInputError(f"{source}: no phenotype column can be fitted; " + "; ".join(messages))
-    if len(keep) == data.phenotypes.shape[1]:
-        return data, messages
-    return replace(data, phenotypes=data.phenotypes[keep]), messages
-
-
-def _fit_all(data: LMMData, method: str, use_covariates: bool, cache: dict) -> tuple[dict[str, FitResult], list[str]]:
-    """Fit every phenotype with ``lmmcore.fit_phenotypes``; collect its warnings."""
-    used = data if use_covariates else replace(data, covariates=None)
-    with collect_warnings() as caught:
-        fits = fit_phenotypes(used, method=method, cache=cache)
-    messages = list(dict.fromkeys(str(w.message) for w in caught if issubclass(w.category, LMMWarning)))
-    return {f.phenotype: f for f in fits}, messages
-
-
-def prepare_data(
-    data: LMMData,
-    label: str,
-    messages: tuple[str, ...] | list[str] = (),
-    method: str = "reml",
-) -> PreparedData:
-    """Check a data set and fit all its phenotypes once (this fills the decomposition cache).
-
-    Pure: it touches no state, so it may run in a worker thread.
-
-    Raises
-    ------
-    LMMInputError
-        If no phenotype can be fitted or the engine rejects the data.
-    """
-    data, dropped = _usable_phenotypes(data)
-    cache: dict = {}
-    use_cov = data.covariates is not None
-    fits, fit_messages = _fit_all(data, method, use_cov, cache)
-    return PreparedData(
-        data=data,
-        label=label,
-        cache=cache,
-        fits={(method, use_cov): fits},
-        messages=tuple(dict.fromkeys([*messages, *dropped, *fit_messages])),
-    )
-
-
-def build_pending(job: PendingJob, method: str = "reml") -> PreparedData:
-    """Align uploaded tables and prepare them (pure; may run in a worker thread)."""
-    covar = job.tables.get("covariates")
-    sources = {k: v for k, v in job.names.items()}
-    data, messages = align_tables(job.tables["kinship"], job.tables["phenotypes"], covar, sources)
-    names = ", ".join(job.names[k] for k in ("phenotypes", "kinship", "covariates") if k in job.names)
-    return prepare_data(data, f"uploaded: {names}", [*job.messages, *messages], method)
-
-
-# --------------------------------------------------------------------------- derived results
-
-
-@dataclass(frozen=True)
-class BrentFrame:
-    """What the Brent player shows at one step.
-
-    Frame 0 is the grid over [0, 1] that brackets the maxima; every later frame
-    adds one evaluation of Brent's search, in the order the engine made them.
-
-    Attributes
-    ----------
-    index, n_frames : int
-    grid_h2, grid_loglik : ndarray
-        The grid evaluations.
-    h2, loglik : ndarray
-        Brent evaluations made so far (frames 1..index).
-    steps : tuple of str
-        ``"start"``, ``"parabolic"`` or ``"golden"`` for each of them.
-    current : dict or None
-        The newest evaluation (``h2, loglik, step, search, bracket_low,
-        bracket_high``); None at frame 0.
-    search_bracket : tuple of float
-        The bracket from the grid in which the current search runs.
-    table : DataFrame
-        The iterations so far, newest first.
-    final_h2, final_loglik : float
-        The engine's answer (shown on the last frame).
-    """
-
-    index: int
-    n_frames: int
-    grid_h2: np.ndarray
-    grid_loglik: np.ndarray
-    h2: np.ndarray
-    loglik: np.ndarray
-    steps: tuple[str, ...]
-    current: dict | None
-    search_bracket: tuple[float, float]
-    table: pd.DataFrame
-    final_h2: float
-    final_loglik: float
-
-    @property
-    def is_last(self) -> bool:
-        return self.index == self.n_frames - 1
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """One phenotype rotated into the eigenbasis of its kinship (for the walkthrough).
-
-    Attributes
-    ----------
-    phenotype : str
-    ids : tuple of str
-        The individuals with an observed value.
-    y : ndarray
-        The phenotype before rotation.
-    eig : Eigendecomposition
-        Of the kinship of those individuals (shared with the fit's cache).
-    rot : RotatedData
-        ``y* = U'y``, ``X* = U'X``, ``d``.
-    coef_names : tuple of str
-    """
-
-    phenotype: str
-    ids: tuple[str, ...]
-    y: np.ndarray
-    eig: Eigendecomposition
-    rot: RotatedData
-    coef_names: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The weighted least squares solution at one h2 (the walkthrough's slider).
-
-    Attributes
-    ----------
-    h2 : float
-    singular : bool
-        True at h2 = 1 when K has zero eigenvalues: the covariance is singular
-        and the log-likelihood is minus infinity.
-    weights : ndarray
-        ``w_i = 1 / (h2 d_i + 1 - h2)`` (NaN when singular).
-    beta : ndarray
-    sigma2, rss, loglik : float
-    fitted, residuals : ndarray
-        ``X* b(h2)`` and ``y* - X* b(h2)`` in the rotated space.
-    """
-
-    h2: float
-    singular: bool
-    weights: np.ndarray
-    beta: np.ndarray
-    sigma2: float
-    rss: float
-    loglik: float
-    fitted: np.ndarray
-    residuals: np.ndarray
-
-
-class ExplorerState(param.Parameterized):
+class ExplorerState(SessionState):
     """Everything one dashboard session knows.
 
     Parameters are the user's choices; methods return results derived from
@@ -309,24 +85,59 @@ class ExplorerState(param.Parameterized):
     phenotype = param.Selector(default=None, objects=[], allow_None=True, doc="The phenotype shown.")
     method = param.Selector(default="reml", objects=list(METHODS), doc="Maximum likelihood or REML.")
     use_covariates = param.Boolean(default=True, doc="Include the covariates (an intercept is always fitted).")
+    kinship_scale = param.Selector(default="as-is", objects=list(KINSHIP_SCALES), doc=(
+        "The kinship fitted: as given, 2 K (R/qtl2's convention), mean diagonal 1, or Gower's scaling "
+        "(as the command line's --kinship-scale)."))
+    transform = param.Selector(default="none", objects=list(TRANSFORMS), doc=(
+        "Applied to every phenotype before fitting: none, natural log, or rank-based inverse normal."))
     overlay = param.Boolean(default=False, doc="Also draw the profile of the other method.")
     h2_probe = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="The h2 of the walkthrough.")
     step = param.Integer(default=0, bounds=(0, None), doc="Frame of the Brent player.")
     pending = param.Dict(default={}, doc="Uploaded files not yet in use: kind -> file name.")
-    notice = param.Dict(default=None, allow_None=True, doc="Latest message: level, text, serial.")
-    busy = param.Boolean(default=False, doc="Files are being read or fitted (views show a loading indicator).")
+    view_reset = param.Event(doc="Triggered by :meth:`reset_view` (plots go back to their full ranges).")
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
         self._cache: dict = {}
-        self._fits: dict[tuple[str, bool], dict[str, FitResult]] = {}
+        self._fits: dict[FitOptions, dict[str, FitResult]] = {}
+        self._models: dict[FitOptions, tuple[LMMData, dict[str, str]]] = {}
         self._profiles: dict[tuple, pd.DataFrame] = {}
         self._rotations: dict[tuple, Rotation] = {}
+        self._diagnostics: dict[tuple, Diagnostics] = {}
         self._staged: dict[str, tuple[str, pd.DataFrame, list[str]]] = {}
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._names: dict[str, str] = {}
         self._generation = 0  # counts staged uploads: only the newest set is installed
-        self._busy_count = 0
-        self._serial = itertools.count(1)
-        self.param.watch(self._reset_step, ["phenotype", "method", "use_covariates", "dataset"])
+        self.param.watch(self._reset_step,
+                         ["phenotype", "method", "use_covariates", "dataset", "kinship_scale", "transform"])
+
+    # ------------------------------------------------------------------ choices
+
+    def options(self, method: str | None = None, use_covariates: bool | None = None) -> FitOptions:
+        """The current fit options (``method``, ``use_covariates`` overridden when given)."""
+        use_cov = self.use_covariates if use_covariates is None else use_covariates
+        return FitOptions(
+            method=method or self.method,
+            use_covariates=bool(use_cov and self.has_covariates),
+            kinship_scale=self.kinship_scale,
+            transform=self.transform,
+        )
+
+    def reset_view(self) -> None:
+        """Every choice back to its default (the data and the phenotype stay)."""
+        self.param.update(
+            method="reml",
+            use_covariates=self.has_covariates,
+            kinship_scale="as-is",
+            transform="none",
+            overlay=False,
+            h2_probe=0.5,
+            step=0,
+        )
+        self.param.trigger("view_reset")
+
+    def _reset_step(self, *_events) -> None:
+        self.step = 0
 
     # ------------------------------------------------------------------ loading
 
@@ -341,40 +152,52 @@ class ExplorerState(param.Parameterized):
         """Load the bundled example (``assets/``); return whether it worked."""
         files = example_files(folder)
         if files is None:
-            self._notify(
+            self.notify(
                 "warning",
                 f"the example data set is not available (no pheno.csv and kinship.csv in the folder "
                 f"'{example_folder(folder).name}'); upload your own files",
             )
             return False
         try:
-            data, messages = load_example(files)
-            prepared = prepare_data(data, f"example data ({files.folder.name}/)", messages, self.method)
+            tables, names, messages = read_example(files)
         except LMMInputError as exc:
-            self._notify("error", str(exc))
+            self.notify("error", str(exc))
+            return False
+        job = PendingJob(tables, names, tuple(messages), self._generation, f"example data ({files.folder.name}/)")
+        if not run_now(self._build_and_install(job, False, self._failed)):
             return False
         self._staged.clear()
         self.pending = {}
-        self.install(prepared)
         return True
 
     def load_data(self, data: LMMData, label: str = "data") -> bool:
         """Use an aligned :class:`~lmmcore.io.LMMData`; return whether it worked."""
         try:
-            prepared = prepare_data(data, label, (), self.method)
+            prepared = prepare_data(data, label, (), self.options(use_covariates=True),
+                                    {"phenotypes": data.phenotypes, "covariates": data.covariates},
+                                    dict(data.sources))
         except LMMInputError as exc:
-            self._notify("error", str(exc))
+            self.notify("error", str(exc))
             return False
         self.install(prepared)
         return True
 
     def install(self, prepared: PreparedData) -> None:
-        """Make a prepared data set the current one (fast: everything is computed)."""
+        """Make a prepared data set the current one (fast: everything is computed).
+
+        Messages already shown for the data replaced are not shown again; the
+        new ones go out as one notice, which also clears the earlier ones.
+        """
         names = [str(c) for c in prepared.data.phenotypes.columns]
         self._cache = prepared.cache
         self._fits = dict(prepared.fits)
+        self._models.clear()
         self._profiles.clear()
         self._rotations.clear()
+        self._diagnostics.clear()
+        self._tables = {k: v for k, v in prepared.tables.items() if v is not None}
+        self._names = dict(prepared.names)
+        shown_before = set(self.messages)
         keep = self.phenotype if self.phenotype in names else names[0]
         # widen the choices first so that no widget bound to ``phenotype`` resets it
         # to a name of the new data while the old data are still in place
@@ -388,8 +211,8 @@ class ExplorerState(param.Parameterized):
             step=0,
         )
         self.param.phenotype.objects = names
-        for text in prepared.messages:
-            self._notify("warning", text)
+        new = [text for text in prepared.messages if text not in shown_before]
+        self.notify_all("warning", new, clear=True, about="about the data (also listed under Data)")
 
     # uploads: parse one file at a time; align once phenotypes and kinship are there
 
@@ -411,22 +234,7 @@ class ExplorerState(param.Parameterized):
         bool
             True when a new data set was installed.
         """
-        try:
-            table, messages = parse_upload(kind, filename, content)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
-            self._upload_failed(kind, filename, exc)
-            return False
-        self.stage_upload(kind, filename, table, messages)
-        job = self.pending_job()
-        if job is None:
-            return False
-        try:
-            prepared = build_pending(job, self.method)
-        except Exception as exc:  # noqa: BLE001
-            self._upload_failed(kind, filename, exc)
-            return False
-        self.install(prepared)
-        return True
+        return run_now(self._receive_upload(kind, filename, content, threaded=False))
 
     async def areceive_upload(self, kind: str, filename: str | None, content: bytes) -> bool:
         """:meth:`receive_upload` with the reading and fitting in a worker thread.
@@ -437,30 +245,65 @@ class ExplorerState(param.Parameterized):
         (event-loop) thread. When files arrive in quick succession, only the
         set staged last is installed.
         """
-        self._busy_count += 1
-        self.busy = True
-        try:
+        return await self._receive_upload(kind, filename, content, threaded=True)
+
+    async def _receive_upload(self, kind: str, filename: str | None, content: bytes, threaded: bool) -> bool:
+        def failed(exc: Exception) -> None:
+            self._upload_failed(kind, filename, exc)
+
+        with self.working():
             try:
-                table, messages = await asyncio.to_thread(parse_upload, kind, filename, content)
-            except Exception as exc:  # noqa: BLE001
-                self._upload_failed(kind, filename, exc)
+                table, messages = await self._run(threaded, parse_upload, kind, filename, content)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+                failed(exc)
                 return False
             self.stage_upload(kind, filename, table, messages)
             job = self.pending_job()
             if job is None:
                 return False
-            try:
-                prepared = await asyncio.to_thread(build_pending, job, self.method)
-            except Exception as exc:  # noqa: BLE001
-                self._upload_failed(kind, filename, exc)
-                return False
-            if job.generation != self._generation:
-                return False  # another file arrived meanwhile; its (newer) set is installed instead
-            self.install(prepared)
-            return True
-        finally:
-            self._busy_count -= 1
-            self.busy = self._busy_count > 0
+            return await self._build_and_install(job, threaded, failed)
+
+    async def _build_and_install(self, job: PendingJob, threaded: bool, failed) -> bool:
+        try:
+            prepared = await self._run(threaded, build_pending, job, self.options(use_covariates=True))
+        except Exception as exc:  # noqa: BLE001
+            failed(exc)
+            return False
+        if job.generation != self._generation:
+            return False  # another file arrived meanwhile; its (newer) set is installed instead
+        self.install(prepared)
+        return True
+
+    def use_kinship(self, kinship: pd.DataFrame, name: str) -> bool:
+        """Fit the phenotypes in use with another kinship (labelled by ID), e.g. one computed from genotypes.
+
+        The phenotype and covariate tables as read (before alignment) are
+        aligned again with ``kinship``; nothing changes if that fails.
+        """
+        return run_now(self._use_kinship(kinship, name, threaded=False))
+
+    async def ause_kinship(self, kinship: pd.DataFrame, name: str) -> bool:
+        """:meth:`use_kinship` with the alignment and the fits in a worker thread."""
+        return await self._use_kinship(kinship, name, threaded=True)
+
+    async def _use_kinship(self, kinship: pd.DataFrame, name: str, threaded: bool) -> bool:
+        if "phenotypes" not in self._tables:
+            self.notify("error", "load phenotypes first (the example or your own files), then use this kinship")
+            return False
+
+        def failed(exc: Exception) -> None:
+            text = str(exc) if isinstance(exc, LMMInputError) else f"{type(exc).__name__}: {exc}"
+            self.notify("error", f"the kinship '{name}' could not be used: {text}; the data in use have not changed")
+
+        tables = {**self._tables, "kinship": kinship}
+        names = {**self._names, "kinship": name}
+        shown = ", ".join(names[k] for k in ("phenotypes", "kinship", "covariates") if k in names)
+        job = PendingJob(tables, names, (), self._generation, f"{shown}")
+        with self.working():
+            return await self._build_and_install(job, threaded, failed)
+
+    def _failed(self, exc: Exception) -> None:
+        self.notify("error", str(exc) if isinstance(exc, LMMInputError) else f"{type(exc).__name__}: {exc}")
 
     def _upload_failed(self, kind: str, filename: str | None, exc: Exception) -> None:
         """Report a failed upload; nothing else changes."""
@@ -473,7 +316,7 @@ class ExplorerState(param.Parameterized):
                 f"the {kind} file '{display_name(filename)}' could not be used "
                 f"({type(exc).__name__}: {exc}); the data loaded before are still in use"
             )
-        self._notify("error", text)
+        self.notify("error", text)
 
     def stage_upload(self, kind: str, filename: str | None, table: pd.DataFrame, messages: list[str]) -> None:
         """Keep a parsed upload until the other files arrive."""
@@ -484,7 +327,7 @@ class ExplorerState(param.Parameterized):
         self.pending = {k: v[0] for k, v in self._staged.items()}
         missing = [k for k in ("phenotypes", "kinship") if k not in self._staged]
         if missing:
-            self._notify(
+            self.notify(
                 "info",
                 f"received {kind} file '{display_name(filename)}'; now upload the {' and '.join(missing)} file",
             )
@@ -500,16 +343,6 @@ class ExplorerState(param.Parameterized):
             generation=self._generation,
         )
 
-    def notify(self, level: str, text: str) -> None:
-        """Send a message to the user (``level``: info, warning or error)."""
-        self._notify(level, text)
-
-    def _notify(self, level: str, text: str) -> None:
-        self.notice = {"level": level, "text": text, "serial": next(self._serial)}
-
-    def _reset_step(self, *_events) -> None:
-        self.step = 0
-
     # ------------------------------------------------------------------ results
 
     @property
@@ -521,30 +354,42 @@ class ExplorerState(param.Parameterized):
     def has_covariates(self) -> bool:
         return self.dataset is not None and self.dataset.covariates is not None
 
-    def _used_data(self, use_covariates: bool) -> LMMData:
-        return self.dataset if use_covariates else replace(self.dataset, covariates=None)
+    def _model(self, options: FitOptions) -> tuple[LMMData, dict[str, str]]:
+        """The data as fitted with ``options`` and the transform applied to each phenotype (memoised)."""
+        key = replace(options, method="reml")
+        if key not in self._models:
+            data, applied, _ = model_data(self.dataset, key)
+            self._models[key] = (data, applied)
+        return self._models[key]
+
+    def model_data(self) -> LMMData | None:
+        """The data as the current fit sees them (phenotypes transformed, covariates as chosen)."""
+        return None if self.dataset is None else self._model(self.options())[0]
+
+    def transform_of(self, phenotype: str | None = None) -> str:
+        """The transform applied to ``phenotype`` (default: the current one), as outputs name it."""
+        if self.dataset is None:
+            return TRANSFORMS["none"]
+        applied = self._model(self.options())[1]
+        return TRANSFORMS[applied.get(phenotype or self.phenotype, "none")]
 
     def fits(self, method: str | None = None, use_covariates: bool | None = None) -> dict[str, FitResult]:
-        """Fits of every phenotype (memoised per method and covariate choice).
+        """Fits of every phenotype (memoised per :class:`~app.prepare.FitOptions`).
 
         Returns an empty dict when no data are loaded or the engine refuses
         the fit (the reason goes to :attr:`notice`).
         """
         if self.dataset is None:
             return {}
-        method = method or self.method
-        use_cov = self.use_covariates if use_covariates is None else use_covariates
-        use_cov = bool(use_cov and self.has_covariates)
-        key = (method, use_cov)
+        key = self.options(method, use_covariates)
         if key not in self._fits:
             try:
-                fits, messages = _fit_all(self.dataset, method, use_cov, self._cache)
+                fits, messages = fit_all(self.dataset, key, self._cache)
             except LMMInputError as exc:
-                self._notify("error", str(exc))
+                self.notify("error", str(exc))
                 return {}
             self._fits[key] = fits
-            for text in messages:
-                self._notify("warning", text)
+            self.notify_all("warning", [m for m in messages if m not in self.messages], about="about this fit")
         return self._fits[key]
 
     @property
@@ -564,23 +409,58 @@ class ExplorerState(param.Parameterized):
         """
         if self.dataset is None or self.phenotype is None:
             return pd.DataFrame({"h2": [], "loglik": []})
-        method = method or self.method
-        use_cov = bool(self.use_covariates and self.has_covariates)
+        options = self.options(method)
         grid = H2_CURVE if h2 is None else np.asarray(h2, dtype=float)
-        key = (self.phenotype, method, use_cov, grid.size, float(grid[0]), float(grid[-1]))
+        key = (self.phenotype, options, grid.size, float(grid[0]), float(grid[-1]))
         if key not in self._profiles:
-            table = profile_table(
-                self._used_data(use_cov), [self.phenotype], grid, method=method, cache=self._cache
-            )
+            table = profile_table(self._model(options)[0], [self.phenotype], grid, method=options.method,
+                                  kinship_scale=options.kinship_scale, cache=self._cache)
             self._profiles[key] = table[["h2", "loglik"]].reset_index(drop=True)
         return self._profiles[key]
 
-    def results_frame(self) -> pd.DataFrame:
-        """All phenotypes' results for the current method (the columns of ``lmmcore fit --out``)."""
-        fits = self.fits()
+    def results_frame(self, method: str | None = None) -> pd.DataFrame:
+        """All phenotypes' results (the columns of ``lmmcore fit --out``, then ``transform``)."""
+        fits = self.fits(method)
         if not fits:
             return pd.DataFrame()
-        return results_table([fits[p] for p in self.phenotypes if p in fits])
+        table = results_table([fits[p] for p in self.phenotypes if p in fits])
+        table["transform"] = [self.transform_of(p) for p in table["phenotype"]]
+        return table
+
+    def results_side_by_side(self) -> pd.DataFrame:
+        """ML and REML for every phenotype in one table.
+
+        Columns ``phenotype, n, transform`` and, for each of ``h2, h2_se,
+        h2_ci_low, h2_ci_high, loglik, p_h2_zero, boundary``, a ``_reml`` and
+        an ``_ml`` column.
+        """
+        reml, ml = self.results_frame("reml"), self.results_frame("ml")
+        if reml.empty or ml.empty:
+            return pd.DataFrame()
+        left = reml[["phenotype", "n", "transform", *_BOTH_COLUMNS]].rename(
+            columns={c: f"{c}_reml" for c in _BOTH_COLUMNS})
+        right = ml[["phenotype", *_BOTH_COLUMNS]].rename(columns={c: f"{c}_ml" for c in _BOTH_COLUMNS})
+        both = left.merge(right, on="phenotype", how="inner", sort=False)
+        ordered = ["phenotype", "n", "transform"] + [f"{c}_{m}" for c in _BOTH_COLUMNS for m in ("reml", "ml")]
+        return both[ordered]
+
+    def fit_row(self, fit: FitResult | None = None) -> dict[str, object]:
+        """The current fit as one CSV row (``lmmcore fit --out`` columns, then ``transform``)."""
+        fit = fit or self.fit
+        if fit is None:
+            return {}
+        return {**fit.to_row(), "transform": self.transform_of(fit.phenotype)}
+
+    def boundary_note(self) -> str:
+        """A note when many traits sit at h2 = 1 (empty otherwise); see :func:`app.transforms.boundary_note`."""
+        fits = self.fits()
+        return boundary_note([f.h2 for f in fits.values()], self.kinship_scale, self.transform) if fits else ""
+
+    def model_description(self) -> ModelDescription | None:
+        """The fixed effects of the current phenotype's model as fitted (see :mod:`app.model`)."""
+        if self.dataset is None:
+            return None
+        return describe_model(self.dataset, self.phenotype, bool(self.use_covariates and self.has_covariates))
 
     def fit_rows(self, fit: FitResult | None = None) -> list[tuple[str, str, str]]:
         """The current fit as (quantity, value, note) rows for the results table."""
@@ -588,9 +468,12 @@ class ExplorerState(param.Parameterized):
         if fit is None:
             return []
         se = f"{fit.h2_se:.4f}" if np.isfinite(fit.h2_se) else "not defined"
+        scale = KINSHIP_SCALES[self.kinship_scale]
         rows = [
             ("phenotype", fit.phenotype, f"{fit.n} individuals, {fit.p} fixed-effect coefficient(s)"),
+            ("transform", self.transform_of(fit.phenotype), "applied to the phenotype before fitting"),
             ("method", METHODS[fit.method], "restricted" if fit.method == "reml" else "maximum likelihood"),
+            ("kinship scale", f"{fit.kinship_scale:.6g}", f"{scale}: the kinship fitted is this factor times K"),
             ("h2", f"{fit.h2:.4f}", "heritability, unitless; " + ("on the boundary" if fit.boundary else "interior")),
             ("SE of h2", se, fit.h2_se_note or "from the curvature of the profile"),
             (
@@ -617,128 +500,44 @@ class ExplorerState(param.Parameterized):
     @property
     def n_frames(self) -> int:
         """Frames of the Brent player: the grid, then one per Brent evaluation."""
-        fit = self.fit
-        if fit is None:
-            return 1
-        return 1 + int(sum(s != "grid" for s in fit.trace.step))
+        return n_frames(self.fit)
 
     def brent_frame(self, index: int | None = None) -> BrentFrame | None:
         """The Brent player's picture at frame ``index`` (default: :attr:`step`)."""
         fit = self.fit
         if fit is None:
             return None
-        trace = fit.trace
-        steps = np.asarray(trace.step)
-        grid = steps == "grid"
-        n_frames = 1 + int((~grid).sum())
-        index = int(np.clip(self.step if index is None else index, 0, n_frames - 1))
-        brent = np.flatnonzero(~grid)[:index]
-        rows = []
-        for k, i in enumerate(brent, start=1):
-            rows.append(
-                {
-                    "#": k,
-                    "search": int(trace.search[i]) + 1,
-                    "step": str(steps[i]),
-                    "h2": float(trace.h2[i]),
-                    "log-likelihood": float(trace.loglik[i]),
-                    "bracket low": float(trace.bracket_low[i]),
-                    "bracket high": float(trace.bracket_high[i]),
-                    "bracket width": float(trace.bracket_high[i] - trace.bracket_low[i]),
-                }
-            )
-        table = pd.DataFrame(
-            rows[::-1],
-            columns=["#", "search", "step", "h2", "log-likelihood", "bracket low", "bracket high", "bracket width"],
-        )
-        current = None
-        if len(brent):
-            i = brent[-1]
-            current = {
-                "h2": float(trace.h2[i]),
-                "loglik": float(trace.loglik[i]),
-                "step": str(steps[i]),
-                "search": int(trace.search[i]),
-                "bracket_low": float(trace.bracket_low[i]),
-                "bracket_high": float(trace.bracket_high[i]),
-            }
-            search = int(trace.search[i])
-        else:
-            search = 0
-        starts = np.flatnonzero((steps == "start") & (trace.search == search))
-        if starts.size:
-            s = starts[0]
-            search_bracket = (float(trace.bracket_low[s]), float(trace.bracket_high[s]))
-        else:  # pragma: no cover - every fit has at least one search
-            search_bracket = (0.0, 1.0)
-        return BrentFrame(
-            index=index,
-            n_frames=n_frames,
-            grid_h2=trace.h2[grid],
-            grid_loglik=trace.loglik[grid],
-            h2=trace.h2[brent],
-            loglik=trace.loglik[brent],
-            steps=tuple(str(s) for s in steps[brent]),
-            current=current,
-            search_bracket=search_bracket,
-            table=table,
-            final_h2=fit.h2,
-            final_loglik=fit.loglik,
-        )
+        return brent_frame(fit, self.step if index is None else index)
 
     # the algorithm, step by step
 
     def rotation(self) -> Rotation | None:
-        """The current phenotype rotated into the eigenbasis (memoised).
-
-        The decomposition is the one the fit used (looked up in the session's
-        cache by missingness pattern), so nothing is decomposed twice.
-        """
+        """The current phenotype rotated into the eigenbasis (memoised; see :func:`app.frames.make_rotation`)."""
         if self.dataset is None or self.phenotype is None:
             return None
-        use_cov = bool(self.use_covariates and self.has_covariates)
-        key = (self.phenotype, use_cov)
-        if key in self._rotations:
-            return self._rotations[key]
-        data = self.dataset
-        column = data.phenotypes[self.phenotype]
-        observed = column.notna().to_numpy()
-        eig = pattern_decomposition(data.kinship, observed, self._cache)
-        covar = data.covariates.loc[observed] if use_cov else None
-        design = design_matrix(covar, int(observed.sum()), warn=False)  # the fit has reported them
-        y = column.to_numpy(dtype=float)[observed]
-        rot = rotate(eig, y, design.matrix)
-        ids = tuple(np.asarray(data.ids, dtype=object)[observed])
-        result = Rotation(self.phenotype, ids, y, eig, rot, design.names)
-        self._rotations[key] = result
-        return result
+        options = replace(self.options(), method="reml")
+        key = (self.phenotype, options)
+        if key not in self._rotations:
+            self._rotations[key] = make_rotation(self._model(options)[0], self.phenotype, self._cache,
+                                                 options.kinship_scale)
+        return self._rotations[key]
 
     def probe(self, h2: float | None = None) -> Probe | None:
         """Weights, weighted least squares fit and log-likelihood at ``h2`` (default :attr:`h2_probe`)."""
         rotation = self.rotation()
         if rotation is None:
             return None
-        h = float(self.h2_probe if h2 is None else h2)
-        rot = rotation.rot
-        loglik = float(profile_loglik(rot, [h], self.method)[0, 0])
-        factors = variance_factors(np.array([h]), rot.d)[0]
-        if np.any(factors <= 0):
-            nan = np.full(rot.n, np.nan)
-            return Probe(h, True, nan, np.full(rot.p, np.nan), np.nan, np.nan, loglik, nan, nan)
-        sol = solve_wls(rot, [h], self.method)
-        beta = sol.beta[0, 0]
-        fitted = rot.X @ beta
-        return Probe(
-            h2=h,
-            singular=False,
-            weights=1.0 / factors,
-            beta=beta,
-            sigma2=float(sol.sigma2[0, 0]),
-            rss=float(sol.rss[0, 0]),
-            loglik=loglik,
-            fitted=fitted,
-            residuals=rot.y[:, 0] - fitted,
-        )
+        return probe(rotation, float(self.h2_probe if h2 is None else h2), self.method)
+
+    def diagnostics(self) -> Diagnostics | None:
+        """Standardised rotated residuals of the current fit at its optimum (see :mod:`app.diagnostics`)."""
+        fit, rotation = self.fit, self.rotation()
+        if fit is None or rotation is None:
+            return None
+        key = (self.phenotype, self.options())
+        if key not in self._diagnostics:
+            self._diagnostics[key] = residual_diagnostics(rotation, fit)
+        return self._diagnostics[key]
 
     def data_summary(self) -> dict[str, Any]:
         """What is loaded: n, phenotypes (with observed counts), covariates, drops."""

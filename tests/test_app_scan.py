@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 from scipy import optimize
 
-import app.scan_state as scan_state_module
+import app.scan_jobs as scan_jobs_module
 from browser_util import example_dir
 from dense import gls, ml_loglik, reml_loglik
 from lmmcore import LMMWarning
@@ -181,7 +181,7 @@ def test_loco_toggle_changes_the_kinship_and_comes_back_from_the_cache(state, ex
     # the kinship of chromosome 2 absorbs the QTL without LOCO: its peak is much lower
     assert np.nanmax(loco) > np.nanmax(overall) + 5
     calls = []
-    monkeypatch.setattr(scan_state_module, "scan", lambda *a, **k: calls.append(1) or scan(*a, **k))
+    monkeypatch.setattr(scan_jobs_module, "scan", lambda *a, **k: calls.append(1) or scan(*a, **k))
     for value in (True, False, True):
         state.loco = value
         state.refresh()
@@ -624,3 +624,106 @@ def test_exact_scan_is_drawn_and_tabled_in_the_view(app):
                                np.sort(frame["lod_exact"].dropna().to_numpy()))
     html = view._effects_html(s.entry, s.selected_marker)
     assert "LOD, exact" in html and f"{s.effect_data().lod_exact:.3f}" in html
+
+
+# ---------------------------------------------------------------- issue 14: a scan that cannot run says why, in the tab
+
+
+def _foreign_data(example) -> tuple[bytes, bytes]:
+    """The example's phenotypes and kinship with other IDs (as recla's files are to the example genotypes)."""
+    pheno = pd.read_csv(example / "pheno.csv", index_col=0)
+    kin = pd.read_csv(example / "kinship.csv", index_col=0)
+    rename = {i: f"Mouse{k}" for k, i in enumerate(pheno.index)}
+    return (pheno.rename(index=rename).to_csv().encode(),
+            kin.rename(index=rename, columns=rename).to_csv().encode())
+
+
+def test_scan_that_cannot_run_says_why_and_what_to_do_not_scanning_forever(state, explorer, example):
+    """Regression: phenotypes whose IDs are not the genotypes' left the tab on "Scanning …" with only a toast."""
+    pheno, kin = _foreign_data(example)
+    assert not explorer.receive_upload("kinship", "recla_kinship.csv", kin)
+    assert explorer.receive_upload("phenotypes", "recla_pheno.csv", pheno), explorer.notice
+    assert state.refresh() is None
+    assert state.entry is None and state.busy is False
+    problem = state.problem
+    for words in ("cannot run", "0 individuals in common", "Mouse0", "ind001", "recla_pheno.csv",
+                  "Your own genotypes", "map CSV", "PLINK"):
+        assert words in problem, (words, problem)
+    # new data: the old problem no longer applies, at once (before any scan)
+    assert explorer.load_example(example)
+    assert state.problem == ""
+    assert state.refresh() is not None and state.problem == ""
+
+
+def test_an_engine_refusal_is_the_tabs_problem_with_what_to_do(state, explorer, monkeypatch):
+    import app.scan_state as scan_state_module
+    from lmmcore import LMMInputError
+
+    def refuse(job):
+        raise LMMInputError("phenotype 'x' has too few individuals with genotypes")
+
+    monkeypatch.setattr(scan_state_module, "run_scan", refuse)
+    assert state.refresh() is None
+    assert "too few individuals with genotypes" in state.problem and "Your own genotypes" in state.problem
+    monkeypatch.undo()
+    assert state.refresh() is not None and state.problem == ""
+
+
+def test_scan_tab_shows_the_problem_and_disables_the_download_until_there_is_a_scan(app, example):
+    import panel as pn
+
+    pn.panel(app).get_root()
+    view, s = app.scan, app.scan_state
+    assert view._download.disabled, "no scan yet: nothing to download"
+    pheno, kin = _foreign_data(example)
+    app.state.receive_upload("kinship", "k.csv", kin)
+    app.state.receive_upload("phenotypes", "p.csv", pheno)
+    app.tabs.active = app.scan_tab
+    assert s.entry is None and s.problem
+    assert view._problem.visible and view._problem.object == s.problem
+    assert view._download.disabled
+    overlay = view._lod_plot(None, None, s.problem)
+    texts = [layer.text for layer in overlay if type(layer).__name__ == "Text"]
+    assert any("cannot run" in t for t in texts), texts
+    assert "see the note above" in view._info_text(None, False, s.genotype_label, s.problem)
+    app.state.load_example(example)
+    assert not view._problem.visible
+    app.tabs.active = 0
+    app.tabs.active = app.scan_tab
+    assert s.entry is not None and not view._download.disabled
+
+
+# ---------------------------------------------------------------- issue 14: the genotypes' kinship for the fits; transforms
+
+
+def test_kinship_computed_from_the_genotypes_becomes_the_fits_kinship(state, explorer, files):
+    assert state.use_genotype_kinship(), explorer.notice
+    data = explorer.dataset
+    assert "kinship of" in explorer.source_label
+    ids = list(data.ids)
+    by_hand = qtl2_kinship(files)  # R/qtl2's calc_kinship, computed here from the genotype file
+    order = files["probs"].index.astype(str).get_indexer(ids)
+    np.testing.assert_allclose(data.kinship, by_hand[np.ix_(order, order)], rtol=1e-10, atol=1e-12)
+    # and the fit is the dense REML optimum with that kinship
+    explorer.phenotype = "h2_60"
+    y = files["pheno"].loc[ids, "h2_60"].to_numpy(dtype=float)
+    sex = files["covar"].loc[ids, "sex"]
+    X = np.column_stack([np.ones(len(ids)), (sex == "m").to_numpy(dtype=float)])
+    assert explorer.fit.h2 == pytest.approx(dense_reml_h2(data.kinship, y, X), abs=1e-4)
+
+
+def test_scan_uses_the_transformed_phenotype(state, explorer, example, files):
+    from scipy.stats import norm, rankdata
+
+    explorer.phenotype = "qtl_chr2"
+    explorer.transform = "rint"
+    state.loco = False
+    entry = state.refresh()
+    assert entry.key.transform == "rint"
+    v = files["pheno"]["qtl_chr2"]
+    z = pd.DataFrame({"qtl_chr2": norm.ppf((rankdata(v) - 0.375) / (len(v) + 0.25))}, index=v.index)
+    genotypes = read_genoprobs(example / "genoprobs.csv", example / "map.csv")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LMMWarning)
+        theirs = scan(genotypes, z, files["covar"], kinship="overall")
+    np.testing.assert_allclose(state.lod_frame()["lod"], theirs.table["lod"], rtol=1e-10)

@@ -362,32 +362,32 @@ def test_results_table_shows_h2_and_the_test_of_h2_zero(app):
 
 
 # --------------------------------------------------------------------------- #
-# Warnings of jobs running at the same time in different threads
+# Messages of jobs running at the same time in different threads
 # --------------------------------------------------------------------------- #
-def test_warnings_of_concurrent_jobs_reach_only_their_own_session():
-    """Each thread collects only the LMMWarnings it raised, even when many jobs overlap.
+def test_messages_of_concurrent_jobs_reach_only_their_own_session():
+    """Each thread collects only the messages the engine reported in it, even when many jobs overlap.
 
-    With ``warnings.catch_warnings(record=True)`` (module-wide state) the
-    messages of one thread land in another's list or are lost; each thread
-    here raises its own numbered warnings while the others do the same.
+    The channel is :func:`lmmcore.errors.reporting` (a ContextVar), so no
+    module-wide state is swapped: each of 8 threads reports its own numbered
+    messages while the others do the same, all inside their blocks at once.
     """
     import threading
-    import warnings as _warnings
 
-    from app.warning_capture import collect_warnings
+    from app.messages import collect_messages
     from lmmcore import LMMWarning
+    from lmmcore.errors import report
 
     n_threads, per_thread = 8, 200
     barrier = threading.Barrier(n_threads)
     results: dict[int, list[str]] = {}
 
     def job(k: int) -> None:
-        with collect_warnings() as caught:
+        with collect_messages() as received:
             barrier.wait()
             for i in range(per_thread):
-                _warnings.warn(f"session {k} message {i}", LMMWarning)
+                report(f"session {k} message {i}")
             barrier.wait()
-        results[k] = [str(w.message) for w in caught]
+        results[k] = list(received)
 
     threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
     for t in threads:
@@ -396,6 +396,296 @@ def test_warnings_of_concurrent_jobs_reach_only_their_own_session():
         t.join()
     for k in range(n_threads):
         assert results[k] == [f"session {k} message {i}" for i in range(per_thread)]
-    # outside any collecting block the warning goes where it always went
+    # outside any collecting block the message is an LMMWarning, as it always was
     with pytest.warns(LMMWarning, match="outside"):
-        _warnings.warn("outside", LMMWarning)
+        report("outside")
+
+
+def test_engine_warnings_not_yet_converted_reach_only_their_own_session():
+    """The transitional bridge (engine modules still issuing LMMWarning) keeps each job's messages to itself."""
+    import threading
+    import warnings as _warnings
+
+    from app.messages import engine_messages
+    from lmmcore import LMMWarning
+    from lmmcore.errors import report
+
+    n_threads, per_thread = 8, 50
+    results: dict[int, list[str]] = {}
+    start = threading.Barrier(n_threads)
+
+    def job(k: int) -> None:
+        start.wait()
+        with engine_messages({f"/tmp/secret{k}": f"file{k}.csv"}) as received:
+            for i in range(per_thread):
+                _warnings.warn(f"/tmp/secret{k}: warned {i}", LMMWarning)
+                report(f"session {k} reported {i}")
+        results[k] = list(received)
+
+    threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(n_threads):
+        assert sorted(results[k]) == sorted([f"file{k}.csv: warned {i}" for i in range(per_thread)]
+                                            + [f"session {k} reported {i}" for i in range(per_thread)])
+
+
+# --------------------------------------------------------------------------- #
+# Issue 14: the model description is the fitted design
+# --------------------------------------------------------------------------- #
+def _upload_with_covariates(files, covariates: pd.DataFrame) -> ExplorerState:
+    s = ExplorerState()
+    assert not s.receive_upload("kinship", "k.csv", files["kinship"])
+    assert not s.receive_upload("covariates", "c.csv", covariates.to_csv().encode())
+    assert s.receive_upload("phenotypes", "p.csv", files["phenotypes"]), s.notice
+    return s
+
+
+def test_model_description_with_the_files_own_intercept_column_names_it_once(files):
+    """Regression: a covariate file with its own intercept column (R/qtl2, lmmlite) showed "intercept + intercept, sex"."""
+    from app.views.controls import ModelControls
+
+    covar = pd.read_csv(io.BytesIO(files["covariates"]), index_col=0)
+    covar.insert(0, "intercept", 1.0)
+    s = _upload_with_covariates(files, covar)
+    model = s.model_description()
+    # by hand: the file's column of ones is the intercept, sex (f, m) is one indicator for m
+    assert model.terms == ("intercept", "sex[m]") == s.fit.coef_names
+    assert model.formula == "X = intercept + sex[m]"
+    assert "intercept + intercept" not in model.text and not model.dropped
+    text = ModelControls(state=s)._covariate_text(s.dataset, True, s.phenotype)
+    assert "X = intercept + sex[m]." in text and "intercept + intercept" not in text
+    s.use_covariates = False
+    assert s.model_description().formula == "X = intercept only (covariates not used)"
+
+
+def test_model_description_lists_indicators_fitted_and_columns_dropped_with_the_reason(files):
+    covar = pd.read_csv(io.BytesIO(files["covariates"]), index_col=0)
+    rng = np.random.default_rng(3)
+    batch = rng.choice(["A", "B", "C"], size=len(covar))
+    covar["batch"] = batch
+    covar["dose"] = rng.normal(size=len(covar))
+    covar["dose2"] = 2.0 * covar["dose"] + (batch == "B")  # a linear combination of dose and batch[B]
+    covar["site"] = "lab1"  # one level only
+    s = _upload_with_covariates(files, covar)
+    model = s.model_description()
+    assert model.terms == ("intercept", "sex[m]", "batch[B]", "batch[C]", "dose") == s.fit.coef_names
+    dropped = dict(model.dropped)
+    assert set(dropped) == {"dose2", "site"}
+    assert "batch[B]" in dropped["dose2"] and "dose" in dropped["dose2"] and "collinear" in dropped["dose2"]
+    assert "lab1" in dropped["site"]
+    assert model.formula == "X = intercept + sex[m] + batch[B] + batch[C] + dose"
+    # the fit is the one of the design described: its coefficients are those of GLS on these columns, built here
+    from dense import gls
+
+    fit = s.fit
+    X = np.column_stack([np.ones(len(covar)), covar["sex"].eq("m"), batch == "B", batch == "C", covar["dose"]])
+    y = pd.read_csv(io.BytesIO(files["phenotypes"]), index_col=0)[fit.phenotype].to_numpy()
+    K = s.dataset.kinship
+    np.testing.assert_allclose(fit.beta, gls(K, y, X.astype(float), fit.h2)[0], rtol=1e-6, atol=1e-8)
+
+
+# --------------------------------------------------------------------------- #
+# Issue 14: notifications
+# --------------------------------------------------------------------------- #
+def test_dropped_by_alignment_warning_is_said_once_not_on_every_later_upload(files):
+    s = ExplorerState()
+    notices = []
+    s.param.watch(lambda e: notices.append(e.new), "notice")
+    pheno = pd.read_csv(io.BytesIO(files["phenotypes"]), index_col=0).iloc[:200]
+    assert not s.receive_upload("kinship", "k.csv", files["kinship"])
+    assert s.receive_upload("phenotypes", "p.csv", pheno.to_csv().encode())
+    dropped = [n for n in notices if n["level"] == "warning" and "dropped by ID alignment" in n["text"]]
+    assert len(dropped) == 1 and "100 in the kinship file 'k.csv' but not in" in dropped[0]["text"]
+    assert dropped[0]["clear"], "new data clear the earlier notifications"
+    assert any("dropped by ID alignment" in m for m in s.messages)  # listed under Data
+    notices.clear()
+    assert s.receive_upload("covariates", "c.csv", files["covariates"])  # the set is aligned again
+    assert s.dataset.covariates is not None
+    assert not any("dropped by ID alignment" in (n["text"] or "") for n in notices), notices
+    assert any("dropped by ID alignment" in m for m in s.messages)  # still listed
+
+
+def test_several_messages_of_one_action_make_one_notice(files):
+    """Regression: every message of an upload was its own toast, and the stack covered the summary."""
+    s = ExplorerState()
+    notices = []
+    pheno = pd.read_csv(io.BytesIO(files["phenotypes"]), index_col=0).iloc[:200].copy()
+    pheno["flat"] = 1.0  # a constant phenotype: a second message
+    assert not s.receive_upload("kinship", "k.csv", files["kinship"])
+    s.param.watch(lambda e: notices.append(e.new), "notice")
+    assert s.receive_upload("phenotypes", "p.csv", pheno.to_csv().encode())
+    warnings_sent = [n for n in notices if n["level"] == "warning"]
+    assert len(warnings_sent) == 1
+    assert "dropped by ID alignment" in warnings_sent[0]["text"] and "'flat' is constant" in warnings_sent[0]["text"]
+
+
+def test_new_data_clear_the_old_toasts(app, monkeypatch):
+    """Regression: an old (scan) error stayed on screen after new data were loaded."""
+    shown: list[tuple[str, str]] = []
+
+    class Toasts:  # stands in for the page's NotificationArea (there is none outside a server session)
+        def clear(self):
+            shown.append(("clear", ""))
+
+        def __getattr__(self, level):
+            return lambda text, duration=0: shown.append((level, text))
+
+    monkeypatch.setattr(type(pn.state), "notifications", property(lambda self: Toasts()))
+    app.scan_state.notify("error", "the genome scan of 'x' failed")
+    assert shown == [("error", "the genome scan of &#x27;x&#x27; failed")]
+    assert app.state.load_example(app.scan_state.example_dir)
+    assert shown[-1] == ("clear", ""), shown  # cleared, and no empty toast
+    assert app.state.notice["clear"] is True
+
+
+# --------------------------------------------------------------------------- #
+# Issue 14: what a geneticist expects
+# --------------------------------------------------------------------------- #
+def test_kinship_scale_changes_h2_as_the_rescaling_formula_says_and_not_the_likelihood(state):
+    """With K' = c K the same model has h2' = h2 / (h2 + c (1 - h2)); the maximum of the likelihood is the same."""
+    as_is = {p: f for p, f in state.fits().items()}
+    state.kinship_scale = "2"
+    scaled = state.fits()
+    for name, fit in as_is.items():
+        c = 2.0
+        expected = fit.h2 / (fit.h2 + c * (1.0 - fit.h2))
+        assert scaled[name].h2 == pytest.approx(expected, abs=2e-4), name
+        assert scaled[name].loglik == pytest.approx(fit.loglik, abs=1e-5)
+        assert scaled[name].kinship_scale == 2.0
+    # diag and Gower: the factor computed here from K, by hand
+    K = state.dataset.kinship
+    n = K.shape[0]
+    P = np.eye(n) - 1.0 / n
+    for key, factor in (("diag", n / np.trace(K)), ("gower", (n - 1) / np.trace(P @ K @ P))):
+        state.kinship_scale = key
+        assert state.fit.kinship_scale == pytest.approx(factor, rel=1e-12)
+    assert state.rotation().rot.d.max() == pytest.approx(factor * np.linalg.eigvalsh(K).max(), rel=1e-8)
+
+
+def test_boundary_note_speaks_when_many_traits_sit_at_h2_one():
+    from app.transforms import boundary_note
+
+    recla_like = [1.0] * 11 + [0.4] * 15  # recla with its kinship as given: 11 of 26 at h2 = 1
+    note = boundary_note(recla_like, "as-is", "none")
+    assert "11 of 26" in note and "kinship's scale" in note and "transform" in note
+    assert boundary_note([1.0] + [0.4] * 25, "as-is", "none") == ""
+    assert "Gower" in boundary_note(recla_like, "gower", "none")
+
+
+def test_rank_inverse_normal_is_blom_with_average_ranks():
+    from scipy.stats import norm
+
+    from app.transforms import rank_inverse_normal
+
+    x = np.array([3.0, np.nan, 1.0, 2.0, 2.0, 10.0])
+    ranks = np.array([4.0, np.nan, 1.0, 2.5, 2.5, 5.0])  # by hand, ties averaged
+    expected = norm.ppf((ranks - 0.375) / (5 + 0.25))
+    np.testing.assert_allclose(rank_inverse_normal(x), expected, rtol=1e-12)
+    assert np.isnan(rank_inverse_normal(x)[1])
+
+
+@pytest.mark.parametrize("transform", ["log", "rint"])
+def test_transform_is_applied_before_fitting_and_named_in_every_output(state, example, transform):
+    from scipy.stats import norm, rankdata
+
+    raw = pd.read_csv(example / "pheno.csv", index_col=0)
+    state.transform = transform
+    by_hand = raw.copy()
+    for c in raw.columns:
+        v = raw[c]
+        if transform == "log":
+            by_hand[c] = np.log(v) if v.min() > 0 else v
+        else:
+            obs = v.notna()
+            by_hand.loc[obs, c] = norm.ppf((rankdata(v[obs]) - 0.375) / (obs.sum() + 0.25))
+    data = lmmcore.load_data(example / "kinship.csv", example / "pheno.csv", example / "covar.csv")
+    from dataclasses import replace
+
+    theirs = {f.phenotype: f for f in lmmcore.fit_phenotypes(replace(data, phenotypes=by_hand.loc[list(data.ids)]))}
+    for name, fit in state.fits().items():
+        assert fit.h2 == pytest.approx(theirs[name].h2, abs=1e-9), name
+        assert fit.loglik == pytest.approx(theirs[name].loglik, rel=1e-10)
+    table = state.results_frame()
+    label = "log" if transform == "log" else "rank-based inverse normal"
+    assert dict(zip(table["phenotype"], table["transform"])) == {
+        c: ("none" if transform == "log" and raw[c].min() <= 0 else label) for c in raw.columns}
+    if transform == "log":
+        assert "h2_80" in state.notice["text"] and "<= 0" in state.notice["text"]  # said why it is not logged
+    state.phenotype = "h2_40"
+    assert state.fit_row()["transform"] == label
+    assert ("transform", label, "applied to the phenotype before fitting") in state.fit_rows()
+    assert (state.results_side_by_side()["transform"] == table["transform"]).all()
+
+
+def test_ml_and_reml_side_by_side_equal_lmmcore(state, example):
+    both = state.results_side_by_side()
+    reml, ml = engine_fits(example, "reml"), engine_fits(example, "ml")
+    assert list(both["phenotype"]) == list(reml)
+    np.testing.assert_allclose(both["h2_reml"], [reml[p].h2 for p in both["phenotype"]], atol=1e-9)
+    np.testing.assert_allclose(both["h2_ml"], [ml[p].h2 for p in both["phenotype"]], atol=1e-9)
+    np.testing.assert_allclose(both["loglik_ml"], [ml[p].loglik for p in both["phenotype"]], rtol=1e-12)
+    assert list(both.columns[:5]) == ["phenotype", "n", "transform", "h2_reml", "h2_ml"]
+
+
+@pytest.mark.parametrize("method", ["reml", "ml"])
+def test_residual_diagnostics_equal_dense_generalised_least_squares(state, method):
+    """Standardised rotated residuals: their squares sum to r'V^{-1}r / v (dense GLS), i.e. n - p (REML) or n (ML)."""
+    from dense import gls
+    from scipy.stats import norm
+
+    state.method = method
+    state.phenotype = "h2_50_na"
+    fit, d = state.fit, state.diagnostics()
+    data = state.dataset
+    obs = data.phenotypes[fit.phenotype].notna().to_numpy()
+    K = data.kinship[np.ix_(obs, obs)]
+    y = data.phenotypes[fit.phenotype].to_numpy()[obs]
+    X = np.column_stack([np.ones(obs.sum()), data.covariates["sex"].to_numpy()[obs] == "m"])
+    b, rss, _, _ = gls(K, y, X.astype(float), fit.h2)  # rss = r' V^{-1} r with V = h K + (1 - h) I
+    quad = rss / fit.sigma2
+    assert (d.residuals ** 2).sum() == pytest.approx(quad, rel=1e-8)
+    assert (d.residuals ** 2).sum() == pytest.approx(fit.n - fit.p if method == "reml" else fit.n, rel=1e-6)
+    assert np.linalg.norm(d.fitted) == pytest.approx(np.linalg.norm(X @ b), rel=1e-8)  # U is orthogonal
+    m = d.n
+    np.testing.assert_allclose(d.theoretical, norm.ppf((np.arange(1, m + 1) - 0.375) / (m + 0.25)))
+    np.testing.assert_array_equal(d.ordered, np.sort(d.residuals))
+
+
+def test_the_url_holds_the_view_and_reset_view_restores_the_defaults(app):
+    from panel.io.location import Location
+
+    from app.url import sync_url
+
+    location = Location(search="?phenotype=h2_80&method=ml&tab=2&transform=rint&kinship_scale=gower")
+    sync_url(location, app.state, app.scan_state, app.tabs)
+    s = app.state
+    assert (s.phenotype, s.method, s.transform, s.kinship_scale, app.tabs.active) == ("h2_80", "ml", "rint", "gower", 2)
+    s.phenotype = "h2_20"
+    app.scan_state.loco = False
+    assert "phenotype=h2_20" in location.search and "loco=false" in location.search.lower()
+    s.overlay = True
+    resets = []
+    s.param.watch(lambda e: resets.append(e.name), "view_reset")
+    s.reset_view()
+    assert resets == ["view_reset"]
+    assert (s.method, s.transform, s.kinship_scale, s.overlay, s.phenotype) == ("reml", "none", "as-is", False, "h2_20")
+    assert "method=reml" in location.search and "transform=none" in location.search
+
+
+def test_options_view_and_diagnostics_view_render_and_follow_the_state(app):
+    import holoviews as hv
+
+    pn.panel(app).get_root()
+    app.tabs.active = app.tabs.objects.index(app.diagnostics) if app.diagnostics in app.tabs.objects else 6
+    app.state.transform = "rint"
+    scatter = app.diagnostics._scatter_plot()
+    assert hv.renderer("bokeh").get_plot(scatter) is not None
+    assert "rank-based inverse normal" in app.diagnostics._note_html()
+    assert app.options._note_text() == ""  # the example has no pile-up at h2 = 1
+    assert app.compare._frame(collapsed=True).empty  # nothing fitted by ML until the card is opened
+    table = app.compare._frame(collapsed=False)
+    assert table["transform"].eq("rank-based inverse normal").all()
+    np.testing.assert_allclose(table["h2_ml"], [app.state.fits("ml")[p].h2 for p in table["phenotype"]])

@@ -2,6 +2,7 @@
 
 from .brent import BrentView
 from .controls import DataPanel, ModelControls
+from .diagnostics import DiagnosticsView
 from .profile import ProfileView
 from .results import AllPhenotypesView, ResultsView
 from .scan import ScanView
@@ -11,6 +12,7 @@ __all__ = [
     "AllPhenotypesView",
     "BrentView",
     "DataPanel",
+    "DiagnosticsView",
     "ModelControls",
     "ProfileView",
     "ResultsView",

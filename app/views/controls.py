@@ -167,7 +167,8 @@ class ModelControls(pn.viewable.Viewer):
             s.param.overlay, name="Overlay the ML and REML curves", css_classes=["overlay-toggle"]
         )
         self._cov_note = pn.pane.Markdown(
-            pn.bind(self._covariate_text, s.param.dataset, s.param.use_covariates), margin=(0, 10)
+            pn.bind(self._covariate_text, s.param.dataset, s.param.use_covariates, s.param.phenotype), margin=(0, 10),
+            css_classes=["model-description"],
         )
         s.param.watch(self._sync_enabled, "dataset")
         self._sync_enabled()
@@ -188,12 +189,6 @@ class ModelControls(pn.viewable.Viewer):
     def _sync_enabled(self, *_events) -> None:
         self._covariates.disabled = not self.state.has_covariates
 
-    def _covariate_text(self, dataset, use_covariates) -> str:
-        if dataset is None:
-            return ""
-        if not self.state.has_covariates:
-            return "<small>No covariate file: the model has an intercept only.</small>"
-        names = ", ".join(escape(c) for c in dataset.covariates.columns)
-        if use_covariates:
-            return f"<small>X = intercept + {names}</small>"
-        return "<small>X = intercept only</small>"
+    def _covariate_text(self, dataset, use_covariates, phenotype=None) -> str:
+        model = self.state.model_description() if dataset is not None else None
+        return f"<small>{escape(model.text)}</small>" if model is not None else ""

@@ -83,14 +83,15 @@ class ScanView(pn.viewable.Viewer):
         )
         self._perm.param.watch(self._pick_perm, "value")
         self._info = pn.pane.Markdown(
-            pn.bind(self._info_text, entry=s.param.entry, busy=s.param.busy, label=s.param.genotype_label),
+            pn.bind(self._info_text, entry=s.param.entry, busy=s.param.busy, label=s.param.genotype_label,
+                    problem=s.param.problem),
             css_classes=["scan-summary"], margin=(0, 10), styles={"font-size": "12.5px"},
         )
         # the plots are DynamicMaps: a new scan or marker updates their data in place
         self._tap = hv.streams.Tap(x=None, y=None)
         self._tap.add_subscriber(self._tapped)
         self._lod = pn.pane.HoloViews(
-            hv.DynamicMap(self._lod_plot, streams=[hv.streams.Params(s, ["entry", "selected_marker"]), self._tap]),
+            hv.DynamicMap(self._lod_plot, streams=[hv.streams.Params(s, ["entry", "selected_marker", "problem"]), self._tap]),
             linked_axes=False, sizing_mode="stretch_width", min_height=300,
         )
         self._lod_holder = pn.Column(self._lod, sizing_mode="stretch_width", css_classes=["scan-lod-plot"])
@@ -119,7 +120,10 @@ class ScanView(pn.viewable.Viewer):
         self._download = pn.widgets.FileDownload(
             callback=self._scan_csv, filename="lmm_scan.csv", label="Download the scan (CSV)",
             **look(pn.widgets.FileDownload, "primary", "outline"), sizing_mode="stretch_width",
+            disabled=s.entry is None,  # until there is a scan
         )
+        self._problem = pn.pane.Alert(s.problem, alert_type="warning", visible=bool(s.problem),
+                                      sizing_mode="stretch_width", css_classes=["scan-problem"])
         # uploads
         limit = max_upload_bytes()
         self._inputs: dict[str, SizeLimitedFileInput] = {}
@@ -144,13 +148,15 @@ class ScanView(pn.viewable.Viewer):
             css_classes=["scan-uploads"],
         )
         # keep the scan in step with the settings while the tab is on screen
-        ex.param.watch(self._settings_changed, ["dataset", "phenotype", "method", "use_covariates"])
+        ex.param.watch(self._settings_changed, ["dataset", "phenotype", "method", "use_covariates", "transform"])
         s.param.watch(self._settings_changed, ["loco", "exact", "n_perm", "genotypes", "active"])
         s.param.watch(self._show_busy, "busy")
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
         s.param.watch(self._rename, "entry")
+        s.param.watch(self._show_problem, ["problem", "entry"])
         self._layout = pn.Row(
             pn.Column(
+                self._problem,
                 self._lod_holder,
                 pn.Row(self._effect, self._effects_table, sizing_mode="stretch_width"),
                 sizing_mode="stretch_width",
@@ -201,6 +207,11 @@ class ScanView(pn.viewable.Viewer):
     def _show_busy(self, event) -> None:
         self._lod_holder.loading = bool(event.new)
 
+    def _show_problem(self, *_events) -> None:
+        s = self.scan
+        self._problem.param.update(object=s.problem, visible=bool(s.problem))
+        self._download.disabled = s.entry is None
+
     def _rename(self, *_events) -> None:
         entry = self.scan.entry
         if entry is not None:
@@ -209,13 +220,15 @@ class ScanView(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ content
 
-    def _info_text(self, entry: ScanEntry | None, busy: bool, label: str) -> str:
+    def _info_text(self, entry: ScanEntry | None, busy: bool, label: str, problem: str = "") -> str:
         s = self.scan
         lines = [f"<small>**Genotypes:** {escape(label)}</small>"]
         info = s.summary()
         if not info:
             if s.explorer.dataset is None:
                 lines.append("Load phenotypes in the sidebar to scan them.")
+            elif problem:
+                lines.append("No scan: see the note above the plot.")
             elif busy:
                 lines.append("Scanning …")
             return "\n\n".join(lines)
@@ -235,12 +248,14 @@ class ScanView(pn.viewable.Viewer):
             lines.append(f"<small>⚠ {escape(text)}</small>")
         return "\n\n".join(lines)
 
-    def _lod_plot(self, entry: ScanEntry | None = None, selected_marker: str | None = None, x=None, y=None):
+    def _lod_plot(self, entry: ScanEntry | None = None, selected_marker: str | None = None, problem: str = "",
+                  x=None, y=None):
         """The LOD plot of the shown scan (``x``, ``y``: the click, handled by :meth:`_tapped`)."""
         s = self.scan
         if entry is None:
             title = "LOD along the genome"
-            message = "Load phenotypes and genotypes to scan." if s.explorer.dataset is None else "Scanning …"
+            message = ("Load phenotypes and genotypes to scan." if s.explorer.dataset is None
+                       else "The scan cannot run: see the note above." if s.problem else "Scanning …")
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
             if entry.key.refit:

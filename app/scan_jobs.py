@@ -1,0 +1,348 @@
+"""One genome scan or one genotype upload as a job: its inputs as a frozen snapshot, and the pure function that runs it.
+
+Nothing here touches a session's state, so every job may run in a worker
+thread. Every number comes from :func:`lmmcore.scan.scan`; uploaded genotype
+files are read by the engine's readers from a temporary directory (names
+chosen by :mod:`tempfile`, never the user's) that is removed whatever
+happens, and messages name the user's files, never the temporary ones.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
+
+from lmmcore import LMMData, LMMInputError
+from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs, read_plink
+from lmmcore.scan import ScanResult, scan
+
+from .messages import engine_messages
+
+__all__ = [
+    "EXAMPLE_SOURCES",
+    "UPLOADED",
+    "GENOTYPE_FILES",
+    "PERMUTATION_CHOICES",
+    "PERMUTATION_SEED",
+    "THRESHOLD_ALPHA",
+    "UPLOAD_CARD",
+    "ScanKey",
+    "ScanJob",
+    "ScanEntry",
+    "GenotypeJob",
+    "PreparedGenotypes",
+    "run_scan",
+    "make_job",
+    "prepare_genotypes",
+    "prepare_upload",
+    "check_shared_ids",
+    "scan_problem",
+    "shared_individuals",
+]
+
+#: The bundled example's genotype files, by source key (label shown to the user).
+EXAMPLE_SOURCES: dict[str, str] = {
+    "genoprobs": "example: genotype probabilities (genoprobs.csv)",
+    "dosages": "example: allele dosages (genotypes.csv)",
+}
+#: Source key of the user's uploaded genotypes.
+UPLOADED = "upload"
+
+#: Genotype files a user can upload: kind -> what it is called in messages.
+GENOTYPE_FILES: dict[str, str] = {
+    "genoprobs": "genotype probabilities",
+    "dosages": "dosage",
+    "map": "map",
+    "bed": "PLINK .bed",
+    "bim": "PLINK .bim",
+    "fam": "PLINK .fam",
+}
+_PLINK = ("bed", "bim", "fam")
+_TEMP_NAMES = {
+    "genoprobs": "genotypes.csv", "dosages": "genotypes.csv", "map": "map.csv",
+    "bed": "upload.bed", "bim": "upload.bim", "fam": "upload.fam",
+}
+
+#: Numbers of permutations offered (0: none, no threshold).
+PERMUTATION_CHOICES = (0, 100, 200, 500, 1000)
+#: The largest number of permutations accepted.
+MAX_PERMUTATIONS = 10_000
+#: Seed of the permutations, so that a threshold does not move when the scan is repeated.
+PERMUTATION_SEED = 1
+#: Level of the genome-wide threshold drawn on the LOD plot.
+THRESHOLD_ALPHA = 0.05
+#: Rows of the top-peaks table (the highest marker of each chromosome, best first).
+TOP_PEAKS = 5
+#: Scan results kept per session (least recently used dropped first).
+MAX_CACHED_SCANS = 32
+#: Individuals needed in common between the genotypes and the phenotypes.
+MIN_SHARED = 3
+
+#: Where the user uploads genotypes (named in messages that ask for them).
+UPLOAD_CARD = "the “Your own genotypes” card (below the scan settings, on the right of this tab)"
+
+
+@dataclass(frozen=True)
+class ScanKey:
+    """Everything a scan result depends on (its cache key).
+
+    ``data_token`` and ``genotypes_token`` change whenever a new data set or
+    new genotypes are installed.
+    """
+
+    phenotype: str
+    method: str
+    loco: bool
+    use_covariates: bool
+    n_perm: int
+    data_token: int
+    genotypes_token: int
+    refit: bool = False
+    transform: str = "none"
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    """What one scan needs (a snapshot, safe to hand to a worker thread).
+
+    Attributes
+    ----------
+    key : ScanKey
+    genotypes : Genotypes
+    phenotype : Series
+        The phenotype as fitted (transformed, if a transform is chosen),
+        indexed by individual ID (NaN = missing).
+    covariates : DataFrame or None
+        As loaded (text columns become indicators in the engine).
+    """
+
+    key: ScanKey
+    genotypes: Genotypes
+    phenotype: pd.Series
+    covariates: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class ScanEntry:
+    """A finished scan.
+
+    Attributes
+    ----------
+    job : ScanJob
+        The inputs (the effect plot reads the genotypes and phenotype from it).
+    result : ScanResult
+        From :func:`lmmcore.scan.scan`.
+    seconds : float
+        Wall-clock time of the :func:`~lmmcore.scan.scan` call.
+    messages : tuple of str
+        The engine's warnings (e.g. individuals left out).
+    """
+
+    job: ScanJob
+    result: ScanResult
+    seconds: float
+    messages: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ScanKey:
+        return self.job.key
+
+    @property
+    def phenotype(self) -> str:
+        return self.job.key.phenotype
+
+
+
+@dataclass(frozen=True)
+class GenotypeJob:
+    """Uploaded genotype files forming a complete set (a snapshot for a worker thread).
+
+    Attributes
+    ----------
+    format : {"genoprobs", "dosages", "plink"}
+    files : dict
+        ``kind -> (display name, bytes)``.
+    """
+
+    format: str
+    files: dict[str, tuple[str, bytes]]
+
+    @property
+    def label(self) -> str:
+        kinds = _PLINK if self.format == "plink" else (self.format, "map")
+        return "uploaded: " + ", ".join(self.files[k][0] for k in kinds)
+
+    @property
+    def main_name(self) -> str:
+        """The file that holds the genotypes (for messages)."""
+        return self.files["bed" if self.format == "plink" else self.format][0]
+
+
+@dataclass(frozen=True)
+class PreparedGenotypes:
+    """Genotypes read and checked, ready to install."""
+
+    genotypes: Genotypes
+    label: str
+    messages: tuple[str, ...] = ()
+
+
+def run_scan(job: ScanJob) -> ScanEntry:
+    """Run :func:`lmmcore.scan.scan` for one job and time it (pure; may run in a worker thread).
+
+    The kinship is computed by the engine from the job's genotypes:
+    leave-one-chromosome-out (``kinship="loco"``) or one overall matrix
+    (``kinship="overall"``); permutations use :data:`PERMUTATION_SEED`.
+
+    Raises
+    ------
+    LMMInputError
+        Whatever the engine refuses (too few individuals in common, ...).
+    """
+    key = job.key
+    started = time.perf_counter()
+    with engine_messages() as messages:
+        result = scan(
+            job.genotypes,
+            job.phenotype.to_frame(key.phenotype),
+            job.covariates,
+            kinship="loco" if key.loco else "overall",
+            method=key.method,
+            n_perm=key.n_perm,
+            seed=PERMUTATION_SEED,
+            refit=key.refit,
+        )
+    seconds = time.perf_counter() - started
+    return ScanEntry(job=job, result=result, seconds=seconds, messages=tuple(messages))
+
+
+def _is_text(content: bytes) -> bool:
+    head = content[:65536]
+    if b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return len(head) == 65536 and exc.start >= len(head) - 4  # a character cut at the end of the sample
+    return True
+
+
+def prepare_genotypes(job: GenotypeJob) -> PreparedGenotypes:
+    """Read an uploaded set of genotype files with the engine's readers (pure; may run in a worker thread).
+
+    The files are written to a fresh temporary directory, read, and the
+    directory is removed whatever happens. Messages name the user's files,
+    never the temporary ones.
+
+    Raises
+    ------
+    LMMInputError
+        Whatever the reader finds wrong.
+    """
+    with tempfile.TemporaryDirectory(prefix="lmm-genotypes-") as folder:
+        paths: dict[str, Path] = {}
+        rename: dict[str, str] = {}
+        for kind, (name, content) in job.files.items():
+            path = Path(folder) / _TEMP_NAMES[kind]
+            path.write_bytes(content)
+            paths[kind] = path
+            rename[str(path)] = name
+        prefix = Path(folder) / "upload"
+        if job.format == "plink":
+            rename[str(prefix)] = "/".join(job.files[k][0] for k in _PLINK)
+        rename[folder] = "the upload"
+        with engine_messages(rename) as messages:
+            try:
+                if job.format == "plink":
+                    genotypes = read_plink(prefix)
+                elif job.format == "genoprobs":
+                    genotypes = read_genoprobs(paths["genoprobs"], paths["map"])
+                else:
+                    genotypes = read_dosages(paths["dosages"], paths["map"])
+            except LMMInputError as exc:
+                raise LMMInputError(messages.rename(str(exc))) from None
+    return PreparedGenotypes(replace(genotypes, source=job.main_name), job.label, tuple(messages))
+
+
+def make_job(key: ScanKey, genotypes: Genotypes, data: LMMData) -> ScanJob:
+    """The inputs of the scan ``key`` asks for, taken from ``data`` (the phenotype data in use)."""
+    return ScanJob(
+        key=key,
+        genotypes=genotypes,
+        phenotype=data.phenotypes[key.phenotype].copy(),
+        covariates=data.covariates if key.use_covariates else None,
+    )
+
+
+def prepare_upload(job: GenotypeJob, data: LMMData | None, key: ScanKey | None) -> tuple[PreparedGenotypes,
+                                                                                        ScanEntry | None]:
+    """Read uploaded genotypes, check them against ``data`` and scan them once for ``key``.
+
+    Pure: it touches no state, so it may run in a worker thread. The scan is
+    part of the check: genotypes that the engine cannot scan with the
+    phenotype data in use are refused before anything changes.
+
+    Raises
+    ------
+    LMMInputError
+        From the reader, :func:`check_shared_ids` or the scan.
+    """
+    prepared = prepare_genotypes(job)
+    check_shared_ids(prepared.genotypes, data, job.main_name)
+    entry = None
+    if key is not None and data is not None:
+        entry = run_scan(make_job(key, prepared.genotypes, data))
+    return prepared, entry
+
+
+def shared_individuals(genotypes: Genotypes, phenotype: pd.Series) -> int:
+    """How many individuals have both genotypes and an observed value of ``phenotype``."""
+    observed = phenotype.index[phenotype.notna().to_numpy()].astype(str)
+    return int(pd.Index(genotypes.ids).isin(observed).sum())
+
+
+def scan_problem(job: ScanJob, genotype_label: str, data_label: str) -> str:
+    """Why the scan of ``job`` cannot run, and what to do, or ``""`` when it can (a cheap check before the scan)."""
+    shared = shared_individuals(job.genotypes, job.phenotype)
+    if shared >= MIN_SHARED:
+        return ""
+    observed = job.phenotype.dropna()
+    g_ids, p_ids = job.genotypes.ids, observed.index.astype(str)
+    example = (f" (genotype IDs look like '{g_ids[0]}', phenotype IDs like '{p_ids[0]}')"
+               if len(g_ids) and len(p_ids) else "")
+    return (
+        f"The genome scan of '{job.key.phenotype}' cannot run: the genotypes in use ({genotype_label}, "
+        f"{job.genotypes.n} individuals) and the phenotype data ({data_label}, {observed.size} individuals with a "
+        f"value) have {shared} individual{'' if shared == 1 else 's'} in common{example}, and a scan needs at "
+        f"least {MIN_SHARED}. Upload the genotypes of these individuals, with the same IDs in the first column, in "
+        f"{UPLOAD_CARD}: a genotype probabilities or dosage CSV with its map CSV, or the PLINK .bed, .bim and .fam "
+        "files."
+    )
+
+
+def check_shared_ids(genotypes: Genotypes, data: LMMData | None, name: str) -> None:
+    """Refuse genotypes that share fewer than :data:`MIN_SHARED` individuals with the phenotype data.
+
+    Raises
+    ------
+    LMMInputError
+        Naming the genotype file, the number in common and examples of both kinds of ID.
+    """
+    if data is None:
+        return
+    shared = int(pd.Index(genotypes.ids).isin(pd.Index(data.ids).astype(str)).sum())
+    if shared >= MIN_SHARED:
+        return
+    raise LMMInputError(
+        f"the genotype file '{name}' has {genotypes.n} individuals and {shared} of them "
+        f"{'is' if shared == 1 else 'are'} among the {data.n} individuals of the phenotype data in use "
+        f"(genotype IDs look like '{genotypes.ids[0]}', phenotype IDs like '{data.ids[0]}'); a scan needs "
+        f"at least {MIN_SHARED} individuals in common, so upload the genotypes of the same individuals, "
+        "with the same IDs in the first column"
+    )
+
+
