@@ -13,12 +13,11 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from typing import Sequence
 
 from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
 from .cross_cli import register as register_cross_commands
-from .errors import LMMInputError, LMMWarning, reporting
+from .errors import LMMInputError, reporting
 from .qtl_cli import register as register_qtl_commands
 from .scan_cli import register as register_scan_commands
 
@@ -170,22 +169,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     console = Console()
     args.console = console
-    # Bridge for the modules that still send messages as warnings.warn(..., LMMWarning) rather than
-    # lmmcore.errors.report: catch_warnings(record=True) collects them (the documented API; this
-    # process runs one command in one thread) and the console prints them in order with the rest.
-    # Remove it once every module reports through lmmcore.errors.report.
-    with warnings.catch_warnings(record=True) as recorded:
-        warnings.simplefilter("always", LMMWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        console.pending = recorded
-        try:
-            with reporting(console):
-                status = int(args.func(args))
-        except BaseException as exc:  # noqa: BLE001 - each kind gets its exit status below
-            console.relay()
-            return _failure(exc)
-        console.relay()
-        return status
+    try:
+        with reporting(console):
+            return int(args.func(args))
+    except BaseException as exc:  # noqa: BLE001 - each kind gets its exit status below
+        return _failure(exc)
 
 
 def _failure(exc: BaseException) -> int:

@@ -12,7 +12,6 @@ import math
 import sys
 from typing import TYPE_CHECKING
 
-from .errors import LMMWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -72,33 +71,13 @@ class Console:
     Called with a message (as :func:`lmmcore.errors.reporting` calls its
     receiver), it prints ``lmmcore: warning: <message>`` unless the same text
     was printed before; ``--quiet`` does not silence warnings.
-
-    ``pending`` is the list that ``warnings.catch_warnings(record=True)``
-    fills in :func:`lmmcore.cli.main` (the bridge for modules that still
-    issue ``warnings.warn(..., LMMWarning)``): :meth:`relay` prints its
-    LMMWarnings, and every other output relays first, so messages keep
-    their order.
     """
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
-        self.pending: list | None = None
 
     def __call__(self, message: str) -> None:
-        self.relay()
-        self._warn(str(message))
-
-    def relay(self) -> None:
-        """Print the LMMWarnings recorded since the last call (other warnings are dropped)."""
-        if not self.pending:
-            return
-        recorded = list(self.pending)
-        self.pending.clear()
-        for item in recorded:
-            if issubclass(item.category, LMMWarning):
-                self._warn(str(item.message))
-
-    def _warn(self, text: str) -> None:
+        text = str(message)
         if text not in self.seen:
             self.seen.add(text)
             print(f"{PROG}: warning: {text}", file=sys.stderr)
@@ -106,9 +85,6 @@ class Console:
 
 def say(args, message: str) -> None:
     """Print a progress or summary line on stderr, unless ``--quiet``."""
-    console = getattr(args, "console", None)
-    if console is not None:
-        console.relay()
     if not getattr(args, "quiet", False):
         print(f"{PROG}: {message}", file=sys.stderr)
 

@@ -401,37 +401,6 @@ def test_messages_of_concurrent_jobs_reach_only_their_own_session():
         report("outside")
 
 
-def test_engine_warnings_not_yet_converted_reach_only_their_own_session():
-    """The transitional bridge (engine modules still issuing LMMWarning) keeps each job's messages to itself."""
-    import threading
-    import warnings as _warnings
-
-    from app.messages import engine_messages
-    from lmmcore import LMMWarning
-    from lmmcore.errors import report
-
-    n_threads, per_thread = 8, 50
-    results: dict[int, list[str]] = {}
-    start = threading.Barrier(n_threads)
-
-    def job(k: int) -> None:
-        start.wait()
-        with engine_messages({f"/tmp/secret{k}": f"file{k}.csv"}) as received:
-            for i in range(per_thread):
-                _warnings.warn(f"/tmp/secret{k}: warned {i}", LMMWarning)
-                report(f"session {k} reported {i}")
-        results[k] = list(received)
-
-    threads = [threading.Thread(target=job, args=(k,)) for k in range(n_threads)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    for k in range(n_threads):
-        assert sorted(results[k]) == sorted([f"file{k}.csv: warned {i}" for i in range(per_thread)]
-                                            + [f"session {k} reported {i}" for i in range(per_thread)])
-
-
 # --------------------------------------------------------------------------- #
 # Issue 14: the model description is the fitted design
 # --------------------------------------------------------------------------- #
