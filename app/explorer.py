@@ -37,7 +37,7 @@ PRESENTATION_QUERY = "presentation"
 
 #: The tab strip wraps onto a second line rather than hiding tabs on narrow screens (1024 px projectors).
 _TAB_CSS = """
-.bk-header { flex-wrap: wrap; row-gap: 2px; }
+.bk-header, .bk-headers-wrapper, .bk-headers { flex-wrap: wrap; row-gap: 2px; overflow: visible; }
 .bk-tab { white-space: nowrap; font-size: 1em; padding: 4px 12px; }
 """
 
@@ -88,14 +88,10 @@ class ExplorerApp(pn.viewable.Viewer):
             stylesheets=[_TAB_CSS],
         )
         self.presentation_switch = pn.widgets.Switch.from_param(
-            look.param.presentation, name="Presentation mode", css_classes=["presentation-switch"], width=50,
-            margin=(8, 10, 0, 10),
+            look.param.presentation, name="Presentation mode (large text for projectors)",
+            css_classes=["presentation-switch"], sizing_mode="stretch_width", margin=(8, 10, 0, 10),
         )
-        presenter = pn.Row(
-            self.presentation_switch,
-            pn.pane.Markdown("**Presentation mode** (large text for projectors)", margin=(0, 0)),
-            sizing_mode="stretch_width",
-        )
+        presenter = self.presentation_switch
         self.about = pn.pane.Markdown(_ABOUT, margin=(0, 10), css_classes=["about"])
         self.sidebar = pn.Column(
             presenter, self.controls, pn.layout.Divider(), self.data_panel, sizing_mode="stretch_width"

@@ -181,7 +181,8 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     vertex_pt, labels = [], []
     if detail is not None and len(detail.points) == 3 and np.isfinite(detail.vertex):
         hs = [p[0] for p in detail.points] + [detail.vertex]
-        a, b = max(min(hs + [xlim[0]]), xlim[0]), min(max(hs + [xlim[1]]), xlim[1])
+        pad = 0.3 * (max(hs) - min(hs))
+        a, b = max(min(hs) - pad, xlim[0]), min(max(hs) + pad, xlim[1])
         grid = np.linspace(a, b, 160)
         values = parabola(detail.points, grid)
         if detail.step == "parabolic":
@@ -194,22 +195,36 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     layers.append(hv.Curve(used, hdim, ldim, label="parabola").opts(color=PARABOLA_COLOUR, line_width=2.5))
     layers.append(hv.Curve(refused, hdim, ldim, label="refused parabola").opts(
         color=REJECTED_COLOUR, line_width=2, line_dash="dashed"))
+    # y-range: what is visible, with the step's points
+    grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
+    step_pts = [p[1] for p in vertex_pt] if zoom else []
+    if detail is not None:
+        step_pts += [float(Y(ll)) for h, ll in detail.points if inside(h)]
+        if inside(detail.h2):
+            step_pts.append(float(Y(detail.loglik)))
+    ys = [Y(curve.loc[inside(curve["h2"].to_numpy()), "loglik"].to_numpy()), Y(frame.grid_loglik[grid_ok])]
+    ys += [np.array(step_pts, dtype=float)]
+    ys = np.concatenate([y[np.isfinite(y)] for y in ys]) if ys else np.zeros(0)
+    if ys.size == 0:
+        ys = np.array([0.0, 1.0])
+    top = float(ys.max())
+    bottom = float(ys.min()) if zoom else max(float(ys.min()), top - 40.0)
+    span = max(top - bottom, 1e-12 if zoom else 1e-9)
     # golden section: the larger part of the bracket, from x, and the point 0.382 of the way in
     golden_bar, split = (np.zeros(0), np.zeros(0)), -1e9
     if detail is not None and detail.step == "golden" and detail.points and np.isfinite(detail.golden_split):
         lo, hi = detail.before
         xb = detail.x[0]
         far = lo if xb >= 0.5 * (lo + hi) else hi
-        level = detail.x[1]
-        golden_bar = (X([xb, far]), Y([level, level]))
+        level = bottom - 0.02 * span  # a bar under the curve: x to the far end of the larger part
+        golden_bar = (X([xb, far]), np.array([level, level]))
         split = float(X(detail.golden_split))
         if zoom:
-            labels.append((split, float(Y(level)), "0.382", "golden"))
+            labels.append((split, level + 0.01 * span, " 0.382 of the larger part", "golden"))
     layers.append(hv.Curve(golden_bar, hdim, ldim, label="larger part").opts(
         color=GOLDEN_COLOUR, line_width=5, alpha=0.6))
     layers.append(hv.VLine(split).opts(color=GOLDEN_COLOUR, line_width=2, line_dash="dashed"))
     # every evaluation so far, coloured by kind
-    grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
     keep = inside(frame.h2)
     kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), np.asarray(frame.steps)[keep].astype(str)])
     points = pd.DataFrame({
@@ -238,19 +253,12 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     final = [(float(X(frame.final_h2)), float(Y(frame.final_loglik)))] if (
         frame.is_last and np.isfinite(frame.final_h2) and inside(frame.final_h2)) else []
     layers.append(hv.Scatter(final, hdim, ldim, label="optimum").opts(color=OPTIMUM_COLOUR, size=14, marker="star"))
-    txt = pd.DataFrame(labels or [(np.nan, np.nan, "", "point")], columns=["h2", "loglik", "text", "kind"])
+    # both colour categories always present: a single one would be sent as a constant and break later frames
+    labels += [(np.nan, np.nan, "", "point"), (np.nan, np.nan, "", "golden")]
+    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"])
     layers.append(hv.Labels(txt, [hdim, ldim], ["text", "kind"], label="names").opts(
         text_color="kind", cmap={"point": "#111827", "golden": GOLDEN_COLOUR}, text_align="left",
         text_baseline="bottom", text_font_size="11pt"))
-    # y-range: what is visible, with the step's points
-    ys = [Y(curve.loc[inside(curve["h2"].to_numpy()), "loglik"].to_numpy()), Y(frame.grid_loglik[grid_ok])]
-    ys += [np.array([p[1] for p in xwv + cur_pts])]
-    ys = np.concatenate([y[np.isfinite(y)] for y in ys]) if ys else np.zeros(0)
-    if ys.size == 0:
-        ys = np.array([0.0, 1.0])
-    top = float(ys.max())
-    bottom = float(ys.min()) if zoom else max(float(ys.min()), top - 40.0)
-    span = max(top - bottom, 1e-12 if zoom else 1e-9)
     title = "zoom: the bracket before this step" if zoom else "the whole range of h2"
     return hv.Overlay([layer.opts(framewise=True) for layer in layers]).opts(
         **PLOT_OPTS,
@@ -258,7 +266,7 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         ylabel=ldim.label,
         title=title,
         xlim=(xlim[0] - x0, xlim[1] - x0),
-        ylim=(bottom - 0.08 * span, top + 0.14 * span),
+        ylim=(bottom - 0.1 * span, top + 0.14 * span),
         framewise=True,
         show_legend=False,
         height=330,

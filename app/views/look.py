@@ -66,7 +66,8 @@ def styled(obj, presentation: bool):
     if not presentation:
         return obj
     obj = obj.map(_thicken, [hv.Element])
-    return obj.opts(fontscale=PRESENT_FONTSCALE)
+    # the toolbar beside the plot, so that the larger title does not run under it
+    return obj.opts(fontscale=PRESENT_FONTSCALE, toolbar="right")
 
 
 def live_plot(func: Callable, deps: dict, look: Look, **pane_params) -> pn.pane.HoloViews:

@@ -163,8 +163,9 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         if l0 >= ylim[0]:
             points.append((0.0, l0, "zero"))
             # under the point, unless that would leave the frame; then beside it, above
+            # centred under the point (clear of the optimum's dotted line); above it if the frame ends there
             below = l0 - 0.06 * span >= ylim[0] + 0.02 * span
-            labels.append((0.025, l0 - 0.06 * span if below else l0 + 0.06 * span, "L(0)", "zero", "left"))
+            labels.append((0.0, l0 - 0.06 * span if below else l0 + 0.06 * span, "L(0)", "zero", "center"))
         else:
             # below the view: kept as an undrawn (NaN) point, because a colour column with a
             # single category is sent to the browser as a constant and breaks the next frames

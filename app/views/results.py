@@ -20,11 +20,10 @@ from .style import escape, look
 
 __all__ = ["ResultsView", "AllPhenotypesView", "csv_bytes", "table_formatters", "ROW_HEIGHT", "MAX_ROWS"]
 
-#: Rows of the all-phenotypes table (pixels) and how many show before it scrolls: the table's
-#: height is always a whole number of rows, so no row is cut in half.
+#: Rows of the all-phenotypes table (pixels) and how many show on one page: the table shows
+#: whole pages of rows (it grows to fit them, with pages beyond), so no row is cut in half.
 ROW_HEIGHT = 30
 MAX_ROWS = 10
-_HEADER_HEIGHT = 38
 
 _ALL_COLUMNS = [
     "phenotype", "n", "h2", "h2_se", "h2_ci_low", "h2_ci_high", "sigma2_g", "sigma2_e",
@@ -188,7 +187,8 @@ class AllPhenotypesView(pn.viewable.Viewer):
             row_height=ROW_HEIGHT,
             stylesheets=[
                 ".tabulator-cell, .tabulator-col-title { font-size: 0.9em !important; }"
-                ".tabulator-row.tabulator-selected { background-color: #fde68a !important; font-weight: 600; }"
+                ".tabulator-row.tabulator-selected, .tabulator-row.tabulator-selected .tabulator-cell "
+                "{ background-color: #fde68a !important; color: #111827 !important; font-weight: 600; }"
             ],
             css_classes=["all-phenotypes"],
         )
@@ -235,11 +235,12 @@ class AllPhenotypesView(pn.viewable.Viewer):
     def _refresh_table(self, *_events) -> None:
         s = self.state
         df = self._frame(s.dataset, s.method, s.use_covariates)
-        rows = min(max(len(df), 1), MAX_ROWS)
         self._table.param.update(
             value=df,
             formatters=table_formatters(df),
-            height=_HEADER_HEIGHT + rows * ROW_HEIGHT + 2,  # whole rows only: none cut in half
+            # no fixed height (it would cut a row in half): all rows, or whole pages of MAX_ROWS
+            pagination="local" if len(df) > MAX_ROWS else None,
+            page_size=MAX_ROWS,
         )
         self._select_current()
 

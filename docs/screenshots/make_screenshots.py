@@ -30,6 +30,16 @@ TABS = {
 SIZES = {"1024": (1024, 768), "1366": (1366, 768)}
 
 
+def scroll(page, where: float) -> bool:
+    """Scroll the page's scrolling main area to ``where`` (0 top, 1 bottom); whether it can scroll."""
+    return page.evaluate(
+        """where => { const box = document.querySelector('#main');
+                      if (!box || box.scrollHeight <= box.clientHeight + 40) return false;
+                      box.scrollTop = where * (box.scrollHeight - box.clientHeight); return true; }""",
+        where,
+    )
+
+
 def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[str]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -45,15 +55,21 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                 page.locator(".profile-plot canvas").first.wait_for(state="attached")
                 for key in tabs:
                     page.locator(".bk-tab", has_text=TABS[key]).first.click()
-                    page.wait_for_timeout(2500 if key == "scan" else 1200)
+                    page.wait_for_timeout(6000 if key == "scan" else 3500)
                     if key == "brent":  # a few steps in, so that a parabola is on screen
                         for _ in range(3):
                             page.locator(".brent-player button.next").click()
-                            page.wait_for_timeout(300)
-                        page.wait_for_timeout(900)
+                            page.wait_for_timeout(500)
+                        page.wait_for_timeout(2500)
+                    scroll(page, 0)
                     path = out / f"{size}_{mode}_{key}.png"
-                    page.screenshot(path=str(path), full_page=True)
+                    page.screenshot(path=str(path))
                     made.append(path)
+                    if scroll(page, 1):  # the rest of a tall tab
+                        page.wait_for_timeout(1500)
+                        path = out / f"{size}_{mode}_{key}_lower.png"
+                        page.screenshot(path=str(path))
+                        made.append(path)
                 page.context.close()
         browser.close()
     return made
