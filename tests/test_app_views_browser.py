@@ -29,7 +29,7 @@ sync_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 60_000
 SIZES = {"1024": (1024, 768), "1366": (1366, 768)}
-TABS = ("Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes")
+TABS = ("Profile likelihood", "Brent's method", "Algorithm walkthrough", "Results", "All phenotypes", "Genome scan")
 PARABOLA = "#059669"  # app.views.brent_plots.PARABOLA_COLOUR
 GOLDEN = "#d97706"
 
@@ -156,6 +156,8 @@ def test_no_plot_is_narrower_than_250_px(pages, size):
             continue  # a table, no plot
         page.wait_for_timeout(500)
         page.locator(".bk-panel-models-tabs-Tabs canvas, .main-tabs canvas").first.wait_for(state="attached")
+        if name == "Genome scan":  # the phenotype-by-genotype plot once a marker is shown
+            page.locator(".scan-effect-plot canvas").first.wait_for(state="attached")
         page.wait_for_timeout(2500)  # let the tab's plots lay out
         widths = page.evaluate(
             """() => { const out = []; const seen = new Set();

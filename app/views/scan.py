@@ -96,11 +96,12 @@ class ScanView(pn.viewable.Viewer):
         self._lod_holder = pn.Column(self._lod, sizing_mode="stretch_width", css_classes=["scan-lod-plot"])
         self._effect = pn.pane.HoloViews(
             hv.DynamicMap(pn.bind(self._effect_plot, entry=s.param.entry, marker=s.param.selected_marker)),
-            linked_axes=False, sizing_mode="stretch_width", min_height=262,
+            linked_axes=False, sizing_mode="stretch_width", min_height=262, min_width=300,
+            styles={"flex": "1 1 320px"}, css_classes=["scan-effect-plot"],
         )
         self._effects_table = pn.pane.HTML(
             pn.bind(self._effects_html, entry=s.param.entry, marker=s.param.selected_marker),
-            width=250, css_classes=["scan-effects"],
+            width=260, css_classes=["scan-effects"], styles={"flex": "0 0 260px"},
         )
         self._peaks = pn.widgets.Tabulator(
             pn.bind(self._peaks_frame, entry=s.param.entry),
@@ -109,10 +110,10 @@ class ScanView(pn.viewable.Viewer):
             selectable=False,
             formatters={"pos": NumberFormatter(format="0.0"), "lod": NumberFormatter(format="0.00")},
             titles={"lod": "LOD"},
-            layout="fit_columns",
+            layout="fit_data_fill",  # columns as wide as their text: marker names are never cut
             configuration={"columnDefaults": {"headerSort": False}},  # five rows, best first: no sort arrows
             sizing_mode="stretch_width",
-            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 12px !important; }"],
+            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 0.9em !important; }"],
             css_classes=["scan-peaks"],
         )
         self._peaks.on_click(self._pick_peak)
@@ -149,11 +150,12 @@ class ScanView(pn.viewable.Viewer):
         s.param.watch(self._show_busy, "busy")
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
         s.param.watch(self._rename, "entry")
-        self._layout = pn.Row(
+        # plots and settings side by side on a wide screen; on a projector's 1024 px the settings wrap below
+        self._layout = pn.FlexBox(
             pn.Column(
                 self._lod_holder,
-                pn.Row(self._effect, self._effects_table, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
+                pn.FlexBox(self._effect, self._effects_table, flex_wrap="wrap", sizing_mode="stretch_width"),
+                min_width=360, sizing_mode="stretch_width", styles={"flex": "1 1 560px"},
             ),
             pn.Column(
                 self._source,
@@ -166,8 +168,9 @@ class ScanView(pn.viewable.Viewer):
                 self._download,
                 pn.pane.HTML(_HOW, margin=(0, 10)),
                 self._uploads,
-                width=320,
+                min_width=320, max_width=400, sizing_mode="stretch_width", styles={"flex": "1 1 340px"},
             ),
+            flex_wrap="wrap",
             sizing_mode="stretch_width",
         )
 
@@ -244,7 +247,7 @@ class ScanView(pn.viewable.Viewer):
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
             if entry.key.refit:
-                title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²; dashed: h² refitted per marker)"
+                title = f"{entry.phenotype}: LOD ({kin}; dashed: h² refitted per marker)"
             else:
                 title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""

@@ -55,7 +55,9 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                 page.locator(".profile-plot canvas").first.wait_for(state="attached")
                 for key in tabs:
                     page.locator(".bk-tab", has_text=TABS[key]).first.click()
-                    page.wait_for_timeout(6000 if key == "scan" else 3500)
+                    if key == "scan":  # until the scan is drawn and its peaks listed
+                        page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
+                    page.wait_for_timeout(3500)
                     if key == "brent":  # a few steps in, so that a parabola is on screen
                         for _ in range(3):
                             page.locator(".brent-player button.next").click()
