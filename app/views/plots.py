@@ -116,9 +116,11 @@ def _label_spot(d: pd.DataFrame, top_h2: float, ylim: tuple[float, float], depth
         below = branch[branch["loglik"] <= level]
         if len(below) and float(below["loglik"].iloc[0]) >= ylim[0] + 0.1 * span:
             h, ll = float(below["h2"].iloc[0]), float(below["loglik"].iloc[0])
-            if where == "right":
-                return min(h + 0.02, 0.97), ll + 0.02 * span, "left"
-            return max(h - 0.02, 0.03), ll + 0.02 * span, "right"
+            # the text needs room on its side, inside the frame (about 0.1 of the width)
+            if where == "right" and h + 0.02 <= 0.9:
+                return h + 0.02, ll + 0.02 * span, "left"
+            if where == "left" and h - 0.02 >= 0.1:
+                return h - 0.02, ll + 0.02 * span, "right"
     return None
 
 
@@ -183,13 +185,16 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         labels.append((1.0 if far_right else 0.0, threshold + 0.035 * span, "max − 1.92", "note",
                        "right" if far_right else "left"))
         # each curve's name beside it, below the optimum's label, away from the other name
-        spots = [(primary, df, fit.h2, 0.45, "right" if fit.h2 < 0.55 else "left")]
+        spots = [(primary, df, fit.h2, (0.45, 0.3, 0.6), "right" if fit.h2 < 0.55 else "left")]
         if other:
-            spots.append((second, other_df, other[2].h2, 0.7, "left" if fit.h2 < 0.55 else "right"))
-        for method, d, top_h2, depth, side in spots:
-            at = _label_spot(d, top_h2, ylim, depth, side)
-            if at is not None:
-                labels.append((at[0], at[1], METHODS[method], method, at[2]))
+            spots.append((second, other_df, other[2].h2, (0.7, 0.85, 0.58, 0.3),
+                          "left" if fit.h2 < 0.55 else "right"))
+        for method, d, top_h2, depths, side in spots:
+            for depth in depths:  # the first depth where the curve has room for its name
+                at = _label_spot(d, top_h2, ylim, depth, side)
+                if at is not None:
+                    labels.append((at[0], at[1], METHODS[method], method, at[2]))
+                    break
         title = f"{fit.phenotype}: profile log-likelihood by {METHODS[primary]}"
     pts = pd.DataFrame(points, columns=["h2", "loglik", "kind"])
     txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind", "align"])
