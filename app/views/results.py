@@ -200,6 +200,8 @@ class AllPhenotypesView(pn.viewable.Viewer):
             self._errorbars, dict(sorters=self._table.param.sorters, phenotype=s.param.phenotype, **deps), self.look,
             min_height=260, css_classes=["all-phenotypes-plot"],
         )
+        self._se_note = pn.pane.Markdown(pn.bind(self._se_caption, **deps), css_classes=["all-se-note"],
+                                         sizing_mode="stretch_width", margin=(0, 10))
         self._download = pn.widgets.FileDownload(
             callback=self._all_csv, filename="lmm_results_all.csv", label="Download all results (CSV)",
             **look(pn.widgets.FileDownload, "primary", "outline"), width=300,
@@ -216,6 +218,7 @@ class AllPhenotypesView(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ),
             self._table,
+            self._se_note,
             self._plot,
             sizing_mode="stretch_width",
         )
@@ -231,6 +234,18 @@ class AllPhenotypesView(pn.viewable.Viewer):
         if df.empty:
             return pd.DataFrame(columns=_ALL_COLUMNS)
         return df[_ALL_COLUMNS].reset_index(drop=True)
+
+    def _se_caption(self, dataset, method, use_covariates) -> str:
+        """Why an SE shows "—": the engine's note for each phenotype without one."""
+        fits = self.state.fits() if dataset is not None else {}
+        notes: dict[str, list[str]] = {}
+        for name, fit in fits.items():
+            if not np.isfinite(fit.h2_se):
+                notes.setdefault(fit.h2_se_note or "not defined", []).append(name)
+        if not notes:
+            return ""
+        parts = [f"{', '.join(escape(n) for n in names)}: {escape(note)}" for note, names in notes.items()]
+        return "<small>**SE —** " + "; ".join(parts) + ".</small>"
 
     def _refresh_table(self, *_events) -> None:
         s = self.state

@@ -22,10 +22,12 @@ from browser_util import CHROMIUM, CHROMIUM_ARGS, example_dir, served_app  # noq
 TABS = {
     "profile": "Profile likelihood",
     "brent": "Brent's method",
+    "brent_golden": "Brent's method",
     "walkthrough": "Algorithm walkthrough",
     "results": "Results",
     "all": "All phenotypes",
     "scan": "Genome scan",
+    "profile_overlay": "Profile likelihood",
 }
 SIZES = {"1024": (1024, 768), "1366": (1366, 768)}
 
@@ -58,11 +60,17 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                     if key == "scan":  # until the scan is drawn and its peaks listed
                         page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
                     page.wait_for_timeout(3500)
+                    if key == "brent_golden":  # the example search with golden-section steps
+                        page.locator(".brent-golden-example button").click()
+                        page.wait_for_timeout(3500)
                     if key == "brent":  # a few steps in, so that a parabola is on screen
                         for _ in range(3):
                             page.locator(".brent-player button.next").click()
                             page.wait_for_timeout(500)
                         page.wait_for_timeout(2500)
+                    if key == "profile_overlay":
+                        page.locator(".overlay-toggle input").first.check()
+                        page.wait_for_timeout(3000)
                     scroll(page, 0)
                     path = out / f"{size}_{mode}_{key}.png"
                     page.screenshot(path=str(path))
