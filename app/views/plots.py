@@ -13,7 +13,7 @@ import holoviews as hv
 
 from lmmcore import CI_DROP, FitResult
 
-from ..state import METHODS, BrentFrame, Probe, Rotation
+from ..state import METHODS, Probe, Rotation
 from .style import (
     CI_COLOUR,
     H2_DIM,
@@ -23,13 +23,11 @@ from .style import (
     OPTIMUM_COLOUR,
     PLOT_OPTS,
     SIDE_TOOLBAR,
-    STEP_COLOURS,
 )
 
 __all__ = [
     "profile_plot",
     "profile_ylim",
-    "brent_plot",
     "kinship_image",
     "spectrum_plot",
     "rotation_plots",
@@ -225,99 +223,6 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         show_legend=False,
         framewise=True,
         height=470,
-    )
-
-
-def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame, *, zoom: bool) -> hv.Overlay:
-    """One frame of Brent's search over the profile curve.
-
-    The structure (the set of layers) is the same for every frame so that a
-    ``DynamicMap`` can update it in place.
-
-    Parameters
-    ----------
-    frame : BrentFrame
-    curve : DataFrame
-        ``h2``, ``loglik``: the full curve, or a dense curve inside the bracket when ``zoom``.
-    zoom : bool
-        Restrict to the current search's bracket.
-    """
-    if frame is None:  # nothing loaded: the same layers, empty
-        nothing = np.zeros(0)
-        frame = BrentFrame(0, 1, nothing, nothing, nothing, nothing, (), None, (0.0, 1.0), pd.DataFrame(),
-                           np.nan, np.nan)
-        curve = pd.DataFrame({"h2": [], "loglik": []})
-    lo, hi = frame.search_bracket
-    if zoom:
-        pad = 0.08 * (hi - lo)
-        xlim = (lo - pad, hi + pad)
-    else:
-        xlim = H2_XLIM
-
-    def inside(h):
-        return (h >= xlim[0]) & (h <= xlim[1])
-
-    curve = _finite(curve)
-    grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
-    steps = np.asarray(frame.steps)
-    layers: list = []
-    if frame.current is not None:
-        b_lo, b_hi = frame.current["bracket_low"], frame.current["bracket_high"]
-    else:
-        b_lo, b_hi = lo, hi
-    layers.append(hv.VSpan(b_lo, b_hi, label="current bracket").opts(color="#fde68a", alpha=0.55))
-    layers.append(
-        hv.Curve(curve, H2_DIM, LOGLIK_DIM, label="profile").opts(
-            color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2
-        )
-    )
-    # every evaluation so far in one layer, coloured by kind (fewer layers: faster steps)
-    keep = inside(frame.h2)
-    kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), steps[keep].astype(str)])
-    points = pd.DataFrame(
-        {
-            "h2": np.concatenate([frame.grid_h2[grid_ok], frame.h2[keep]]),
-            "loglik": np.concatenate([frame.grid_loglik[grid_ok], frame.loglik[keep]]),
-            "step": kinds,
-        }
-    )
-    layers.append(
-        hv.Scatter(points, H2_DIM, [LOGLIK_DIM, "step"], label="evaluations").opts(
-            color="step", cmap=STEP_COLOURS, size=8
-        )
-    )
-    cur = frame.current
-    cur_pts = [(cur["h2"], cur["loglik"])] if cur is not None else []
-    layers.append(
-        hv.Scatter(cur_pts, H2_DIM, LOGLIK_DIM, label="newest point").opts(
-            color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0
-        )
-    )
-    final = [(frame.final_h2, frame.final_loglik)] if frame.is_last and np.isfinite(frame.final_h2) else []
-    layers.append(
-        hv.Scatter(final, H2_DIM, LOGLIK_DIM, label="optimum").opts(color=OPTIMUM_COLOUR, size=12, marker="star")
-    )
-    # y-range: what is visible in the x-range
-    ys = [curve.loc[inside(curve["h2"].to_numpy()), "loglik"].to_numpy(), frame.grid_loglik[grid_ok]]
-    ys = np.concatenate([y[np.isfinite(y)] for y in ys])
-    if ys.size == 0:
-        ys = np.array([0.0, 1.0])
-    top = float(ys.max())
-    if zoom:
-        bottom = float(ys.min())
-    else:
-        bottom = max(float(ys.min()), top - 40.0)
-    span = max(top - bottom, 1e-9)
-    title = "zoom: this search's bracket" if zoom else "the whole range of h2"
-    return _framewise(layers).opts(
-        **PLOT_OPTS,
-        **H2_LABELS,
-        title=title,
-        xlim=xlim,
-        ylim=(bottom - 0.06 * span, top + 0.1 * span),
-        framewise=True,
-        show_legend=False,
-        height=330,
     )
 
 

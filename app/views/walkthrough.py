@@ -112,9 +112,15 @@ class WalkthroughView(pn.viewable.Viewer):
         )
         kinship = self._dynamic(self._kinship, dict(dataset=s.param.dataset, clustered=self.param.clustered), 320,
                                 css_classes=["kinship-map"])
+        self._notes = [
+            pn.pane.Markdown(pn.bind(self._spectrum_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+            pn.pane.Markdown(pn.bind(self._rotation_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+        ]
+        self.look.param.watch(self._apply_look, "presentation")
+        self._apply_look()
         spectrum = pn.Column(
             self._dynamic(self._spectrum, base, 300),
-            pn.pane.Markdown(pn.bind(self._spectrum_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+            self._notes[0],
             min_width=280, styles={"flex": "1 1 300px"},
         )
         self._individual = pn.widgets.Player.from_param(
@@ -127,7 +133,7 @@ class WalkthroughView(pn.viewable.Viewer):
         rotation = pn.Column(
             pn.FlexBox(self._dynamic(self._before, person, 300), self._dynamic(self._after, base, 300),
                        flex_wrap="wrap", sizing_mode="stretch_width"),
-            pn.pane.Markdown(pn.bind(self._rotation_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+            self._notes[1],
             pn.FlexBox(
                 pn.Column(self._individual, pn.pane.Markdown(pn.bind(self._individual_text, **person),
                                                              css_classes=["rotation-individual"]),
@@ -165,6 +171,10 @@ class WalkthroughView(pn.viewable.Viewer):
         """A plot that redraws in place when ``deps`` change, rebuilt for presentation mode."""
         params.setdefault("styles", {"flex": "1 1 300px"})
         return live_plot(method, deps, self.look, min_height=height, min_width=260, **params)
+
+    def _apply_look(self, *_events) -> None:
+        for note in self._notes:  # secondary notes: the lecturer says them
+            note.visible = not self.look.presentation
 
     def _n_rotated(self) -> int:
         rotation = self.state.rotation()
