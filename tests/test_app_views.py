@@ -51,18 +51,21 @@ def _ylim(overlay):
     return hv.Store.lookup_options("bokeh", overlay, "plot").kwargs["ylim"]
 
 
+@pytest.mark.parametrize("method", ["reml", "ml"])
 @pytest.mark.parametrize("phenotype", ["h2_00", "h2_90", "h2_50_na"])
 @pytest.mark.parametrize("overlay", [False, True])
-def test_profile_labels_stay_in_the_frame_and_off_their_curves(state, phenotype, overlay):
-    state.param.update(phenotype=phenotype, method="reml")
-    curves = [(m, state.profile(m), state.fit_for(m)) for m in (["reml", "ml"] if overlay else ["reml"])]
-    plot = profile_plot(curves, "reml")
+def test_profile_labels_stay_in_the_frame_and_off_their_curves(state, phenotype, overlay, method):
+    state.param.update(phenotype=phenotype, method=method)
+    other = "ml" if method == "reml" else "reml"
+    curves = [(m, state.profile(m), state.fit_for(m)) for m in ([method, other] if overlay else [method])]
+    plot = profile_plot(curves, method)
     ylim = _ylim(plot)
     span = ylim[1] - ylim[0]
     labels = _labels(plot).dropna(subset=["loglik"])
     texts = set(labels["text"])
     assert "max − 1.92" in texts and "L(0)" in texts or state.fit.loglik_h2_zero < ylim[0]
-    assert "REML" in texts and ("ML" in texts) == overlay
+    names = {"reml": "REML", "ml": "ML"}
+    assert names[method] in texts and (names[other] in texts) == overlay
     # every label's anchor inside the frame, with room for the text's half height
     assert (labels["loglik"] > ylim[0] + 0.02 * span).all() and (labels["loglik"] < ylim[1] - 0.02 * span).all()
     assert labels["h2"].between(H2_XLIM[0], H2_XLIM[1]).all()
@@ -73,10 +76,15 @@ def test_profile_labels_stay_in_the_frame_and_off_their_curves(state, phenotype,
         xs = row["h2"] + direction * np.linspace(0, 0.12, 13)
         under = np.interp(xs, df["h2"], df["loglik"])
         assert np.all(under < row["loglik"] - 0.01 * span)
-    # the optimum's value and the REML name do not collide
+    # no curve's name on the dashed max - 1.92 line
+    threshold = curves[0][2].loglik - 1.92
+    for name in ("REML", "ML"):
+        for _, row in labels[labels["text"] == name].iterrows():
+            assert abs(row["loglik"] - threshold) > 0.05 * span
+    # the optimum's value and the curve's name do not collide
     opt = labels[labels["text"].str.startswith("ĥ²")].iloc[0]
-    reml = labels[labels["text"] == "REML"].iloc[0]
-    assert abs(opt["loglik"] - reml["loglik"]) > 0.15 * span
+    own = labels[labels["text"] == names[method]].iloc[0]
+    assert abs(opt["loglik"] - own["loglik"]) > 0.15 * span
 
 
 def test_optimum_at_one_is_drawn_whole():

@@ -188,9 +188,9 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
             spots.append((second, other_df, other[2].h2, (0.7, 0.85, 0.58, 0.3),
                           "left" if fit.h2 < 0.55 else "right"))
         for method, d, top_h2, depths, side in spots:
-            for depth in depths:  # the first depth where the curve has room for its name
+            for depth in depths:  # the first depth where the curve has room for its name, off the 1.92 line
                 at = _label_spot(d, top_h2, ylim, depth, side)
-                if at is not None:
+                if at is not None and abs(at[1] - threshold) > 0.06 * span:
                     labels.append((at[0], at[1], METHODS[method], method, at[2]))
                     break
         title = f"{fit.phenotype}: profile log-likelihood by {METHODS[primary]}"
