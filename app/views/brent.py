@@ -257,6 +257,14 @@ class BrentView(pn.viewable.Viewer):
             return
         method, phenotype, frame = found
         self.state.param.update(method=method, phenotype=phenotype)
+        self._goto(frame)
+        # the player in the browser may echo its old value after the phenotype changed: set it again
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_timeout_callback(lambda: self._goto(frame), 600)
+
+    def _goto(self, frame: int) -> None:
+        self._player.end = max(self.state.n_frames - 1, 1)
         self.state.step = frame
 
     def _frame(self) -> BrentFrame | None:

@@ -169,7 +169,7 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         return (h >= xlim[0]) & (h <= xlim[1])
 
     hdim = hv.Dimension("h2", label=f"h2 − {x0:.7f}" if x0 else H2_LABELS["xlabel"])
-    ldim = hv.Dimension("loglik", label="L(h2) − L(x), x the best point so far" if zoom else H2_LABELS["ylabel"])
+    ldim = hv.Dimension("loglik", label="L(h2) − L(best so far)" if zoom else H2_LABELS["ylabel"])
     layers: list = []
     after = detail.after if detail is not None else (
         (frame.current["bracket_low"], frame.current["bracket_high"]) if frame.current else frame.search_bracket)
@@ -259,7 +259,7 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     layers.append(hv.Labels(txt, [hdim, ldim], ["text", "kind"], label="names").opts(
         text_color="kind", cmap={"point": "#111827", "golden": GOLDEN_COLOUR}, text_align="left",
         text_baseline="bottom", text_font_size="11pt"))
-    title = "zoom: the bracket before this step" if zoom else "the whole range of h2"
+    title = "zoom: the bracket" if zoom else "all of h2 in [0, 1]"
     return hv.Overlay([layer.opts(framewise=True) for layer in layers]).opts(
         **PLOT_OPTS,
         xlabel=hdim.label,
