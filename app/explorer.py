@@ -74,7 +74,7 @@ class ExplorerApp(pn.viewable.Viewer):
         self.walkthrough = WalkthroughView(state=s, look=look)
         self.results = ResultsView(state=s, look=look)
         self.all_phenotypes = AllPhenotypesView(state=s, look=look)
-        self.scan = ScanView(scan=self.scan_state)
+        self.scan = ScanView(scan=self.scan_state, look=look)
         self.tabs = pn.Tabs(
             (TAB_NAMES[0], self.profile),
             (TAB_NAMES[1], self.brent),

@@ -477,7 +477,7 @@ def heritability_errorbars(results: pd.DataFrame, current: str | None = None) ->
         **{**PLOT_OPTS, "min_height": 260},
         invert_axes=True,
         ylim=(-0.02, 1.02),
-        title="h2 and 95% profile-likelihood interval, every phenotype",
+        title="h2 with its 95% interval",
         height=height,
         invert_yaxis=True,
     )

@@ -186,7 +186,8 @@ class AllPhenotypesView(pn.viewable.Viewer):
             layout="fit_data_fill",
             row_height=ROW_HEIGHT,
             stylesheets=[
-                ".tabulator-cell, .tabulator-col-title { font-size: 0.9em !important; }"
+                ".tabulator { font-size: var(--font-size) !important; }"
+                ".tabulator-cell, .tabulator-col-title { font-size: inherit !important; }"
                 ".tabulator-row.tabulator-selected, .tabulator-row.tabulator-selected .tabulator-cell "
                 "{ background-color: #fde68a !important; color: #111827 !important; font-weight: 600; }"
             ],

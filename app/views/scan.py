@@ -20,6 +20,7 @@ from ..data import display_name, max_upload_bytes, too_large_message
 from ..scan_state import GENOTYPE_FILES, PERMUTATION_CHOICES, THRESHOLD_ALPHA, EffectData, ScanEntry, ScanState
 from ..state import METHODS
 from .results import _safe, csv_bytes
+from .look import Look, styled
 from .scan_plots import effect_plot, lod_plot
 from .style import escape, look, titled
 from .upload import SizeLimitedFileInput
@@ -56,8 +57,10 @@ class ScanView(pn.viewable.Viewer):
     """Settings, the LOD plot, the top peaks, the effect plot and table, downloads and genotype uploads."""
 
     scan = param.ClassSelector(class_=ScanState, doc="The session's scan state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.scan
         ex = s.explorer
@@ -87,15 +90,12 @@ class ScanView(pn.viewable.Viewer):
             css_classes=["scan-summary"], margin=(0, 10), styles={"font-size": "12.5px"},
         )
         # the plots are DynamicMaps: a new scan or marker updates their data in place
-        self._tap = hv.streams.Tap(x=None, y=None)
-        self._tap.add_subscriber(self._tapped)
         self._lod = pn.pane.HoloViews(
-            hv.DynamicMap(self._lod_plot, streams=[hv.streams.Params(s, ["entry", "selected_marker"]), self._tap]),
-            linked_axes=False, sizing_mode="stretch_width", min_height=300,
+            self._lod_map(), linked_axes=False, sizing_mode="stretch_width", min_height=300,
         )
         self._lod_holder = pn.Column(self._lod, sizing_mode="stretch_width", css_classes=["scan-lod-plot"])
         self._effect = pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(self._effect_plot, entry=s.param.entry, marker=s.param.selected_marker)),
+            self._effect_map(),
             linked_axes=False, sizing_mode="stretch_width", min_height=262, min_width=300,
             styles={"flex": "1 1 320px"}, css_classes=["scan-effect-plot"],
         )
@@ -150,6 +150,7 @@ class ScanView(pn.viewable.Viewer):
         s.param.watch(self._show_busy, "busy")
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
         s.param.watch(self._rename, "entry")
+        self.look.param.watch(self._restyle, "presentation")
         # plots and settings side by side on a wide screen; on a projector's 1024 px the settings wrap below
         self._layout = pn.FlexBox(
             pn.Column(
@@ -176,6 +177,22 @@ class ScanView(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+    def _lod_map(self) -> hv.DynamicMap:
+        """The LOD plot as a DynamicMap over the scan and a click stream (rebuilt for the look)."""
+        self._tap = hv.streams.Tap(x=None, y=None)
+        self._tap.add_subscriber(self._tapped)
+        params = hv.streams.Params(self.scan, ["entry", "selected_marker"])
+        return hv.DynamicMap(self._lod_plot, streams=[params, self._tap])
+
+    def _effect_map(self) -> hv.DynamicMap:
+        s = self.scan
+        return hv.DynamicMap(pn.bind(self._effect_plot, entry=s.param.entry, marker=s.param.selected_marker))
+
+    def _restyle(self, *_events) -> None:
+        """Presentation mode changed: rebuild the plots (font sizes are set when a plot is first drawn)."""
+        self._lod.object = self._lod_map()
+        self._effect.object = self._effect_map()
 
     def file_input(self, kind: str) -> SizeLimitedFileInput:
         """The upload widget for one genotype file kind."""
@@ -251,8 +268,9 @@ class ScanView(pn.viewable.Viewer):
             else:
                 title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""
-        return lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
+        plot = lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
                         threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
+        return styled(plot, self.look.presentation)
 
     def _tapped(self, x=None, y=None) -> None:
         if x is not None:
@@ -262,7 +280,7 @@ class ScanView(pn.viewable.Viewer):
         return self.scan.effect_data() if self.scan.entry is not None else None
 
     def _effect_plot(self, entry, marker):
-        return effect_plot(self._effect_data())
+        return styled(effect_plot(self._effect_data()), self.look.presentation)
 
     def _effects_html(self, entry, marker) -> str:
         e = self._effect_data()
