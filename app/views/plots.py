@@ -290,6 +290,8 @@ def kinship_image(kinship: np.ndarray, order: np.ndarray | None = None) -> hv.Im
         active_tools=["pan"],
         title=f"kinship K, {n} x {n}{note}",
         invert_yaxis=True,
+        xticks=4,
+        yticks=4,
     )
 
 
@@ -355,22 +357,23 @@ def weights_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
     The points are the eigenvalues of this K; the line is the weight as a function
     of d at this h2 (1 at h2 = 0; 1 / d at h2 = 1). Empty without data.
     """
-    kd = hv.Dimension("d", label="eigenvalue d_i of K")
-    vd = hv.Dimension("w", label="weight w_i = 1 / (h2 d_i + 1 − h2)")
+    kd = hv.Dimension("d", label="eigenvalue d_i of K (log scale)")
+    vd = hv.Dimension("w", label="weight w_i")
     if rotation is None or probe is None or probe.singular:
         data = pd.DataFrame({"d": [], "w": [], "i": []})
         line = pd.DataFrame({"d": [], "w": []})
     else:
         d = rotation.rot.d
-        data = pd.DataFrame({"d": d, "w": probe.weights, "i": np.arange(1, d.size + 1)})
-        grid = np.linspace(0.0, float(d.max()), 200)
+        shown = d > 1e-8 * float(d.max())  # zero eigenvalues (weight 1 / (1 - h2)) are off a log scale
+        data = pd.DataFrame({"d": d[shown], "w": probe.weights[shown], "i": np.flatnonzero(shown) + 1})
+        grid = np.geomspace(float(d[shown].min()), float(d.max()), 200)
         line = pd.DataFrame({"d": grid, "w": 1.0 / (probe.h2 * grid + 1.0 - probe.h2)})
     title = f"eigenvalues and their weights at h2 = {probe.h2:.2f}" if probe is not None else "weights"
     return _framewise([
         hv.Curve(line, kd, vd, label="w(d)").opts(color="#6b7280", line_width=1.5),
         hv.Scatter(data, kd, [vd, hv.Dimension("i", label="eigenvector i")], label="eigenvalues").opts(
             color="#059669", size=6),
-    ]).opts(**SIDE_TOOLBAR, framewise=True, title=title, height=300, show_legend=False)
+    ]).opts(**SIDE_TOOLBAR, framewise=True, title=title, height=300, show_legend=False, logx=True)
 
 
 def contribution_plot(rotation: Rotation | None, j: int) -> hv.Overlay:

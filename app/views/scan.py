@@ -264,9 +264,9 @@ class ScanView(pn.viewable.Viewer):
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
             if entry.key.refit:
-                title = f"{entry.phenotype}: LOD ({kin}; dashed: h² refitted per marker)"
+                title = f"{entry.phenotype}: LOD ({kin}; dashed: h² refitted)"
             else:
-                title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
+                title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""
         plot = lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
                         threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
@@ -299,14 +299,14 @@ class ScanView(pn.viewable.Viewer):
             rows.append(("flag", e.flag))
         body = "".join(f"<tr><th>{escape(a)}</th><td class='num'>{escape(b)}</td></tr>" for a, b in rows)
         style = (
-            "<style>.scan-fx{border-collapse:collapse;font-size:12.5px;width:100%}"
+            "<style>.scan-fx{border-collapse:collapse;font-size:0.9em;width:100%}"
             ".scan-fx th,.scan-fx td{padding:3px 6px;border-bottom:1px solid #e5e7eb;text-align:left;"
             "vertical-align:top}"
             ".scan-fx th{font-weight:600;white-space:nowrap}.scan-fx td.num{font-family:ui-monospace,Menlo,Consolas,"
-            "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:11.5px}</style>"
+            "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:0.85em}</style>"
         )
-        head = f"<h4 style='margin:4px 0 6px;font-size:14px'>Fitted at {escape(e.marker)}</h4>"
-        note = ("<p style='font-size:11.5px;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
+        head = f"<h4 style='margin:4px 0 6px;font-size:1em'>Fitted at {escape(e.marker)}</h4>"
+        note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
                 "the covariates and the kinship, h² fixed at its null estimate. Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
                 "± 1.96 SE.</p>")

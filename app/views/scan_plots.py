@@ -175,7 +175,7 @@ def effect_plot(effect: EffectData | None, message: str = "Click a marker on the
         pts = pts[["slot", "value", "id", "genotype"]]
         groups = effect.groups.assign(slot=np.arange(len(order), dtype=float),
                                       half=1.96 * effect.groups["se"].fillna(0.0))
-        ticks = [(float(k), f"{g} (n={n})") for k, (g, n) in enumerate(zip(order, effect.groups["n"]))]
+        ticks = [(float(k), f"{g}\n(n={n})") for k, (g, n) in enumerate(zip(order, effect.groups["n"]))]
         title = f"{effect.marker} (chr {effect.chromosome}, {effect.position:g})"
         ylabel = effect.phenotype
         values = pts["value"].to_numpy(dtype=float)

@@ -29,6 +29,14 @@ TABS = {
     "scan": "Genome scan",
     "profile_overlay": "Profile likelihood",
 }
+#: What to wait for before a tab's screenshot (its last plot to be drawn).
+READY = {
+    "profile": ".profile-plot canvas",
+    "brent": ".brent-zoom canvas",
+    "walkthrough": ".probe-numbers p",
+    "results": ".lmm-results table",
+    "all": ".all-phenotypes-plot canvas",
+}
 SIZES = {"1024": (1024, 768), "1366": (1366, 768)}
 
 
@@ -59,6 +67,8 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                     page.locator(".bk-tab", has_text=TABS[key]).first.click()
                     if key == "scan":  # until the scan is drawn and its peaks listed
                         page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
+                    if key in READY:
+                        page.locator(READY[key]).first.wait_for(state="attached", timeout=120_000)
                     page.wait_for_timeout(3500)
                     if key == "brent_golden":  # the example search with golden-section steps
                         page.locator(".brent-golden-example button").click()
