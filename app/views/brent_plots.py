@@ -173,9 +173,9 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     layers: list = []
     after = detail.after if detail is not None else (
         (frame.current["bracket_low"], frame.current["bracket_high"]) if frame.current else frame.search_bracket)
-    layers.append(hv.VSpan(float(X(after[0])), float(X(after[1])), label="bracket").opts(color="#fde68a", alpha=0.55))
+    layers.append(hv.VSpan(float(X(after[0])), float(X(after[1])), label="bracket").opts(framewise=True, color="#fde68a", alpha=0.55))
     layers.append(hv.Curve((X(curve["h2"]), Y(curve["loglik"])), hdim, ldim, label="profile").opts(
-        color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2))
+        framewise=True, color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2))
     # the parabola through x, w, v: taken (solid) or refused (dashed)
     used, refused = (np.zeros(0), np.zeros(0)), (np.zeros(0), np.zeros(0))
     vertex_pt, labels = [], []
@@ -192,9 +192,9 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         top = float(parabola(detail.points, [detail.vertex])[0])
         if inside(detail.vertex):
             vertex_pt = [(float(X(detail.vertex)), float(Y(top)))]
-    layers.append(hv.Curve(used, hdim, ldim, label="parabola").opts(color=PARABOLA_COLOUR, line_width=2.5))
+    layers.append(hv.Curve(used, hdim, ldim, label="parabola").opts(framewise=True, color=PARABOLA_COLOUR, line_width=2.5))
     layers.append(hv.Curve(refused, hdim, ldim, label="refused parabola").opts(
-        color=REJECTED_COLOUR, line_width=2, line_dash="dashed"))
+        framewise=True, color=REJECTED_COLOUR, line_width=2, line_dash="dashed"))
     # y-range: what is visible, with the step's points
     grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
     step_pts = [p[1] for p in vertex_pt] if zoom else []
@@ -222,8 +222,8 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         if zoom:
             labels.append((split, level + 0.01 * span, " 0.382 of the larger part", "golden"))
     layers.append(hv.Curve(golden_bar, hdim, ldim, label="larger part").opts(
-        color=GOLDEN_COLOUR, line_width=5, alpha=0.6))
-    layers.append(hv.VLine(split).opts(color=GOLDEN_COLOUR, line_width=2, line_dash="dashed"))
+        framewise=True, color=GOLDEN_COLOUR, line_width=5, alpha=0.6))
+    layers.append(hv.VLine(split).opts(framewise=True, color=GOLDEN_COLOUR, line_width=2, line_dash="dashed"))
     # every evaluation so far, coloured by kind
     keep = inside(frame.h2)
     kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), np.asarray(frame.steps)[keep].astype(str)])
@@ -233,7 +233,7 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         "step": kinds,
     })
     layers.append(hv.Scatter(points, hdim, [ldim, "step"], label="evaluations").opts(
-        color="step", cmap=STEP_COLOURS, size=8))
+        framewise=True, color="step", cmap=STEP_COLOURS, size=8))
     # x, w, v of this step, named
     xwv = []
     if detail is not None:
@@ -243,24 +243,25 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
                 if zoom:
                     labels.append((float(X(h)), float(Y(ll)), f" {name}", "point"))
     layers.append(hv.Scatter(xwv, hdim, ldim, label="x w v").opts(
-        color="white", line_color="#111827", line_width=2, size=11, marker="square"))
+        framewise=True, color="white", line_color="#111827", line_width=2, size=11, marker="square"))
     layers.append(hv.Scatter(vertex_pt, hdim, ldim, label="vertex").opts(
-        color=PARABOLA_COLOUR, marker="diamond", size=16, line_color="white"))
+        framewise=True, color=PARABOLA_COLOUR, marker="diamond", size=16, line_color="white"))
     cur = frame.current
     cur_pts = [(float(X(cur["h2"])), float(Y(cur["loglik"])))] if cur is not None and inside(cur["h2"]) else []
     layers.append(hv.Scatter(cur_pts, hdim, ldim, label="newest point").opts(
-        color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0))
+        framewise=True, color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0))
     final = [(float(X(frame.final_h2)), float(Y(frame.final_loglik)))] if (
         frame.is_last and np.isfinite(frame.final_h2) and inside(frame.final_h2)) else []
-    layers.append(hv.Scatter(final, hdim, ldim, label="optimum").opts(color=OPTIMUM_COLOUR, size=14, marker="star"))
+    layers.append(hv.Scatter(final, hdim, ldim, label="optimum").opts(framewise=True, color=OPTIMUM_COLOUR, size=14, marker="star"))
     # both colour categories always present: a single one would be sent as a constant and break later frames
     labels += [(np.nan, np.nan, "", "point"), (np.nan, np.nan, "", "golden")]
     txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"])
     layers.append(hv.Labels(txt, [hdim, ldim], ["text", "kind"], label="names").opts(
-        text_color="kind", cmap={"point": "#111827", "golden": GOLDEN_COLOUR}, text_align="left",
+        framewise=True, text_color="kind", cmap={"point": "#111827", "golden": GOLDEN_COLOUR}, text_align="left",
         text_baseline="bottom", text_font_size="11pt"))
     title = "zoom: the bracket" if zoom else "all of h2 in [0, 1]"
-    return hv.Overlay([layer.opts(framewise=True) for layer in layers]).opts(
+    # every layer is framewise (set where it is made: one opts call each), so ranges follow each frame
+    return hv.Overlay(layers).opts(
         **PLOT_OPTS,
         xlabel=hdim.label,
         ylabel=ldim.label,
