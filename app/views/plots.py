@@ -165,7 +165,11 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
             # under the point, unless that would leave the frame; then beside it, above
             # centred under the point (clear of the optimum's dotted line); above it if the frame ends there
             below = l0 - 0.06 * span >= ylim[0] + 0.02 * span
-            labels.append((0.0, l0 - 0.06 * span if below else l0 + 0.06 * span, "L(0)", "zero", "center"))
+            y = l0 - 0.06 * span if below else l0 + 0.06 * span
+            if fit.h2 < 0.05:  # the optimum's dotted line runs at h2 = 0: write beside it
+                labels.append((0.02, y, "L(0)", "zero", "left"))
+            else:
+                labels.append((0.0, y, "L(0)", "zero", "center"))
         else:
             # below the view: kept as an undrawn (NaN) point, because a colour column with a
             # single category is sent to the browser as a constant and breaks the next frames
@@ -421,11 +425,11 @@ def residual_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
         ylim = (-1.15 * m, 1.15 * m)
     else:
         ylim = (-1.0, 1.0)
-    title = f"WLS residuals at h2 = {probe.h2:.2f}" if probe is not None else "WLS residuals"
+    title = f"residuals at h2 = {probe.h2:.2f} (band: ±2 sd)" if probe is not None else "residuals"
     return _framewise([band, pts]).opts(
         **SIDE_TOOLBAR,
         title=title,
-        legend_position="top_left",
+        show_legend=False,
         ylim=ylim,
         framewise=True,
         height=300,
@@ -453,7 +457,7 @@ def probe_curve_plot(curve: pd.DataFrame | None, fit: FitResult | None, probe: P
     ).opts(
         **PLOT_OPTS,
         **H2_LABELS,
-        title="where this h2 sits on the profile",
+        title="this h2 on the profile",
         xlim=H2_XLIM,
         ylim=ylim,
         show_legend=False,
