@@ -20,6 +20,7 @@ from .views import (
 )
 from .url import sync_url
 from .views.compare import MethodsSideBySide
+from .views.look import Look, text_styles
 from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
 
@@ -35,6 +36,15 @@ TAB_NAMES = (
 PANEL_EXTENSIONS = ("tabulator",)
 
 _DURATION_MS = {"info": 3000, "warning": 8000, "error": 15000}
+
+#: The URL query that turns presentation mode on (``?presentation=1``).
+PRESENTATION_QUERY = "presentation"
+
+#: The tab strip wraps onto a second line rather than hiding tabs on narrow screens (1024 px projectors).
+_TAB_CSS = """
+.bk-header, .bk-headers-wrapper, .bk-headers { flex-wrap: wrap; row-gap: 2px; overflow: visible; }
+.bk-tab { white-space: nowrap; font-size: 1em; padding: 4px 12px; }
+"""
 
 _ABOUT = (
     "Fits **y = Xb + e**, var(e) = σ² (h² K + (1 − h²) I) by ML or REML and shows how: "
@@ -60,14 +70,16 @@ class ExplorerApp(pn.viewable.Viewer):
             params["scan_state"] = ScanState(explorer=params["state"])
         super().__init__(**params)
         s = self.state
+        self.look = Look(presentation=_presentation_requested())
+        look = self.look
         self.data_panel = DataPanel(state=s)
         self.controls = ModelControls(state=s)
-        self.profile = ProfileView(state=s)
-        self.brent = BrentView(state=s)
-        self.walkthrough = WalkthroughView(state=s)
-        self.results = ResultsView(state=s)
-        self.all_phenotypes = AllPhenotypesView(state=s)
-        self.scan = ScanView(scan=self.scan_state)
+        self.profile = ProfileView(state=s, look=look)
+        self.brent = BrentView(state=s, look=look)
+        self.walkthrough = WalkthroughView(state=s, look=look)
+        self.results = ResultsView(state=s, look=look)
+        self.all_phenotypes = AllPhenotypesView(state=s, look=look)
+        self.scan = ScanView(scan=self.scan_state, look=look)
         self.diagnostics = DiagnosticsView(state=s)
         self.compare = MethodsSideBySide(state=s)
         self.options = AnalysisOptions(state=s, scan_state=self.scan_state)
@@ -82,9 +94,20 @@ class ExplorerApp(pn.viewable.Viewer):
             dynamic=True,
             sizing_mode="stretch_width",
             css_classes=["main-tabs"],
+            stylesheets=[_TAB_CSS],
         )
-        self.sidebar = pn.Column(self.controls, self.options, pn.layout.Divider(), self.data_panel,
-                                 sizing_mode="stretch_width")
+        self.presentation_switch = pn.widgets.Switch.from_param(
+            look.param.presentation, name="Presentation mode (large text for projectors)",
+            css_classes=["presentation-switch"], sizing_mode="stretch_width", margin=(8, 10, 0, 10),
+        )
+        presenter = self.presentation_switch
+        self.about = pn.pane.Markdown(_ABOUT, margin=(0, 10), css_classes=["about"])
+        self.sidebar = pn.Column(
+            presenter, self.controls, self.options, pn.layout.Divider(), self.data_panel,
+            sizing_mode="stretch_width",
+        )
+        look.param.watch(self._apply_look, "presentation")
+        self._apply_look()
         s.param.watch(self._show_notice, "notice")
         s.param.watch(self._show_busy, "busy")
         self.scan_state.param.watch(self._show_notice, "notice")
@@ -117,10 +140,23 @@ class ExplorerApp(pn.viewable.Viewer):
         return pn.template.BootstrapTemplate(
             title="LMM Explorer",
             sidebar=[self.sidebar],
-            main=[pn.pane.Markdown(_ABOUT, margin=(0, 10)), self.tabs],
+            main=[self.about, self.tabs],
             header_background=ACCENT,
-            sidebar_width=340,
+            sidebar_width=300,
         )
+
+    def _apply_look(self, *_events) -> None:
+        """Page text size for the look; the URL says whether presentation mode is on (to share the link)."""
+        on = self.look.presentation
+        for part in (self.sidebar, self.tabs, self.about):
+            part.styles = text_styles(on)
+        self.about.visible = not on  # a secondary note: the lecturer says it
+        location = pn.state.location
+        if _events and location is not None:
+            try:
+                location.update_query(**{PRESENTATION_QUERY: 1 if on else 0})
+            except Exception:  # noqa: BLE001 - outside a served page there is no URL to update
+                pass
 
     def _show_notice(self, event: param.parameterized.Event) -> None:
         notice = event.new
@@ -141,3 +177,14 @@ class ExplorerApp(pn.viewable.Viewer):
     def _tab_changed(self, event: param.parameterized.Event) -> None:
         # the scan tab scans only while it is on screen
         self.scan_state.active = event.new == TAB_NAMES.index("Genome scan")
+
+
+def _presentation_requested() -> bool:
+    """Whether the page was opened with ``?presentation=1`` (or ``true``, ``yes``, ``on``)."""
+    values = []
+    location = pn.state.location
+    if location is not None:
+        values.append(location.query_params.get(PRESENTATION_QUERY))
+    args = getattr(pn.state, "session_args", None) or {}
+    values += [v.decode() if isinstance(v, bytes) else v for v in args.get(PRESENTATION_QUERY, [])]
+    return any(str(v).strip().lower() in ("1", "true", "yes", "on") for v in values if v is not None)

@@ -43,6 +43,7 @@ __all__ = [
     "DEFAULT_TOL",
     "DEFAULT_GRID",
     "GOLDEN",
+    "REASONS",
 ]
 
 #: Absolute tolerance on h2 of each Brent search (the optimum is pinned to
@@ -59,6 +60,15 @@ GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))  # 0.381966...
 
 STEP_GRID, STEP_START, STEP_PARABOLIC, STEP_GOLDEN = "grid", "start", "parabolic", "golden"
 
+#: Why Brent took each step (``OptimizerTrace.reason``; "" for grid and start rows).
+#: ``parabola``: the vertex of the parabola through x, w, v; ``min_step``: a parabolic step
+#: lengthened to the minimum step ``tol1`` (the vertex was too close to x or to an end);
+#: golden-section steps: ``outside`` (the vertex fell outside the bracket), ``too_far`` (the
+#: parabola would move more than half the step before last, so it would not shrink the
+#: bracket enough), ``too_small`` (the steps before were too small to fit a parabola),
+#: ``flat`` (x, w, v do not define a parabola: two coincide or they are on a line).
+REASONS = ("parabola", "min_step", "outside", "too_far", "too_small", "flat")
+
 
 @dataclass(frozen=True)
 class OptimizerTrace:
@@ -69,6 +79,16 @@ class OptimizerTrace:
     (``"start"``) and each ``"parabolic"`` or ``"golden"`` step, with the
     bracket ``[bracket_low, bracket_high]`` that holds the minimum after that
     step.
+
+    For each Brent step (not the grid or a start) the trace also says how it was
+    chosen: ``x_index``, ``w_index``, ``v_index`` are the rows of this trace where
+    the three points Brent interpolated (best, second best, third) were evaluated
+    (-1 elsewhere), ``vertex`` is the h2 of the vertex of the parabola through
+    them (NaN when they do not define one), ``golden_split`` the golden-section
+    point ``x + 0.382 (e - x)`` into the larger part ``[x, e]`` of the bracket
+    before the step (NaN for a parabolic step), and ``reason`` one of
+    :data:`REASONS`. Indices rather than values, so that a shift of the
+    log-likelihood's constant (``replace(trace, loglik=...)``) carries over.
     """
 
     h2: np.ndarray
@@ -77,13 +97,19 @@ class OptimizerTrace:
     search: np.ndarray
     bracket_low: np.ndarray
     bracket_high: np.ndarray
+    x_index: np.ndarray | None = None
+    w_index: np.ndarray | None = None
+    v_index: np.ndarray | None = None
+    vertex: np.ndarray | None = None
+    golden_split: np.ndarray | None = None
+    reason: tuple[str, ...] | None = None
 
     def __len__(self) -> int:
         return int(self.h2.shape[0])
 
     def to_records(self) -> list[dict]:
         """One dict per evaluation (for tables and CSV)."""
-        return [
+        records = [
             {
                 "h2": float(h),
                 "loglik": float(ll),
@@ -96,6 +122,10 @@ class OptimizerTrace:
                 self.h2, self.loglik, self.step, self.search, self.bracket_low, self.bracket_high
             )
         ]
+        if self.reason is not None:
+            for r, vertex, split, why in zip(records, self.vertex, self.golden_split, self.reason):
+                r.update(vertex=float(vertex), golden_split=float(split), reason=why)
+        return records
 
 
 @dataclass(frozen=True)
@@ -153,6 +183,15 @@ class BrentLanes:
     history_low: np.ndarray
     history_high: np.ndarray
     history_parabolic: np.ndarray
+    #: the points interpolated at each step: the iteration that evaluated x, w, v
+    #: (-1: x0; -2, -3: the first and second of ``neighbours``), the parabola's vertex,
+    #: the golden-section point, and the reason code (an index into :data:`REASONS`)
+    history_ix: np.ndarray | None = None
+    history_iw: np.ndarray | None = None
+    history_iv: np.ndarray | None = None
+    history_vertex: np.ndarray | None = None
+    history_golden: np.ndarray | None = None
+    history_reason: np.ndarray | None = None
 
 
 def brent_maximize(
@@ -206,6 +245,7 @@ def brent_maximize(
     fx = -np.array(f0, dtype=float)
     L = a.size
     w, v, fw, fv = x.copy(), x.copy(), fx.copy(), fx.copy()
+    ix, iw, iv = np.full(L, -1), np.full(L, -1), np.full(L, -1)  # where x, w, v were evaluated
     d = np.zeros(L)
     e = np.zeros(L)
     if neighbours is not None:
@@ -217,12 +257,14 @@ def brent_maximize(
         fw = np.where(known, -np.where(swap, nfv, nfw), fw)
         v = np.where(known, np.where(swap, nw, nv), v)
         fv = np.where(known, -np.where(swap, nfw, nfv), fv)
+        iw = np.where(known, np.where(swap, -3, -2), iw)
+        iv = np.where(known, np.where(swap, -2, -3), iv)
         e = np.where(known, b - a, e)  # as if the last steps were the bracket's width
     active = np.ones(L, dtype=bool)
     n_iter = np.zeros(L, dtype=int)
-    hist = {k: [] for k in ("x", "f", "lo", "hi", "par")}
+    hist = {k: [] for k in ("x", "f", "lo", "hi", "par", "ix", "iw", "iv", "vertex", "golden", "reason")}
     rel = np.sqrt(np.finfo(float).eps) / 3.0
-    for _ in range(maxiter):
+    for it in range(maxiter):
         xm = 0.5 * (a + b)
         tol1 = tol + rel * np.abs(x)
         tol2 = 2.0 * tol1
@@ -256,6 +298,20 @@ def brent_maximize(
         e = np.where(active, np.where(try_parabola, e_new, e_gold), e)
         d = np.where(active, np.where(try_parabola, d_new, GOLDEN * e_gold), d)
         u = np.where(np.abs(d) >= tol1, x + d, x + np.copysign(tol1, d))
+        # how this step was chosen (for the trace)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inside = (p > q * (a - x)) & (p < q * (b - x))
+            reason = np.select(
+                [parabolic & try_parabola & (u == u_par), parabolic & try_parabola, ~try_parabola, q == 0, ~inside],
+                [0, 1, 4, 5, 2],
+                default=3,
+            )
+        hist["ix"].append(ix.copy())
+        hist["iw"].append(iw.copy())
+        hist["iv"].append(iv.copy())
+        hist["vertex"].append(np.where(q != 0, u_par, np.nan))
+        hist["golden"].append(np.where(parabolic & try_parabola, np.nan, x + GOLDEN * e_gold))
+        hist["reason"].append(reason)
         idx = np.flatnonzero(active)
         fu = np.full(L, np.nan)
         fu[idx] = -np.asarray(func(u[idx], idx), dtype=float)
@@ -270,11 +326,14 @@ def brent_maximize(
         v_old, fv_old = v.copy(), fv.copy()
         v = np.where(better | shift_w, w, np.where(shift_v, u, v_old))
         fv = np.where(better | shift_w, fw, np.where(shift_v, fu, fv_old))
+        iv = np.where(better | shift_w, iw, np.where(shift_v, it, iv))
         w_new = np.where(better, x, np.where(shift_w, u, w))
         fw = np.where(better, fx, np.where(shift_w, fu, fw))
+        iw = np.where(better, ix, np.where(shift_w, it, iw))
         w = w_new
         x = np.where(better, u, x)
         fx = np.where(better, fu, fx)
+        ix = np.where(better, it, ix)
         hist["x"].append(np.where(active, u, np.nan))
         hist["f"].append(-fu)
         hist["lo"].append(np.where(active, a, np.nan))
@@ -297,6 +356,12 @@ def brent_maximize(
         history_low=stack("lo"),
         history_high=stack("hi"),
         history_parabolic=stack("par", bool),
+        history_ix=stack("ix", int),
+        history_iw=stack("iw", int),
+        history_iv=stack("iv", int),
+        history_vertex=stack("vertex"),
+        history_golden=stack("golden"),
+        history_reason=stack("reason", int),
     )
 
 
@@ -594,9 +659,26 @@ def _phenotype_trace(g, grid_values, mine, low, high, x0, f0, at_end, lanes) -> 
     search = [np.full(g.size, -1)]
     lo = [np.full(g.size, np.nan)]
     hi = [np.full(g.size, np.nan)]
+    # how each Brent step was chosen: rows of the trace for x, w, v; vertex; golden point; reason
+    none = np.full(g.size, -1)
+    points = {"x": [none], "w": [none], "v": [none]}
+    vertex, golden, reason = [np.full(g.size, np.nan)], [np.full(g.size, np.nan)], [""] * g.size
+    row = g.size  # the trace row of this search's start
     for s, lane in enumerate(mine):
         hx = lanes.history_x[:, lane]
         ok = ~np.isnan(hx)
+        # iteration k is row start + 1 + k; x0 is the start's row; the neighbours are grid rows
+        codes = {-1: row, -2: int(np.searchsorted(g, low[lane])), -3: int(np.searchsorted(g, high[lane]))}
+        for key, hist in (("x", lanes.history_ix), ("w", lanes.history_iw), ("v", lanes.history_iv)):
+            it = hist[ok, lane]
+            rows = np.where(it >= 0, row + 1 + it, -1)
+            for code, at in codes.items():
+                rows = np.where(it == code, at, rows)
+            points[key] += [np.array([-1]), rows]
+        vertex += [np.array([np.nan]), lanes.history_vertex[ok, lane]]
+        golden += [np.array([np.nan]), lanes.history_golden[ok, lane]]
+        reason += [""] + [REASONS[k] for k in lanes.history_reason[ok, lane]]
+        row += 1 + int(ok.sum())
         hs += [np.array([x0[lane]]), hx[ok]]
         fs += [np.array([f0[lane]]), lanes.history_f[ok, lane]]
         steps += [STEP_START] + [
@@ -612,4 +694,10 @@ def _phenotype_trace(g, grid_values, mine, low, high, x0, f0, at_end, lanes) -> 
         search=np.concatenate(search),
         bracket_low=np.concatenate(lo),
         bracket_high=np.concatenate(hi),
+        x_index=np.concatenate(points["x"]),
+        w_index=np.concatenate(points["w"]),
+        v_index=np.concatenate(points["v"]),
+        vertex=np.concatenate(vertex),
+        golden_split=np.concatenate(golden),
+        reason=tuple(reason),
     )

@@ -13,7 +13,7 @@ import holoviews as hv
 
 from lmmcore import CI_DROP, FitResult
 
-from ..state import METHODS, BrentFrame, Probe, Rotation
+from ..state import METHODS, Probe, Rotation
 from .style import (
     CI_COLOUR,
     H2_DIM,
@@ -23,18 +23,18 @@ from .style import (
     OPTIMUM_COLOUR,
     PLOT_OPTS,
     SIDE_TOOLBAR,
-    STEP_COLOURS,
 )
 
 __all__ = [
     "profile_plot",
     "profile_ylim",
-    "brent_plot",
     "kinship_image",
     "spectrum_plot",
     "rotation_plots",
     "off_scale",
     "weights_plot",
+    "contribution_plot",
+    "cluster_order",
     "residual_plot",
     "probe_curve_plot",
     "heritability_errorbars",
@@ -77,7 +77,12 @@ def profile_ylim(curves: list[tuple[pd.DataFrame, FitResult]]) -> tuple[float, f
         bottoms.append(low)
     top, bottom = max(tops), min(bottoms)
     span = max(top - bottom, 1e-6)
-    return bottom - 0.05 * span, top + 0.12 * span
+    # room below for the label under L(0) and above for the label of the optimum
+    return bottom - 0.12 * span, top + 0.14 * span
+
+
+#: x-range of the h2 plots: a point at h2 = 0 or 1 is drawn whole, not cut by the frame.
+H2_XLIM = (-0.045, 1.045)
 
 
 #: Colours of the profile plot's points and labels, by kind.
@@ -89,14 +94,32 @@ _PROFILE_COLOURS = {
 }
 
 
-def _point_on_curve(d: pd.DataFrame, ylim: tuple[float, float], where: float) -> tuple[float, float] | None:
-    """A point a fraction ``where`` of the way along the visible part of a curve (for its label)."""
+def _label_spot(d: pd.DataFrame, top_h2: float, ylim: tuple[float, float], depth: float,
+                side: str) -> tuple[float, float, str] | None:
+    """Where to write a curve's name: beside the curve, ``depth`` of the y-range below the top.
+
+    On the ``side`` ("right" or "left") of the curve's maximum ``top_h2`` if
+    the curve reaches that depth there, else on the other side. The text is
+    anchored away from the curve (to the right of a falling branch, to the left
+    of a rising one) so the curve never strikes it through. Returns (h2,
+    loglik, text alignment) or None.
+    """
     d = _finite(d)
-    visible = d[d["loglik"] >= ylim[0] + 0.08 * (ylim[1] - ylim[0])]
-    if not len(visible):
+    if not len(d):
         return None
-    row = visible.iloc[min(int(where * len(visible)), len(visible) - 1)]
-    return float(row["h2"]), float(row["loglik"])
+    span = ylim[1] - ylim[0]
+    level = ylim[1] - depth * span
+    for where in (side, "left" if side == "right" else "right"):
+        branch = d[d["h2"] > top_h2] if where == "right" else d[d["h2"] < top_h2].iloc[::-1]
+        below = branch[branch["loglik"] <= level]
+        if len(below) and float(below["loglik"].iloc[0]) >= ylim[0] + 0.1 * span:
+            h, ll = float(below["h2"].iloc[0]), float(below["loglik"].iloc[0])
+            # the text needs room on its side, inside the frame (about 0.1 of the width)
+            if where == "right" and h + 0.02 <= 0.9:
+                return h + 0.02, ll + 0.02 * span, "left"
+            if where == "left" and h - 0.02 >= 0.1:
+                return h - 0.02, ll + 0.02 * span, "right"
+    return None
 
 
 def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str, message: str = "") -> hv.Overlay:
@@ -123,11 +146,11 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
     main = next((c for c in curves if c[0] == primary), None)
     other = next((c for c in curves if c[0] != primary), None) if main else None
     points: list[tuple[float, float, str]] = []  # h2, loglik, kind (a key of _PROFILE_COLOURS)
-    labels: list[tuple[float, float, str, str]] = []  # h2, loglik, text, kind
+    labels: list[tuple[float, float, str, str, str]] = []  # h2, loglik, text, kind, alignment
     if main is None:
         df, other_df, ylim = empty, empty, (0.0, 1.0)
         ci, threshold, h2 = (-1.0, -1.0), -1.0, -1.0
-        labels.append((0.3, 0.5, message or "no data", "note"))
+        labels.append((0.3, 0.5, message or "no data", "note", "left"))
         title = "profile log-likelihood"
     else:
         _, df, fit = main
@@ -136,26 +159,47 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         threshold = fit.loglik - CI_DROP
         ci, h2 = (fit.h2_ci_low, fit.h2_ci_high), fit.h2
         other_df = _finite(other[1]) if other else empty
-        if fit.loglik_h2_zero >= ylim[0]:
-            points.append((0.0, fit.loglik_h2_zero, "zero"))
-            labels.append((0.02, fit.loglik_h2_zero - 0.035 * span, "L(0)", "zero"))
+        l0 = fit.loglik_h2_zero
+        if l0 >= ylim[0]:
+            points.append((0.0, l0, "zero"))
+            # under the point, unless that would leave the frame; then beside it, above
+            # centred under the point (clear of the optimum's dotted line); above it if the frame ends there
+            below = l0 - 0.06 * span >= ylim[0] + 0.02 * span
+            y = l0 - 0.06 * span if below else l0 + 0.06 * span
+            if fit.h2 < 0.05:  # the optimum's dotted line runs at h2 = 0: write beside it
+                labels.append((0.02, y, "L(0)", "zero", "left"))
+            else:
+                labels.append((0.0, y, "L(0)", "zero", "center"))
         else:
             # below the view: kept as an undrawn (NaN) point, because a colour column with a
             # single category is sent to the browser as a constant and breaks the next frames
             points.append((0.0, np.nan, "zero"))
-            labels.append((0.02, np.nan, "L(0)", "zero"))
+            labels.append((0.025, np.nan, "L(0)", "zero", "left"))
         if other:
             points.append((other[2].h2, other[2].loglik, second))
         points.append((fit.h2, fit.loglik, "optimum"))
-        labels.append((min(fit.h2 + 0.012, 0.85), ylim[1] - 0.05 * span, f"ĥ² = {fit.h2:.3f}", "optimum"))
-        labels.append((0.01, threshold + 0.03 * span, "max − 1.92", "note"))
-        for (method, d), where in (((primary, df), 0.72), ((second, other_df), 0.9)):
-            at = _point_on_curve(d, ylim, where) if len(d) else None
-            if at is not None:
-                labels.append((min(at[0] + 0.015, 0.95), at[1] + 0.03 * span, METHODS[method], method))
+        # the optimum's value at the top, on the side of its dotted line with more room
+        right = fit.h2 <= 0.6
+        labels.append((fit.h2 + (0.015 if right else -0.015), ylim[1] - 0.06 * span, f"ĥ² = {fit.h2:.3f}",
+                       "optimum", "left" if right else "right"))
+        # the 1.92 line's name at the end of the plot away from the optimum (where the curve is low)
+        far_right = fit.h2 < 0.5
+        labels.append((1.0 if far_right else 0.0, threshold + 0.035 * span, "max − 1.92", "note",
+                       "right" if far_right else "left"))
+        # each curve's name beside it, below the optimum's label, away from the other name
+        spots = [(primary, df, fit.h2, (0.45, 0.3, 0.6), "right" if fit.h2 < 0.55 else "left")]
+        if other:
+            spots.append((second, other_df, other[2].h2, (0.7, 0.85, 0.58, 0.3),
+                          "left" if fit.h2 < 0.55 else "right"))
+        for method, d, top_h2, depths, side in spots:
+            for depth in depths:  # the first depth where the curve has room for its name, off the 1.92 line
+                at = _label_spot(d, top_h2, ylim, depth, side)
+                if at is not None and abs(at[1] - threshold) > 0.06 * span:
+                    labels.append((at[0], at[1], METHODS[method], method, at[2]))
+                    break
         title = f"{fit.phenotype}: profile log-likelihood by {METHODS[primary]}"
     pts = pd.DataFrame(points, columns=["h2", "loglik", "kind"])
-    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"])
+    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind", "align"])
     layers = [
         hv.VSpan(*ci).opts(color=CI_COLOUR, alpha=0.35),
         hv.HLine(threshold).opts(color="#6b7280", line_dash="dashed", line_width=1.5),
@@ -169,8 +213,8 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         hv.Scatter(pts, H2_DIM, [LOGLIK_DIM, "kind"], label="points").opts(
             color="kind", cmap=_PROFILE_COLOURS, size=11, line_color="white", tools=["hover"]
         ),
-        hv.Labels(txt, [H2_DIM, LOGLIK_DIM], ["text", "kind"], label="labels").opts(
-            text_color="kind", cmap=_PROFILE_COLOURS, text_align="left", text_baseline="middle",
+        hv.Labels(txt, [H2_DIM, LOGLIK_DIM], ["text", "kind", "align"], label="labels").opts(
+            text_color="kind", cmap=_PROFILE_COLOURS, text_align=hv.dim("align"), text_baseline="middle",
             text_font_size="10.5pt",
         ),
     ]
@@ -178,104 +222,11 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
         **PLOT_OPTS,
         **H2_LABELS,
         title=title,
-        xlim=(-0.02, 1.02),
+        xlim=H2_XLIM,
         ylim=ylim,
         show_legend=False,
         framewise=True,
         height=470,
-    )
-
-
-def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame, *, zoom: bool) -> hv.Overlay:
-    """One frame of Brent's search over the profile curve.
-
-    The structure (the set of layers) is the same for every frame so that a
-    ``DynamicMap`` can update it in place.
-
-    Parameters
-    ----------
-    frame : BrentFrame
-    curve : DataFrame
-        ``h2``, ``loglik``: the full curve, or a dense curve inside the bracket when ``zoom``.
-    zoom : bool
-        Restrict to the current search's bracket.
-    """
-    if frame is None:  # nothing loaded: the same layers, empty
-        nothing = np.zeros(0)
-        frame = BrentFrame(0, 1, nothing, nothing, nothing, nothing, (), None, (0.0, 1.0), pd.DataFrame(),
-                           np.nan, np.nan)
-        curve = pd.DataFrame({"h2": [], "loglik": []})
-    lo, hi = frame.search_bracket
-    if zoom:
-        pad = 0.08 * (hi - lo)
-        xlim = (lo - pad, hi + pad)
-    else:
-        xlim = (-0.02, 1.02)
-
-    def inside(h):
-        return (h >= xlim[0]) & (h <= xlim[1])
-
-    curve = _finite(curve)
-    grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
-    steps = np.asarray(frame.steps)
-    layers: list = []
-    if frame.current is not None:
-        b_lo, b_hi = frame.current["bracket_low"], frame.current["bracket_high"]
-    else:
-        b_lo, b_hi = lo, hi
-    layers.append(hv.VSpan(b_lo, b_hi, label="current bracket").opts(color="#fde68a", alpha=0.55))
-    layers.append(
-        hv.Curve(curve, H2_DIM, LOGLIK_DIM, label="profile").opts(
-            color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2
-        )
-    )
-    # every evaluation so far in one layer, coloured by kind (fewer layers: faster steps)
-    keep = inside(frame.h2)
-    kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), steps[keep].astype(str)])
-    points = pd.DataFrame(
-        {
-            "h2": np.concatenate([frame.grid_h2[grid_ok], frame.h2[keep]]),
-            "loglik": np.concatenate([frame.grid_loglik[grid_ok], frame.loglik[keep]]),
-            "step": kinds,
-        }
-    )
-    layers.append(
-        hv.Scatter(points, H2_DIM, [LOGLIK_DIM, "step"], label="evaluations").opts(
-            color="step", cmap=STEP_COLOURS, size=8
-        )
-    )
-    cur = frame.current
-    cur_pts = [(cur["h2"], cur["loglik"])] if cur is not None else []
-    layers.append(
-        hv.Scatter(cur_pts, H2_DIM, LOGLIK_DIM, label="newest point").opts(
-            color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0
-        )
-    )
-    final = [(frame.final_h2, frame.final_loglik)] if frame.is_last and np.isfinite(frame.final_h2) else []
-    layers.append(
-        hv.Scatter(final, H2_DIM, LOGLIK_DIM, label="optimum").opts(color=OPTIMUM_COLOUR, size=12, marker="star")
-    )
-    # y-range: what is visible in the x-range
-    ys = [curve.loc[inside(curve["h2"].to_numpy()), "loglik"].to_numpy(), frame.grid_loglik[grid_ok]]
-    ys = np.concatenate([y[np.isfinite(y)] for y in ys])
-    if ys.size == 0:
-        ys = np.array([0.0, 1.0])
-    top = float(ys.max())
-    if zoom:
-        bottom = float(ys.min())
-    else:
-        bottom = max(float(ys.min()), top - 40.0)
-    span = max(top - bottom, 1e-9)
-    title = "zoom: this search's bracket" if zoom else "the whole range of h2"
-    return _framewise(layers).opts(
-        **PLOT_OPTS,
-        **H2_LABELS,
-        title=title,
-        xlim=xlim,
-        ylim=(bottom - 0.06 * span, top + 0.1 * span),
-        framewise=True,
-        show_legend=False,
-        height=330,
     )
 
 
@@ -289,17 +240,45 @@ def _block_mean(K: np.ndarray, size: int) -> np.ndarray:
     return np.add.reduceat(rows, edges[:-1], axis=1) / np.diff(edges)[None, :]
 
 
-def kinship_image(kinship: np.ndarray) -> hv.Image:
-    """Heat map of the kinship matrix in file order (block-averaged above 400 individuals)."""
+def cluster_order(kinship: np.ndarray) -> np.ndarray:
+    """An order of the individuals that puts related ones together (for drawing only).
+
+    Average-linkage clustering (:func:`scipy.cluster.hierarchy.linkage`) on the
+    distance ``K_ii + K_jj - 2 K_ij`` between individuals (the squared distance
+    of their genetic values); the order is the dendrogram's leaves.
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    K = np.asarray(kinship, dtype=float)
+    if K.shape[0] < 3:
+        return np.arange(K.shape[0])
+    diag = np.diag(K)
+    dist = np.clip(diag[:, None] + diag[None, :] - 2.0 * K, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    dist = 0.5 * (dist + dist.T)
+    return leaves_list(linkage(squareform(dist, checks=False), method="average"))
+
+
+def kinship_image(kinship: np.ndarray, order: np.ndarray | None = None) -> hv.Image:
+    """Heat map of the kinship matrix drawn as a matrix is read: row 1 at the top, column 1 on the left.
+
+    In file order, or in ``order`` (e.g. :func:`cluster_order`); block-averaged above 400 individuals.
+    """
     n = kinship.shape[0]
+    which = "file order" if order is None else "clustered order"
+    if order is not None:
+        kinship = kinship[np.ix_(order, order)]
     shown = _block_mean(kinship, _MAX_IMAGE)
     note = "" if shown.shape[0] == n else f" (block means, {shown.shape[0]} x {shown.shape[0]})"
+    # hv.Image draws its array's first row at the top of ``bounds``; flipped, row 1 sits at y = 1,
+    # and the inverted y-axis puts y = 1 at the top
     img = hv.Image(
         shown[::-1],
-        bounds=(0, 0, n, n),
+        bounds=(0.5, 0.5, n + 0.5, n + 0.5),
         kdims=[
-            hv.Dimension("j", label="individual j (file order)"),
-            hv.Dimension("i", label="individual i (file order)"),
+            hv.Dimension("j", label=f"column j: individual ({which})"),
+            hv.Dimension("i", label=f"row i: individual ({which})"),
         ],
         vdims=[hv.Dimension("K", label="kinship K_ij")],
     )
@@ -314,7 +293,9 @@ def kinship_image(kinship: np.ndarray) -> hv.Image:
         default_tools=["save", "pan", "wheel_zoom", "box_zoom", "reset"],
         active_tools=["pan"],
         title=f"kinship K, {n} x {n}{note}",
-        invert_yaxis=False,
+        invert_yaxis=True,
+        xticks=4,
+        yticks=4,
     )
 
 
@@ -339,8 +320,11 @@ def off_scale(ystar: np.ndarray) -> tuple[tuple[float, float], int]:
     return (lo - pad, hi + pad), int(np.sum((ystar < lo - pad) | (ystar > hi + pad)))
 
 
-def rotation_plots(rotation: Rotation | None) -> tuple[hv.Scatter, hv.Scatter]:
-    """The phenotype before (against individual) and after rotation (against eigenvector); empty without data."""
+def rotation_plots(rotation: Rotation | None, j: int | None = None) -> tuple[hv.Overlay, hv.Scatter]:
+    """The phenotype before (against individual) and after rotation (against eigenvector); empty without data.
+
+    ``j`` (0-based) rings one individual in the first plot (the walkthrough steps through them).
+    """
     if rotation is None:
         y, ids, ystar, d = np.zeros(0), [], np.zeros(0), np.zeros(0)
         name = "phenotype"
@@ -352,7 +336,14 @@ def rotation_plots(rotation: Rotation | None) -> tuple[hv.Scatter, hv.Scatter]:
         before,
         hv.Dimension("individual", label="individual (file order)"),
         [hv.Dimension("y", label=f"{name} (phenotype units)"), "id"],
-    ).opts(**SIDE_TOOLBAR, color="#1f5fbf", size=5, title="before rotation: y", height=300, framewise=True)
+    ).opts(color="#1f5fbf", size=5)
+    ring = [(j + 1, float(y[j]))] if j is not None and 0 <= j < y.size else []
+    left = _framewise([
+        left,
+        hv.Scatter(ring, "individual", "y", label="this individual").opts(
+            color="#7c3aed", fill_alpha=0, line_color="#7c3aed", line_width=3, size=16),
+    ]).opts(**SIDE_TOOLBAR, title="before rotation: y", height=300, framewise=True, show_legend=False,
+            xlabel="individual (file order)", ylabel=f"{name} (phenotype units)")
     after = pd.DataFrame({"i": np.arange(1, ystar.size + 1), "ystar": ystar, "d": d})
     ylim, _ = off_scale(ystar)
     right = hv.Scatter(
@@ -364,19 +355,54 @@ def rotation_plots(rotation: Rotation | None) -> tuple[hv.Scatter, hv.Scatter]:
     return left, right
 
 
-def weights_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Scatter:
-    """The weights ``w_i = 1 / (h2 d_i + 1 - h2)`` at the probed h2 (empty without data)."""
-    kd = hv.Dimension("i", label="eigenvector i (eigenvalue d_i ascending)")
-    vd = hv.Dimension("w", label="weight w_i (log scale)")
+def weights_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
+    """The kinship's eigenvalues d_i against their weights ``w_i = 1 / (h2 d_i + 1 - h2)`` at the probed h2.
+
+    The points are the eigenvalues of this K; the line is the weight as a function
+    of d at this h2 (1 at h2 = 0; 1 / d at h2 = 1). Empty without data.
+    """
+    kd = hv.Dimension("d", label="eigenvalue d_i of K (log scale)")
+    vd = hv.Dimension("w", label="weight w_i")
     if rotation is None or probe is None or probe.singular:
-        data = pd.DataFrame({"i": [], "w": [], "d": []})
+        data = pd.DataFrame({"d": [], "w": [], "i": []})
+        line = pd.DataFrame({"d": [], "w": []})
     else:
-        n = rotation.rot.n
-        data = pd.DataFrame({"i": np.arange(1, n + 1), "w": probe.weights, "d": rotation.rot.d})
-    title = f"weights at h2 = {probe.h2:.2f}" if probe is not None else "weights"
-    return hv.Scatter(data, kd, [vd, hv.Dimension("d", label="d_i")]).opts(
-        **SIDE_TOOLBAR, color="#059669", size=5, logy=True, framewise=True, title=title, height=300
-    )
+        d = rotation.rot.d
+        shown = d > 1e-8 * float(d.max())  # zero eigenvalues (weight 1 / (1 - h2)) are off a log scale
+        data = pd.DataFrame({"d": d[shown], "w": probe.weights[shown], "i": np.flatnonzero(shown) + 1})
+        grid = np.geomspace(float(d[shown].min()), float(d.max()), 200)
+        line = pd.DataFrame({"d": grid, "w": 1.0 / (probe.h2 * grid + 1.0 - probe.h2)})
+    title = f"eigenvalues and their weights at h2 = {probe.h2:.2f}" if probe is not None else "weights"
+    return _framewise([
+        hv.Curve(line, kd, vd, label="w(d)").opts(color="#6b7280", line_width=1.5),
+        hv.Scatter(data, kd, [vd, hv.Dimension("i", label="eigenvector i")], label="eigenvalues").opts(
+            color="#059669", size=6),
+    ]).opts(**SIDE_TOOLBAR, framewise=True, title=title, height=300, show_legend=False, logx=True)
+
+
+def contribution_plot(rotation: Rotation | None, j: int) -> hv.Overlay:
+    """Individual j's share ``U_ji y_j`` of every rotated value ``y*_i = sum_j U_ji y_j``.
+
+    Bars over the eigenvectors i (ascending eigenvalue); the rotated values
+    themselves as faint points, for scale. Empty without data.
+    """
+    kd = hv.Dimension("i", label="eigenvector i (eigenvalue d_i ascending)")
+    vd = hv.Dimension("c", label="share of y*_i from this individual")
+    if rotation is None or not (0 <= j < rotation.rot.n):
+        share = pd.DataFrame({"i": [], "c": []})
+        total = pd.DataFrame({"i": [], "c": []})
+        title = "one individual's share of each y*_i"
+    else:
+        U = rotation.eig.vectors
+        n = U.shape[0]
+        share = pd.DataFrame({"i": np.arange(1, n + 1), "c": U[j, :] * rotation.y[j]})
+        total = pd.DataFrame({"i": np.arange(1, n + 1), "c": rotation.rot.y[:, 0]})
+        title = f"individual {j + 1} ({rotation.ids[j]}): its share U_ji y_j of each y*_i"
+    lim = float(np.abs(share["c"]).max()) * 1.25 if len(share) else 1.0
+    return _framewise([
+        hv.Scatter(total, kd, vd, label="y*_i").opts(color="#c4b5fd", size=4),
+        hv.Spikes(share, kd, vd, label="share").opts(color="#7c3aed", line_width=2),
+    ]).opts(**SIDE_TOOLBAR, framewise=True, title=title, height=300, ylim=(-lim, lim), show_legend=False)
 
 
 def residual_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
@@ -399,11 +425,11 @@ def residual_plot(rotation: Rotation | None, probe: Probe | None) -> hv.Overlay:
         ylim = (-1.15 * m, 1.15 * m)
     else:
         ylim = (-1.0, 1.0)
-    title = f"WLS residuals at h2 = {probe.h2:.2f}" if probe is not None else "WLS residuals"
+    title = f"residuals at h2 = {probe.h2:.2f} (band: ±2 sd)" if probe is not None else "residuals"
     return _framewise([band, pts]).opts(
         **SIDE_TOOLBAR,
         title=title,
-        legend_position="top_left",
+        show_legend=False,
         ylim=ylim,
         framewise=True,
         height=300,
@@ -431,8 +457,8 @@ def probe_curve_plot(curve: pd.DataFrame | None, fit: FitResult | None, probe: P
     ).opts(
         **PLOT_OPTS,
         **H2_LABELS,
-        title="where this h2 sits on the profile",
-        xlim=(-0.02, 1.02),
+        title="this h2 on the profile",
+        xlim=H2_XLIM,
         ylim=ylim,
         show_legend=False,
         framewise=True,
@@ -458,7 +484,7 @@ def heritability_errorbars(results: pd.DataFrame, current: str | None = None) ->
         **{**PLOT_OPTS, "min_height": 260},
         invert_axes=True,
         ylim=(-0.02, 1.02),
-        title="h2 and 95% profile-likelihood interval, every phenotype",
+        title="h2 with its 95% interval",
         height=height,
         invert_yaxis=True,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
@@ -10,18 +9,29 @@ import param
 from lmmcore import CI_DROP
 
 from ..state import METHODS, ExplorerState
+from .look import Look, live_plot
 from .plots import profile_plot
 from .style import escape
 
-__all__ = ["ProfileView"]
+__all__ = ["ProfileView", "se_text"]
+
+
+def se_text(fit, digits: int = 3) -> str:
+    """The SE of h2, or "—" with the engine's reason when it is not defined (at a boundary)."""
+    if np.isfinite(fit.h2_se):
+        return f"{fit.h2_se:.{digits}f}"
+    note = getattr(fit, "h2_se_note", "") or "not defined here"
+    return f"— ({escape(note)})"
 
 
 class ProfileView(pn.viewable.Viewer):
     """The main picture: L(h2) on [0, 1] for the chosen phenotype and method."""
 
     state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(
@@ -31,17 +41,15 @@ class ProfileView(pn.viewable.Viewer):
             use_covariates=s.param.use_covariates,
             overlay=s.param.overlay,
         )
-        self._plot = pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(self._plot_obj, **deps)),
-            linked_axes=False,
-            sizing_mode="stretch_width",
-            min_height=470,
-            css_classes=["profile-plot"],
+        self._plot = live_plot(
+            self._plot_obj, deps, self.look, min_height=430, min_width=380, css_classes=["profile-plot"],
+            styles={"flex": "1 1 460px"},
         )
         self._text = pn.pane.Markdown(
-            pn.bind(self._summary, **deps), css_classes=["profile-summary"], width=300, margin=(10, 10)
+            pn.bind(self._summary, presentation=self.look.param.presentation, **deps),
+            css_classes=["profile-summary"], width=300, margin=(10, 10), styles={"flex": "0 1 300px"},
         )
-        self._layout = pn.Row(self._plot, self._text, sizing_mode="stretch_width")
+        self._layout = pn.FlexBox(self._plot, self._text, flex_wrap="wrap", sizing_mode="stretch_width")
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
@@ -60,25 +68,28 @@ class ProfileView(pn.viewable.Viewer):
         curves = self._curves(overlay) if dataset is not None else []
         return profile_plot(curves, method, "Load data to see the profile log-likelihood.")
 
-    def _summary(self, dataset, phenotype, method, use_covariates, overlay) -> str:
+    def _summary(self, dataset, phenotype, method, use_covariates, overlay, presentation=False) -> str:
         fit = self.state.fit if dataset is not None else None
         if fit is None:
             return ""
         label = METHODS[fit.method]
-        se = f"{fit.h2_se:.3f}" if np.isfinite(fit.h2_se) else "—"
         where = "on the boundary" if fit.boundary else "interior"
         lines = [
             f"**{escape(fit.phenotype)} · {label}**",
-            f"**ĥ² = {fit.h2:.4f}** ({where}), SE {se}",
-            f"**95% interval:** [{fit.h2_ci_low:.3f}, {fit.h2_ci_high:.3f}]: the h² whose log-likelihood "
-            f"is within {CI_DROP:.2f} of the maximum (blue band; the grey dashed line is max − 1.92).",
+            f"**ĥ² = {fit.h2:.4f}** ({where})  \nSE {se_text(fit)}",
+            f"**95% interval:** [{fit.h2_ci_low:.3f}, {fit.h2_ci_high:.3f}]"
+            + ("" if presentation else f": the h² whose log-likelihood is within {CI_DROP:.2f} of the maximum "
+               "(blue band; the grey dashed line is max − 1.92)."),
             f"**L(ĥ²)** = {fit.loglik:.3f} (red dot)  \n**L(0)** = {fit.loglik_h2_zero:.3f} (black dot at h² = 0)",
-            f"**Test of h² = 0:** LRT = 2 (L(ĥ²) − L(0)) = {fit.lrt_h2_zero:.2f}, "
-            f"p = {fit.p_h2_zero:.3g} (50:50 mixture of χ²₀ and χ²₁, because h² = 0 is on the boundary).",
-            f"<small>n = {fit.n}, {fit.p} fixed effect(s); {fit.n_evals} evaluations; "
-            f"{escape(fit.message)}.</small>",
+            f"**Test of h² = 0:** LRT = 2 (L(ĥ²) − L(0)) = {fit.lrt_h2_zero:.2f}, p = {fit.p_h2_zero:.3g}"
+            + ("" if presentation else " (50:50 mixture of χ²₀ and χ²₁, because h² = 0 is on the boundary)."),
         ]
-        if self.state.overlay:
+        if not presentation:
+            lines.append(
+                f"<small>n = {fit.n}, {fit.p} fixed effect(s); {fit.n_evals} evaluations; "
+                f"{escape(fit.message)}.</small>"
+            )
+        if self.state.overlay and not presentation:
             other = [m for m in METHODS if m != fit.method][0]
             o = self.state.fit_for(other)
             if o is not None:

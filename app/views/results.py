@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import re
 
-import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -14,10 +14,16 @@ from bokeh.models.widgets.tables import NumberFormatter, ScientificFormatter
 from lmmcore.io import neutralise_formulas
 
 from ..state import METHODS, ExplorerState
+from .look import Look, live_plot
 from .plots import empty_plot, heritability_errorbars
 from .style import escape, look
 
-__all__ = ["ResultsView", "AllPhenotypesView", "csv_bytes"]
+__all__ = ["ResultsView", "AllPhenotypesView", "csv_bytes", "table_formatters", "ROW_HEIGHT", "MAX_ROWS"]
+
+#: Rows of the all-phenotypes table (pixels) and how many show on one page: the table shows
+#: whole pages of rows (it grows to fit them, with pages beyond), so no row is cut in half.
+ROW_HEIGHT = 30
+MAX_ROWS = 10
 
 _ALL_COLUMNS = [
     "phenotype", "n", "h2", "h2_se", "h2_ci_low", "h2_ci_high", "sigma2_g", "sigma2_e",
@@ -44,12 +50,34 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name))[:60] or "phenotype"
 
 
+def table_formatters(df: pd.DataFrame) -> dict:
+    """Number formats of the all-phenotypes table: one format per column, whatever the values.
+
+    h2 and its interval and SE with 4 decimals; log-likelihoods and LRT with 3;
+    the p-value always in scientific notation; a variance column in scientific
+    notation for every row as soon as one of its values would need it (no
+    2.2573e+5 beside 69612.891).
+    """
+    always_sci = ScientificFormatter(precision=3, power_limit_high=0, power_limit_low=0, nan_format="—")
+    out = {c: NumberFormatter(format="0.0000", nan_format="—") for c in ("h2", "h2_se", "h2_ci_low", "h2_ci_high")}
+    out.update({c: NumberFormatter(format="0.000", nan_format="—") for c in ("loglik", "lrt_h2_zero")})
+    out["p_h2_zero"] = always_sci
+    for c in ("sigma2_g", "sigma2_e"):
+        values = np.abs(df[c].to_numpy(dtype=float)) if c in df else np.zeros(0)
+        values = values[np.isfinite(values) & (values > 0)]
+        wide = values.size and (values.max() >= 1e4 or values.min() < 1e-3)
+        out[c] = always_sci if wide else NumberFormatter(format="0.0000", nan_format="—")
+    return out
+
+
 class ResultsView(pn.viewable.Viewer):
     """h2, SE, CI, variance components, coefficients, log-likelihood and LRT; downloads."""
 
     state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(dataset=s.param.dataset, phenotype=s.param.phenotype, method=s.param.method,
@@ -106,11 +134,11 @@ class ResultsView(pn.viewable.Viewer):
             for q, v, n in rows
         )
         style = (
-            "<style>.lmm-table{border-collapse:collapse;font-size:14px;width:100%}"
+            "<style>.lmm-table{border-collapse:collapse;font-size:1em;width:100%}"
             ".lmm-table th,.lmm-table td{padding:5px 10px;border-bottom:1px solid #e5e7eb;text-align:left;"
             "vertical-align:top}.lmm-table th{font-weight:600;white-space:nowrap;width:170px}"
             ".lmm-table td.num{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}"
-            ".lmm-table td.note{color:#6b7280;font-size:12.5px}</style>"
+            ".lmm-table td.note{color:#6b7280;font-size:0.9em}</style>"
         )
         fit = self.state.fit
         head = f"<h4 style='margin:4px 0 8px'>{escape(fit.phenotype)} by {METHODS[fit.method]}</h4>"
@@ -137,32 +165,44 @@ class ResultsView(pn.viewable.Viewer):
 
 
 class AllPhenotypesView(pn.viewable.Viewer):
-    """Every phenotype's h2 with its interval: a sortable table and an error-bar plot."""
+    """Every phenotype's h2 with its interval: a sortable table and an error-bar plot in the table's order."""
 
     state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(dataset=s.param.dataset, method=s.param.method, use_covariates=s.param.use_covariates)
-        number = {c: NumberFormatter(format="0.0000") for c in ("h2", "h2_se", "h2_ci_low", "h2_ci_high")}
-        number.update({c: NumberFormatter(format="0.000") for c in ("loglik", "lrt_h2_zero")})
-        number.update({c: ScientificFormatter(precision=4) for c in ("sigma2_g", "sigma2_e", "p_h2_zero")})
         self._table = pn.widgets.Tabulator(
-            pn.bind(self._frame, **deps),
+            self._frame(s.dataset, s.method, s.use_covariates),
             show_index=False,
             disabled=True,
-            selectable=False,
-            formatters=number,
+            selectable=1,
+            formatters=table_formatters(pd.DataFrame()),
             titles=_TITLES,
             sizing_mode="stretch_width",
             layout="fit_data_fill",
-            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 12.5px !important; }"],
+            row_height=ROW_HEIGHT,
+            stylesheets=[
+                ".tabulator { font-size: var(--font-size) !important; }"
+                ".tabulator-cell, .tabulator-col-title { font-size: inherit !important; }"
+                ".tabulator-row.tabulator-selected, .tabulator-row.tabulator-selected .tabulator-cell "
+                "{ background-color: #fde68a !important; color: #111827 !important; font-weight: 600; }"
+            ],
             css_classes=["all-phenotypes"],
-            max_height=330,
         )
         self._table.on_click(self._pick)
-        self._plot = pn.panel(pn.bind(self._errorbar_pane, **deps), loading_indicator=True, sizing_mode="stretch_width")
+        s.param.watch(self._refresh_table, ["dataset", "method", "use_covariates"])
+        s.param.watch(self._select_current, "phenotype")
+        self._refresh_table()
+        self._plot = live_plot(
+            self._errorbars, dict(sorters=self._table.param.sorters, phenotype=s.param.phenotype, **deps), self.look,
+            min_height=260, css_classes=["all-phenotypes-plot"],
+        )
+        self._se_note = pn.pane.Markdown(pn.bind(self._se_caption, **deps), css_classes=["all-se-note"],
+                                         sizing_mode="stretch_width", margin=(0, 10))
         self._download = pn.widgets.FileDownload(
             callback=self._all_csv, filename="lmm_results_all.csv", label="Download all results (CSV)",
             **look(pn.widgets.FileDownload, "primary", "outline"), width=300,
@@ -179,6 +219,7 @@ class AllPhenotypesView(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ),
             self._table,
+            self._se_note,
             self._plot,
             sizing_mode="stretch_width",
         )
@@ -193,22 +234,63 @@ class AllPhenotypesView(pn.viewable.Viewer):
         df = self.state.results_frame() if dataset is not None else pd.DataFrame()
         if df.empty:
             return pd.DataFrame(columns=_ALL_COLUMNS)
-        return df[_ALL_COLUMNS]
+        return df[_ALL_COLUMNS].reset_index(drop=True)
 
-    def _errorbar_pane(self, dataset, method, use_covariates) -> pn.pane.HoloViews:
-        """The plot for these results; the highlighted phenotype then changes in place."""
+    def _se_caption(self, dataset, method, use_covariates) -> str:
+        """Why an SE shows "—": the engine's note for each phenotype without one."""
+        fits = self.state.fits() if dataset is not None else {}
+        notes: dict[str, list[str]] = {}
+        for name, fit in fits.items():
+            if not np.isfinite(fit.h2_se):
+                notes.setdefault(fit.h2_se_note or "not defined", []).append(name)
+        if not notes:
+            return ""
+        parts = [f"{', '.join(escape(n) for n in names)}: {escape(note)}" for note, names in notes.items()]
+        return "<small>**SE —** " + "; ".join(parts) + ".</small>"
+
+    def _refresh_table(self, *_events) -> None:
+        s = self.state
+        df = self._frame(s.dataset, s.method, s.use_covariates)
+        self._table.param.update(
+            value=df,
+            formatters=table_formatters(df),
+            # no fixed height (it would cut a row in half): all rows, or whole pages of MAX_ROWS
+            pagination="local" if len(df) > MAX_ROWS else None,
+            page_size=MAX_ROWS,
+        )
+        self._select_current()
+
+    def _select_current(self, *_events) -> None:
+        """Highlight the phenotype shown in the other tabs."""
+        value = self._table.value
+        if value is None or value.empty:
+            return
+        hits = np.flatnonzero(value["phenotype"].astype(str).to_numpy() == str(self.state.phenotype))
+        selection = [int(hits[0])] if hits.size else []
+        if self._table.selection != selection:
+            self._table.selection = selection
+
+    def shown_order(self) -> list[str]:
+        """The phenotypes in the order the table shows them (after the user's sort)."""
+        view = self._table.current_view
+        return [str(p) for p in view["phenotype"]] if view is not None and len(view) else []
+
+    def _errorbars(self, sorters, phenotype, dataset, method, use_covariates):
+        """h2 and intervals in the order of the table (top row at the top)."""
         df = self.state.results_frame() if dataset is not None else pd.DataFrame()
         if df.empty:
-            return pn.pane.HoloViews(empty_plot("No data loaded."), sizing_mode="stretch_width")
-        dmap = hv.DynamicMap(pn.bind(lambda phenotype: heritability_errorbars(df, phenotype),
-                                     phenotype=self.state.param.phenotype))
-        return pn.pane.HoloViews(dmap, linked_axes=False, sizing_mode="stretch_width")
+            return empty_plot("No data loaded.")
+        order = self.shown_order()
+        if order:
+            df = df.set_index(df["phenotype"].astype(str)).loc[[p for p in order if p in set(df["phenotype"].astype(str))]]
+            df = df.reset_index(drop=True)
+        return heritability_errorbars(df, phenotype)
 
     def _pick(self, event) -> None:
-        value = self._table.value
-        if value is None or event.row is None or event.row >= len(value):
+        value = self._table.current_view
+        if value is None or event.row is None or event.row >= len(self._table.value):
             return
-        name = str(value.iloc[event.row]["phenotype"])
+        name = str(self._table.value.iloc[event.row]["phenotype"])
         if name in self.state.phenotypes:
             self.state.phenotype = name
 

@@ -20,6 +20,7 @@ from ..data import display_name, max_upload_bytes, too_large_message
 from ..scan_state import GENOTYPE_FILES, PERMUTATION_CHOICES, THRESHOLD_ALPHA, EffectData, ScanEntry, ScanState
 from ..state import METHODS
 from .results import _safe, csv_bytes
+from .look import Look, styled
 from .scan_plots import effect_plot, lod_plot
 from .style import escape, look, titled
 from .upload import SizeLimitedFileInput
@@ -56,8 +57,10 @@ class ScanView(pn.viewable.Viewer):
     """Settings, the LOD plot, the top peaks, the effect plot and table, downloads and genotype uploads."""
 
     scan = param.ClassSelector(class_=ScanState, doc="The session's scan state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.scan
         ex = s.explorer
@@ -88,20 +91,18 @@ class ScanView(pn.viewable.Viewer):
             css_classes=["scan-summary"], margin=(0, 10), styles={"font-size": "12.5px"},
         )
         # the plots are DynamicMaps: a new scan or marker updates their data in place
-        self._tap = hv.streams.Tap(x=None, y=None)
-        self._tap.add_subscriber(self._tapped)
         self._lod = pn.pane.HoloViews(
-            hv.DynamicMap(self._lod_plot, streams=[hv.streams.Params(s, ["entry", "selected_marker", "problem"]), self._tap]),
-            linked_axes=False, sizing_mode="stretch_width", min_height=300,
+            self._lod_map(), linked_axes=False, sizing_mode="stretch_width", min_height=300,
         )
         self._lod_holder = pn.Column(self._lod, sizing_mode="stretch_width", css_classes=["scan-lod-plot"])
         self._effect = pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(self._effect_plot, entry=s.param.entry, marker=s.param.selected_marker)),
-            linked_axes=False, sizing_mode="stretch_width", min_height=262,
+            self._effect_map(),
+            linked_axes=False, sizing_mode="stretch_width", min_height=262, min_width=300,
+            styles={"flex": "1 1 320px"}, css_classes=["scan-effect-plot"],
         )
         self._effects_table = pn.pane.HTML(
             pn.bind(self._effects_html, entry=s.param.entry, marker=s.param.selected_marker),
-            width=250, css_classes=["scan-effects"],
+            width=260, css_classes=["scan-effects"], styles={"flex": "0 0 260px"},
         )
         self._peaks = pn.widgets.Tabulator(
             pn.bind(self._peaks_frame, entry=s.param.entry),
@@ -110,10 +111,10 @@ class ScanView(pn.viewable.Viewer):
             selectable=False,
             formatters={"pos": NumberFormatter(format="0.0"), "lod": NumberFormatter(format="0.00")},
             titles={"lod": "LOD"},
-            layout="fit_columns",
+            layout="fit_data_fill",  # columns as wide as their text: marker names are never cut
             configuration={"columnDefaults": {"headerSort": False}},  # five rows, best first: no sort arrows
             sizing_mode="stretch_width",
-            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 12px !important; }"],
+            stylesheets=[".tabulator-cell, .tabulator-col-title { font-size: 0.9em !important; }"],
             css_classes=["scan-peaks"],
         )
         self._peaks.on_click(self._pick_peak)
@@ -154,12 +155,14 @@ class ScanView(pn.viewable.Viewer):
         s.param.watch(self._sync_source, ["genotype_source", "genotypes"])
         s.param.watch(self._rename, "entry")
         s.param.watch(self._show_problem, ["problem", "entry"])
-        self._layout = pn.Row(
+        self.look.param.watch(self._restyle, "presentation")
+        # plots and settings side by side on a wide screen; on a projector's 1024 px the settings wrap below
+        self._layout = pn.FlexBox(
             pn.Column(
                 self._problem,
                 self._lod_holder,
-                pn.Row(self._effect, self._effects_table, sizing_mode="stretch_width"),
-                sizing_mode="stretch_width",
+                pn.FlexBox(self._effect, self._effects_table, flex_wrap="wrap", sizing_mode="stretch_width"),
+                min_width=360, sizing_mode="stretch_width", styles={"flex": "1 1 560px"},
             ),
             pn.Column(
                 self._source,
@@ -172,13 +175,30 @@ class ScanView(pn.viewable.Viewer):
                 self._download,
                 pn.pane.HTML(_HOW, margin=(0, 10)),
                 self._uploads,
-                width=320,
+                min_width=320, max_width=400, sizing_mode="stretch_width", styles={"flex": "1 1 340px"},
             ),
+            flex_wrap="wrap",
             sizing_mode="stretch_width",
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
+
+    def _lod_map(self) -> hv.DynamicMap:
+        """The LOD plot as a DynamicMap over the scan and a click stream (rebuilt for the look)."""
+        self._tap = hv.streams.Tap(x=None, y=None)
+        self._tap.add_subscriber(self._tapped)
+        params = hv.streams.Params(self.scan, ["entry", "selected_marker", "problem"])
+        return hv.DynamicMap(self._lod_plot, streams=[params, self._tap])
+
+    def _effect_map(self) -> hv.DynamicMap:
+        s = self.scan
+        return hv.DynamicMap(pn.bind(self._effect_plot, entry=s.param.entry, marker=s.param.selected_marker))
+
+    def _restyle(self, *_events) -> None:
+        """Presentation mode changed: rebuild the plots (font sizes are set when a plot is first drawn)."""
+        self._lod.object = self._lod_map()
+        self._effect.object = self._effect_map()
 
     def file_input(self, kind: str) -> SizeLimitedFileInput:
         """The upload widget for one genotype file kind."""
@@ -259,12 +279,13 @@ class ScanView(pn.viewable.Viewer):
         else:
             kin = "LOCO" if entry.key.loco else "overall kinship"
             if entry.key.refit:
-                title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²; dashed: h² refitted per marker)"
+                title = f"{entry.phenotype}: LOD ({kin}; dashed: h² refitted)"
             else:
-                title = f"{entry.phenotype}: LOD along the genome ({kin}, {METHODS[entry.key.method]} null h²)"
+                title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""
-        return lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
+        plot = lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
                         threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
+        return styled(plot, self.look.presentation)
 
     def _tapped(self, x=None, y=None) -> None:
         if x is not None:
@@ -274,7 +295,7 @@ class ScanView(pn.viewable.Viewer):
         return self.scan.effect_data() if self.scan.entry is not None else None
 
     def _effect_plot(self, entry, marker):
-        return effect_plot(self._effect_data())
+        return styled(effect_plot(self._effect_data()), self.look.presentation)
 
     def _effects_html(self, entry, marker) -> str:
         e = self._effect_data()
@@ -293,14 +314,14 @@ class ScanView(pn.viewable.Viewer):
             rows.append(("flag", e.flag))
         body = "".join(f"<tr><th>{escape(a)}</th><td class='num'>{escape(b)}</td></tr>" for a, b in rows)
         style = (
-            "<style>.scan-fx{border-collapse:collapse;font-size:12.5px;width:100%}"
+            "<style>.scan-fx{border-collapse:collapse;font-size:0.9em;width:100%}"
             ".scan-fx th,.scan-fx td{padding:3px 6px;border-bottom:1px solid #e5e7eb;text-align:left;"
             "vertical-align:top}"
             ".scan-fx th{font-weight:600;white-space:nowrap}.scan-fx td.num{font-family:ui-monospace,Menlo,Consolas,"
-            "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:11.5px}</style>"
+            "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:0.85em}</style>"
         )
-        head = f"<h4 style='margin:4px 0 6px;font-size:14px'>Fitted at {escape(e.marker)}</h4>"
-        note = ("<p style='font-size:11.5px;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
+        head = f"<h4 style='margin:4px 0 6px;font-size:1em'>Fitted at {escape(e.marker)}</h4>"
+        note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
                 "the covariates and the kinship, h² fixed at its null estimate. Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
                 "± 1.96 SE.</p>")

@@ -101,7 +101,8 @@ def lod_plot(
     has_threshold = threshold is not None and np.isfinite(threshold)
     if has_threshold:
         top = max(top, float(threshold))
-    ylim = (0.0, max(top, 1.0) * 1.12)
+    # a band above the highest point holds the threshold's label, so the label never crosses the curve
+    ylim = (0.0, max(top, 1.0) * (1.28 if has_threshold else 1.12))
     if layout.start.size:
         xlim = (float(layout.start[0] - layout.gap), float(layout.end[-1] + layout.gap))
         if xlim[1] <= xlim[0]:
@@ -113,7 +114,7 @@ def lod_plot(
     ring = [(float(row["x"].iloc[0]), float(row["lod"].iloc[0]))] if len(row) else []
     ring = [r for r in ring if np.isfinite(r[1])]
     line_x = ring[0][0] if ring else xlim[0] - 1e6  # off the plot when nothing is selected
-    label = (f"{100 * THRESHOLD_ALPHA:g}% genome-wide threshold, LOD {threshold:.2f} ({n_perm} permutations)"
+    label = (f"╌ ╌ {100 * THRESHOLD_ALPHA:g}% genome-wide threshold: LOD {threshold:.2f} ({n_perm} permutations)"
              if has_threshold else "")
     layers = [
         hv.VSpans((x0, x1)).opts(color=SHADE_COLOUR, alpha=0.6, line_alpha=0),
@@ -123,8 +124,8 @@ def lod_plot(
         ),
         lod_points(frame),
         hv.HLine(threshold if has_threshold else -1e9).opts(color=THRESHOLD_COLOUR, line_dash="dashed", line_width=2),
-        hv.Text(xlim[1] - 0.01 * (xlim[1] - xlim[0]), (threshold if has_threshold else 0.0) + 0.025 * ylim[1], label,
-                halign="right", valign="bottom").opts(text_color=THRESHOLD_COLOUR, text_font_size="9.5pt"),
+        hv.Text(xlim[1] - 0.01 * (xlim[1] - xlim[0]), 0.985 * ylim[1], label,
+                halign="right", valign="top").opts(text_color=THRESHOLD_COLOUR, text_font_size="9.5pt"),
         hv.VLine(line_x).opts(color=OPTIMUM_COLOUR, line_dash="dotted", line_width=1.5),
         hv.Scatter(ring, GENOME_DIM, LOD_DIM, label="selected").opts(
             color=OPTIMUM_COLOUR, fill_alpha=0, line_color=OPTIMUM_COLOUR, line_width=3, size=15
@@ -132,7 +133,7 @@ def lod_plot(
         hv.Text(0.5 * (xlim[0] + xlim[1]), 0.5 * ylim[1], message).opts(text_color="#6b7280", text_font_size="12pt"),
     ]
     return _framewise(layers).opts(
-        **PLOT_OPTS,
+        **{**PLOT_OPTS, "toolbar": "right"},  # beside the plot: a long title does not run under it
         title=title,
         xticks=layout.ticks() if layout.start.size else [(0.5, "")],
         xlabel="chromosome",
@@ -174,7 +175,7 @@ def effect_plot(effect: EffectData | None, message: str = "Click a marker on the
         pts = pts[["slot", "value", "id", "genotype"]]
         groups = effect.groups.assign(slot=np.arange(len(order), dtype=float),
                                       half=1.96 * effect.groups["se"].fillna(0.0))
-        ticks = [(float(k), f"{g} (n={n})") for k, (g, n) in enumerate(zip(order, effect.groups["n"]))]
+        ticks = [(float(k), f"{g}\n(n={n})") for k, (g, n) in enumerate(zip(order, effect.groups["n"]))]
         title = f"{effect.marker} (chr {effect.chromosome}, {effect.position:g})"
         ylabel = effect.phenotype
         values = pts["value"].to_numpy(dtype=float)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import holoviews as hv
 import numpy as np
 import panel as pn
 import param
 
 from ..state import METHODS, ExplorerState
+from .look import Look, live_plot
 from .plots import (
+    cluster_order,
+    contribution_plot,
     empty_plot,
     kinship_image,
     off_scale,
@@ -50,6 +52,9 @@ Multiply by Uᵀ: **y\\* = Uᵀy**, **X\\* = UᵀX**. The rotated values are
 var(y\\*ᵢ) = σ² (h² dᵢ + 1 − h²).
 
 When h² is large, the y\\*ᵢ along eigenvectors with large dᵢ (to the right) spread more.
+
+Step through the individuals: each one's value y_j is shared out over *all* the rotated
+values, y\\*ᵢ = Σ_j U_ji y_j.
 """
 
 _STEP3 = """
@@ -58,6 +63,8 @@ _STEP3 = """
 Drag h². Each rotated value gets the weight
 
 **wᵢ = 1 / (h² dᵢ + 1 − h²)**
+
+(the plot: each eigenvalue dᵢ of K against its weight; large dᵢ, little weight)
 
 and b(h²) = (X\\*ᵀWX\\*)⁻¹ X\\*ᵀW y\\*;
 σ²(h²) = Σ wᵢ (y\\*ᵢ − x\\*ᵢ b)² / (n − p) for REML (n for ML).
@@ -81,9 +88,14 @@ class WalkthroughView(pn.viewable.Viewer):
     """Kinship heat map, spectrum, rotation, and the weights and fit at a dragged h2."""
 
     state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
+    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
+    individual = param.Integer(default=1, bounds=(1, None), doc="The individual whose rotation is shown (1-based).")
+    clustered = param.Boolean(default=False, doc="Order the kinship heat map by clustering.")
 
     def __init__(self, **params) -> None:
+        params.setdefault("look", Look())
         super().__init__(**params)
+        self._orders: dict[int, np.ndarray] = {}
         s = self.state
         base = dict(
             dataset=s.param.dataset,
@@ -94,19 +106,42 @@ class WalkthroughView(pn.viewable.Viewer):
         self._slider = pn.widgets.FloatSlider.from_param(
             s.param.h2_probe, name="h2 to try (drag)", step=0.01, sizing_mode="stretch_width", css_classes=["h2-probe"]
         )
-        kinship = pn.panel(
-            pn.bind(self._kinship, dataset=s.param.dataset), loading_indicator=True, sizing_mode="stretch_width"
+        self._cluster_box = pn.widgets.Checkbox.from_param(
+            self.param.clustered, name="Order by clustering (related individuals together)",
+            css_classes=["kinship-cluster"],
         )
+        kinship = self._dynamic(self._kinship, dict(dataset=s.param.dataset, clustered=self.param.clustered), 320,
+                                css_classes=["kinship-map"])
+        self._notes = [
+            pn.pane.Markdown(pn.bind(self._spectrum_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+            pn.pane.Markdown(pn.bind(self._rotation_note, **base), margin=(0, 10), css_classes=["secondary-note"]),
+        ]
+        self.look.param.watch(self._apply_look, "presentation")
+        self._apply_look()
         spectrum = pn.Column(
             self._dynamic(self._spectrum, base, 300),
-            pn.pane.Markdown(pn.bind(self._spectrum_note, **base), margin=(0, 10)),
-            sizing_mode="stretch_width",
+            self._notes[0],
+            min_width=280, styles={"flex": "1 1 300px"},
         )
+        self._individual = pn.widgets.Player.from_param(
+            self.param.individual, name="Individual", start=1, end=max(self._n_rotated(), 2), interval=1500,
+            loop_policy="once", show_loop_controls=False, value_align="start", width=300,
+            visible_buttons=["first", "previous", "next", "last"], css_classes=["rotation-player"],
+        )
+        s.param.watch(self._sync_individual, ["dataset", "phenotype", "use_covariates"])
+        person = dict(base, individual=self.param.individual)
         rotation = pn.Column(
-            pn.Row(self._dynamic(self._before, base, 300), self._dynamic(self._after, base, 300),
-                   sizing_mode="stretch_width"),
-            pn.pane.Markdown(pn.bind(self._rotation_note, **base), margin=(0, 10)),
-            sizing_mode="stretch_width",
+            pn.FlexBox(self._dynamic(self._before, person, 300), self._dynamic(self._after, base, 300),
+                       flex_wrap="wrap", sizing_mode="stretch_width"),
+            self._notes[1],
+            pn.FlexBox(
+                pn.Column(self._individual, pn.pane.Markdown(pn.bind(self._individual_text, **person),
+                                                             css_classes=["rotation-individual"]),
+                          width=_TEXT_WIDTH + 20),
+                self._dynamic(self._contribution, person, 300),
+                flex_wrap="wrap", sizing_mode="stretch_width",
+            ),
+            sizing_mode="stretch_width", styles={"flex": "3 1 600px"},
         )
         weights = self._dynamic(self._weights, probe, 300)
         residuals = self._dynamic(self._residuals, probe, 300)
@@ -115,39 +150,53 @@ class WalkthroughView(pn.viewable.Viewer):
                                    sizing_mode="stretch_width")
 
         def text(md: str) -> pn.pane.Markdown:
-            return pn.pane.Markdown(md, width=_TEXT_WIDTH, styles={"font-size": "13.5px"})
+            return pn.pane.Markdown(md, width=_TEXT_WIDTH, styles={"font-size": "0.95em", "flex": "0 0 auto"})
+
+        def row(*objects) -> pn.FlexBox:
+            return pn.FlexBox(*objects, flex_wrap="wrap", sizing_mode="stretch_width")
 
         self._layout = pn.Column(
-            pn.Row(text(_STEP1), kinship, spectrum, sizing_mode="stretch_width"),
-            pn.Row(text(_STEP2), rotation, sizing_mode="stretch_width"),
-            pn.Row(
-                pn.Column(text(_STEP3), self._slider, numbers, width=_TEXT_WIDTH + 20),
-                weights,
-                residuals,
-                sizing_mode="stretch_width",
-            ),
-            pn.Row(text(_STEP4), curve, sizing_mode="stretch_width"),
+            row(text(_STEP1), pn.Column(self._cluster_box, kinship, min_width=300, styles={"flex": "1 1 320px"}),
+                spectrum),
+            row(text(_STEP2), rotation),
+            row(pn.Column(text(_STEP3), self._slider, numbers, width=_TEXT_WIDTH + 20), weights, residuals),
+            row(text(_STEP4), curve),
             sizing_mode="stretch_width",
         )
 
     def __panel__(self) -> pn.viewable.Viewable:
         return self._layout
 
-    @staticmethod
-    def _dynamic(method, deps: dict, height: int) -> pn.pane.HoloViews:
-        """A plot that redraws in place when ``deps`` change (and costs nothing while its tab is hidden)."""
-        return pn.pane.HoloViews(
-            hv.DynamicMap(pn.bind(method, **deps)), linked_axes=False, sizing_mode="stretch_width", min_height=height
-        )
+    def _dynamic(self, method, deps: dict, height: int, **params) -> pn.pane.HoloViews:
+        """A plot that redraws in place when ``deps`` change, rebuilt for presentation mode."""
+        params.setdefault("styles", {"flex": "1 1 300px"})
+        return live_plot(method, deps, self.look, min_height=height, min_width=260, **params)
 
-    @staticmethod
-    def _pane(obj, height: int) -> pn.pane.HoloViews:
-        return pn.pane.HoloViews(obj, linked_axes=False, sizing_mode="stretch_width", min_height=height)
+    def _apply_look(self, *_events) -> None:
+        for note in self._notes:  # secondary notes: the lecturer says them
+            note.visible = not self.look.presentation
 
-    def _kinship(self, dataset):
+    def _n_rotated(self) -> int:
+        rotation = self.state.rotation()
+        return rotation.rot.n if rotation is not None else 1
+
+    def _sync_individual(self, *_events) -> None:
+        n = self._n_rotated()
+        self._individual.end = max(n, 2)
+        if self.individual > n:
+            self.individual = 1
+
+    def _kinship(self, dataset, clustered):
         if dataset is None:
-            return self._pane(empty_plot("No data loaded."), 320)
-        return self._pane(kinship_image(dataset.kinship), 320)
+            return empty_plot("No data loaded.")
+        K = np.asarray(dataset.kinship, dtype=float)
+        order = None
+        if clustered:
+            key = id(dataset)
+            if key not in self._orders:
+                self._orders = {key: cluster_order(K)}
+            order = self._orders[key]
+        return kinship_image(K, order)
 
     def _spectrum(self, dataset, phenotype, use_covariates):
         rotation = self.state.rotation()
@@ -172,8 +221,26 @@ class WalkthroughView(pn.viewable.Viewer):
             note += "<br><small>K is singular, so the covariance is singular at h² = 1 exactly: L(1) = −∞.</small>"
         return note
 
-    def _before(self, dataset, phenotype, use_covariates):
-        return rotation_plots(self.state.rotation())[0]
+    def _before(self, dataset, phenotype, use_covariates, individual):
+        return rotation_plots(self.state.rotation(), individual - 1)[0]
+
+    def _contribution(self, dataset, phenotype, use_covariates, individual):
+        return contribution_plot(self.state.rotation(), individual - 1)
+
+    def _individual_text(self, dataset, phenotype, use_covariates, individual) -> str:
+        rotation = self.state.rotation()
+        if rotation is None or not (1 <= individual <= rotation.rot.n):
+            return ""
+        j = individual - 1
+        share = rotation.eig.vectors[j, :] * rotation.y[j]
+        top = np.argsort(-np.abs(share))[:3]
+        biggest = ", ".join(f"y*<sub>{i + 1}</sub> ({share[i]:+.3g})" for i in top)
+        return (
+            f"**Individual {individual} of {rotation.rot.n}: {escape(rotation.ids[j])}**, "
+            f"y = {rotation.y[j]:.4g}. Rotation shares this value over all {rotation.rot.n} rotated values "
+            f"(its row of U times y<sub>j</sub>); the largest shares go to {biggest}. "
+            "Summed over all individuals, the shares give y* (faint points)."
+        )
 
     def _after(self, dataset, phenotype, use_covariates):
         return rotation_plots(self.state.rotation())[1]

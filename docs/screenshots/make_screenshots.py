@@ -1,0 +1,118 @@
+"""Screenshots of every tab of the served dashboard, at 1024 x 768 and 1366 x 768, normal and presentation mode.
+
+Run from the repository root (needs Debian's chromium and playwright)::
+
+    .venv/bin/python docs/screenshots/make_screenshots.py [--only 1024] [--tabs Profile,Brent]
+
+Files: ``docs/screenshots/<size>_<mode>_<tab>.png`` (the whole page, scrolled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent / "tests"))
+
+from browser_util import CHROMIUM, CHROMIUM_ARGS, example_dir, served_app  # noqa: E402
+
+TABS = {
+    "profile": "Profile likelihood",
+    "brent": "Brent's method",
+    "brent_golden": "Brent's method",
+    "walkthrough": "Algorithm walkthrough",
+    "results": "Results",
+    "all": "All phenotypes",
+    "scan": "Genome scan",
+    "profile_overlay": "Profile likelihood",
+}
+#: What to wait for before a tab's screenshot (its last plot to be drawn).
+READY = {
+    "profile": ".profile-plot canvas",
+    "brent": ".brent-zoom canvas",
+    "walkthrough": ".probe-numbers p",
+    "results": ".lmm-results table",
+    "all": ".all-phenotypes-plot canvas",
+}
+SIZES = {"1024": (1024, 768), "1366": (1366, 768)}
+
+
+def scroll(page, where: float) -> bool:
+    """Scroll the page's scrolling main area to ``where`` (0 top, 1 bottom); whether it can scroll."""
+    return page.evaluate(
+        """where => { const box = document.querySelector('#main');
+                      if (!box || box.scrollHeight <= box.clientHeight + 40) return false;
+                      box.scrollTop = where * (box.scrollHeight - box.clientHeight); return true; }""",
+        where,
+    )
+
+
+def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[str]) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    made = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for size in sizes:
+            width, height = SIZES[size]
+            for mode in modes:
+                page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+                page.set_default_timeout(30_000)
+                page.goto(url + ("?presentation=1" if mode == "present" else ""))
+                page.locator(".profile-plot canvas").first.wait_for(state="attached")
+                for key in tabs:
+                    page.locator(".bk-tab", has_text=TABS[key]).first.click()
+                    if key == "scan":  # until the scan is drawn and its peaks listed
+                        page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
+                    if key in READY:
+                        page.locator(READY[key]).first.wait_for(state="attached", timeout=120_000)
+                    page.wait_for_timeout(3500)
+                    if key == "brent_golden":  # the example search with golden-section steps
+                        page.locator(".brent-golden-example button").click()
+                        page.wait_for_timeout(3500)
+                    if key == "brent":  # a few steps in, so that a parabola is on screen
+                        for _ in range(3):
+                            page.locator(".brent-player button.next").click()
+                            page.wait_for_timeout(500)
+                        page.wait_for_timeout(2500)
+                    if key == "profile_overlay":
+                        page.locator(".overlay-toggle input").first.check()
+                        page.wait_for_timeout(3000)
+                    scroll(page, 0)
+                    path = out / f"{size}_{mode}_{key}.png"
+                    page.screenshot(path=str(path))
+                    made.append(path)
+                    if scroll(page, 1):  # the rest of a tall tab
+                        page.wait_for_timeout(1500)
+                        path = out / f"{size}_{mode}_{key}_lower.png"
+                        page.screenshot(path=str(path))
+                        made.append(path)
+                page.context.close()
+        browser.close()
+    return made
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(SIZES), help="sizes, e.g. 1024,1366")
+    parser.add_argument("--tabs", default=",".join(TABS), help="tabs, e.g. profile,brent")
+    parser.add_argument("--modes", default="normal,present")
+    parser.add_argument("--out", default=str(HERE))
+    parser.add_argument("--url", help="a dashboard already served (else one is started)")
+    args = parser.parse_args()
+    if args.url:
+        made = shoot(args.url, Path(args.out), args.only.split(","), args.tabs.split(","), args.modes.split(","))
+        print("\n".join(str(p) for p in made))
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        example = example_dir(Path(tmp))
+        with served_app(example, Path(tmp) / "serve.log") as url:
+            made = shoot(url, Path(args.out), args.only.split(","), args.tabs.split(","), args.modes.split(","))
+    print("\n".join(str(p) for p in made))
+
+
+if __name__ == "__main__":
+    main()
