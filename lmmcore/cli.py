@@ -18,6 +18,8 @@ from typing import Sequence
 
 from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
 from .cross_cli import register as register_cross_commands
+from .eigen_cli import add_eigen_argument
+from .eigen_cli import register as register_eigen_command
 from .errors import LMMInputError, LMMWarning, reporting
 from .qtl_cli import register as register_qtl_commands
 from .scan_cli import register as register_scan_commands
@@ -43,10 +45,23 @@ def cmd_fit(args) -> int:
         if os.path.abspath(args.profile_out) == os.path.abspath(args.out):
             raise LMMInputError("--out and --profile-out name the same file; give two different names")
     started = time.perf_counter()
-    data = load_data(args.kinship, args.pheno, args.covar)
+    saved = None
+    if args.eigen:
+        from .eigenstore import load_data_with_eigen, read_eigen
+
+        saved = read_eigen(args.eigen)
+        data = load_data_with_eigen(saved, args.pheno, args.covar, args.kinship)
+    elif args.kinship:
+        data = load_data(args.kinship, args.pheno, args.covar)
+    else:
+        raise LMMInputError("give the kinship with --kinship K.csv, or its saved decomposition with --eigen K.eig")
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     say(args, f"loaded {data.summary()}")
     cache = PatternCache()  # decompositions and rotations shared by the fit and --profile-out
+    if saved is not None:
+        from .eigenstore import seed_cache
+
+        seed_cache(cache, data, saved)
     bar = None
 
     def progress(done, total, desc):
@@ -114,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Individuals are aligned by the IDs in the first column of each file."
         ),
     )
-    fit.add_argument("--kinship", required=True, metavar="K.csv", help="n x n kinship, IDs as row and column labels")
+    fit.add_argument("--kinship", metavar="K.csv",
+                     help="n x n kinship, IDs as row and column labels (or K.h5 from 'lmmcore kinship'); "
+                          "needed unless --eigen is given")
+    add_eigen_argument(fit)
     fit.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
     fit.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     fit.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
@@ -145,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     register_scan_commands(sub)
+    register_eigen_command(sub)  # eigen
     register_qtl_commands(sub)  # peaks, effects, fit1
     register_cross_commands(sub)  # genoprob
     return parser

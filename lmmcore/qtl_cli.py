@@ -90,6 +90,10 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kinship", default="loco", metavar="loco|overall|FILE",
                         help="'loco' (default: from the markers of the other chromosomes), 'overall', or a CSV "
                              "written by 'lmmcore kinship' (square, or long with chr, id columns for LOCO)")
+    parser.add_argument("--eigen", metavar="K.eig",
+                        help="use the kinship(s) saved by 'lmmcore eigen' (their decomposition when the phenotype "
+                             "is observed on all of the file's individuals; else U diag(d) U' restricted is "
+                             "decomposed again); --kinship, if a file, is then checked against it")
     parser.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower,
                         help="how the null h2 is estimated (default reml, as R/qtl2)")
     parser.add_argument("--contrasts", choices=["additive-dominance"], type=str.lower,
@@ -128,7 +132,12 @@ def _read_inputs(args):
         if where in inputs.left_out:
             raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
                                 "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
-    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    if args.eigen:
+        from .eigen_cli import kinship_with_eigen
+
+        kinship = kinship_with_eigen(args, inputs, file_only=True)
+    else:
+        kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     return inputs.scanned, pheno, covar, kinship
 
 

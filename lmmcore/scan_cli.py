@@ -42,6 +42,7 @@ from .cross_cli import (
     read_cross_arg,
     read_genotype_args,
 )
+from .eigen_cli import add_eigen_argument, kinship_with_eigen
 from .errors import LMMInputError
 from .io import read_kinship_file, write_kinship_file
 
@@ -131,12 +132,15 @@ def cmd_scan(args) -> int:
         raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype), "
                             "or use --cross with a cross that has them")
     started = time.perf_counter()
-    check_kinship_arg(args.kinship)
+    if args.kinship is None and not args.eigen:
+        raise LMMInputError("give --kinship loco|overall|FILE, or a saved decomposition with --eigen K.eig")
+    if args.kinship is not None:
+        check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
     inputs = genotype_inputs(args, cross=cross)
     genotypes = inputs.scanned
-    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
@@ -254,7 +258,8 @@ def register(subparsers) -> None:
                     help="phenotypes: IDs, then one column per phenotype (with --cross, default: the cross's)")
     sc.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     sc.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
-    sc.add_argument("--kinship", required=True, metavar="loco|overall|FILE",
+    add_eigen_argument(sc)
+    sc.add_argument("--kinship", metavar="loco|overall|FILE",
                     help="'loco' (one kinship per chromosome, leaving it out; computed from the genotypes), "
                          "'overall' (one kinship from all markers), or a CSV written by 'lmmcore kinship' "
                          "(square, or long with chr, id columns for LOCO)")
