@@ -22,10 +22,13 @@ import argparse
 import os
 import time
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .cli_common import add_peak_arguments, peaks_from_args, say
 from .errors import LMMInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["register"]
 
@@ -49,7 +52,9 @@ def _distinct_outputs(args, *flags: str) -> None:
 # --------------------------------------------------------------------------- #
 # peaks
 # --------------------------------------------------------------------------- #
-def _read_scan_csv(path) -> pd.DataFrame:
+def _read_scan_csv(path) -> "pd.DataFrame":
+    import pandas as pd
+
     if not os.path.isfile(path):
         raise LMMInputError(f"scan file '{path}' does not exist; give the CSV that 'lmmcore scan --out' wrote")
     try:
@@ -173,6 +178,8 @@ def cmd_fit1(args) -> int:
     result = fit1(genotypes, pheno, covar, marker=args.marker.strip(), phenotype=args.phenotypes.strip(),
                   kinship=kinship, kind=args.kind, method=args.method, zerosum=not args.no_zerosum,
                   contrasts=args.contrasts)
+    import pandas as pd
+
     write_csv_atomic(pd.DataFrame([result.to_row()]), args.out, force=args.force)
     if args.individuals_out:
         write_csv_atomic(result.individuals.reset_index(), args.individuals_out, force=args.force)

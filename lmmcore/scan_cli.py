@@ -44,7 +44,6 @@ from .cross_cli import (
 )
 from .eigen_cli import add_eigen_argument, kinship_with_eigen
 from .errors import LMMInputError
-from .io import read_kinship_file, write_kinship_file
 
 __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
 
@@ -63,8 +62,17 @@ def _add_genotype_arguments(parser: argparse.ArgumentParser, *, covariates: bool
 # --------------------------------------------------------------------------- #
 # Commands
 # --------------------------------------------------------------------------- #
+def __getattr__(name: str):
+    """``read_kinship_file``, ``write_kinship_file`` (re-exported from :mod:`lmmcore.io`), imported on first use."""
+    if name in ("read_kinship_file", "write_kinship_file"):
+        from . import io
+
+        return getattr(io, name)
+    raise AttributeError(f"module 'lmmcore.scan_cli' has no attribute {name!r}")
+
+
 def cmd_kinship(args) -> int:
-    from .io import check_output_path
+    from .io import check_output_path, write_kinship_file
     from .kinship import compute_kinship, compute_loco_kinships
 
     check_output_path(args.out, args.force)
