@@ -148,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
     add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
-    fit.set_defaults(func=cmd_fit)
+    fit.set_defaults(func=cmd_fit, kinship_or_eigen=True)
 
     sim = sub.add_parser(
         "simulate",
@@ -187,6 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "kinship_or_eigen", False) and not args.kinship and not args.eigen:
+        parser.error(f"{args.command}: one of the arguments --kinship --eigen is required")
     console = Console()
     args.console = console
     # Bridge for the modules that still send messages as warnings.warn(..., LMMWarning) rather than

@@ -297,4 +297,4 @@ def register(subparsers) -> None:
     peaks = sc.add_argument_group("peaks (with --peaks-out)")
     add_peak_arguments(peaks, required=False)
     add_output_flags(sc, force="replace existing output files", quiet="no progress bar or summary on stderr")
-    sc.set_defaults(func=cmd_scan)
+    sc.set_defaults(func=cmd_scan, kinship_or_eigen=True)  # one of them: checked by lmmcore.cli.main
