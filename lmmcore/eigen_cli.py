@@ -117,9 +117,12 @@ def register(subparsers) -> None:
         ),
     )
     add_genotype_source(eig, covariates=False)
-    # one of --kinship, --genoprobs, --genotypes, --bed, --cross
-    eig._mutually_exclusive_groups[-1].add_argument(
-        "--kinship", metavar="K.csv|K.h5", help="the kinship to decompose (as 'lmmcore kinship' writes it)")
+    # exactly one of --kinship, --genoprobs, --genotypes, --bed, --cross: --kinship joins the genotype
+    # sources' mutually exclusive group (argparse keeps no public handle on it; found by its --genoprobs)
+    group = next(g for g in eig._mutually_exclusive_groups
+                 if any("--genoprobs" in a.option_strings for a in g._group_actions))
+    group.add_argument("--kinship", metavar="K.csv|K.h5",
+                       help="the kinship to decompose (CSV or .h5, as 'lmmcore kinship' writes it)")
     eig.add_argument("--loco", action="store_true",
                      help="one decomposition per chromosome, of the kinship leaving that chromosome out")
     eig.add_argument("--out", required=True, metavar="K.eig", help="output file (HDF5)")
