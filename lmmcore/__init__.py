@@ -39,30 +39,58 @@ type's states, initial, transition and emission probabilities) and
 ``allele_probs``, ``write_genoprobs``).
 """
 
-from .batch import (
-    MissingnessPattern,
-    PatternCache,
-    PatternModel,
-    check_phenotype,
-    prepare_pattern,
-    fit_phenotypes,
-    kinship_scale_factor,
-    missingness_patterns,
-    pattern_decomposition,
-    profile_table,
-    results_table,
-)
-from .design import Design, design_matrix
-from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, LMMWarning
-from .fit import CI_DROP, FitResult, fit_lmm, fit_rotated, rescale_h2
-from .estimate import H2Optimum, PointEstimate, StandardisedData, estimate_rotated, optimise_h2, standardise
-from .inference import H2Inference, h2_inference
-from .io import LMMData, align, load_data, read_covariates, read_kinship, read_phenotypes
-from .likelihood import from_lmmlite, profile_loglik, to_lmmlite
-from .optimize import OptimizeResult, OptimizerTrace, brent_maximize, maximize_profile
-from .wls import WLSSolution, solve_wls
-from .wls import variance_factors
+
+#: The engine's names, imported on first use (PEP 562) so that ``lmmcore --help``
+#: and ``import lmmcore.cli`` import neither pandas nor scipy.
+_EAGER_FREE = {
+    "MissingnessPattern": "batch",
+    "PatternCache": "batch",
+    "PatternModel": "batch",
+    "check_phenotype": "batch",
+    "prepare_pattern": "batch",
+    "fit_phenotypes": "batch",
+    "kinship_scale_factor": "batch",
+    "missingness_patterns": "batch",
+    "pattern_decomposition": "batch",
+    "profile_table": "batch",
+    "results_table": "batch",
+    "Design": "design",
+    "design_matrix": "design",
+    "Eigendecomposition": "eigen",
+    "RotatedData": "eigen",
+    "decompose_kinship": "eigen",
+    "rotate": "eigen",
+    "CI_DROP": "fit",
+    "FitResult": "fit",
+    "fit_lmm": "fit",
+    "fit_rotated": "fit",
+    "rescale_h2": "fit",
+    "H2Optimum": "estimate",
+    "PointEstimate": "estimate",
+    "StandardisedData": "estimate",
+    "estimate_rotated": "estimate",
+    "optimise_h2": "estimate",
+    "standardise": "estimate",
+    "H2Inference": "inference",
+    "h2_inference": "inference",
+    "LMMData": "io",
+    "align": "io",
+    "load_data": "io",
+    "read_covariates": "io",
+    "read_kinship": "io",
+    "read_phenotypes": "io",
+    "from_lmmlite": "likelihood",
+    "profile_loglik": "likelihood",
+    "to_lmmlite": "likelihood",
+    "OptimizeResult": "optimize",
+    "OptimizerTrace": "optimize",
+    "brent_maximize": "optimize",
+    "maximize_profile": "optimize",
+    "WLSSolution": "wls",
+    "solve_wls": "wls",
+    "variance_factors": "wls",
+}
 
 #: Genome-scan, genotype and simulation names, imported on first use so that
 #: ``lmmcore fit`` does not pay for them (PEP 562). The scan itself is
@@ -98,6 +126,7 @@ _LAZY = {
     "insert_pseudomarkers": "genomap",
     "Cross": "cross",
     "read_cross": "cross_files",
+    **_EAGER_FREE,
 }
 
 

@@ -231,6 +231,19 @@ class PatternCache:
         n_rot = 0 if self.rotations is None else len(self.rotations)
         return f"PatternCache({len(self)} decomposition(s), {n_rot} rotation(s))"
 
+    def add_decomposition(self, kinship: np.ndarray, eig: Eigendecomposition,
+                          observed: np.ndarray | None = None) -> None:
+        """Store a decomposition made elsewhere (e.g. read by :mod:`lmmcore.eigenstore`).
+
+        ``eig`` must be the decomposition of ``kinship`` restricted to
+        ``observed`` (all individuals by default); it is keyed as
+        :func:`pattern_decomposition` looks it up.
+        """
+        observed = np.ones(kinship.shape[0], dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+        if eig.n != int(observed.sum()):
+            raise LMMInputError(f"the decomposition is of {eig.n} individuals, not {int(observed.sum())}")
+        self.decompositions[(_kinship_fingerprint(kinship), MissingnessPattern(observed, ()).key)] = eig
+
     def clear(self) -> None:
         """Forget everything."""
         self.decompositions.clear()

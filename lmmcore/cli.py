@@ -17,6 +17,8 @@ from typing import Sequence
 
 from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
 from .cross_cli import register as register_cross_commands
+from .eigen_cli import add_eigen_argument
+from .eigen_cli import register as register_eigen_command
 from .errors import LMMInputError, reporting
 from .qtl_cli import register as register_qtl_commands
 from .scan_cli import register as register_scan_commands
@@ -42,10 +44,23 @@ def cmd_fit(args) -> int:
         if os.path.abspath(args.profile_out) == os.path.abspath(args.out):
             raise LMMInputError("--out and --profile-out name the same file; give two different names")
     started = time.perf_counter()
-    data = load_data(args.kinship, args.pheno, args.covar)
+    saved = None
+    if args.eigen:
+        from .eigenstore import load_data_with_eigen, read_eigen
+
+        saved = read_eigen(args.eigen)
+        data = load_data_with_eigen(saved, args.pheno, args.covar, args.kinship)
+    elif args.kinship:
+        data = load_data(args.kinship, args.pheno, args.covar)
+    else:
+        raise LMMInputError("give the kinship with --kinship K.csv, or its saved decomposition with --eigen K.eig")
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     say(args, f"loaded {data.summary()}")
     cache = PatternCache()  # decompositions and rotations shared by the fit and --profile-out
+    if saved is not None:
+        from .eigenstore import seed_cache
+
+        seed_cache(cache, data, saved)
     bar = None
 
     def progress(done, total, desc):
@@ -113,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
             "Individuals are aligned by the IDs in the first column of each file."
         ),
     )
-    fit.add_argument("--kinship", required=True, metavar="K.csv", help="n x n kinship, IDs as row and column labels")
+    fit.add_argument("--kinship", metavar="K.csv",
+                     help="n x n kinship, IDs as row and column labels (or K.h5 from 'lmmcore kinship'); "
+                          "needed unless --eigen is given")
+    add_eigen_argument(fit)
     fit.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
     fit.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     fit.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
@@ -129,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
     add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
-    fit.set_defaults(func=cmd_fit)
+    fit.set_defaults(func=cmd_fit, kinship_or_eigen=True)
 
     sim = sub.add_parser(
         "simulate",
@@ -144,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(func=cmd_simulate)
 
     register_scan_commands(sub)
+    register_eigen_command(sub)  # eigen
     register_qtl_commands(sub)  # peaks, effects, fit1
     register_cross_commands(sub)  # genoprob
     return parser
@@ -167,6 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "kinship_or_eigen", False) and not args.kinship and not args.eigen:
+        parser.error(f"{args.command}: one of the arguments --kinship --eigen is required")
     console = Console()
     args.console = console
     try:

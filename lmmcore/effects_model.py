@@ -144,7 +144,8 @@ def null_model(
     C = X[:, others]
     kin_index = pd.Index(kin_ids).get_indexer(used)
     K_used = K[np.ix_(kin_index, kin_index)]
-    eig = decompose_kinship(K_used)
+    saved = _saved_decomposition(kinship, chromosome, kin_index)
+    eig = saved if saved is not None else decompose_kinship(K_used)
     rot = rotate(eig, y, X)
     if h2 is None:
         fit = fit_rotated(rot, method, phenotype_names=[name], coef_names=design.names, tol=H2_TOL)[0]
@@ -199,10 +200,24 @@ def _one_phenotype(phenotypes, phenotype) -> tuple[str, pd.Series]:
     return phenotype, values
 
 
+def _saved_decomposition(kinship, chromosome: str, kin_index: np.ndarray):
+    """The saved decomposition (``--eigen``) when every one of its individuals is used, in its order; else None."""
+    from .eigenstore import SavedEigen
+
+    if not isinstance(kinship, SavedEigen) or not np.array_equal(kin_index, np.arange(len(kinship.ids))):
+        return None
+    return kinship.decomposition(chromosome if kinship.mode == "loco" else "all")
+
+
 def _kinship_matrix(genotypes, chromosome: str, kinship, kind: str) -> tuple[list[str], np.ndarray, str]:
     """``(ids, K, label)``: the LOCO or overall kinship computed here, or the one given."""
     from .kinship import Kinship, compute_kinship, kinship_from_dosages, kinship_from_genoprobs
 
+    from .eigenstore import SavedEigen
+
+    if isinstance(kinship, SavedEigen):  # recovered U diag(d) U' (the null model reuses the decomposition)
+        label = chromosome if kinship.mode == "loco" else "all"
+        return list(kinship.ids), kinship.kinship(label), kinship.mode
     if isinstance(kinship, str):
         key = kinship.strip().lower()
         if key == "overall":

@@ -255,6 +255,10 @@ def read_kinship_file(source: Source, name: str | None = None):
         the same IDs, values that are not numbers, a matrix that is not
         symmetric.
     """
+    if isinstance(source, (str, os.PathLike)) and str(source).lower().endswith((".h5", ".hdf5")):
+        from .eigenstore import read_kinship_h5  # binary kinship (lmmcore kinship --out K.h5)
+
+        return read_kinship_h5(source)
     inp = open_input(source, "kinship", name)
     text, _ = head_text(inp, "kinship", "a header row and one row per individual")
     first = text.splitlines()[0] if text else ""
@@ -440,8 +444,13 @@ def _examples(ids, limit: int = 3) -> str:
 
 
 def load_data(kinship_path, pheno_path, covar_path=None) -> LMMData:
-    """Read the three CSV files and align them by ID (see :func:`align`)."""
-    K = read_kinship(kinship_path)
+    """Read the three files and align them by ID (see :func:`align`); a ``.h5`` kinship is read in binary."""
+    if isinstance(kinship_path, (str, os.PathLike)) and str(kinship_path).lower().endswith((".h5", ".hdf5")):
+        K = read_kinship_file(kinship_path)
+        if isinstance(K, dict):
+            raise LMMInputError(f"kinship file '{kinship_path}' holds LOCO kinships; a fit needs one kinship")
+    else:
+        K = read_kinship(kinship_path)
     P = read_phenotypes(pheno_path)
     C = read_covariates(covar_path) if covar_path is not None else None
     sources = {"kinship": display_name(kinship_path), "phenotypes": display_name(pheno_path)}
@@ -548,6 +557,10 @@ def write_kinship_file(kinships, ids, path, *, force: bool = False) -> Path:
         Replace an existing file.
     """
     ids = [str(i) for i in ids]
+    if str(path).lower().endswith((".h5", ".hdf5")):
+        from .eigenstore import write_kinship_h5  # binary, read back by read_kinship_file
+
+        return write_kinship_h5(kinships, ids, path, force=force)
     if isinstance(kinships, dict):
         frames = []
         for c, K in kinships.items():

@@ -26,12 +26,13 @@ import numpy as np
 import pandas as pd
 
 from .eigen import validate_kinship_matrix
+from .eigenstore import SavedEigen
 from .errors import LMMInputError
 from .genotypes import Genotypes
 from .kinship import Kinship, kinship_from_dosages, kinship_from_genoprobs, used_markers
 from .markers import as_slice, impute_mean
 
-__all__ = ["KinshipSource", "LocoKinship", "kinship_source", "kinship_data"]
+__all__ = ["KinshipSource", "LocoKinship", "SavedEigenSource", "kinship_source", "kinship_data"]
 
 
 class KinshipSource:
@@ -66,6 +67,28 @@ class KinshipSource:
         """The kinship of group ``label`` (rows in the order of :attr:`ids`)."""
         return self._get(label)
 
+    def decomposition(self, label: str):
+        """A saved eigendecomposition of the kinship of group ``label`` (all of :attr:`ids`), or None."""
+        return None
+
+
+class SavedEigenSource(KinshipSource):
+    """Kinships from a saved eigendecomposition (:class:`lmmcore.eigenstore.SavedEigen`).
+
+    :meth:`decomposition` hands out the saved ``U, d`` (used as they are for
+    the individuals of the file, in its order); :meth:`matrix` recovers
+    ``K = U diag(d) U'`` for a scan whose individuals are a subset (their
+    sub-kinship is decomposed again).
+    """
+
+    def __init__(self, saved: SavedEigen):
+        chromosomes = None if saved.mode == "overall" else saved.labels
+        super().__init__(saved.mode, saved.ids, saved.kinship, chromosomes=chromosomes)
+        self.saved = saved
+
+    def decomposition(self, label: str):
+        return self.saved.decomposition(label)
+
 
 def kinship_source(kinship, genotypes: Genotypes, kind: str) -> KinshipSource:
     """A :class:`KinshipSource` from what :func:`lmmcore.scan.scan` accepts as ``kinship``.
@@ -73,8 +96,11 @@ def kinship_source(kinship, genotypes: Genotypes, kind: str) -> KinshipSource:
     ``"overall"`` or ``"loco"`` (computed from ``genotypes``; ``kind`` for
     dosages), a matrix (ndarray in the order of ``genotypes.ids``, labelled
     DataFrame or :class:`~lmmcore.kinship.Kinship`), or a mapping
-    ``{chromosome: matrix}`` of LOCO kinships.
+    ``{chromosome: matrix}`` of LOCO kinships, or a
+    :class:`~lmmcore.eigenstore.SavedEigen` (saved decompositions, reused).
     """
+    if isinstance(kinship, SavedEigen):
+        return SavedEigenSource(kinship)
     if isinstance(kinship, str):
         key = kinship.strip().lower()
         if key == "overall":

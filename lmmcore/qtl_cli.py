@@ -22,10 +22,13 @@ import argparse
 import os
 import time
 
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .cli_common import add_peak_arguments, peaks_from_args, say
 from .errors import LMMInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
 
 __all__ = ["register"]
 
@@ -49,7 +52,9 @@ def _distinct_outputs(args, *flags: str) -> None:
 # --------------------------------------------------------------------------- #
 # peaks
 # --------------------------------------------------------------------------- #
-def _read_scan_csv(path) -> pd.DataFrame:
+def _read_scan_csv(path) -> "pd.DataFrame":
+    import pandas as pd
+
     if not os.path.isfile(path):
         raise LMMInputError(f"scan file '{path}' does not exist; give the CSV that 'lmmcore scan --out' wrote")
     try:
@@ -90,6 +95,10 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kinship", default="loco", metavar="loco|overall|FILE",
                         help="'loco' (default: from the markers of the other chromosomes), 'overall', or a CSV "
                              "written by 'lmmcore kinship' (square, or long with chr, id columns for LOCO)")
+    parser.add_argument("--eigen", metavar="K.eig",
+                        help="use the kinship(s) saved by 'lmmcore eigen' (their decomposition when the phenotype "
+                             "is observed on all of the file's individuals; else U diag(d) U' restricted is "
+                             "decomposed again); --kinship, if a file, is then checked against it")
     parser.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower,
                         help="how the null h2 is estimated (default reml, as R/qtl2)")
     parser.add_argument("--contrasts", choices=["additive-dominance"], type=str.lower,
@@ -128,7 +137,12 @@ def _read_inputs(args):
         if where in inputs.left_out:
             raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
                                 "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
-    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    if args.eigen:
+        from .eigen_cli import kinship_with_eigen
+
+        kinship = kinship_with_eigen(args, inputs, file_only=True)
+    else:
+        kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     return inputs.scanned, pheno, covar, kinship
 
 
@@ -164,6 +178,8 @@ def cmd_fit1(args) -> int:
     result = fit1(genotypes, pheno, covar, marker=args.marker.strip(), phenotype=args.phenotypes.strip(),
                   kinship=kinship, kind=args.kind, method=args.method, zerosum=not args.no_zerosum,
                   contrasts=args.contrasts)
+    import pandas as pd
+
     write_csv_atomic(pd.DataFrame([result.to_row()]), args.out, force=args.force)
     if args.individuals_out:
         write_csv_atomic(result.individuals.reset_index(), args.individuals_out, force=args.force)

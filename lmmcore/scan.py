@@ -449,12 +449,16 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
     for label, marker_idx in plan.groups:
         with clock("kinship"):
-            K_full = plan.source.matrix(label)
             rows = plan.kin_rows
-            K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
-            del K_full
+            # a saved decomposition (--eigen) serves the patterns observed on all of its individuals
+            saved = plan.source.decomposition(label) if is_identity_index(rows, len(plan.source.ids)) else None
+            K = None
+            if saved is None or not all(p.observed.all() for p in plan.patterns):
+                K_full = plan.source.matrix(label)
+                K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
+                del K_full
         for pattern, design in zip(plan.patterns, plan.designs):
-            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design)
+            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, saved=saved)
         del K
     if run.n_imputed:
         report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
@@ -463,7 +467,7 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
 
 
 def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, label: str,
-                marker_idx: np.ndarray, K: np.ndarray, pattern, design) -> None:
+                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, saved=None) -> None:
     """Scan the markers of one kinship group for the phenotypes of one missingness pattern.
 
     Decomposes the kinship of the pattern's individuals, fits the null
@@ -474,7 +478,10 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
     obs = pattern.observed
     cols = tuple(pattern.phenotypes)
     with clock("eigen"):
-        eig = decompose_kinship(K if obs.all() else K[np.ix_(obs, obs)], check=False)
+        if saved is not None and obs.all():
+            eig = saved
+        else:
+            eig = decompose_kinship(K if obs.all() else K[np.ix_(obs, obs)], check=False)
     with clock("null"):
         rot = rotate(eig, plan.pheno.loc[obs, list(cols)].to_numpy(dtype=float), design.matrix)
         null = fit_null(rot, inputs.method, inputs.refit, cols, inputs.lrt_likelihood)

@@ -42,8 +42,8 @@ from .cross_cli import (
     read_cross_arg,
     read_genotype_args,
 )
+from .eigen_cli import add_eigen_argument, kinship_with_eigen
 from .errors import LMMInputError
-from .io import read_kinship_file, write_kinship_file
 
 __all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
 
@@ -62,8 +62,17 @@ def _add_genotype_arguments(parser: argparse.ArgumentParser, *, covariates: bool
 # --------------------------------------------------------------------------- #
 # Commands
 # --------------------------------------------------------------------------- #
+def __getattr__(name: str):
+    """``read_kinship_file``, ``write_kinship_file`` (re-exported from :mod:`lmmcore.io`), imported on first use."""
+    if name in ("read_kinship_file", "write_kinship_file"):
+        from . import io
+
+        return getattr(io, name)
+    raise AttributeError(f"module 'lmmcore.scan_cli' has no attribute {name!r}")
+
+
 def cmd_kinship(args) -> int:
-    from .io import check_output_path
+    from .io import check_output_path, write_kinship_file
     from .kinship import compute_kinship, compute_loco_kinships
 
     check_output_path(args.out, args.force)
@@ -131,12 +140,15 @@ def cmd_scan(args) -> int:
         raise LMMInputError("give the phenotypes with --pheno P.csv (IDs, then one column per phenotype), "
                             "or use --cross with a cross that has them")
     started = time.perf_counter()
-    check_kinship_arg(args.kinship)
+    if args.kinship is None and not args.eigen:
+        raise LMMInputError("give --kinship loco|overall|FILE, or a saved decomposition with --eigen K.eig")
+    if args.kinship is not None:
+        check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
     inputs = genotype_inputs(args, cross=cross)
     genotypes = inputs.scanned
-    kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
@@ -254,7 +266,8 @@ def register(subparsers) -> None:
                     help="phenotypes: IDs, then one column per phenotype (with --cross, default: the cross's)")
     sc.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     sc.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
-    sc.add_argument("--kinship", required=True, metavar="loco|overall|FILE",
+    add_eigen_argument(sc)
+    sc.add_argument("--kinship", metavar="loco|overall|FILE",
                     help="'loco' (one kinship per chromosome, leaving it out; computed from the genotypes), "
                          "'overall' (one kinship from all markers), or a CSV written by 'lmmcore kinship' "
                          "(square, or long with chr, id columns for LOCO)")
@@ -284,4 +297,4 @@ def register(subparsers) -> None:
     peaks = sc.add_argument_group("peaks (with --peaks-out)")
     add_peak_arguments(peaks, required=False)
     add_output_flags(sc, force="replace existing output files", quiet="no progress bar or summary on stderr")
-    sc.set_defaults(func=cmd_scan)
+    sc.set_defaults(func=cmd_scan, kinship_or_eigen=True)  # one of them: checked by lmmcore.cli.main
