@@ -45,7 +45,7 @@ from .cross_cli import (
 from .eigen_cli import add_eigen_argument, kinship_with_eigen
 from .errors import LMMInputError
 
-__all__ = ["register", "read_kinship_file", "write_kinship_file", "read_genotype_args"]
+__all__ = ["register", "read_genotype_args"]
 
 
 # --------------------------------------------------------------------------- #
