@@ -38,6 +38,7 @@ import numpy as np
 
 from .cli_common import add_output_flags, int_at_least, non_negative, number, say
 from .errors import LMMInputError, report
+from .xchr import select_chromosomes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -278,35 +279,6 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
     sets = [by_chr[c] for c in genotypes.chromosomes if c in by_chr]
     common = max(set(sets), key=sets.count)
     return [c for c in genotypes.chromosomes if by_chr.get(c, common) != common]
-
-
-def select_chromosomes(genotypes: "Genotypes", chromosomes: Sequence[str]) -> "Genotypes":
-    """The markers of ``chromosomes`` only.
-
-    In the union layout (``genotypes_by_chr``) the genotypes that none of
-    the kept chromosomes has are dropped too, so that the autosomes of an
-    F2 keep ``SS, SB, BB`` and not the X's ``BS, SY, BY`` (all zero there).
-    """
-    keep = np.isin(np.asarray(genotypes.chromosome, dtype=object), list(chromosomes))
-    if keep.all():
-        return genotypes
-    idx = np.flatnonzero(keep)
-    by_chr = genotypes.genotypes_by_chr
-    fields = dict(markers=tuple(genotypes.markers[k] for k in idx),
-                  chromosome=tuple(genotypes.chromosome[k] for k in idx), position=genotypes.position[idx])
-    if genotypes.probs is None:
-        return replace(genotypes, dosage=genotypes.dosage[:, idx], **fields)
-    names = genotypes.genotype_names
-    if by_chr is not None:
-        by_chr = {c: v for c, v in by_chr.items() if c in set(chromosomes)}
-        kept = {g for v in by_chr.values() for g in v}
-        names = tuple(g for g in genotypes.genotype_names if g in kept)
-        fields["genotypes_by_chr"] = by_chr
-    cols = [genotypes.genotype_names.index(g) for g in names]
-    probs = genotypes.probs[:, idx]
-    if len(cols) < len(genotypes.genotype_names):
-        probs = probs[:, :, cols]
-    return replace(genotypes, probs=probs, genotype_names=names, **fields)
 
 
 def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) -> GenotypeInputs:
