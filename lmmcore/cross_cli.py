@@ -19,10 +19,13 @@ F2's ``SS, SB, BS, BB, SY, BY``; DO's 36 + 8 hemizygous genotypes), held in
 the union layout of :class:`~lmmcore.genotypes.Genotypes`
 (``genotypes_by_chr``). Kinships follow R/qtl2's ``calc_kinship`` defaults
 (``omit_x = FALSE``, ``use_allele_probs = TRUE``): every chromosome,
-X included, through allele probabilities. Scans and effects leave the X
-chromosome of a cross out (with one message) until X scans land; from a
-genotype file, a chromosome whose genotype set differs from the others' is
-left out likewise.
+X included, through allele probabilities. ``lmmcore scan --cross`` scans
+the X chromosome as R/qtl2's ``scan1(..., Xcovar = get_x_covar(cross))``
+(:mod:`lmmcore.xchr`): its own genotype set, the X covariates in its null
+and alternative models, and the LOCO kinship of all autosomes. Effects
+leave the X chromosome of a cross out (with one message); from a genotype
+file, a chromosome whose genotype set differs from the others' is left out
+of scans likewise.
 """
 
 from __future__ import annotations
@@ -247,12 +250,17 @@ class GenotypeInputs:
         chromosome with its own genotype set in a genotype file.
     cross : Cross or None
         The cross, with ``--cross``.
+    x_chr : tuple of str
+        The cross's X chromosome(s) when they are scanned (``lmmcore scan
+        --cross``): in ``scanned``, to be scanned with their own genotype
+        set and the X covariates (:func:`lmmcore.scan.scan`'s ``x_chr``).
     """
 
     genotypes: "Genotypes"
     scanned: "Genotypes"
     left_out: tuple[str, ...]
     cross: "Cross | None" = None
+    x_chr: tuple[str, ...] = ()
 
     @property
     def kinship_genotypes(self) -> "Genotypes":
@@ -281,10 +289,12 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
     return [c for c in genotypes.chromosomes if by_chr.get(c, common) != common]
 
 
-def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) -> GenotypeInputs:
+def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
-    With ``scan``, the left-out chromosomes are named in one message.
+    With ``scan``, the left-out chromosomes are named in one message. With
+    ``x_scan``, the X chromosome of a ``--cross`` is scanned
+    (:attr:`GenotypeInputs.x_chr`) rather than left out.
     ``cross`` is the cross of ``--cross`` when the caller has read it
     (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
     """
@@ -299,6 +309,9 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) ->
         handles_x = cross_model(cross.crosstype, cross.source).handles_x
         left_out = [c for c in genotypes.chromosomes if handles_x and cross.is_x_chr.get(c, False)]
         why = "the cross's X chromosome"
+        if x_scan:
+            return GenotypeInputs(genotypes=genotypes, scanned=genotypes, left_out=(), cross=cross,
+                                  x_chr=tuple(left_out))
     else:
         genotypes = read_genotype_args(args)
         wanted = getattr(args, "chromosomes", None)
