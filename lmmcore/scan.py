@@ -86,6 +86,7 @@ from .permute import (
 from .xchr import (
     chromosome_lengths,
     has_own_sets,
+    merge_part_tables,
     select_chromosomes,
     x_scan_covariates,
     xsp_thresholds,
@@ -415,19 +416,7 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
         if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design
             t = t.assign(flag=t["flag"].where(t["flag"] != FLAG_RANK_DEFICIENT, ""))
         tables.append(t)
-    table = pd.concat(tables, ignore_index=True)
-    head = [c for c in results[0].table.columns if not c.startswith(("beta_", "se_"))]
-    cut = head.index("p_value") + 1
-    refit_cols = [c for c in head[cut:] if c != "flag" and c not in ("wald", "p_wald")]
-    cols = head[:cut] + [f"beta_{e}" for e in effect_names] + [f"se_{e}" for e in effect_names]
-    if inputs.refit:
-        cols += refit_cols + [f"beta_wald_{e}" for e in effect_names] + [f"se_wald_{e}" for e in effect_names]
-        cols += ["wald", "p_wald"]
-    cols.append("flag")
-    order = pd.Index(genotypes.markers).get_indexer(table["marker"])
-    rank = {nm: i for i, nm in enumerate(inputs.names)}
-    table = (table.reindex(columns=cols).assign(_p=table["phenotype"].map(rank), _m=order)
-             .sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True))
+    table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
     nulls = [r.null for r in results]
     nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
     permutations = None

@@ -43,7 +43,8 @@ from .genotypes import Genotypes
 if TYPE_CHECKING:  # pragma: no cover
     from .cross import Cross
 
-__all__ = ["x_covariates", "select_chromosomes", "chromosome_lengths", "n_perm_x", "xsp_thresholds"]
+__all__ = ["x_covariates", "select_chromosomes", "chromosome_lengths", "n_perm_x", "xsp_thresholds",
+           "has_own_sets", "x_scan_covariates", "merge_part_tables"]
 
 
 def x_covariates(cross: "Cross") -> pd.DataFrame:
@@ -203,3 +204,27 @@ def x_scan_covariates(covariates: pd.DataFrame | None, xcovar: pd.DataFrame | No
             keep.append(c)
     xc = xc[keep].rename(columns={c: f"X_{c}" for c in keep if c in set(map(str, cov.columns))})
     return cov.join(xc)
+
+
+def merge_part_tables(tables: Sequence[pd.DataFrame], genotypes: Genotypes, names: Sequence[str],
+                      effect_names: Sequence[str], refit: bool) -> pd.DataFrame:
+    """One scan table from the tables of the autosome and X parts.
+
+    The effect columns are those of ``effect_names`` (NaN where a part's
+    chromosomes lack a genotype); rows are phenotypes in ``names`` order,
+    then markers in the order of ``genotypes``; the other columns keep the
+    order of :attr:`lmmcore.scan.ScanResult.table`.
+    """
+    table = pd.concat(list(tables), ignore_index=True)
+    head = [c for c in tables[0].columns if not c.startswith(("beta_", "se_"))]
+    cut = head.index("p_value") + 1
+    cols = head[:cut] + [f"beta_{e}" for e in effect_names] + [f"se_{e}" for e in effect_names]
+    if refit:
+        cols += [c for c in head[cut:] if c not in ("flag", "wald", "p_wald")]
+        cols += [f"beta_wald_{e}" for e in effect_names] + [f"se_wald_{e}" for e in effect_names]
+        cols += ["wald", "p_wald"]
+    cols.append("flag")
+    rank = {nm: i for i, nm in enumerate(names)}
+    order = pd.Index(genotypes.markers).get_indexer(table["marker"])
+    return (table.reindex(columns=cols).assign(_p=table["phenotype"].map(rank).to_numpy(), _m=order)
+            .sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True))

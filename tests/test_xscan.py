@@ -21,7 +21,7 @@ from lmmcore.kinship import compute_kinship
 from lmmcore.scan import scan
 from lmmcore.xchr import chromosome_lengths, n_perm_x, select_chromosomes, x_covariates, xsp_thresholds
 
-from dense import gls
+from dense import brute_force_h2, gls
 
 DATA = Path(__file__).parent / "data"
 XDATA = DATA / "xscan"
@@ -137,21 +137,51 @@ def test_x_fixed_lod_matches_dense_gls(iron, kinship):
         assert got["df"] == np.linalg.matrix_rank(X1) - np.linalg.matrix_rank(X0)
 
 
+@pytest.mark.slow
+def test_x_refit_lrt_matches_dense_ml(iron):
+    """--refit on X: LRT = 2 (L1 - L0), both maximised over h2 by a dense grid, X covariates in both."""
+    from scipy.linalg import orth
+
+    cross, pr = iron
+    ap = allele_probs(pr)
+    ids = list(pr.ids)
+    K = compute_kinship(select_chromosomes(ap, ["1", "7"])).matrix
+    rng = np.random.default_rng(5)
+    w, V = np.linalg.eigh(K)
+    y = V @ (np.sqrt(np.maximum(w, 0)) * rng.normal(size=len(ids))) * 3 + rng.normal(size=len(ids))
+    xc = x_covariates(cross)
+    res = scan(pr, pd.DataFrame({"y": y}, index=ids), kinship="loco", x_chr=["X"], xcovar=xc, refit=True)
+    X0 = np.column_stack([np.ones(len(ids)), xc.loc[ids].to_numpy()])
+    _, l0 = brute_force_h2(K, y, X0, "ml", points=201)
+    xg = select_chromosomes(pr, ["X"])
+    for j, marker in enumerate(xg.markers):
+        h1, l1 = brute_force_h2(K, y, orth(np.column_stack([X0, xg.probs[:, j, :]])), "ml", points=201)
+        got = res.table.set_index("marker").loc[marker]
+        assert got["lrt"] == pytest.approx(2 * (l1 - l0), abs=1e-5)
+        assert got["h2_ml"] == pytest.approx(h1, abs=1e-4)
+
+
 # --------------------------------------------------------------------------- #
 # Autosomes do not change
 # --------------------------------------------------------------------------- #
-def test_autosomes_unchanged_by_x_covariates(iron):
+@pytest.mark.parametrize("refit", [False, True])
+def test_autosomes_unchanged_by_x_covariates(iron, refit):
     cross, pr = iron
     ap = allele_probs(pr)
     from lmmcore.kinship import compute_loco_kinships
 
     loco = {c: k for c, k in compute_loco_kinships(ap).items()}
     auto = select_chromosomes(pr, ["1", "7"])
-    base = scan(auto, cross.pheno, _sex(cross), kinship={c: loco[c] for c in ("1", "7")})
-    with_x = scan(pr, cross.pheno, _sex(cross), kinship="loco", x_chr=["X"], xcovar=x_covariates(cross))
+    base = scan(auto, cross.pheno, _sex(cross), kinship={c: loco[c] for c in ("1", "7")}, refit=refit)
+    with_x = scan(pr, cross.pheno, _sex(cross), kinship="loco", x_chr=["X"], xcovar=x_covariates(cross),
+                  refit=refit)
     got = with_x.table[with_x.table["chr"] != "X"].reset_index(drop=True)
     pd.testing.assert_frame_equal(got[base.table.columns], base.table)
     pd.testing.assert_frame_equal(with_x.null[with_x.null["chr"] != "X"].reset_index(drop=True), base.null)
+    if refit:  # the X rows' likelihood-ratio test has the X covariates in both models too
+        x = with_x.table[with_x.table["chr"] == "X"]
+        assert np.isfinite(x["lrt"]).all() and (x["lrt"] >= -1e-8).all()
+        assert list(with_x.table.columns[-3:]) == ["wald", "p_wald", "flag"]
 
 
 def test_x_options_need_x_chr(iron):
