@@ -289,12 +289,14 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
     return [c for c in genotypes.chromosomes if by_chr.get(c, common) != common]
 
 
-def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False) -> GenotypeInputs:
+def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False,
+                    x_chr: Sequence[str] = ()) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
     With ``scan``, the left-out chromosomes are named in one message. With
     ``x_scan``, the X chromosome of a ``--cross`` is scanned
-    (:attr:`GenotypeInputs.x_chr`) rather than left out.
+    (:attr:`GenotypeInputs.x_chr`) rather than left out; from a genotype
+    file, the chromosomes ``x_chr`` (``--x-chr``) are.
     ``cross`` is the cross of ``--cross`` when the caller has read it
     (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
     """
@@ -318,7 +320,12 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
         if wanted is not None:
             chosen = _check_chromosomes(genotypes.chromosomes, wanted, f"'{genotypes.source}'")
             genotypes = select_chromosomes(genotypes, chosen)
-        left_out = _own_sets(genotypes)
+        x_chr = tuple(str(c) for c in x_chr)
+        unknown = [c for c in x_chr if c not in genotypes.chromosomes]
+        if unknown:
+            raise LMMInputError(f"--x-chr names {', '.join(unknown)}, which '{genotypes.source}' does not have "
+                                f"(it has {', '.join(genotypes.chromosomes)}); check the chromosome names")
+        left_out = [c for c in _own_sets(genotypes) if c not in x_chr]
         why = "its own genotype set, as an X chromosome"
     scanned = genotypes
     if left_out and len(left_out) < len(genotypes.chromosomes):
@@ -329,7 +336,8 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
     elif left_out and scan:
         raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned yet; add autosomes to "
                             "--chromosomes")
-    return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross)
+    return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross,
+                          x_chr=tuple(x_chr) if cross is None else ())
 
 
 def check_kinship_arg(key: str) -> str:

@@ -120,9 +120,16 @@ def cmd_scan(args) -> int:
         raise LMMInputError("--perm-x-separate needs --perm N (the number of permutations)")
     if args.perm_x_separate and rotated:
         raise LMMInputError("--perm-x-separate applies to --perm-scheme genotypes (R/qtl2's perm_Xsp); drop one")
-    if args.perm_x_separate and not args.cross:
-        raise LMMInputError("--perm-x-separate needs --cross: the X chromosome is scanned with its own covariates "
-                            "only from a cross")
+    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
+    if args.x_chr is not None and not x_chr:
+        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
+    if (x_chr or args.x_covar) and args.cross:
+        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
+                            "and --x-covar")
+    if args.x_covar and not x_chr:
+        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
+    if args.perm_x_separate and not (args.cross or x_chr):
+        raise LMMInputError("--perm-x-separate needs an X chromosome: --cross, or --x-chr with a genotype file")
     if rotated and args.perm_strata:
         raise LMMInputError("--perm-strata applies to --perm-scheme genotypes; rotated-residual permutations "
                             "are exchangeable without strata (drop --perm-strata)")
@@ -141,14 +148,17 @@ def cmd_scan(args) -> int:
     check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
-    inputs = genotype_inputs(args, cross=cross, x_scan=True)
+    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
     genotypes = inputs.scanned
     kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     x_options = {}
     if inputs.x_chr:
+        from .io import read_covariates
         from .xchr import x_covariates
 
-        x_options = dict(x_chr=inputs.x_chr, xcovar=x_covariates(cross), perm_x_separate=args.perm_x_separate)
+        xcovar = x_covariates(cross) if cross is not None else (read_covariates(args.x_covar) if args.x_covar
+                                                                 else None)
+        x_options = dict(x_chr=inputs.x_chr, xcovar=xcovar, perm_x_separate=args.perm_x_separate)
     elif args.perm_x_separate:
         raise LMMInputError(f"--perm-x-separate: the cross '{cross.source}' has no X chromosome to scan "
                             "(or its cross type treats X as an autosome); drop the flag")
@@ -307,6 +317,14 @@ def register(subparsers) -> None:
                     help="with --cross and --perm N: separate thresholds for the autosomes and X (R/qtl2's "
                          "perm_Xsp with chr_lengths): X under ceiling(N L_A / L_X) permutations, levels "
                          "1 - (1 - alpha)^(L_region / L); the thresholds get a 'region' column (A or X)")
+    sc.add_argument("--x-chr", metavar="X",
+                    help="with --genoprobs, --genotypes or --bed: scan these chromosomes (comma-separated) as X "
+                         "chromosomes: their own genotype set and --x-covar in their null and alternative models "
+                         "(R/qtl2's Xcovar); without it they are scanned as any chromosome (or, with their own "
+                         "genotype set, left out). --cross knows its X")
+    sc.add_argument("--x-covar", metavar="XC.csv",
+                    help="the X covariates of --x-chr: IDs, then numeric columns (R/qtl2's get_x_covar: sex 1 = "
+                         "male; for an F2 also direction, 1 for females of the reverse cross)")
     sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
     sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")

@@ -234,3 +234,36 @@ def test_scan_perm_x_separate(iron):
     joint = scan(pr, cross.pheno, kinship="loco", x_chr=["X"], xcovar=x_covariates(cross), n_perm=10, seed=1)
     assert "region" not in joint.permutations.thresholds.columns
     assert (joint.permutations.max_lod.to_numpy() >= p.max_lod.to_numpy() - 1e-12).all()
+
+
+# --------------------------------------------------------------------------- #
+# The command line: --x-chr/--x-covar on a genotype file equals --cross
+# --------------------------------------------------------------------------- #
+def test_cli_x_chr_on_genoprob_file_equals_cross(iron, tmp_path, capsys):
+    from lmmcore.cli import main
+
+    cross, _ = iron
+    cz = DATA / "cross" / "iron_subset.zip"
+    assert main(["genoprob", "--cross", str(cz), "--out", str(tmp_path / "p.csv"), "--map-out",
+                 str(tmp_path / "m.csv"), "--quiet"]) == 0
+    x_covariates(cross).to_csv(tmp_path / "xc.csv")
+    pheno = cross.pheno.copy()
+    pheno.index.name = "id"
+    pheno.to_csv(tmp_path / "ph.csv")
+    common = ["--kinship", "loco", "--quiet"]
+    assert main(["scan", "--cross", str(cz), *common, "--out", str(tmp_path / "c.csv")]) == 0
+    assert main(["scan", "--genoprobs", str(tmp_path / "p.csv"), "--map", str(tmp_path / "m.csv"), "--pheno",
+                 str(tmp_path / "ph.csv"), "--x-chr", "X", "--x-covar", str(tmp_path / "xc.csv"), *common,
+                 "--out", str(tmp_path / "g.csv")]) == 0
+    a, b = pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "g.csv")
+    assert list(a.columns) == list(b.columns) and list(a.marker) == list(b.marker)
+    np.testing.assert_allclose(a.lod, b.lod, rtol=0, atol=1e-10)
+    capsys.readouterr()
+    for argv, words in ((["--x-covar", str(tmp_path / "xc.csv")], "--x-covar needs --x-chr"),
+                        (["--x-chr", "Y"], "--x-chr names Y")):
+        code = main(["scan", "--genoprobs", str(tmp_path / "p.csv"), "--map", str(tmp_path / "m.csv"), "--pheno",
+                     str(tmp_path / "ph.csv"), *argv, *common, "--out", str(tmp_path / "e.csv")])
+        assert code == 2 and words in capsys.readouterr().err
+    code = main(["scan", "--cross", str(cz), "--x-chr", "X", *common, "--out", str(tmp_path / "e.csv")])
+    assert code == 2 and "come from the cross" in capsys.readouterr().err
+    assert not (tmp_path / "e.csv").exists()
