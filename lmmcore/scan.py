@@ -413,8 +413,9 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
     tables = []
     for k, r in enumerate(results):
         t = r.table
-        if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design
-            t = t.assign(flag=t["flag"].where(t["flag"] != FLAG_RANK_DEFICIENT, ""))
+        if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design:
+            full = t.groupby("phenotype", sort=False)["df"].transform("max")  # flag only a lower df
+            t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
         tables.append(t)
     table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
     nulls = [r.null for r in results]
