@@ -331,11 +331,12 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
     if left_out and len(left_out) < len(genotypes.chromosomes):
         scanned = select_chromosomes(genotypes, [c for c in genotypes.chromosomes if c not in left_out])
         if scan:
-            report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (X chromosome scans are "
-                   "not available yet); its markers still count in the kinships, as in R/qtl2's calc_kinship")
+            report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (scan it as an X chromosome "
+                   "with --x-chr and its covariates with --x-covar); its markers still count in the kinships, as "
+                   "in R/qtl2's calc_kinship")
     elif left_out and scan:
-        raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned yet; add autosomes to "
-                            "--chromosomes")
+        raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned as an autosome; scan "
+                            "it as an X chromosome with --x-chr (and --x-covar), or add autosomes to --chromosomes")
     return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross,
                           x_chr=tuple(x_chr) if cross is None else ())
 
