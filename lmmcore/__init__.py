@@ -126,6 +126,7 @@ _LAZY = {
     "insert_pseudomarkers": "genomap",
     "Cross": "cross",
     "read_cross": "cross_files",
+    "x_covariates": "xchr",
     **_EAGER_FREE,
 }
 

@@ -19,10 +19,13 @@ F2's ``SS, SB, BS, BB, SY, BY``; DO's 36 + 8 hemizygous genotypes), held in
 the union layout of :class:`~lmmcore.genotypes.Genotypes`
 (``genotypes_by_chr``). Kinships follow R/qtl2's ``calc_kinship`` defaults
 (``omit_x = FALSE``, ``use_allele_probs = TRUE``): every chromosome,
-X included, through allele probabilities. Scans and effects leave the X
-chromosome of a cross out (with one message) until X scans land; from a
-genotype file, a chromosome whose genotype set differs from the others' is
-left out likewise.
+X included, through allele probabilities. ``lmmcore scan --cross`` scans
+the X chromosome as R/qtl2's ``scan1(..., Xcovar = get_x_covar(cross))``
+(:mod:`lmmcore.xchr`): its own genotype set, the X covariates in its null
+and alternative models, and the LOCO kinship of all autosomes. Effects
+leave the X chromosome of a cross out (with one message); from a genotype
+file, a chromosome whose genotype set differs from the others' is left out
+of scans likewise.
 """
 
 from __future__ import annotations
@@ -31,13 +34,14 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from .cli_common import add_output_flags, int_at_least, non_negative, number, say
 from .errors import LMMInputError, report
+from .xchr import select_chromosomes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -246,12 +250,17 @@ class GenotypeInputs:
         chromosome with its own genotype set in a genotype file.
     cross : Cross or None
         The cross, with ``--cross``.
+    x_chr : tuple of str
+        The cross's X chromosome(s) when they are scanned (``lmmcore scan
+        --cross``): in ``scanned``, to be scanned with their own genotype
+        set and the X covariates (:func:`lmmcore.scan.scan`'s ``x_chr``).
     """
 
     genotypes: "Genotypes"
     scanned: "Genotypes"
     left_out: tuple[str, ...]
     cross: "Cross | None" = None
+    x_chr: tuple[str, ...] = ()
 
     @property
     def kinship_genotypes(self) -> "Genotypes":
@@ -280,39 +289,14 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
     return [c for c in genotypes.chromosomes if by_chr.get(c, common) != common]
 
 
-def select_chromosomes(genotypes: "Genotypes", chromosomes: Sequence[str]) -> "Genotypes":
-    """The markers of ``chromosomes`` only.
-
-    In the union layout (``genotypes_by_chr``) the genotypes that none of
-    the kept chromosomes has are dropped too, so that the autosomes of an
-    F2 keep ``SS, SB, BB`` and not the X's ``BS, SY, BY`` (all zero there).
-    """
-    keep = np.isin(np.asarray(genotypes.chromosome, dtype=object), list(chromosomes))
-    if keep.all():
-        return genotypes
-    idx = np.flatnonzero(keep)
-    by_chr = genotypes.genotypes_by_chr
-    fields = dict(markers=tuple(genotypes.markers[k] for k in idx),
-                  chromosome=tuple(genotypes.chromosome[k] for k in idx), position=genotypes.position[idx])
-    if genotypes.probs is None:
-        return replace(genotypes, dosage=genotypes.dosage[:, idx], **fields)
-    names = genotypes.genotype_names
-    if by_chr is not None:
-        by_chr = {c: v for c, v in by_chr.items() if c in set(chromosomes)}
-        kept = {g for v in by_chr.values() for g in v}
-        names = tuple(g for g in genotypes.genotype_names if g in kept)
-        fields["genotypes_by_chr"] = by_chr
-    cols = [genotypes.genotype_names.index(g) for g in names]
-    probs = genotypes.probs[:, idx]
-    if len(cols) < len(genotypes.genotype_names):
-        probs = probs[:, :, cols]
-    return replace(genotypes, probs=probs, genotype_names=names, **fields)
-
-
-def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) -> GenotypeInputs:
+def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False,
+                    x_chr: Sequence[str] = ()) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
-    With ``scan``, the left-out chromosomes are named in one message.
+    With ``scan``, the left-out chromosomes are named in one message. With
+    ``x_scan``, the X chromosome of a ``--cross`` is scanned
+    (:attr:`GenotypeInputs.x_chr`) rather than left out; from a genotype
+    file, the chromosomes ``x_chr`` (``--x-chr``) are.
     ``cross`` is the cross of ``--cross`` when the caller has read it
     (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
     """
@@ -327,24 +311,34 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None) ->
         handles_x = cross_model(cross.crosstype, cross.source).handles_x
         left_out = [c for c in genotypes.chromosomes if handles_x and cross.is_x_chr.get(c, False)]
         why = "the cross's X chromosome"
+        if x_scan:
+            return GenotypeInputs(genotypes=genotypes, scanned=genotypes, left_out=(), cross=cross,
+                                  x_chr=tuple(left_out))
     else:
         genotypes = read_genotype_args(args)
         wanted = getattr(args, "chromosomes", None)
         if wanted is not None:
             chosen = _check_chromosomes(genotypes.chromosomes, wanted, f"'{genotypes.source}'")
             genotypes = select_chromosomes(genotypes, chosen)
-        left_out = _own_sets(genotypes)
+        x_chr = tuple(str(c) for c in x_chr)
+        unknown = [c for c in x_chr if c not in genotypes.chromosomes]
+        if unknown:
+            raise LMMInputError(f"--x-chr names {', '.join(unknown)}, which '{genotypes.source}' does not have "
+                                f"(it has {', '.join(genotypes.chromosomes)}); check the chromosome names")
+        left_out = [c for c in _own_sets(genotypes) if c not in x_chr]
         why = "its own genotype set, as an X chromosome"
     scanned = genotypes
     if left_out and len(left_out) < len(genotypes.chromosomes):
         scanned = select_chromosomes(genotypes, [c for c in genotypes.chromosomes if c not in left_out])
         if scan:
-            report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (X chromosome scans are "
-                   "not available yet); its markers still count in the kinships, as in R/qtl2's calc_kinship")
+            report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (scan it as an X chromosome "
+                   "with --x-chr and its covariates with --x-covar); its markers still count in the kinships, as "
+                   "in R/qtl2's calc_kinship")
     elif left_out and scan:
-        raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned yet; add autosomes to "
-                            "--chromosomes")
-    return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross)
+        raise LMMInputError(f"chromosome {', '.join(left_out)} ({why}) cannot be scanned as an autosome; scan "
+                            "it as an X chromosome with --x-chr (and --x-covar), or add autosomes to --chromosomes")
+    return GenotypeInputs(genotypes=genotypes, scanned=scanned, left_out=tuple(left_out), cross=cross,
+                          x_chr=tuple(x_chr) if cross is None else ())
 
 
 def check_kinship_arg(key: str) -> str:

@@ -73,6 +73,13 @@ class PermutationResult:
         Name of the stratifying variable, if any.
     scheme : str
         A one-line description of what was permuted.
+    max_lod_x : DataFrame or None
+        With separate autosome and X thresholds (``scan(...,
+        perm_x_separate=True)``): the maxima over the X chromosome, one row
+        per X permutation; ``max_lod`` then holds the autosomes' maxima and
+        ``thresholds`` has a ``region`` column (``A``/``X``).
+    n_perm_x : int
+        The number of X permutations then (0 otherwise).
     """
 
     max_lod: pd.DataFrame
@@ -81,6 +88,8 @@ class PermutationResult:
     seed: int | None
     strata: str | None
     scheme: str
+    max_lod_x: pd.DataFrame | None = None
+    n_perm_x: int = 0
 
     def threshold(self, phenotype: str, alpha: float = 0.05) -> float:
         """The genome-wide LOD threshold of one phenotype at level ``alpha``."""

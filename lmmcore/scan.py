@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -63,6 +63,7 @@ from .genotypes import Genotypes
 from .io import LMMData
 from .kinship_source import KinshipSource, kinship_source
 from .scan_inputs import ScanInputs, align_ids, check_phenotype, validate_inputs
+from .scan_result import ScanResult
 from .markers import (
     FLAG_ALL_MISSING,
     FLAG_COLLINEAR,
@@ -77,12 +78,20 @@ from .markers import (
 from .nullmodel import FULL_ML_CAP, NullModel, fit_null
 from .permute import (
     DEFAULT_ALPHAS,
-    PermutationResult,
     permutation_indices,
     permutation_result,
     permuted_max_lod,
     strata_labels,
 )
+from .xchr import (
+    chromosome_lengths,
+    has_own_sets,
+    merge_part_tables,
+    select_chromosomes,
+    x_scan_covariates,
+    xsp_thresholds,
+)
+from .xchr import n_perm_x as n_perm_x_count
 from .refit import (
     REFIT_INTERPOLATION_TOL,
     REFIT_LOG_LAMBDA,
@@ -115,79 +124,6 @@ ProgressCallback = Callable[[int, int, str], None]
 _STAGES = ("kinship", "eigen", "null", "rotate", "scan", "refit", "permute")
 
 
-# --------------------------------------------------------------------------- #
-# Result
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class ScanResult:
-    """A genome scan: one row per (phenotype, marker), plus the null fits.
-
-    Attributes
-    ----------
-    table : DataFrame
-        Long format, phenotypes in the requested order and markers in genome
-        order. Always: ``phenotype, marker, chr, pos, n, df, h2, lod,
-        p_value``, the effects ``beta_<name>`` and standard errors
-        ``se_<name>`` at the fixed h2 (``<name>`` is ``dosage`` or a
-        genotype), and ``flag`` (empty, or ``monomorphic``,
-        ``collinear_with_covariates``, ``all_missing``, ``rank_deficient``).
-        With ``refit``: ``h2_ml, loglik_ml, lrt, lod_lrt, p_lrt`` (ML h2
-        re-estimated per marker, GEMMA -lmm 2) and ``h2_reml, loglik_reml,
-        beta_wald_<name>, se_wald_<name>, wald, p_wald`` (REML h2 per marker,
-        GEMMA -lmm 1).
-    null : DataFrame
-        The null fit of every phenotype and kinship: ``phenotype, chr``
-        (``"all"`` for one kinship, else the chromosome left out), ``n, h2,
-        sigma2, loglik, method`` and with ``refit`` ``h2_ml, loglik_ml``.
-    method : str
-        ``"reml"`` or ``"ml"``: how the null h2 of the fixed-h2 scan was estimated.
-    refit : bool
-    kinship : str
-        ``"overall"`` or ``"loco"``.
-    effect_names : tuple of str
-        The ``<name>`` of the effect columns.
-    n_individuals : int
-        Individuals with genotypes, covariates and at least one phenotype.
-    ids : tuple of str
-        Their IDs, in genotype order (the order of every fit; each
-        phenotype's fit uses those of them where it is observed).
-    permutations : PermutationResult or None
-    timings : dict
-        Seconds spent in each stage (``kinship, eigen, null, rotate, scan,
-        refit, permute``).
-    refit_exact_profiles : int
-        With ``refit``: how many marker profiles (ML and REML counted
-        separately) were maximised by Brent's method on the exact likelihood
-        because interpolation was not trusted there (see
-        :meth:`lmmcore.refit._MarkerProfiles.maximize`); the others were maximised by
-        interpolation.
-    """
-
-    table: pd.DataFrame
-    null: pd.DataFrame
-    method: str
-    refit: bool
-    kinship: str
-    effect_names: tuple[str, ...]
-    n_individuals: int
-    permutations: PermutationResult | None = None
-    timings: dict = field(default_factory=dict)
-    refit_exact_profiles: int = 0
-    ids: tuple[str, ...] = ()
-
-    @property
-    def phenotypes(self) -> tuple[str, ...]:
-        return tuple(pd.unique(self.table["phenotype"]))
-
-    def peaks(self, threshold: float = 3.0) -> pd.DataFrame:
-        """The highest marker of every chromosome whose LOD reaches ``threshold``, per phenotype."""
-        ok = self.table[self.table["lod"] >= threshold]
-        if ok.empty:
-            return ok.copy()
-        best = ok.loc[ok.groupby(["phenotype", "chr"], sort=False)["lod"].idxmax()]
-        return best.sort_values(["phenotype", "lod"], ascending=[True, False]).reset_index(drop=True)
-
-
 def scan(
     genotypes: Genotypes,
     phenotypes: pd.DataFrame | pd.Series | LMMData,
@@ -206,6 +142,9 @@ def scan(
     chunk: int | None = None,
     progress: ProgressCallback | None = None,
     report: Report | None = None,
+    xcovar: pd.DataFrame | None = None,
+    x_chr: Sequence[str] = (),
+    perm_x_separate: bool = False,
 ) -> ScanResult:
     """Scan the genome with a linear mixed model.
 
@@ -268,6 +207,29 @@ def scan(
         Receives the scan's messages (individuals left out, markers imputed,
         a bound reached) instead of an :class:`~lmmcore.errors.LMMWarning`
         (see :func:`lmmcore.errors.reporting`).
+    xcovar : DataFrame, optional
+        The X chromosome covariates (R/qtl2's ``Xcovar``; for a cross,
+        :func:`lmmcore.xchr.x_covariates`), indexed by ID, numeric: added
+        to the covariates of the null and the alternative model of the
+        markers on ``x_chr`` only (columns equal to a covariate's are left
+        out, as R/qtl2's ``drop_xcovar``).
+    x_chr : sequence of str
+        The X chromosome(s). When given, their markers are scanned with
+        their own genotype set (``genotypes.genotypes_by_chr``: the
+        genotypes absent there do not enter the design, and the other
+        chromosomes keep theirs) and ``xcovar``; with ``kinship="loco"``
+        (or ``"overall"``) and per-chromosome genotype sets the kinships
+        are R/qtl2's ``calc_kinship`` defaults, from allele probabilities
+        of every chromosome, so that X is scanned against the kinship of
+        all autosomes. The null fit of X under one overall kinship is
+        labelled ``X`` in :attr:`ScanResult.null`. Empty (default): every
+        chromosome is scanned alike, as before.
+    perm_x_separate : bool
+        With ``n_perm`` and ``x_chr``: separate thresholds for the
+        autosomes and X (R/qtl2's ``perm_Xsp = TRUE`` with chromosome
+        lengths, :mod:`lmmcore.xchr`): the autosomes under ``n_perm``
+        permutations, X under ``ceiling(n_perm L_A / L_X)``; the
+        thresholds get a ``region`` column (``A``/``X``).
 
     Returns
     -------
@@ -298,6 +260,14 @@ def scan(
     200
     """
     with reporting(report):
+        if x_chr:
+            return _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress,
+                                perm_strata, dict(
+                                    kinship=kinship, kind=kind, method=method, refit=refit,
+                                    lrt_likelihood=lrt_likelihood, select=select, n_perm=n_perm, seed=seed,
+                                    alphas=alphas, chunk=chunk))
+        if xcovar is not None or perm_x_separate:
+            raise LMMInputError("xcovar and perm_x_separate apply to the X chromosome: name it with x_chr")
         clock = _Clock()
         inputs = validate_inputs(genotypes, phenotypes, covariates, method=method, refit=refit,
                            lrt_likelihood=lrt_likelihood, select=select, n_perm=n_perm, seed=seed,
@@ -307,6 +277,97 @@ def scan(
         plan = _plan(inputs, source, perm_strata)
         run = _run(plan, _Progress(progress, plan.total), clock)
         return _assemble(plan, run, clock)
+
+
+# --------------------------------------------------------------------------- #
+# The X chromosome: autosomes and X as two parts with their own designs
+# --------------------------------------------------------------------------- #
+def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
+                 kw: dict) -> ScanResult:
+    """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
+    if not isinstance(genotypes, Genotypes):
+        raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
+    x_chr = tuple(str(c) for c in ([x_chr] if isinstance(x_chr, str) else x_chr))
+    unknown = [c for c in x_chr if c not in genotypes.chromosomes]
+    if unknown:
+        raise LMMInputError(f"x_chr names chromosome '{unknown[0]}', which the genotypes do not have; they have "
+                            + ", ".join(genotypes.chromosomes))
+    autos = [c for c in genotypes.chromosomes if c not in x_chr]
+    if perm_x_separate and not (kw["n_perm"] and autos):
+        raise LMMInputError("perm_x_separate needs n_perm > 0 and autosomes besides the X chromosome")
+    clock = _Clock()
+    kin_geno = genotypes
+    if isinstance(kw["kinship"], str) and has_own_sets(genotypes):
+        from .hmm import allele_probs
+
+        kin_geno = allele_probs(genotypes)  # R/qtl2's calc_kinship defaults (use_allele_probs = TRUE)
+    with clock("kinship"):
+        source = kinship_source(kw["kinship"], kin_geno, kw["kind"])
+    args = {k: kw[k] for k in ("method", "refit", "lrt_likelihood", "select", "seed", "alphas", "chunk")}
+    x_geno = select_chromosomes(genotypes, x_chr)
+    first = validate_inputs(x_geno, phenotypes, covariates, n_perm=kw["n_perm"], **args)
+    with reporting(lambda _message: None):  # the parts' plans say it once
+        ids = align_ids(x_geno, first.phenotypes, first.covariates, source.ids)
+    x_cov = x_scan_covariates(first.covariates, xcovar, ids)
+    n_perm_x = kw["n_perm"]
+    lengths = chromosome_lengths(genotypes)
+    if perm_x_separate:
+        n_perm_x = n_perm_x_count(kw["n_perm"], lengths, x_chr)
+    pheno, args["select"] = first.phenotypes, list(first.names)
+    parts = []
+    if autos:
+        a_inputs = validate_inputs(select_chromosomes(genotypes, autos), pheno, first.covariates,
+                                   n_perm=kw["n_perm"], **args)
+        parts.append(_plan(a_inputs, source, perm_strata))
+    x_plan = _plan(validate_inputs(x_geno, pheno, x_cov, n_perm=n_perm_x, **args), source, perm_strata)
+    if parts and not perm_x_separate and x_plan.perms is not None:
+        x_plan = replace(x_plan, perms=parts[0].perms)  # one permutation of the individuals for the whole genome
+    if parts and parts[0].ids != x_plan.ids:
+        raise LMMInputError("the X covariates leave out individuals that the autosome scan keeps; give them "
+                            "for every scanned individual")
+    parts.append(x_plan)
+    tracker = _Progress(progress, sum(plan.total for plan in parts))
+    runs = [_run(plan, tracker, clock) for plan in parts]
+    results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
+    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths)
+
+
+def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths) -> ScanResult:
+    """One :class:`ScanResult` from the autosome part and the X part (the last)."""
+    inputs = parts[-1].inputs
+    effect_names = tuple(g for g in marker_columns(genotypes)
+                         if any(g in r.effect_names for r in results))
+    tables = []
+    for k, r in enumerate(results):
+        t = r.table
+        if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design:
+            full = t.groupby("phenotype", sort=False)["df"].transform("max")  # flag only a lower df
+            t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
+        tables.append(t)
+    table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
+    nulls = [r.null for r in results]
+    nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
+    permutations = None
+    if inputs.n_perm:
+        names, strata = inputs.names, parts[-1].strata
+        if perm_x_separate:
+            pa, px = results[0].permutations, results[-1].permutations
+            permutations = replace(pa, thresholds=xsp_thresholds(pa.max_lod, px.max_lod, lengths, x_chr,
+                                                                 inputs.alphas),
+                                   max_lod_x=px.max_lod, n_perm_x=px.n_perm,
+                                   scheme=pa.scheme + f"; autosomes and X separately (X: {px.n_perm} "
+                                   "permutations, R/qtl2's perm_Xsp)")
+        else:
+            maxima = np.maximum.reduce([run.max_lod for run in runs])
+            permutations = permutation_result(maxima, names, inputs.seed, strata, inputs.alphas)
+    clock.timings["total"] = time.perf_counter() - clock.started
+    first = results[0]
+    return ScanResult(
+        table=table, null=pd.concat(nulls, ignore_index=True), method=first.method, refit=first.refit,
+        kinship=first.kinship, effect_names=effect_names, n_individuals=first.n_individuals,
+        permutations=permutations, timings=clock.timings,
+        refit_exact_profiles=sum(r.refit_exact_profiles for r in results), ids=first.ids,
+    )
 
 
 # --------------------------------------------------------------------------- #

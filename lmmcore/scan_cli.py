@@ -125,6 +125,20 @@ def cmd_scan(args) -> int:
     if args.perm_strata and not args.perm:
         raise LMMInputError("--perm-strata needs --perm N (the number of permutations)")
     rotated = args.perm_scheme == "rotated"
+    if args.perm_x_separate and not args.perm:
+        raise LMMInputError("--perm-x-separate needs --perm N (the number of permutations)")
+    if args.perm_x_separate and rotated:
+        raise LMMInputError("--perm-x-separate applies to --perm-scheme genotypes (R/qtl2's perm_Xsp); drop one")
+    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
+    if args.x_chr is not None and not x_chr:
+        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
+    if (x_chr or args.x_covar) and args.cross:
+        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
+                            "and --x-covar")
+    if args.x_covar and not x_chr:
+        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
+    if args.perm_x_separate and not (args.cross or x_chr):
+        raise LMMInputError("--perm-x-separate needs an X chromosome: --cross, or --x-chr with a genotype file")
     if rotated and args.perm_strata:
         raise LMMInputError("--perm-strata applies to --perm-scheme genotypes; rotated-residual permutations "
                             "are exchangeable without strata (drop --perm-strata)")
@@ -146,9 +160,20 @@ def cmd_scan(args) -> int:
         check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
-    inputs = genotype_inputs(args, cross=cross)
+    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
     genotypes = inputs.scanned
     kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
+    x_options = {}
+    if inputs.x_chr:
+        from .io import read_covariates
+        from .xchr import x_covariates
+
+        xcovar = x_covariates(cross) if cross is not None else (read_covariates(args.x_covar) if args.x_covar
+                                                                 else None)
+        x_options = dict(x_chr=inputs.x_chr, xcovar=xcovar, perm_x_separate=args.perm_x_separate)
+    elif args.perm_x_separate:
+        raise LMMInputError(f"--perm-x-separate: the cross '{cross.source}' has no X chromosome to scan "
+                            "(or its cross type treats X as an autosome); drop the flag")
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
@@ -168,6 +193,7 @@ def cmd_scan(args) -> int:
             seed=args.seed,
             chunk=args.chunk,
             progress=update,
+            **x_options,
         )
     finally:
         close()
@@ -175,9 +201,20 @@ def cmd_scan(args) -> int:
     if rotated and args.perm:
         from .perm_rotated import rotated_permutations
 
+        perm_genotypes, perm_kinship = genotypes, kinship
+        if inputs.x_chr:  # rotated permutations know no X covariates: the autosomes' thresholds
+            from .errors import report
+            from .xchr import select_chromosomes
+
+            autos = [c for c in genotypes.chromosomes if c not in inputs.x_chr]
+            perm_genotypes = select_chromosomes(genotypes, autos)
+            if isinstance(kinship, dict):
+                perm_kinship = {c: kinship[c] for c in autos}
+            report(f"--perm-scheme rotated: the thresholds come from the autosomes only (chromosome "
+                   f"{', '.join(inputs.x_chr)} is not permuted with its X covariates)")
         permutations = rotated_permutations(
-            genotypes, pheno, covar, phenotype=list(result.phenotypes), n_perm=args.perm, seed=args.seed,
-            kinship=kinship, kind=args.kind, method=args.method,
+            perm_genotypes, pheno, covar, phenotype=list(result.phenotypes), n_perm=args.perm, seed=args.seed,
+            kinship=perm_kinship, kind=args.kind, method=args.method,
         )
     write_csv_atomic(result.table, args.out, force=args.force)
     if args.peaks_out:
@@ -245,8 +282,10 @@ def register(subparsers) -> None:
             "GEMMA's exact tests with h2 re-estimated at every marker: the likelihood-ratio test "
             "(ML, -lmm 2: columns h2_ml, lrt, lod_lrt, p_lrt) and the Wald test (REML, -lmm 1: "
             "h2_reml, beta_wald_*, se_wald_*, wald, p_wald). Monomorphic markers get NaN and a flag. "
-            "With --cross, the X chromosome is left out of the scan (X scans are not available yet; one message "
-            "says so) but counts in the 'loco'/'overall' kinships, as in R/qtl2's calc_kinship."
+            "With --cross, the X chromosome is scanned as R/qtl2's scan1(..., Xcovar = get_x_covar(cross)): "
+            "with its own genotypes (e.g. SS, SB, BS, BB, SY, BY for an F2), the X covariates (sex, and cross "
+            "direction among females for an F2) in its null and alternative models, and with --kinship loco the "
+            "kinship of all autosomes; the X covariates' directions are not counted in its df."
         ),
         epilog=(
             "Permutations (--perm N): R/qtl2's scan1perm scheme. The genotype rows are permuted relative "
@@ -287,6 +326,18 @@ def register(subparsers) -> None:
     sc.add_argument("--perm-scheme", choices=["genotypes", "rotated"], default="genotypes", type=str.lower,
                     help="what --perm permutes: 'genotypes' (R/qtl2's scan1perm; default) or 'rotated' "
                          "(the whitened null residuals, Abney 2015: valid with related individuals)")
+    sc.add_argument("--perm-x-separate", action="store_true",
+                    help="with --cross and --perm N: separate thresholds for the autosomes and X (R/qtl2's "
+                         "perm_Xsp with chr_lengths): X under ceiling(N L_A / L_X) permutations, levels "
+                         "1 - (1 - alpha)^(L_region / L); the thresholds get a 'region' column (A or X)")
+    sc.add_argument("--x-chr", metavar="X",
+                    help="with --genoprobs, --genotypes or --bed: scan these chromosomes (comma-separated) as X "
+                         "chromosomes: their own genotype set and --x-covar in their null and alternative models "
+                         "(R/qtl2's Xcovar); without it they are scanned as any chromosome (or, with their own "
+                         "genotype set, left out). --cross knows its X")
+    sc.add_argument("--x-covar", metavar="XC.csv",
+                    help="the X covariates of --x-chr: IDs, then numeric columns (R/qtl2's get_x_covar: sex 1 = "
+                         "male; for an F2 also direction, 1 for females of the reverse cross)")
     sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
     sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")

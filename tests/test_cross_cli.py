@@ -203,12 +203,20 @@ def test_scan_cross_equals_scan_genoprobs_on_the_written_probabilities(iron, tmp
     np.testing.assert_allclose(a.lod.to_numpy(), b.lod.to_numpy(), rtol=0, atol=1e-10)
 
 
-def test_scan_cross_leaves_x_out_with_x_in_the_loco_kinships(iron, tmp_path, capsys):
+def test_scan_cross_scans_x_with_x_in_the_loco_kinships(iron, tmp_path, capsys):
     code, _, err = run(capsys, "scan", "--cross", IRON, "--kinship", "loco", "--out", tmp_path / "a.csv")
     assert code == 0, err
-    assert err.count("left out of the scan") == 1 and "chromosome X" in err
-    got = _lod(tmp_path / "a.csv")
-    assert set(got.chr) == {"1", "7"}
+    assert "left out" not in err
+    scanned = _lod(tmp_path / "a.csv")
+    assert list(scanned.chr.unique()) == ["1", "7", "X"]
+    # X: R/qtl2's scan1(pr, pheno, kinship = calc_kinship(pr, "loco"), Xcovar = get_x_covar(cross))
+    # (tests/data/xscan/make_rqtl2_xscan.R, case "none")
+    ref = pd.read_csv(DATA / "xscan" / "rqtl2_scan1_x.csv", dtype={"chr": str})
+    ref = ref[ref["addcovar"] == "none"]
+    for ph in ("liver", "spleen"):
+        t = scanned[scanned.phenotype == ph].set_index("marker")
+        np.testing.assert_allclose(t.loc[ref["marker"], "lod"], ref[ph], rtol=0, atol=1e-4)
+    got = scanned[scanned.chr != "X"].reset_index(drop=True)
     # independent: scan of the autosomes with numpy LOCO kinships of all three chromosomes
     from lmmcore.scan import scan
 
@@ -220,17 +228,32 @@ def test_scan_cross_leaves_x_out_with_x_in_the_loco_kinships(iron, tmp_path, cap
                             position=G.position[auto], probs=G.probs[:, auto, :3], genotype_names=G.genotype_names[:3])
     kin = {c: pd.DataFrame(_calc_kinship(A[:, chrom != c]), index=G.ids, columns=G.ids) for c in ("1", "7")}
     expected = scan(sub, iron.pheno, kinship=kin).table
-    # the autosomes keep their own genotypes (SS, SB, BB), not the X's: same columns, df and p-values
-    assert list(got.columns) == list(expected.columns) and "beta_SY" not in got.columns
+    # the autosomes keep their own genotypes (SS, SB, BB), not the X's: same df and p-values, X's columns empty
+    assert set(expected.columns) <= set(got.columns) and got["beta_SY"].isna().all()
     np.testing.assert_array_equal(got.df.to_numpy(), expected["df"].to_numpy())
     np.testing.assert_allclose(got.lod.to_numpy(), expected["lod"].to_numpy(), rtol=0, atol=1e-10)
     np.testing.assert_allclose(got.p_value.to_numpy(), expected["p_value"].to_numpy(), rtol=1e-8, atol=1e-14)
-    # the same through the .h5 file (X has its own genotype set there too)
+    # through the .h5 file (X has its own genotype set there too) X is left out, autosomes the same
     assert run(capsys, "genoprob", "--cross", IRON, "--out", tmp_path / "p.h5")[0] == 0
     code, _, err = run(capsys, "scan", "--genoprobs", tmp_path / "p.h5", "--pheno", _write_pheno(iron, tmp_path),
                        "--kinship", "loco", "--out", tmp_path / "b.csv")
     assert code == 0, err
+    assert err.count("left out of the scan") == 1 and "chromosome X" in err
     np.testing.assert_allclose(_lod(tmp_path / "b.csv").lod.to_numpy(), got.lod.to_numpy(), rtol=0, atol=1e-10)
+
+
+def test_scan_cross_perm_x_separate(tmp_path, capsys):
+    code, _, err = run(capsys, "scan", "--cross", IRON, "--kinship", "loco", "--out", tmp_path / "a.csv",
+                       "--perm", "5", "--perm-x-separate", "--seed", "2", "--perm-out", tmp_path / "t.csv")
+    assert code == 0, err
+    t = pd.read_csv(tmp_path / "t.csv")
+    assert list(t.columns) == ["phenotype", "region", "alpha", "lod_threshold", "n_perm"]
+    # R: ceiling(5 * chr_lengths(A) / chr_lengths(X)) = ceiling(5 * 135.6 / 28.4) = 24
+    assert set(t[t.region == "A"].n_perm) == {5} and set(t[t.region == "X"].n_perm) == {24}
+    for argv, msg in ((("--perm-x-separate",), "needs --perm"),
+                      (("--perm", "3", "--perm-x-separate", "--perm-scheme", "rotated"), "genotypes")):
+        code, _, err = run(capsys, "scan", "--cross", IRON, "--kinship", "loco", "--out", tmp_path / "b.csv", *argv)
+        assert code == 2 and msg in err
 
 
 def _write_pheno(cross, folder: Path) -> Path:
@@ -284,7 +307,8 @@ BAD = [
     (("genoprob", "--cross", IRON, "--chromosomes", "1,19", "--out", "{tmp}/o.csv"), "19"),
     (("genoprob", "--cross", IRON, "--out", "{tmp}/o.txt"), ".h5"),
     (("scan", "--cross", IRON, "--kinship", "loco", "--covar-columns", "age", "--out", "{tmp}/o.csv"), "age"),
-    (("scan", "--cross", IRON, "--kinship", "loco", "--chromosomes", "X", "--out", "{tmp}/o.csv"), "autosomes"),
+    (("scan", "--cross", IRON, "--kinship", "loco", "--chromosomes", "X", "--out", "{tmp}/o.csv"),
+     "at least two chromosomes"),
     (("kinship", "--cross", "{tmp}/none.zip", "--out", "{tmp}/o.csv"), "does not exist"),
     (("kinship", "--genoprobs", "{tmp}/p.h5", "--chromosomes", "2", "--out", "{tmp}/o.csv"), "2"),
     (("scan", "--genotypes", "{tmp}/none.csv", "--map", "{tmp}/m.csv", "--kinship", "loco", "--out", "{tmp}/o.csv"),
