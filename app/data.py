@@ -1,10 +1,9 @@
 """Getting data into the dashboard: the bundled example and uploaded CSV files.
 
-Nothing here imports panel. Uploaded bytes are written to a temporary file
-with a name chosen by :mod:`tempfile` (never one built from the user's file
-name), read by the engine's own readers (:mod:`lmmcore.io`: plain CSV parsing,
-no pickle, no eval) and deleted. Error messages name the user's file, not the
-temporary one.
+Nothing here imports panel. Uploaded bytes are read from memory by the
+engine's own readers (:mod:`lmmcore.io`: plain CSV parsing, no pickle, no
+eval), given the user's file name (stripped of folders and control
+characters) for their messages; nothing is written to disk.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -60,7 +58,7 @@ UPLOAD_CEILING_MB = 72
 _log = logging.getLogger(__name__)
 
 #: The three kinds of file a user uploads, with the engine reader of each.
-UPLOAD_KINDS: dict[str, Callable[[str], pd.DataFrame]] = {
+UPLOAD_KINDS: dict[str, Callable[..., pd.DataFrame]] = {
     "phenotypes": read_phenotypes,
     "kinship": read_kinship,
     "covariates": read_covariates,
@@ -247,22 +245,9 @@ def parse_upload(kind: str, filename: str | None, content: bytes) -> tuple[pd.Da
     shown = display_name(filename)
     if not content:
         raise LMMInputError(f"{kind} file '{shown}' is empty; it needs a header row and one row per individual")
-    fd, tmp = tempfile.mkstemp(prefix="lmm-upload-", suffix=".csv")
-    replace = {tmp: shown, os.path.basename(tmp): shown}
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(content)
-        with engine_messages(replace) as messages:
-            try:
-                table = UPLOAD_KINDS[kind](tmp)
-            except LMMInputError as exc:
-                raise LMMInputError(messages.rename(str(exc))) from None
-        return table, list(messages)
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:  # pragma: no cover - already gone
-            pass
+    with engine_messages() as messages:
+        table = UPLOAD_KINDS[kind](content, name=shown)
+    return table, list(messages)
 
 
 def align_tables(

@@ -14,9 +14,9 @@ import pandas as pd
 
 from lmmcore.genotypes import Genotypes
 
-from .scan_jobs import ScanEntry, ScanJob
+from .scan_jobs import ScanEntry
 
-__all__ = ["EffectData", "effect_data", "scan_individuals"]
+__all__ = ["EffectData", "effect_data"]
 
 
 @dataclass(frozen=True)
@@ -91,16 +91,6 @@ def _called_genotypes(genotypes: Genotypes, rows: np.ndarray, column: int) -> tu
     return called, ("0", "1", "2")
 
 
-def scan_individuals(job: ScanJob) -> pd.Index:
-    """The individuals a scan of ``job`` uses, in genotype order (as :func:`lmmcore.scan.scan` aligns them)."""
-    observed = job.phenotype.index[job.phenotype.notna().to_numpy()].astype(str)
-    if job.covariates is not None:
-        complete = job.covariates.index[job.covariates.notna().all(axis=1).to_numpy()].astype(str)
-        observed = observed[observed.isin(complete)]
-    ids = pd.Index(job.genotypes.ids)
-    return ids[ids.isin(observed)]
-
-
 def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
     """Phenotype by genotype at ``marker`` and the scan's fitted effects there (None if unknown)."""
     result, job = entry.result, entry.job
@@ -111,7 +101,7 @@ def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
     row = row.iloc[0]
     genotypes = job.genotypes
     column = genotypes.marker_index(str(marker))
-    ids = scan_individuals(job)
+    ids = pd.Index(result.ids)  # the individuals the scan used, in genotype order
     rows = pd.Index(genotypes.ids).get_indexer(ids)
     called, order = _called_genotypes(genotypes, rows, column)
     values = job.phenotype.copy()

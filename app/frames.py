@@ -15,12 +15,10 @@ from lmmcore import (
     Eigendecomposition,
     FitResult,
     LMMData,
+    PatternCache,
     RotatedData,
-    design_matrix,
-    kinship_scale_factor,
-    pattern_decomposition,
+    prepare_pattern,
     profile_loglik,
-    rotate,
     solve_wls,
 )
 
@@ -204,25 +202,20 @@ def brent_frame(fit: FitResult, index: int) -> BrentFrame:
     )
 
 
-def make_rotation(data: LMMData, phenotype: str, cache: dict, kinship_scale: str = "as-is") -> Rotation:
+def make_rotation(data: LMMData, phenotype: str, cache: PatternCache, kinship_scale: str = "as-is") -> Rotation:
     """``phenotype`` of ``data`` (as fitted: transformed, with or without covariates) rotated into the eigenbasis.
 
-    The decomposition is looked up in ``cache`` by missingness pattern (the
-    fit filled it), so nothing is decomposed twice; the eigenvalues are those
-    of the scaled kinship ``c K`` that the fit used.
+    From :func:`lmmcore.prepare_pattern`, the engine's per-pattern pipeline:
+    the decomposition comes from ``cache`` (the fit filled it), so nothing is
+    decomposed twice, and the rotation is kept there for the profile curve.
+    The eigenvalues are those of the scaled kinship ``c K`` that the fit used.
     """
-    column = data.phenotypes[phenotype]
-    observed = column.notna().to_numpy()
-    eig = pattern_decomposition(data.kinship, observed, cache)
-    factor = kinship_scale_factor(data.kinship, kinship_scale)
-    if factor != 1.0:
-        eig = replace(eig, values=eig.values * factor)
-    covar = data.covariates.loc[observed] if data.covariates is not None else None
-    design = design_matrix(covar, int(observed.sum()), warn=False)  # the fit has reported its messages
-    y = column.to_numpy(dtype=float)[observed]
-    rot = rotate(eig, y, design.matrix)
-    ids = tuple(np.asarray(data.ids, dtype=object)[observed])
-    return Rotation(phenotype, ids, y, eig, rot, design.names)
+    model = prepare_pattern(data, phenotype, kinship_scale=kinship_scale, cache=cache,
+                            design_messages=False)  # the fit has reported the design's messages
+    eig = model.eig
+    if model.kinship_scale != 1.0:
+        eig = replace(eig, values=eig.values * model.kinship_scale)
+    return Rotation(phenotype, model.ids, model.y[:, 0], eig, model.rot, model.design.names)
 
 
 def probe(rotation: Rotation, h2: float, method: str) -> Probe:

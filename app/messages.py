@@ -25,8 +25,10 @@ class Messages(list):
     Parameters
     ----------
     rename : dict, optional
-        ``{text: replacement}`` applied to every message (longest first), e.g.
-        a temporary file's path -> the user's file name.
+        ``{text: replacement}`` applied to every message (longest first): a
+        temporary file's path -> the user's file name. Only PLINK uploads need
+        it (their reader wants files on disk); the CSV readers take the bytes
+        and the user's file name.
     """
 
     def __init__(self, rename: dict[str, str] | None = None) -> None:

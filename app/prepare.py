@@ -2,17 +2,18 @@
 
 Pure functions (no state, no panel): they may run in a worker thread. Every
 number comes from :func:`lmmcore.fit_phenotypes`; this module chooses what
-to give it (:class:`FitOptions`) and collects what it reports.
+to give it (:class:`FitOptions`) and collects what it reports. Each data set
+gets its own :class:`lmmcore.PatternCache` (decompositions and rotations), which
+the session keeps while the data set is in use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import numpy as np
 import pandas as pd
 
-from lmmcore import FitResult, LMMData, LMMInputError, fit_phenotypes
+from lmmcore import FitResult, LMMData, LMMInputError, PatternCache, check_phenotype, fit_phenotypes
 
 from .data import align_tables
 from .messages import engine_messages
@@ -32,8 +33,6 @@ __all__ = [
 
 #: Method keys and their labels.
 METHODS: dict[str, str] = {"reml": "REML", "ml": "ML"}
-
-_MIN_OBSERVED = 3
 
 
 @dataclass(frozen=True)
@@ -76,8 +75,9 @@ class PreparedData:
         With unusable phenotype columns removed.
     label : str
         Where the data came from (shown to the user).
-    cache : dict
-        Eigendecompositions by missingness pattern (filled by the first fit).
+    cache : PatternCache
+        Eigendecompositions and rotations by missingness pattern (filled by
+        the first fit).
     fits : dict
         ``{FitOptions: {phenotype: FitResult}}`` computed so far.
     messages : tuple of str
@@ -90,7 +90,7 @@ class PreparedData:
 
     data: LMMData
     label: str
-    cache: dict
+    cache: PatternCache
     fits: dict
     messages: tuple[str, ...] = ()
     tables: dict = field(default_factory=dict)
@@ -123,26 +123,19 @@ class PendingJob:
 
 
 def usable_phenotypes(data: LMMData) -> tuple[LMMData, list[str]]:
-    """Drop phenotype columns that cannot be fitted (too few values, constant); say which."""
-    keep, messages = [], []
+    """Drop phenotype columns that cannot be fitted (:func:`lmmcore.check_phenotype`); say which."""
+    keep, reasons = [], []
     for name in data.phenotypes.columns:
-        values = data.phenotypes[name].to_numpy(dtype=float)
-        observed = values[np.isfinite(values)]
-        if observed.size < _MIN_OBSERVED:
-            messages.append(
-                f"phenotype '{name}' has {observed.size} observed value(s) among the aligned "
-                f"individuals (at least {_MIN_OBSERVED} are needed); it is not shown: add observations or remove it"
-            )
-        elif np.all(observed == observed[0]):
-            messages.append(
-                f"phenotype '{name}' is constant ({observed[0]:g}); it has no variance to split and is not "
-                "shown: remove it"
-            )
+        try:
+            check_phenotype(str(name), data.phenotypes[name].to_numpy(dtype=float))
+        except LMMInputError as exc:
+            reasons.append(str(exc))
         else:
             keep.append(name)
     if not keep:
         source = data.sources.get("phenotypes", "the phenotype file")
-        raise LMMInputError(f"{source}: no phenotype column can be fitted; " + "; ".join(messages))
+        raise LMMInputError(f"{source}: no phenotype column can be fitted; " + "; ".join(reasons))
+    messages = [f"{reason} (left out of the dashboard)" for reason in reasons]
     if len(keep) == data.phenotypes.shape[1]:
         return data, messages
     return replace(data, phenotypes=data.phenotypes[keep]), messages
@@ -166,7 +159,7 @@ def model_data(data: LMMData, options: FitOptions) -> tuple[LMMData, dict[str, s
     return used, transformed.applied, transformed.messages
 
 
-def fit_all(data: LMMData, options: FitOptions, cache: dict) -> tuple[dict[str, FitResult], list[str]]:
+def fit_all(data: LMMData, options: FitOptions, cache: PatternCache) -> tuple[dict[str, FitResult], list[str]]:
     """Fit every phenotype with :func:`lmmcore.fit_phenotypes`; collect what it reports."""
     used, _, transform_messages = model_data(data, options)
     with engine_messages() as messages:
@@ -192,7 +185,7 @@ def prepare_data(
         If no phenotype can be fitted or the engine rejects the data.
     """
     data, dropped = usable_phenotypes(data)
-    cache: dict = {}
+    cache = PatternCache()
     options = replace(options, use_covariates=bool(options.use_covariates and data.covariates is not None))
     fits, fit_messages = fit_all(data, options, cache)
     return PreparedData(

@@ -2,9 +2,11 @@
 
 Nothing here touches a session's state, so every job may run in a worker
 thread. Every number comes from :func:`lmmcore.scan.scan`; uploaded genotype
-files are read by the engine's readers from a temporary directory (names
-chosen by :mod:`tempfile`, never the user's) that is removed whatever
-happens, and messages name the user's files, never the temporary ones.
+CSV files are read from memory by the engine's readers, given the user's file
+names for their messages. Only PLINK files go through a temporary directory
+(the PLINK reader needs files on disk; names chosen by :mod:`tempfile`, never
+the user's), which is removed whatever happens; messages name the user's
+files, never the temporary ones.
 """
 
 from __future__ import annotations
@@ -62,10 +64,6 @@ GENOTYPE_FILES: dict[str, str] = {
     "fam": "PLINK .fam",
 }
 _PLINK = ("bed", "bim", "fam")
-_TEMP_NAMES = {
-    "genoprobs": "genotypes.csv", "dosages": "genotypes.csv", "map": "map.csv",
-    "bed": "upload.bed", "bim": "upload.bim", "fam": "upload.fam",
-}
 
 #: Numbers of permutations offered (0: none, no threshold).
 PERMUTATION_CHOICES = (0, 100, 200, 500, 1000)
@@ -234,35 +232,41 @@ def _is_text(content: bytes) -> bool:
 def prepare_genotypes(job: GenotypeJob) -> PreparedGenotypes:
     """Read an uploaded set of genotype files with the engine's readers (pure; may run in a worker thread).
 
-    The files are written to a fresh temporary directory, read, and the
-    directory is removed whatever happens. Messages name the user's files,
-    never the temporary ones.
+    Genotype probabilities and dosages are read from memory; messages name
+    the user's files (see :func:`_read_plink_upload` for PLINK files).
 
     Raises
     ------
     LMMInputError
         Whatever the reader finds wrong.
     """
+    if job.format == "plink":
+        return _read_plink_upload(job)
+    reader = read_genoprobs if job.format == "genoprobs" else read_dosages
+    (name, content), (map_name, map_content) = job.files[job.format], job.files["map"]
+    with engine_messages() as messages:
+        genotypes = reader(content, map_content, name=name, map_name=map_name)
+    return PreparedGenotypes(genotypes, job.label, tuple(messages))
+
+
+def _read_plink_upload(job: GenotypeJob) -> PreparedGenotypes:
+    """Read uploaded PLINK files: :func:`lmmcore.genotypes.read_plink` needs them on disk.
+
+    The files are written to a fresh temporary directory, read, and the
+    directory is removed whatever happens. The reader's messages name the
+    temporary paths; they are replaced by the user's file names.
+    """
     with tempfile.TemporaryDirectory(prefix="lmm-genotypes-") as folder:
-        paths: dict[str, Path] = {}
-        rename: dict[str, str] = {}
-        for kind, (name, content) in job.files.items():
-            path = Path(folder) / _TEMP_NAMES[kind]
-            path.write_bytes(content)
-            paths[kind] = path
-            rename[str(path)] = name
         prefix = Path(folder) / "upload"
-        if job.format == "plink":
-            rename[str(prefix)] = "/".join(job.files[k][0] for k in _PLINK)
-        rename[folder] = "the upload"
+        rename = {folder: "the upload", str(prefix): "/".join(job.files[k][0] for k in _PLINK)}
+        for kind in _PLINK:
+            name, content = job.files[kind]
+            path = prefix.with_suffix("." + kind)
+            path.write_bytes(content)
+            rename[str(path)] = name
         with engine_messages(rename) as messages:
             try:
-                if job.format == "plink":
-                    genotypes = read_plink(prefix)
-                elif job.format == "genoprobs":
-                    genotypes = read_genoprobs(paths["genoprobs"], paths["map"])
-                else:
-                    genotypes = read_dosages(paths["dosages"], paths["map"])
+                genotypes = read_plink(prefix)
             except LMMInputError as exc:
                 raise LMMInputError(messages.rename(str(exc))) from None
     return PreparedGenotypes(replace(genotypes, source=job.main_name), job.label, tuple(messages))

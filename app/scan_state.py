@@ -43,7 +43,7 @@ from lmmcore.scan import ScanResult
 
 from .base import SessionState, run_now
 from .data import display_name, example_files, example_folder, max_upload_bytes, too_large_message
-from .effects import EffectData, effect_data, scan_individuals
+from .effects import EffectData, effect_data
 from .genome import LOD_COLUMNS, GenomeLayout, genome_layout, lod_frame
 from .messages import engine_messages
 from .scan_jobs import (
@@ -104,7 +104,6 @@ __all__ = [
     "prepare_genotypes",
     "prepare_upload",
     "check_shared_ids",
-    "scan_individuals",
     "genotype_kinship",
 ]
 

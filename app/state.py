@@ -12,11 +12,13 @@ this module selects and caches.
 
 Caching
 -------
-Each state keeps its own eigendecomposition cache (a dict passed as
-``cache=`` to :func:`lmmcore.fit_phenotypes` and :func:`lmmcore.profile_table`)
-and memoises the fits of every phenotype per :class:`~app.prepare.FitOptions`
+Each state keeps its own :class:`lmmcore.PatternCache` (eigendecompositions
+and rotations, passed as ``cache=`` to :func:`lmmcore.fit_phenotypes`,
+:func:`lmmcore.profile_table` and :func:`lmmcore.prepare_pattern`) and
+memoises the fits of every phenotype per :class:`~app.prepare.FitOptions`
 (method, covariates, kinship scale, transform), so switching phenotype is a
-look-up and switching ML/REML re-uses the decomposition. Both are replaced
+look-up, switching ML/REML re-uses the decomposition and the rotation, and
+the walkthrough and the profile curve share one rotation. Both are replaced
 when a new data set is installed.
 """
 
@@ -29,7 +31,7 @@ import numpy as np
 import pandas as pd
 import param
 
-from lmmcore import CI_DROP, FitResult, LMMData, LMMInputError, profile_table, results_table
+from lmmcore import CI_DROP, FitResult, LMMData, LMMInputError, PatternCache, profile_table, results_table
 
 from .base import SessionState, run_now
 from .data import UPLOAD_KINDS, display_name, example_files, example_folder, parse_upload, read_example
@@ -98,7 +100,7 @@ class ExplorerState(SessionState):
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self._cache: dict = {}
+        self._cache = PatternCache()
         self._fits: dict[FitOptions, dict[str, FitResult]] = {}
         self._models: dict[FitOptions, tuple[LMMData, dict[str, str]]] = {}
         self._profiles: dict[tuple, pd.DataFrame] = {}

@@ -284,6 +284,10 @@ def test_effect_plot_data_are_the_phenotype_grouped_by_the_called_genotype(state
     np.testing.assert_allclose(groups["mean"], expected.loc[groups.index, "mean"], rtol=1e-12)
     np.testing.assert_allclose(groups["se"], expected.loc[groups.index, "std"] / np.sqrt(groups["n"]), rtol=1e-12)
     assert len(effect.points) == effect.n == int(y.notna().sum())
+    # the individuals are the scan's own (ScanResult.ids): genotyped, phenotype observed, covariates complete
+    complete = files["covar"].index[files["covar"].notna().all(axis=1)]
+    used = [i for i in state.genotypes.ids if i in set(y.index[y.notna()]) and i in set(complete)]
+    assert list(effect.points["id"]) == used == list(state.result.ids)
     row = state.result.table.set_index("marker").loc["D2M18"]
     for name, estimate, se in effect.effects.itertuples(index=False):
         assert estimate == row[f"beta_{name}"] and se == row[f"se_{name}"]

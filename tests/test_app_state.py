@@ -200,6 +200,31 @@ def test_uploading_the_example_files_gives_lmmcore_results(example, files):
         assert fit.loglik == pytest.approx(theirs[name].loglik, rel=1e-12)
 
 
+def _no_temporary_files(monkeypatch) -> None:
+    """Make every way of creating a temporary file fail the test."""
+    import tempfile
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("an upload wrote a temporary file")
+
+    for name in ("mkstemp", "mkdtemp", "NamedTemporaryFile", "TemporaryFile", "TemporaryDirectory"):
+        monkeypatch.setattr(tempfile, name, refuse)
+
+
+def test_csv_uploads_are_read_from_memory_with_the_users_file_name(example, files, monkeypatch):
+    """Regression: uploads went through a temporary file whose name the messages then had to hide."""
+    _no_temporary_files(monkeypatch)
+    s = ExplorerState()
+    assert s.receive_upload("covariates", "my_covar.csv", files["covariates"]) is False
+    assert s.receive_upload("kinship", "my_kinship.csv", files["kinship"]) is False
+    assert s.receive_upload("phenotypes", "my_pheno.csv", files["phenotypes"]) is True, s.notice
+    theirs = engine_fits(example, "reml")
+    assert {n: f.h2 for n, f in s.fits().items()} == {n: theirs[n].h2 for n in s.fits()}
+    bad = files["phenotypes"].replace(b"\n", b"\nind_x,oops\n", 1)  # a short row with a word in it
+    assert s.receive_upload("phenotypes", "../folder/bad pheno.csv", bad) is False
+    assert "'bad pheno.csv'" in s.notice["text"], s.notice
+
+
 def test_async_upload_runs_off_the_loop_and_clears_busy(files):
     s = ExplorerState()
     seen = []
@@ -282,6 +307,28 @@ def test_probe_uses_lmmcore_weights_wls_and_likelihood(state):
     assert probe.loglik == pytest.approx(float(curve["loglik"].iloc[0]), rel=1e-12)
     # the rotation is y* = U'y with the eigenvectors of the kinship
     np.testing.assert_allclose(rotation.rot.y[:, 0], rotation.eig.vectors.T @ rotation.y, rtol=1e-10, atol=1e-10)
+
+
+def test_walkthrough_and_profile_share_the_engines_per_pattern_rotation(state):
+    """The walkthrough's rotation is :func:`lmmcore.prepare_pattern`'s, kept in the session's PatternCache,
+    and the profile curve rotates nothing again."""
+    for kinship_scale in ("as-is", "diag"):
+        state.kinship_scale = kinship_scale
+        rotation = state.rotation()
+        data = state.model_data()
+        fresh = lmmcore.prepare_pattern(data, state.phenotype, kinship_scale=kinship_scale)  # no cache
+        np.testing.assert_array_equal(rotation.rot.y, fresh.rot.y)
+        np.testing.assert_array_equal(rotation.rot.X, fresh.rot.X)
+        np.testing.assert_array_equal(rotation.rot.d, fresh.rot.d)
+        np.testing.assert_array_equal(rotation.eig.values, fresh.rot.d)  # the eigenvalues of the scaled kinship
+        observed = data.phenotypes[state.phenotype].notna().to_numpy()
+        assert rotation.ids == tuple(np.asarray(data.ids)[observed])
+        np.testing.assert_array_equal(rotation.y, data.phenotypes[state.phenotype].to_numpy()[observed])
+        n_rotations = len(state._cache.rotations)
+        state.profile()
+        assert len(state._cache.rotations) == n_rotations
+        again = lmmcore.prepare_pattern(data, state.phenotype, kinship_scale=kinship_scale, cache=state._cache)
+        assert again.rot is rotation.rot
 
 
 def test_probe_at_a_singular_h2_is_minus_infinity_not_an_error(state):
