@@ -80,6 +80,7 @@ __all__ = [
     "check_unique",
     "display_name",
     "load_data",
+    "neutralise_formulas",
     "read_covariates",
     "read_kinship",
     "read_kinship_file",
