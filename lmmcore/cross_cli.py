@@ -41,7 +41,6 @@ import numpy as np
 
 from .cli_common import add_output_flags, int_at_least, non_negative, number, say
 from .errors import LMMInputError, report
-from .xchr import select_chromosomes
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -318,6 +317,8 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
         genotypes = read_genotype_args(args)
         wanted = getattr(args, "chromosomes", None)
         if wanted is not None:
+            from .xchr import select_chromosomes
+
             chosen = _check_chromosomes(genotypes.chromosomes, wanted, f"'{genotypes.source}'")
             genotypes = select_chromosomes(genotypes, chosen)
         x_chr = tuple(str(c) for c in x_chr)
@@ -329,6 +330,8 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
         why = "its own genotype set, as an X chromosome"
     scanned = genotypes
     if left_out and len(left_out) < len(genotypes.chromosomes):
+        from .xchr import select_chromosomes
+
         scanned = select_chromosomes(genotypes, [c for c in genotypes.chromosomes if c not in left_out])
         if scan:
             report(f"chromosome {', '.join(left_out)} ({why}) is left out of the scan (scan it as an X chromosome "
