@@ -72,6 +72,7 @@ from .scan_jobs import (
     scan_problem,
 )
 from .state import ExplorerState
+from . import scan_jobs
 
 
 def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
@@ -81,31 +82,11 @@ def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...
     ids = [str(i) for i in kinship.ids]
     return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)
 
-__all__ = [
-    "EXAMPLE_SOURCES",
-    "UPLOADED",
-    "GENOTYPE_FILES",
-    "PERMUTATION_CHOICES",
-    "PERMUTATION_SEED",
-    "THRESHOLD_ALPHA",
-    "ScanKey",
-    "ScanJob",
-    "ScanEntry",
-    "GenomeLayout",
-    "EffectData",
-    "GenotypeJob",
-    "PreparedGenotypes",
-    "ScanState",
-    "genome_layout",
-    "lod_frame",
-    "effect_data",
-    "run_scan",
-    "make_job",
-    "prepare_genotypes",
-    "prepare_upload",
-    "check_shared_ids",
-    "genotype_kinship",
-]
+#: The scan's state, and (re-exported, for the views and tests) the jobs, layout and effect data it uses.
+__all__ = sorted(
+    {"ScanState", "GenomeLayout", "EffectData", "genome_layout", "lod_frame", "effect_data", "genotype_kinship"}
+    | set(scan_jobs.__all__) - {"UPLOAD_CARD", "scan_problem"}
+)
 
 
 # --------------------------------------------------------------------------- the state

@@ -36,9 +36,10 @@ import numpy as np
 
 from .constants import SINGULAR_EDGE
 from .eigen import RotatedData
-from .errors import LMMInputError, report
-from .likelihood import h2_identifiable, profile_loglik, profile_loglik_paired
-from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, maximize_profile, polish_h2, search_brackets
+from .estimate import optimise_h2, solve_at_optimum, standardise
+from .errors import report
+from .likelihood import profile_loglik, profile_loglik_paired
+from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, polish_h2, search_brackets
 from .wls import solve_wls_paired
 
 __all__ = ["NullModel", "fit_null", "maximize_full_ml", "FULL_ML_CAP"]
@@ -153,49 +154,13 @@ def _profile_fit(rot: RotatedData, method: str, names: Sequence[str]):
     log-likelihood shifts back by ``-n' log s`` (ML) or ``-(n - p) log s``
     (REML), and ``b`` scales with the phenotype.
     """
-    n, m = rot.n, rot.n_phenotypes
-    col, kappa = rot.constant_column, rot.constant_value
-    if col >= 0:
-        u1 = rot.X[:, col] / kappa  # U'1, so 1'y = (U'1)'(U'y)
-        mu = (u1 @ rot.y) / n
-        yc = rot.y - np.outer(u1, mu)
-    else:
-        mu = np.zeros(m)
-        yc = rot.y
-    scale = np.sqrt(np.sum(yc * yc, axis=0) / n)
-    scale = np.where(scale > 0, scale, 1.0)
-    std = rot.with_phenotypes(yc / scale)
-    if method == "ml" and rot.ml_unbounded:
-        report(
-            "the covariates can fit every direction that the kinship ignores (its null space; "
-            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
-            "maximum; use REML, fewer covariates or more individuals",
-            stacklevel=4,
-        )
-    identifiable = h2_identifiable(rot)
-    if not identifiable:
-        report(
-            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
-            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
-            "well; h2 is reported as NaN",
-            stacklevel=4,
-        )
-    opt = maximize_profile(std, method)
-    h = np.array([o.h2 for o in opt])
-    L = np.array([o.loglik for o in opt])
-    if not np.all(np.isfinite(L)):
-        j = int(np.flatnonzero(~np.isfinite(L))[0])
-        raise LMMInputError(
-            f"phenotype '{names[j]}': the likelihood is not finite anywhere in [0, 1]; "
-            "check the phenotype and the kinship"
-        )
-    h_wls = np.where((h >= 1.0) & np.any(rot.d == 0), 1.0 - SINGULAR_EDGE, h)
-    sol = solve_wls_paired(std, h_wls, np.arange(m), method)
-    beta = sol.beta * scale[:, None]
-    if col >= 0:
-        beta[:, col] += mu / kappa
-    loglik = L - (rot.n_ml if method == "ml" else n - rot.p) * np.log(scale)
-    h2 = polish_h2(rot, h if identifiable else np.full(m, np.nan), method)
+    std = standardise(rot)
+    optimum = optimise_h2(std, method, phenotype_names=names)
+    sol = solve_at_optimum(std.rot, optimum)
+    beta = std.unscale_beta(sol.beta)
+    loglik = optimum.loglik + std.loglik_shift(method)
+    h = optimum.h2 if optimum.identifiable else np.full(rot.n_phenotypes, np.nan)
+    h2 = polish_h2(rot, h, method)
     return h2, loglik, beta
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import panel as pn
-import param
 
 from ..state import METHODS, ZOOM_POINTS, BrentFrame, ExplorerState
 from .brent_plots import PARABOLA_COLOUR, StepDetail, brent_plot, step_detail, zoom_window
-from .look import Look, live_plot
+from .base import StateView
+from .look import live_plot
 from .style import METHOD_COLOURS, OPTIMUM_COLOUR, STEP_COLOURS, escape, look as button_look, titled
 
 __all__ = ["BrentView", "reason_text", "golden_example"]
@@ -153,14 +153,11 @@ def _format_table(table: pd.DataFrame) -> pd.DataFrame:
     return out.iloc[::-1]
 
 
-class BrentView(pn.viewable.Viewer):
+class BrentView(StateView):
     """Player, indicator, full and zoomed plots, and the table of iterations."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
-    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
-        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         self._player = pn.widgets.Player.from_param(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import panel as pn
-import param
 
 from lmmcore import CI_DROP
 
-from ..state import METHODS, ExplorerState
-from .look import Look, live_plot
+from ..state import METHODS
+from .base import StateView
+from .look import live_plot
 from .plots import profile_plot
 from .style import escape
 
@@ -24,14 +24,11 @@ def se_text(fit, digits: int = 3) -> str:
     return f"— ({escape(note)})"
 
 
-class ProfileView(pn.viewable.Viewer):
+class ProfileView(StateView):
     """The main picture: L(h2) on [0, 1] for the chosen phenotype and method."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
-    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
-        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(

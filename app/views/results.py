@@ -8,13 +8,13 @@ import re
 import numpy as np
 import pandas as pd
 import panel as pn
-import param
 from bokeh.models.widgets.tables import NumberFormatter, ScientificFormatter
 
 from lmmcore.io import neutralise_formulas
 
-from ..state import METHODS, ExplorerState
-from .look import Look, live_plot
+from ..state import METHODS
+from .base import StateView
+from .look import live_plot
 from .plots import empty_plot, heritability_errorbars
 from .style import escape, look
 
@@ -70,14 +70,11 @@ def table_formatters(df: pd.DataFrame) -> dict:
     return out
 
 
-class ResultsView(pn.viewable.Viewer):
+class ResultsView(StateView):
     """h2, SE, CI, variance components, coefficients, log-likelihood and LRT; downloads."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
-    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
-        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(dataset=s.param.dataset, phenotype=s.param.phenotype, method=s.param.method,
@@ -164,14 +161,11 @@ class ResultsView(pn.viewable.Viewer):
         return csv_bytes(df)
 
 
-class AllPhenotypesView(pn.viewable.Viewer):
+class AllPhenotypesView(StateView):
     """Every phenotype's h2 with its interval: a sortable table and an error-bar plot in the table's order."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
-    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
 
     def __init__(self, **params) -> None:
-        params.setdefault("look", Look())
         super().__init__(**params)
         s = self.state
         deps = dict(dataset=s.param.dataset, method=s.param.method, use_covariates=s.param.use_covariates)

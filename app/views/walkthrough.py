@@ -6,8 +6,9 @@ import numpy as np
 import panel as pn
 import param
 
-from ..state import METHODS, ExplorerState
-from .look import Look, live_plot
+from ..state import METHODS
+from .base import StateView
+from .look import live_plot
 from .plots import (
     cluster_order,
     contribution_plot,
@@ -84,16 +85,13 @@ O(np²): the search of the other tabs evaluates it a few dozen times.
 """
 
 
-class WalkthroughView(pn.viewable.Viewer):
+class WalkthroughView(StateView):
     """Kinship heat map, spectrum, rotation, and the weights and fit at a dragged h2."""
 
-    state = param.ClassSelector(class_=ExplorerState, doc="The session's state.")
-    look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
     individual = param.Integer(default=1, bounds=(1, None), doc="The individual whose rotation is shown (1-based).")
     clustered = param.Boolean(default=False, doc="Order the kinship heat map by clustering.")
 
     def __init__(self, **params) -> None:
-        params.setdefault("look", Look())
         super().__init__(**params)
         self._orders: dict[int, np.ndarray] = {}
         s = self.state
