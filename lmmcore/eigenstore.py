@@ -48,6 +48,7 @@ import numpy as np
 
 from .eigen import Eigendecomposition, decompose_kinship, validate_kinship_matrix
 from .errors import LMMInputError
+from .genostore import open_h5, text
 from .io import atomic_output
 
 __all__ = [
@@ -263,30 +264,10 @@ def write_kinship_h5(kinships, ids: Sequence[str], path: str | os.PathLike, *, f
     return Path(path)
 
 
-def _text(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def _open(path, expected: str, what: str):
-    """The open HDF5 file of format ``expected``, or a one-sentence LMMInputError."""
-    h5py = _h5py()
-    if not os.path.isfile(path):
-        raise LMMInputError(f"{what} '{path}' does not exist")
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise LMMInputError(
-            f"{what} '{path}' is not an HDF5 file; give a file written by "
-            f"'lmmcore {'eigen' if expected == EIGEN_FORMAT else 'kinship'} --out'"
-        ) from None
-    fmt = _text(f.attrs.get("format", ""))
-    if fmt != expected or int(f.attrs.get("version", 0)) != VERSION:
-        f.close()
-        raise LMMInputError(
-            f"{what} '{path}' is an HDF5 file but not an {expected} file (version {VERSION}); give a file "
-            f"written by 'lmmcore {'eigen' if expected == EIGEN_FORMAT else 'kinship'} --out'"
-        )
-    return f
+    """The open HDF5 file of format ``expected`` (see :func:`lmmcore.genostore.open_h5`)."""
+    command = "eigen" if expected == EIGEN_FORMAT else "kinship"
+    return open_h5(path, fmt=expected, version=VERSION, what=what, written_by=f"'lmmcore {command} --out'")
 
 
 def read_eigen(path: str | os.PathLike) -> SavedEigen:
@@ -300,13 +281,13 @@ def read_eigen(path: str | os.PathLike) -> SavedEigen:
     """
     with _open(path, EIGEN_FORMAT, "eigen file") as f:
         try:
-            ids = tuple(_text(v) for v in f["ids"][()])
-            mode = _text(f.attrs["mode"])
+            ids = tuple(text(v) for v in f["ids"][()])
+            mode = text(f.attrs["mode"])
             n = len(ids)
             decs, hashes = {}, {}
             for i in range(len(f["eigen"])):
                 g = f[f"eigen/{i}"]
-                label = _text(g.attrs["label"])
+                label = text(g.attrs["label"])
                 d = np.asarray(g["values"][()], dtype=float)
                 U = np.asarray(g["vectors"][()], dtype=float)
                 if d.shape != (n,) or U.shape != (n, n):
@@ -317,7 +298,7 @@ def read_eigen(path: str | os.PathLike) -> SavedEigen:
                 d.setflags(write=False)
                 U.setflags(write=False)
                 decs[label] = Eigendecomposition(d, U, int(g.attrs["n_zero"]), int(g.attrs["n_clipped_negative"]))
-                hashes[label] = _text(g.attrs["sha256"])
+                hashes[label] = text(g.attrs["sha256"])
         except KeyError as exc:
             raise LMMInputError(f"eigen file '{path}' lacks {exc}; make it again with 'lmmcore eigen'") from None
     return SavedEigen(ids, mode, decs, hashes, str(path))
@@ -332,12 +313,12 @@ def read_kinship_h5(path: str | os.PathLike):
 
     with _open(path, KINSHIP_FORMAT, "kinship file") as f:
         try:
-            ids = [_text(v) for v in f["ids"][()]]
-            mode = _text(f.attrs["mode"])
+            ids = [text(v) for v in f["ids"][()]]
+            mode = text(f.attrs["mode"])
             out = {}
             for i in range(len(f["kinship"])):
                 g = f[f"kinship/{i}"]
-                label = _text(g.attrs["label"])
+                label = text(g.attrs["label"])
                 K = np.asarray(g["matrix"][()], dtype=float)
                 what = f"kinship file '{path}'" + ("" if label == "all" else f", chromosome '{label}'")
                 if K.shape != (len(ids), len(ids)):

@@ -40,7 +40,7 @@ from .errors import LMMInputError
 from .genotypes import Genotypes, sort_chromosomes
 from .io import atomic_output
 
-__all__ = ["BINARY_SUFFIXES", "is_binary_genotypes", "read_genotypes_h5", "write_genotypes_h5"]
+__all__ = ["BINARY_SUFFIXES", "is_binary_genotypes", "open_h5", "read_genotypes_h5", "write_genotypes_h5"]
 
 #: File-name endings that select this format.
 BINARY_SUFFIXES = (".h5", ".hdf5")
@@ -65,6 +65,36 @@ def _h5py():
             "Reading or writing .h5 genotype files needs h5py; install it with 'pip install h5py'."
         ) from None
     return h5py
+
+
+def text(value) -> str:
+    """An HDF5 string attribute or element as ``str``."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def open_h5(path: str | os.PathLike, *, fmt: str, version: int, what: str, written_by: str):
+    """The open HDF5 file ``path`` of lmmcore format ``fmt``, or a one-sentence :class:`LMMInputError`.
+
+    The one check of lmmcore's binary files (genotypes, kinships, eigendecompositions): the file
+    exists, is HDF5, says ``format = fmt``, and was not written by a newer lmmcore than ``version``.
+    """
+    h5py = _h5py()
+    if not os.path.isfile(path):
+        raise LMMInputError(f"The {what} {path} does not exist; check the path.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError:
+        raise LMMInputError(f"{path} is not an HDF5 file; a {what} must be written by {written_by}.") from None
+    if text(f.attrs.get("format", "")) != fmt:
+        f.close()
+        raise LMMInputError(
+            f"{path} is an HDF5 file but not an {fmt} file (no format={fmt!r} attribute); write it with {written_by}."
+        )
+    if int(f.attrs.get("version", 0)) > version:
+        found = f.attrs["version"]
+        f.close()
+        raise LMMInputError(f"{path} was written by a newer lmmcore (format version {found}); upgrade lmmcore to read it.")
+    return f
 
 
 def _chromosome_genotypes(genotypes: Genotypes, chrom: str) -> tuple[str, ...]:
@@ -127,7 +157,7 @@ def write_genotypes_h5(
 
 
 def _strings(dataset) -> list[str]:
-    return [v.decode() if isinstance(v, bytes) else str(v) for v in dataset[()]]
+    return [text(v) for v in dataset[()]]
 
 
 def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | None = None) -> Genotypes:
@@ -153,28 +183,9 @@ def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | N
         If the file is not an HDF5 file of this format, or a requested
         chromosome is not in it.
     """
-    h5py = _h5py()
     path = Path(path)
-    if not path.is_file():
-        raise LMMInputError(f"The genotype file {path} does not exist; check the path.")
-    try:
-        f = h5py.File(path, "r")
-    except OSError:
-        raise LMMInputError(
-            f"{path} is not an HDF5 file; a genotype file ending in .h5 must be written by "
-            "'lmmcore genoprob --out FILE.h5' (or lmmcore.genostore.write_genotypes_h5)."
-        ) from None
-    with f:
-        if f.attrs.get("format") != FORMAT:
-            raise LMMInputError(
-                f"{path} is an HDF5 file but not an lmmcore genotype file (no format={FORMAT!r} "
-                "attribute); write it with 'lmmcore genoprob --out FILE.h5'."
-            )
-        if int(f.attrs.get("version", 0)) > VERSION:
-            raise LMMInputError(
-                f"{path} was written by a newer lmmcore (format version {f.attrs['version']}); "
-                "upgrade lmmcore to read it."
-            )
+    with open_h5(path, fmt=FORMAT, version=VERSION, what="genotype file",
+                 written_by="'lmmcore genoprob --out FILE.h5' (or lmmcore.genostore.write_genotypes_h5)") as f:
         stored = [str(c) for c in f.attrs["chromosomes"]]
         wanted = stored if chromosomes is None else [str(c) for c in chromosomes]
         absent = [c for c in wanted if c not in stored]

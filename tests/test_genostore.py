@@ -100,7 +100,7 @@ def test_clear_errors_for_files_that_are_not_ours(probs, tmp_path):
     other = tmp_path / "other.h5"
     with h5py.File(other, "w") as f:
         f["x"] = 1
-    with pytest.raises(LMMInputError, match="not an lmmcore genotype file"):
+    with pytest.raises(LMMInputError, match="not an lmmcore-genotypes file"):
         read_genotypes_h5(other)
     with pytest.raises(LMMInputError, match="no chromosome 99"):
         read_genotypes_h5(write_genotypes_h5(probs, tmp_path / "ok.h5"), chromosomes=["99"])
