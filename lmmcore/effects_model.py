@@ -19,14 +19,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
+from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, report
 
 __all__ = ["ADDITIVE_DOMINANCE", "H2_TOL", "NullModel", "contrast_matrix", "genotype_columns", "null_model"]
 
 #: Absolute tolerance on h2 of the null fit (the coefficients move with h2 to first order).
 H2_TOL = 1e-10
-#: Distance from h2 = 1 at which a singular kinship's model is evaluated.
-SINGULAR_EDGE = 1e-9
 
 ADDITIVE_DOMINANCE = "additive-dominance"
 

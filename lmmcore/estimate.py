@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .eigen import RotatedData
+from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, Report, report, reporting
 from .likelihood import h2_identifiable
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, maximize_profile
@@ -41,9 +42,6 @@ __all__ = [
     "SINGULAR_EDGE",
 ]
 
-#: Distance from h2 = 1 at which coefficients are evaluated when K is singular
-#: and the optimum is h2 = 1 (where the weights are infinite).
-SINGULAR_EDGE = 1e-9
 
 
 # --------------------------------------------------------------------------- 1. standardise

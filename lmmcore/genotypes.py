@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from .constants import RANGE_TOLERANCE
 from .errors import LMMInputError, report
 from .marker_map import chromosome_sort_key, genome_order, place_on_map, read_map, sort_chromosomes
 from .tables import MISSING_TOKENS, Source, agree, check_unique, display_name, list_names, plural, read_table, verb
@@ -44,9 +45,6 @@ __all__ = [
 #: individual to sum to 1.
 PROB_SUM_TOLERANCE = 1e-3
 
-#: Values this far outside ``[0, 1]`` (probabilities) or ``[0, 2]`` (dosages)
-#: are rounding of a value on the boundary and are clipped to it.
-RANGE_TOLERANCE = 1e-9
 
 #: Cell contents read as missing values: the package's one list, :data:`lmmcore.tables.MISSING_TOKENS`.
 NA_STRINGS = tuple(MISSING_TOKENS)
