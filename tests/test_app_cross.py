@@ -19,6 +19,7 @@ import pytest
 
 import lmmcore
 from browser_util import example_dir
+from dense import loglik as dense_loglik
 
 from app.cross_data import genoprob_profile
 from app.state import ExplorerState
@@ -104,6 +105,14 @@ def test_cross_fits_equal_fit_lmm(loaded, cross, probs, use_covariates):
             assert got.h2 == pytest.approx(want.h2, abs=1e-6)
             assert got.loglik == pytest.approx(want.loglik, abs=1e-8)
     assert set(fits) == set(cross.pheno.columns)
+    # the optimum of this small subset is h2 = 0, where K does not matter: the profile inside (0, 1) must
+    # also agree with the dense likelihood with this K
+    loaded.param.update(phenotype=name, use_covariates=use_covariates)
+    grid = np.array([0.2, 0.5, 0.8])
+    for method in ("reml", "ml"):
+        curve = loaded.profile(method, grid)["loglik"].to_numpy()
+        want = [dense_loglik(K, y, X, h, method) for h in grid]
+        np.testing.assert_allclose(curve, want, rtol=0, atol=1e-8)
 
 
 def _zip_without_control() -> bytes:
