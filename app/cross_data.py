@@ -41,6 +41,7 @@ __all__ = [
     "prepare_cross",
     "scan_genotypes",
     "prepare_cross_genotypes",
+    "prepare_cross_upload",
     "genoprob_profile",
 ]
 
@@ -247,3 +248,25 @@ def genoprob_profile(cross: Cross, individual: str, chromosome: str, step: float
         "genotype": [label.get(int(c), str(int(c))) for c in codes[seen]],
     })
     return GenoprobProfile(individual, chromosome, float(step), probs, observed, tuple(names))
+
+
+def prepare_cross_upload(filename: str | None, content: bytes, data, key) -> tuple[PreparedGenotypes, object]:
+    """A cross zip as scan genotypes: read, HMM, check against the phenotype data in use, scan once for ``key``.
+
+    As :func:`app.scan_jobs.prepare_upload` for genotype files (pure; may run
+    in a worker thread); the X chromosome is left out of the scan.
+
+    Raises
+    ------
+    LMMInputError
+        From the reader, the HMM, :func:`~app.scan_jobs.check_shared_ids` or the scan.
+    """
+    from .scan_jobs import check_shared_ids, make_job, run_scan
+
+    cross, messages = read_cross_upload(filename, content)
+    prepared = prepare_cross_genotypes(cross_data(cross, display_name(filename or "cross.zip"), messages))
+    check_shared_ids(prepared.genotypes, data, prepared.genotypes.source)
+    entry = None
+    if key is not None and data is not None:
+        entry = run_scan(make_job(key, prepared.genotypes, data))
+    return prepared, entry

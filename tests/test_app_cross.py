@@ -163,3 +163,26 @@ def test_teaching_view_data_equal_genoprob_rows(cross, probs):
 def test_teaching_view_refuses_unknown_individual(cross):
     with pytest.raises(lmmcore.LMMInputError, match="not in the cross"):
         genoprob_profile(cross, "nobody", "7")
+
+
+def test_cross_as_scan_genotypes_leaves_x_out_with_one_message(loaded, content, cross, probs):
+    from app.scan_state import ScanState
+    from lmmcore.cross_cli import select_chromosomes
+    from lmmcore.scan import scan
+
+    sc = ScanState(explorer=loaded)
+    assert sc.receive_cross_genotypes("iron_subset.zip", content), sc.notice
+    assert sc.genotypes.chromosomes == ("1", "7")
+    assert sc.genotype_source == "upload" and "iron_subset.zip" in sc.genotype_label
+    assert sc.notice["text"].count("left out of the scan") == 1
+    entry = sc.refresh()
+    autosomes = select_chromosomes(probs, ["1", "7"])
+    np.testing.assert_allclose(sc.genotypes.probs, autosomes.probs, rtol=0, atol=0)
+    ex = loaded
+    covar = ex.dataset.covariates if (ex.use_covariates and ex.has_covariates) else None
+    want = scan(autosomes, ex.model_data().phenotypes[[ex.phenotype]], covar, kinship="loco", method=ex.method)
+    got = entry.result.table.set_index("marker")["lod"]
+    np.testing.assert_allclose(got.loc[want.table["marker"]].to_numpy(), want.table["lod"].to_numpy(), atol=1e-10)
+    # a bad zip leaves these genotypes in use and names the file
+    assert not sc.receive_cross_genotypes("broken.zip", b"PK not really")
+    assert "broken.zip" in sc.notice["text"] and sc.genotypes.chromosomes == ("1", "7")
