@@ -186,3 +186,27 @@ def test_cross_as_scan_genotypes_leaves_x_out_with_one_message(loaded, content, 
     # a bad zip leaves these genotypes in use and names the file
     assert not sc.receive_cross_genotypes("broken.zip", b"PK not really")
     assert "broken.zip" in sc.notice["text"] and sc.genotypes.chromosomes == ("1", "7")
+
+
+def test_teaching_view_follows_the_cross(content, cross, probs):
+    hv = pytest.importorskip("holoviews")
+    hv.extension("bokeh", logo=False)
+    from app.views.genoprob import GenoprobView
+
+    s = ExplorerState()
+    view = GenoprobView(state=s)
+    assert not view._layout.visible and view.profile() is None
+    assert s.receive_cross_upload("iron_subset.zip", content)
+    assert view._layout.visible and view.param.individual.objects == list(cross.ids)
+    view.param.update(individual=cross.ids[5], chromosome="1", step=1.0)
+    profile = view.profile()
+    stepped = lmmcore.genoprob(cross, step=1, chromosomes=["1"])
+    cols = [stepped.genotype_names.index(g) for g in profile.genotypes]
+    np.testing.assert_allclose(profile.probs[list(profile.genotypes)].to_numpy(), stepped.probs[5][:, cols],
+                               atol=1e-14)
+    for stacked in (True, False):
+        plot = view._draw(view.individual, view.chromosome, view.step, stacked)
+        assert len(plot) == len(profile.genotypes) + 2  # genotypes, observed markers, their labels
+        hv.render(plot)
+    s.load_data(s.dataset, "again")  # data not from a cross: the view hides
+    assert not view._layout.visible
