@@ -42,6 +42,7 @@ __all__ = [
     "scan_genotypes",
     "prepare_cross_genotypes",
     "prepare_cross_upload",
+    "prepare_cross_scan",
     "genoprob_profile",
 ]
 
@@ -251,7 +252,19 @@ def genoprob_profile(cross: Cross, individual: str, chromosome: str, step: float
 
 
 def prepare_cross_upload(filename: str | None, content: bytes, data, key) -> tuple[PreparedGenotypes, object]:
-    """A cross zip as scan genotypes: read, HMM, check against the phenotype data in use, scan once for ``key``.
+    """A cross zip as scan genotypes: read, HMM, then :func:`prepare_cross_scan` (pure; may run in a worker thread).
+
+    Raises
+    ------
+    LMMInputError
+        From the reader, the HMM, the check of shared IDs or the scan.
+    """
+    cross, messages = read_cross_upload(filename, content)
+    return prepare_cross_scan(cross_data(cross, display_name(filename or "cross.zip"), messages), data, key)
+
+
+def prepare_cross_scan(cross: CrossData, data, key) -> tuple[PreparedGenotypes, object]:
+    """A cross's probabilities as scan genotypes, checked against the phenotype data in use and scanned once for ``key``.
 
     As :func:`app.scan_jobs.prepare_upload` for genotype files (pure; may run
     in a worker thread); the X chromosome is left out of the scan.
@@ -259,12 +272,11 @@ def prepare_cross_upload(filename: str | None, content: bytes, data, key) -> tup
     Raises
     ------
     LMMInputError
-        From the reader, the HMM, :func:`~app.scan_jobs.check_shared_ids` or the scan.
+        From :func:`~app.scan_jobs.check_shared_ids` or the scan.
     """
     from .scan_jobs import check_shared_ids, make_job, run_scan
 
-    cross, messages = read_cross_upload(filename, content)
-    prepared = prepare_cross_genotypes(cross_data(cross, display_name(filename or "cross.zip"), messages))
+    prepared = prepare_cross_genotypes(cross)
     check_shared_ids(prepared.genotypes, data, prepared.genotypes.source)
     entry = None
     if key is not None and data is not None:

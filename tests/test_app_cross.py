@@ -210,3 +210,18 @@ def test_teaching_view_follows_the_cross(content, cross, probs):
         hv.render(plot)
     s.load_data(s.dataset, "again")  # data not from a cross: the view hides
     assert not view._layout.visible
+
+
+def test_scan_the_cross_in_use_without_uploading_again(content):
+    from app.scan_state import ScanState
+
+    s = ExplorerState()
+    sc = ScanState(explorer=s)
+    assert not sc.use_cross_in_use() and sc.notice["level"] == "error"
+    assert s.receive_cross_upload("iron_subset.zip", content)
+    assert sc.use_cross_in_use(), sc.notice
+    autosomes = [k for k, c in enumerate(s.cross.genotypes.chromosome) if c != "X"]
+    assert sc.genotypes.chromosomes == ("1", "7") and sc.genotypes.n_markers == len(autosomes)
+    np.testing.assert_array_equal(sc.genotypes.probs, s.cross.genotypes.probs[:, autosomes, :3])
+    assert sc.genotypes.genotype_names == ("SS", "SB", "BB")
+    assert sc.refresh() is not None

@@ -41,7 +41,7 @@ _NOTE = (
 def genoprob_plot(profile: GenoprobProfile | None, stacked: bool = True) -> hv.Overlay:
     """Probabilities (stacked areas or one line per genotype) against cM, with the observed genotypes on top."""
     if profile is None:
-        return hv.Overlay([hv.Curve([], "position", "probability")]).opts(title="No cross loaded")
+        return hv.Overlay([hv.Curve([], "position", "probability")])  # hidden: the data did not come from a cross
     x = profile.probs["position"].to_numpy(float)
     layers = []
     colours = {g: _COLOURS[k % len(_COLOURS)] for k, g in enumerate(profile.genotypes)}

@@ -145,6 +145,13 @@ class ScanView(pn.viewable.Viewer):
         self._cross.param.watch(self._cross_uploaded, "value")
         self._cross.param.watch(self._cross_refused, "rejected")
         self._inputs["cross"] = self._cross
+        self._use_cross = pn.widgets.Button(
+            **titled(pn.widgets.Button, "Scan the cross in use (its HMM probabilities)"),
+            **look(pn.widgets.Button, "primary", "outline"), sizing_mode="stretch_width",
+            visible=ex.cross is not None, css_classes=["scan-use-cross"],
+        )
+        self._use_cross.on_click(self._scan_cross_in_use)
+        ex.param.watch(lambda event: setattr(self._use_cross, "visible", event.new is not None), "cross")
         self._pending = pn.pane.Markdown(pn.bind(self._pending_text, s.param.pending), margin=(0, 8))
         self._uploads = pn.Card(
             pn.pane.Markdown("<small>Same individual IDs as the phenotypes. The genotypes in use stay until a "
@@ -174,6 +181,7 @@ class ScanView(pn.viewable.Viewer):
             ),
             pn.Column(
                 self._source,
+                self._use_cross,
                 self._loco,
                 self._exact,
                 self._perm,
@@ -373,6 +381,9 @@ class ScanView(pn.viewable.Viewer):
             await self.scan.areceive_genotype_upload(kind, self._inputs[kind].filename, event.new)
 
         return handler
+
+    async def _scan_cross_in_use(self, _event=None) -> None:
+        await self.scan.ause_cross_in_use()
 
     async def _cross_uploaded(self, event) -> None:
         if event.new:
