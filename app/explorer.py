@@ -20,6 +20,7 @@ from .views import (
 )
 from .url import sync_url
 from .views.compare import MethodsSideBySide
+from .views.genoprob import GenoprobView
 from .views.look import Look, text_styles
 from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
@@ -77,6 +78,7 @@ class ExplorerApp(pn.viewable.Viewer):
         self.profile = ProfileView(state=s, look=look)
         self.brent = BrentView(state=s, look=look)
         self.walkthrough = WalkthroughView(state=s, look=look)
+        self.genoprob = GenoprobView(state=s, look=look)  # visible when the data came from a cross
         self.results = ResultsView(state=s, look=look)
         self.all_phenotypes = AllPhenotypesView(state=s, look=look)
         self.scan = ScanView(scan=self.scan_state, look=look)
@@ -86,7 +88,7 @@ class ExplorerApp(pn.viewable.Viewer):
         self.tabs = pn.Tabs(
             (TAB_NAMES[0], self.profile),
             (TAB_NAMES[1], self.brent),
-            (TAB_NAMES[2], self.walkthrough),
+            (TAB_NAMES[2], pn.Column(self.genoprob, self.walkthrough, sizing_mode="stretch_width")),
             (TAB_NAMES[3], self.results),
             (TAB_NAMES[4], pn.Column(self.all_phenotypes, self.compare, sizing_mode="stretch_width")),
             (TAB_NAMES[5], self.scan),

@@ -621,6 +621,50 @@ class ScanState(SessionState):
         self._install_upload(prepared, entry, token)
         return True
 
+    def receive_cross_genotypes(self, filename: str | None, content: bytes) -> bool:
+        """Use an uploaded R/qtl2 cross zip as the genotypes (HMM probabilities; the X chromosome left out).
+
+        A bad file sends an error notice naming it; the genotypes and results
+        in use stay. Returns whether the cross's genotypes are in use.
+        """
+        return run_now(self._receive_cross_genotypes(filename, content, threaded=False))
+
+    async def areceive_cross_genotypes(self, filename: str | None, content: bytes) -> bool:
+        """:meth:`receive_cross_genotypes` with reading, the HMM and the first scan in a worker thread."""
+        return await self._receive_cross_genotypes(filename, content, threaded=True)
+
+    async def _receive_cross_genotypes(self, filename: str | None, content: bytes, threaded: bool,
+                                       cross=None) -> bool:
+        from .cross_data import prepare_cross_scan, prepare_cross_upload
+
+        data, key, token = self._upload_request()
+        try:
+            with self.working():
+                if cross is not None:
+                    prepared, entry = await self._run(threaded, prepare_cross_scan, cross, data, key)
+                else:
+                    prepared, entry = await self._run(threaded, prepare_cross_upload, filename, content, data, key)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+            self._genotype_upload_failed(None, "cross", filename, exc)
+            return False
+        self._install_upload(prepared, entry, token)
+        return True
+
+    def use_cross_in_use(self) -> bool:
+        """Scan the genotype probabilities of the cross the data in use came from (no upload; X left out)."""
+        return run_now(self._use_cross_in_use(threaded=False))
+
+    async def ause_cross_in_use(self) -> bool:
+        """:meth:`use_cross_in_use` with the first scan in a worker thread."""
+        return await self._use_cross_in_use(threaded=True)
+
+    async def _use_cross_in_use(self, threaded: bool) -> bool:
+        cross = self.explorer.cross
+        if cross is None:
+            self.notify("error", "the data in use did not come from a cross; upload a cross zip in the sidebar")
+            return False
+        return await self._receive_cross_genotypes(cross.name, b"", threaded, cross=cross)
+
     # ------------------------------------------------------------------ the genotypes' kinship for the heritability fits
 
     def use_genotype_kinship(self) -> bool:

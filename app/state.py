@@ -97,6 +97,8 @@ class ExplorerState(SessionState):
     step = param.Integer(default=0, bounds=(0, None), doc="Frame of the Brent player.")
     pending = param.Dict(default={}, doc="Uploaded files not yet in use: kind -> file name.")
     view_reset = param.Event(doc="Triggered by :meth:`reset_view` (plots go back to their full ranges).")
+    cross = param.Parameter(default=None, doc=(
+        "The :class:`~app.cross_data.CrossData` the data in use came from (None unless a cross was uploaded)."))
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
@@ -211,6 +213,7 @@ class ExplorerState(SessionState):
             phenotype=keep,
             use_covariates=prepared.data.covariates is not None,
             step=0,
+            cross=None,
         )
         self.param.phenotype.objects = names
         new = [text for text in prepared.messages if text not in shown_before]
@@ -274,6 +277,40 @@ class ExplorerState(SessionState):
         if job.generation != self._generation:
             return False  # another file arrived meanwhile; its (newer) set is installed instead
         self.install(prepared)
+        return True
+
+    def receive_cross_upload(self, filename: str | None, content: bytes) -> bool:
+        """Use an uploaded R/qtl2 cross zip as the data (see :func:`app.cross_data.prepare_cross`).
+
+        Phenotypes and covariates from the cross, the kinship from its allele
+        probabilities (the HMM runs here). A bad file sends an error notice
+        naming it, and the data in use stay. Returns whether the cross is in use.
+        """
+        return run_now(self._receive_cross(filename, content, threaded=False))
+
+    async def areceive_cross_upload(self, filename: str | None, content: bytes) -> bool:
+        """:meth:`receive_cross_upload` with reading, the HMM and the fits in a worker thread (:attr:`busy` meanwhile)."""
+        return await self._receive_cross(filename, content, threaded=True)
+
+    async def _receive_cross(self, filename: str | None, content: bytes, threaded: bool) -> bool:
+        from .cross_data import prepare_cross
+
+        self._generation += 1
+        generation = self._generation
+        with self.working():
+            try:
+                prepared, data = await self._run(threaded, prepare_cross, filename, content,
+                                                 self.options(use_covariates=True), generation)
+            except LMMInputError as exc:
+                self.notify("error", f"{str(exc).rstrip().rstrip('.')}; the data loaded before are still in use")
+                return False
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a message
+                self._upload_failed("cross", filename, exc)
+                return False
+        if generation != self._generation:
+            return False  # another upload arrived meanwhile
+        self.install(prepared)
+        self.cross = data
         return True
 
     def use_kinship(self, kinship: pd.DataFrame, name: str) -> bool:

@@ -50,6 +50,16 @@ class DataPanel(pn.viewable.Viewer):
             widget.param.watch(self._make_refusal_handler(kind), "rejected")
             self._inputs[kind] = widget
             rows.append(widget)
+        self._cross = SizeLimitedFileInput(
+            accept=".zip,application/zip", max_bytes=limit, label="Or an R/qtl2 cross (.zip)",
+            description=("control file and CSVs as R/qtl2's read_cross2 reads them: phenotypes and covariates "
+                         "from the cross, kinship from its genotype probabilities (computed here)"),
+            sizing_mode="stretch_width", margin=(5, 10), css_classes=["upload-cross"],
+        )
+        self._cross.param.watch(self._cross_uploaded, "value")
+        self._cross.param.watch(self._make_refusal_handler("cross"), "rejected")
+        self._inputs["cross"] = self._cross
+        rows.append(self._cross)
         self._pending = pn.pane.Markdown(pn.bind(self._pending_text, self.state.param.pending), margin=(0, 10))
         self._summary = pn.pane.Markdown(
             pn.bind(self._summary_text, self.state.param.dataset, self.state.param.messages),
@@ -71,7 +81,7 @@ class DataPanel(pn.viewable.Viewer):
         return self._layout
 
     def file_input(self, kind: str) -> SizeLimitedFileInput:
-        """The upload widget for ``kind`` (phenotypes, kinship or covariates)."""
+        """The upload widget for ``kind`` (phenotypes, kinship, covariates or cross)."""
         return self._inputs[kind]
 
     def _show_busy(self, event: param.parameterized.Event) -> None:
@@ -85,6 +95,10 @@ class DataPanel(pn.viewable.Viewer):
             await self.state.areceive_upload(kind, self._inputs[kind].filename, event.new)
 
         return handler
+
+    async def _cross_uploaded(self, event: param.parameterized.Event) -> None:
+        if event.new:
+            await self.state.areceive_cross_upload(self._cross.filename, event.new)
 
     def _make_refusal_handler(self, kind: str):
         def handler(event: param.parameterized.Event) -> None:

@@ -137,6 +137,21 @@ class ScanView(pn.viewable.Viewer):
             widget.param.watch(self._make_handler(kind), "value")
             widget.param.watch(self._make_refusal_handler(kind), "rejected")
             self._inputs[kind] = widget
+        self._cross = SizeLimitedFileInput(
+            accept=".zip,application/zip", max_bytes=limit, label="or an R/qtl2 cross (.zip)",
+            description="genotype probabilities by the HMM (R/qtl2's calc_genoprob); the X chromosome is not "
+                        "scanned yet", sizing_mode="stretch_width", margin=(4, 8), css_classes=["upload-genotypes-cross"],
+        )
+        self._cross.param.watch(self._cross_uploaded, "value")
+        self._cross.param.watch(self._cross_refused, "rejected")
+        self._inputs["cross"] = self._cross
+        self._use_cross = pn.widgets.Button(
+            **titled(pn.widgets.Button, "Scan the cross in use (its HMM probabilities)"),
+            **look(pn.widgets.Button, "primary", "outline"), sizing_mode="stretch_width",
+            visible=ex.cross is not None, css_classes=["scan-use-cross"],
+        )
+        self._use_cross.on_click(self._scan_cross_in_use)
+        ex.param.watch(lambda event: setattr(self._use_cross, "visible", event.new is not None), "cross")
         self._pending = pn.pane.Markdown(pn.bind(self._pending_text, s.param.pending), margin=(0, 8))
         self._uploads = pn.Card(
             pn.pane.Markdown("<small>Same individual IDs as the phenotypes. The genotypes in use stay until a "
@@ -166,6 +181,7 @@ class ScanView(pn.viewable.Viewer):
             ),
             pn.Column(
                 self._source,
+                self._use_cross,
                 self._loco,
                 self._exact,
                 self._perm,
@@ -365,6 +381,22 @@ class ScanView(pn.viewable.Viewer):
             await self.scan.areceive_genotype_upload(kind, self._inputs[kind].filename, event.new)
 
         return handler
+
+    async def _scan_cross_in_use(self, _event=None) -> None:
+        await self.scan.ause_cross_in_use()
+
+    async def _cross_uploaded(self, event) -> None:
+        if event.new:
+            await self.scan.areceive_cross_genotypes(self._cross.filename, event.new)
+
+    def _cross_refused(self, event) -> None:
+        refused = event.new
+        if refused:
+            text = (too_large_message("cross", refused["filename"], refused["size"], refused["limit"])
+                    if refused.get("reason") == "too large" else
+                    f"the browser could not read the cross file '{display_name(refused['filename'])}'; "
+                    "the genotypes in use have not changed")
+            self.scan.notify("error", text)
 
     def _make_refusal_handler(self, kind: str):
         def handler(event) -> None:

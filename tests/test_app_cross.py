@@ -1,0 +1,232 @@
+"""Crosses in the dashboard (no browser): an uploaded R/qtl2 cross zip as the data, as scan genotypes, and the
+teaching view of one individual's genotype probabilities.
+
+Every number is checked against an independent path: the kinship against the numpy formula of R/qtl2's
+``calc_kinship`` (the mean over markers of P P' of allele probabilities, the allele probabilities written out
+here from the genotype names), the fits against :func:`lmmcore.fit_lmm` on the arrays, and the teaching view
+against :func:`lmmcore.genoprob`'s rows.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import lmmcore
+from browser_util import example_dir
+from dense import loglik as dense_loglik
+
+from app.cross_data import genoprob_profile
+from app.state import ExplorerState
+
+CROSS = Path(__file__).parent / "data" / "cross" / "iron_subset.zip"
+
+#: Copies of each founder allele in each genotype of iron's F2 (X: SY, BY hemizygous males), written out by hand.
+ALLELES = {"SS": (1, 0), "SB": (0.5, 0.5), "BS": (0.5, 0.5), "BB": (0, 1), "SY": (1, 0), "BY": (0, 1)}
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> Path:
+    return example_dir(tmp_path_factory.mktemp("assets"))
+
+
+@pytest.fixture(scope="module")
+def content() -> bytes:
+    return CROSS.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def cross():
+    return lmmcore.read_cross(CROSS)
+
+
+@pytest.fixture(scope="module")
+def probs(cross):
+    return lmmcore.genoprob(cross)
+
+
+@pytest.fixture(scope="module")
+def loaded(content) -> ExplorerState:
+    s = ExplorerState()
+    assert s.receive_cross_upload("iron_subset.zip", content), s.notice
+    return s
+
+
+def _numpy_kinship(probs) -> np.ndarray:
+    """R/qtl2's calc_kinship: K = (1/m) sum_j P_j P_j' with P_j the n x 2 allele probabilities at marker j."""
+    M = np.array([ALLELES[g] for g in probs.genotype_names], dtype=float)  # genotypes x alleles
+    P = probs.probs @ M  # n x m x 2
+    m = P.shape[1]
+    return sum(P[:, j] @ P[:, j].T for j in range(m)) / m
+
+
+def test_cross_upload_gives_the_cross_phenotypes_and_covariates(loaded, cross):
+    data = loaded.dataset
+    assert loaded.cross is not None and loaded.source_label.startswith("cross iron_subset.zip")
+    assert "omit_x = FALSE" in loaded.source_label
+    expected = cross.pheno.loc[list(data.ids)]
+    np.testing.assert_array_equal(data.phenotypes.to_numpy(float), expected.to_numpy(float))
+    assert list(data.phenotypes.columns) == list(cross.pheno.columns)
+    assert list(data.covariates.columns) == ["sex", "cross_direction"]
+    assert list(data.covariates["sex"]) == list(cross.covar.loc[list(data.ids), "sex"])
+
+
+def test_cross_kinship_is_calc_kinship_of_allele_probabilities(loaded, cross, probs):
+    data = loaded.dataset
+    order = [cross.ids.index(i) for i in data.ids]
+    K_numpy = _numpy_kinship(probs)[np.ix_(order, order)]
+    np.testing.assert_allclose(data.kinship, K_numpy, rtol=0, atol=1e-12)
+    K_engine = lmmcore.compute_kinship(lmmcore.allele_probs(probs))
+    np.testing.assert_allclose(K_engine.matrix[np.ix_(order, order)], K_numpy, rtol=0, atol=1e-12)
+    assert "X" in probs.chromosomes  # the X chromosome counts in the kinship (omit_x = FALSE)
+
+
+@pytest.mark.parametrize("use_covariates", [False, True])
+def test_cross_fits_equal_fit_lmm(loaded, cross, probs, use_covariates):
+    data = loaded.dataset
+    order = [cross.ids.index(i) for i in data.ids]
+    K = _numpy_kinship(probs)[np.ix_(order, order)]
+    covar = cross.covar.loc[list(data.ids)]
+    X = np.ones((data.n, 1))
+    if use_covariates:  # indicators of the second level of each text column (h2 and loglik do not depend on it)
+        X = np.column_stack([X] + [(covar[c] == sorted(set(covar[c]))[1]).to_numpy(float) for c in covar])
+    fits = loaded.fits(use_covariates=use_covariates)
+    for name in cross.pheno.columns:
+        y = cross.pheno.loc[list(data.ids), name].to_numpy(float)
+        for method in ("reml", "ml"):
+            want = lmmcore.fit_lmm(K, y, X, method=method)
+            got = loaded.fits(method=method, use_covariates=use_covariates)[name]
+            assert got.p == X.shape[1]
+            assert got.h2 == pytest.approx(want.h2, abs=1e-6)
+            assert got.loglik == pytest.approx(want.loglik, abs=1e-8)
+    assert set(fits) == set(cross.pheno.columns)
+    # the optimum of this small subset is h2 = 0, where K does not matter: the profile inside (0, 1) must
+    # also agree with the dense likelihood with this K
+    loaded.param.update(phenotype=name, use_covariates=use_covariates)
+    grid = np.array([0.2, 0.5, 0.8])
+    for method in ("reml", "ml"):
+        curve = loaded.profile(method, grid)["loglik"].to_numpy()
+        want = [dense_loglik(K, y, X, h, method) for h in grid]
+        np.testing.assert_allclose(curve, want, rtol=0, atol=1e-8)
+
+
+def _zip_without_control() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("iron_geno.csv", "id,D1M1\n1,SS\n")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name,content,words", [
+    ("notes.zip", b"these are not the bytes of a zip", "not a readable zip"),
+    ("nocontrol.zip", _zip_without_control(), "no control file"),
+    ("empty.zip", b"", "empty"),
+])
+def test_bad_cross_keeps_the_data_and_names_the_file(example, name, content, words):
+    s = ExplorerState()
+    assert s.load_example(example)
+    before, label = s.dataset, s.source_label
+    assert not s.receive_cross_upload(name, content)
+    assert s.dataset is before and s.source_label == label and s.cross is None
+    assert s.notice["level"] == "error"
+    assert name in s.notice["text"] and words in s.notice["text"]
+    assert "still in use" in s.notice["text"]
+
+
+def test_teaching_view_data_equal_genoprob_rows(cross, probs):
+    ind = cross.ids[3]
+    for chrom in ("7", "X"):
+        profile = genoprob_profile(cross, ind, chrom, step=0)
+        cols = np.flatnonzero(np.asarray(probs.chromosome) == chrom)
+        names = probs.genotypes_by_chr[chrom]
+        want = probs.probs[3][np.ix_(cols, [probs.genotype_names.index(g) for g in names])]
+        np.testing.assert_allclose(profile.probs[list(names)].to_numpy(), want, rtol=0, atol=1e-14)
+        np.testing.assert_array_equal(profile.probs["position"], probs.position[cols])
+        assert not profile.probs["pseudomarker"].any()
+        # observed genotypes: the codes of the file at this individual's typed markers
+        codes = cross.geno[chrom][3]
+        label = {v: k for k, v in cross.genotype_codes.items()}
+        assert list(profile.observed["genotype"]) == [label[int(c)] for c in codes if c > 0]
+    fine = genoprob_profile(cross, ind, "7", step=1)
+    stepped = lmmcore.genoprob(cross, step=1, chromosomes=["7"])
+    names = stepped.genotypes_by_chr["7"]
+    np.testing.assert_allclose(fine.probs[list(names)].to_numpy(),
+                               stepped.probs[3][:, [stepped.genotype_names.index(g) for g in names]], atol=1e-14)
+    assert fine.probs["pseudomarker"].sum() == stepped.n_markers - len(cross.gmap["7"]) > 0
+
+
+def test_teaching_view_refuses_unknown_individual(cross):
+    with pytest.raises(lmmcore.LMMInputError, match="not in the cross"):
+        genoprob_profile(cross, "nobody", "7")
+
+
+def test_cross_as_scan_genotypes_leaves_x_out_with_one_message(loaded, content, cross, probs):
+    from app.scan_state import ScanState
+    from lmmcore.scan import scan
+
+    sc = ScanState(explorer=loaded)
+    assert sc.receive_cross_genotypes("iron_subset.zip", content), sc.notice
+    assert sc.genotypes.chromosomes == ("1", "7")
+    assert sc.genotype_source == "upload" and "iron_subset.zip" in sc.genotype_label
+    assert sc.notice["text"].count("left out of the scan") == 1
+    entry = sc.refresh()
+    # the autosomes' markers and their own genotypes, picked out by hand
+    rows = [k for k, c in enumerate(probs.chromosome) if c != "X"]
+    autosomes = lmmcore.Genotypes(ids=probs.ids, markers=[probs.markers[k] for k in rows],
+                                  chromosome=[probs.chromosome[k] for k in rows], position=probs.position[rows],
+                                  probs=probs.probs[:, rows, :3], genotype_names=("SS", "SB", "BB"))
+    assert probs.genotype_names[:3] == ("SS", "SB", "BB")
+    np.testing.assert_array_equal(sc.genotypes.probs, autosomes.probs)
+    assert sc.genotypes.genotype_names == autosomes.genotype_names
+    ex = loaded
+    covar = ex.dataset.covariates if (ex.use_covariates and ex.has_covariates) else None
+    want = scan(autosomes, ex.model_data().phenotypes[[ex.phenotype]], covar, kinship="loco", method=ex.method)
+    got = entry.result.table.set_index("marker")["lod"]
+    np.testing.assert_allclose(got.loc[want.table["marker"]].to_numpy(), want.table["lod"].to_numpy(), atol=1e-10)
+    # a bad zip leaves these genotypes in use and names the file
+    assert not sc.receive_cross_genotypes("broken.zip", b"PK not really")
+    assert "broken.zip" in sc.notice["text"] and sc.genotypes.chromosomes == ("1", "7")
+
+
+def test_teaching_view_follows_the_cross(content, cross, probs):
+    hv = pytest.importorskip("holoviews")
+    hv.extension("bokeh", logo=False)
+    from app.views.genoprob import GenoprobView
+
+    s = ExplorerState()
+    view = GenoprobView(state=s)
+    assert not view._layout.visible and view.profile() is None
+    assert s.receive_cross_upload("iron_subset.zip", content)
+    assert view._layout.visible and view.param.individual.objects == list(cross.ids)
+    view.param.update(individual=cross.ids[5], chromosome="1", step=1.0)
+    profile = view.profile()
+    stepped = lmmcore.genoprob(cross, step=1, chromosomes=["1"])
+    cols = [stepped.genotype_names.index(g) for g in profile.genotypes]
+    np.testing.assert_allclose(profile.probs[list(profile.genotypes)].to_numpy(), stepped.probs[5][:, cols],
+                               atol=1e-14)
+    for stacked in (True, False):
+        plot = view._draw(view.individual, view.chromosome, view.step, stacked)
+        assert len(plot) == len(profile.genotypes) + 2  # genotypes, observed markers, their labels
+        hv.render(plot)
+    s.load_data(s.dataset, "again")  # data not from a cross: the view hides
+    assert not view._layout.visible
+
+
+def test_scan_the_cross_in_use_without_uploading_again(content):
+    from app.scan_state import ScanState
+
+    s = ExplorerState()
+    sc = ScanState(explorer=s)
+    assert not sc.use_cross_in_use() and sc.notice["level"] == "error"
+    assert s.receive_cross_upload("iron_subset.zip", content)
+    assert sc.use_cross_in_use(), sc.notice
+    autosomes = [k for k, c in enumerate(s.cross.genotypes.chromosome) if c != "X"]
+    assert sc.genotypes.chromosomes == ("1", "7") and sc.genotypes.n_markers == len(autosomes)
+    np.testing.assert_array_equal(sc.genotypes.probs, s.cross.genotypes.probs[:, autosomes, :3])
+    assert sc.genotypes.genotype_names == ("SS", "SB", "BB")
+    assert sc.refresh() is not None
