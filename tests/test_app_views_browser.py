@@ -20,6 +20,8 @@ import pytest
 import browser_util
 from browser_util import CHROMIUM, CHROMIUM_ARGS, example_dir, served_app
 
+from app.explorer import TAB_NAMES
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
@@ -132,7 +134,7 @@ def test_every_tab_header_is_wholly_visible(pages, size):
     page = pages[size]
     width, height = SIZES[size]
     tabs = page.locator(".bk-tab")
-    assert tabs.count() == 6
+    assert tabs.count() == len(TAB_NAMES)
     for k in range(tabs.count()):
         tab = tabs.nth(k)
         box = tab.bounding_box()
