@@ -54,6 +54,7 @@ from .eigen import RotatedData
 from .wls import WLSSolution, solve_wls, solve_wls_paired, weights
 
 __all__ = [
+    "polish_h2",
     "h2_identifiable",
     "loglik_at_one",
     "profile_loglik",
@@ -368,3 +369,37 @@ def _lmmlite_offset(n: int, p: int, method: str) -> float:
     if method == "ml":
         return 0.5 * n * (np.log(n) - LOG_2PI - 1.0)
     return 0.5 * n * np.log(n - p) - 0.5 * (n - p) * (LOG_2PI + 1.0)
+
+
+def polish_h2(rot: RotatedData, h2: np.ndarray, method: str, step: float = 1e-5) -> np.ndarray:
+    """Pin interior optima of the profile to rounding by a root of ``dL/dh``.
+
+    Brent's method on function values locates a maximum to about
+    ``sqrt(eps)`` relative (1e-8); the fixed-h2 LOD moves with h2 to first
+    order, so a LOD reproducible to 1e-8 (for instance between ``K`` and
+    ``2K``, whose optima map exactly onto each other) needs more. The slope
+    (:func:`profile_slopes`) changes sign at the optimum
+    inside ``[h - step, h + step]``; bisection of that bracket, all
+    phenotypes at once, halves it to rounding (about 50 halvings). Optima
+    on or next to a boundary, and brackets without a sign change, are kept.
+    """
+    out = np.array(h2, dtype=float)
+    lo, hi = out - step, out + step
+    cols = np.flatnonzero(np.isfinite(out) & (lo > 0.0) & (hi < 1.0))
+    if cols.size == 0:
+        return out
+    lo, hi = lo[cols], hi[cols]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f_lo, f_hi = profile_slopes(rot, lo, cols, method), profile_slopes(rot, hi, cols, method)
+    ok = np.isfinite(f_lo) & np.isfinite(f_hi) & (f_lo > 0.0) & (f_hi < 0.0)
+    cols, lo, hi = cols[ok], lo[ok], hi[ok]
+    for _ in range(64):
+        mid = 0.5 * (lo + hi)
+        if np.all((mid <= lo) | (mid >= hi)):
+            break  # adjacent floating-point numbers
+        with np.errstate(divide="ignore", invalid="ignore"):
+            up = profile_slopes(rot, mid, cols, method) > 0.0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    out[cols] = 0.5 * (lo + hi)
+    return out

@@ -7,7 +7,7 @@ on the rotated data and keeps what every marker reuses (:class:`NullModel`):
 * h2 by ML or REML, the search of :func:`lmmcore.optimize.maximize_profile`
   on the centred and scaled phenotypes (as :func:`lmmcore.fit.fit_rotated`
   does), then pinned to rounding by a root of ``dL/dh``
-  (:func:`lmmcore.optimize.polish_h2`), so that the fixed-h2 LOD, which moves
+  (:func:`lmmcore.likelihood.polish_h2`), so that the fixed-h2 LOD, which moves
   with h2 to first order, is reproducible to 1e-8 and more (e.g. between K
   and 2K);
 * the rotated residuals ``y* - X* b`` of the fixed-h2 scan;
@@ -38,8 +38,8 @@ from .constants import SINGULAR_EDGE
 from .eigen import RotatedData
 from .estimate import optimise_h2, solve_at_optimum, standardise
 from .errors import report
-from .likelihood import profile_loglik, profile_loglik_paired
-from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, polish_h2, search_brackets
+from .likelihood import polish_h2, profile_loglik, profile_loglik_paired
+from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, search_brackets
 from .wls import solve_wls_paired
 
 __all__ = ["NullModel", "fit_null", "maximize_full_ml", "FULL_ML_CAP"]
@@ -171,7 +171,7 @@ def maximize_full_ml(rot: RotatedData, cap: float, size: int = 51):
     grid of ``size`` points, Brent's method in the bracket of every local
     maximum (:func:`lmmcore.optimize.search_brackets`, the search of
     :func:`lmmcore.optimize.maximize_profile`), the best of them (grid
-    points included), polished by :func:`lmmcore.optimize.polish_h2`.
+    points included), polished by :func:`lmmcore.likelihood.polish_h2`.
     Returns ``(h2, loglik)``.
     """
     full = replace(rot, ml_null_directions=0, ml_unbounded=False)

@@ -68,15 +68,21 @@ def lmmcore_executable() -> list[str]:
     return [str(candidate)] if candidate.exists() else [sys.executable, "-m", "lmmcore.cli"]
 
 
-def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Poll ``url`` until it answers 200; fail early if the server died."""
+def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 240.0) -> None:
+    """Poll ``url`` until it answers 200; fail early if the server died.
+
+    Each request builds a whole session (load and fit the example), which on a
+    busy machine takes tens of seconds; a request is given the whole remaining
+    time rather than a few seconds, so that a slow first page is waited for
+    instead of being abandoned and started again.
+    """
     deadline = time.monotonic() + timeout
     last: Exception | None = None
-    while time.monotonic() < deadline:
+    while (left := deadline - time.monotonic()) > 0:
         if process.poll() is not None:
             raise RuntimeError(f"panel serve exited with status {process.returncode}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=max(left, 1.0)) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:

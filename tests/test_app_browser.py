@@ -33,17 +33,9 @@ def example(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def app_url(example, tmp_path_factory):
-    import browser_util
-    from test_app_views_browser import _patient_wait  # the first session may take long on a busy machine
-
     log = tmp_path_factory.mktemp("server") / "panel-serve.log"
-    original = browser_util.wait_until_up
-    browser_util.wait_until_up = _patient_wait
-    try:
-        with served_app(example, log) as url:
-            yield url
-    finally:
-        browser_util.wait_until_up = original
+    with served_app(example, log) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

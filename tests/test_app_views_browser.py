@@ -10,14 +10,10 @@ Skipped (with the reason) when Debian's chromium is not installed.
 
 from __future__ import annotations
 
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-import browser_util
 from browser_util import CHROMIUM, CHROMIUM_ARGS, example_dir, served_app
 
 from app.explorer import TAB_NAMES
@@ -57,36 +53,11 @@ TITLE_PT_JS = """() => { let best = 0;
   return best; }"""
 
 
-def _patient_wait(url: str, process, timeout: float = 240.0) -> None:
-    """Like :func:`browser_util.wait_until_up`, but lets the first page take its time.
-
-    Each request to the app builds a whole session (load and fit the example);
-    on a busy machine that takes longer than the helper's 5 s per request, and
-    every retry starts another session.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"panel serve exited with status {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError):
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     example = example_dir(tmp_path_factory.mktemp("assets"))
-    original = browser_util.wait_until_up
-    browser_util.wait_until_up = _patient_wait
-    try:
-        with served_app(example, tmp_path_factory.mktemp("server") / "panel-serve.log") as url:
-            yield url
-    finally:
-        browser_util.wait_until_up = original
+    with served_app(example, tmp_path_factory.mktemp("server") / "panel-serve.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
