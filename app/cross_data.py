@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from lmmcore import LMMInputError, allele_probs, compute_kinship, genoprob, read_cross
+from lmmcore import LMMInputError, allele_probs, compute_kinship, genoprob, read_cross, select_chromosomes
 from lmmcore.cross import Cross
 from lmmcore.crosstypes import cross_model
 from lmmcore.genotypes import Genotypes
@@ -39,7 +39,6 @@ __all__ = [
     "cross_tables",
     "prepare_cross",
     "scan_genotypes",
-    "select_chromosomes",
     "prepare_cross_genotypes",
     "prepare_cross_upload",
     "prepare_cross_scan",
@@ -174,20 +173,6 @@ def scan_genotypes(data: CrossData) -> tuple[Genotypes, list[str]]:
     message = (f"chromosome {', '.join(left_out)} (the cross's X chromosome) is left out of the scan (X chromosome "
                "scans are not available yet); the scan's kinships are computed from the autosomes")
     return select_chromosomes(genotypes, kept), [message]
-
-
-def select_chromosomes(genotypes: Genotypes, chromosomes: list[str]) -> Genotypes:
-    """The markers of ``chromosomes`` only, with only the genotypes those chromosomes have (e.g. an F2's autosomes
-    keep ``SS, SB, BB`` and drop the X's ``BS, SY, BY``, all zero there)."""
-    keep = np.flatnonzero(np.isin(np.asarray(genotypes.chromosome, dtype=object), list(chromosomes)))
-    by_chr = {c: v for c, v in (genotypes.genotypes_by_chr or {}).items() if c in set(chromosomes)}
-    kept = {g for v in by_chr.values() for g in v} or set(genotypes.genotype_names)
-    cols = [k for k, g in enumerate(genotypes.genotype_names) if g in kept]
-    return replace(genotypes, markers=tuple(genotypes.markers[k] for k in keep),
-                   chromosome=tuple(genotypes.chromosome[k] for k in keep), position=genotypes.position[keep],
-                   probs=genotypes.probs[:, keep][:, :, cols],
-                   genotype_names=tuple(genotypes.genotype_names[k] for k in cols),
-                   genotypes_by_chr=by_chr or None)
 
 
 def prepare_cross_genotypes(data: CrossData) -> PreparedGenotypes:

@@ -127,6 +127,7 @@ _LAZY = {
     "Cross": "cross",
     "read_cross": "cross_files",
     "x_covariates": "xchr",
+    "select_chromosomes": "xchr",
     **_EAGER_FREE,
 }
 

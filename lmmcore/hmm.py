@@ -137,15 +137,15 @@ def forward_backward(
     # forward probabilities, position-major so that each step reads and writes one block
     alpha = np.zeros((n_pos, n, S))
 
-    def flush(k0: int, k1: int) -> None:
-        """Copy the finished positions k0 .. k1 - 1 into ``out``."""
-        if k1 > k0:
-            out[rows, k0:k1, cols] = alpha[k0:k1].transpose(1, 0, 2)
+    fancy = isinstance(cols, np.ndarray)
 
-    if isinstance(cols, np.ndarray):  # fancy columns: one position at a time
-        def flush(k0: int, k1: int) -> None:  # noqa: F811
+    def flush(k0: int, k1: int) -> None:
+        """Copy the finished positions k0 .. k1 - 1 into ``out`` (fancy columns: one position at a time)."""
+        if fancy:
             for k in range(k0, k1):
                 out[rows, k, cols] = alpha[k]
+        elif k1 > k0:
+            out[rows, k0:k1, cols] = alpha[k0:k1].transpose(1, 0, 2)
 
     with np.errstate(invalid="ignore", divide="ignore"):
         alpha[0] = init
