@@ -7,6 +7,8 @@ viewers stay thin and the drawings can be checked without a server.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import holoviews as hv
@@ -26,6 +28,9 @@ from .style import (
 )
 
 __all__ = [
+    "ProfileLayout",
+    "PROFILE_COLOURS",
+    "profile_layout",
     "profile_plot",
     "profile_ylim",
     "kinship_image",
@@ -86,7 +91,7 @@ H2_XLIM = (-0.045, 1.045)
 
 
 #: Colours of the profile plot's points and labels, by kind.
-_PROFILE_COLOURS = {
+PROFILE_COLOURS = {
     "optimum": OPTIMUM_COLOUR,
     "zero": "#111827",
     "note": "#4b5563",
@@ -122,14 +127,46 @@ def _label_spot(d: pd.DataFrame, top_h2: float, ylim: tuple[float, float], depth
     return None
 
 
-def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str, message: str = "") -> hv.Overlay:
-    """The profile log-likelihood over h2 with the optimum, the interval and the test of h2 = 0.
+@dataclass(frozen=True)
+class ProfileLayout:
+    """What the profile plot shows, as data: drawn by :func:`profile_plot` (HoloViews) or
+    :class:`app.views.profile_figure.ProfileFigure` (one bokeh figure updated in place).
 
-    The layers are the same whatever is shown (an unused layer is empty), so
-    that a ``DynamicMap`` can update the figure in place; points share one
-    layer and texts another, because every layer costs time at each update.
-    Curves are labelled on the plot rather than in a legend, which reads
-    better on a projector.
+    Attributes
+    ----------
+    primary, second : str
+        The method drawn solid with its optimum, and the other one (dashed when shown).
+    curve, other : DataFrame
+        Columns ``h2`` and ``loglik`` (finite values only); ``other`` may be empty.
+    points : DataFrame
+        Columns ``h2``, ``loglik``, ``kind`` (a key of the colour map); an
+        undrawn point has ``loglik`` NaN.
+    labels : DataFrame
+        Columns ``h2``, ``loglik``, ``text``, ``kind``, ``align`` (bokeh's text_align).
+    ci : (float, float)
+        The 95% profile-likelihood interval (shaded).
+    threshold, h2 : float
+        The max - 1.92 line and the optimum's dotted line.
+    ylim : (float, float)
+    title : str
+    """
+
+    primary: str
+    second: str
+    curve: pd.DataFrame
+    other: pd.DataFrame
+    points: pd.DataFrame
+    labels: pd.DataFrame
+    ci: tuple[float, float]
+    threshold: float
+    h2: float
+    ylim: tuple[float, float]
+    title: str
+
+
+def profile_layout(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str,
+                   message: str = "") -> ProfileLayout:
+    """Where everything of the profile plot goes: curves, points, labels, interval, ranges.
 
     Parameters
     ----------
@@ -140,12 +177,19 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
     primary : str
     message : str
         Shown when there is nothing to draw.
+
+    Notes
+    -----
+    Labels are placed so that they stay inside the frame and off the curves:
+    a curve's name sits beside its own curve at the first depth below the
+    top where the curve has room for it, away from the max - 1.92 line; the
+    optimum's value at the top, on the side of its dotted line with more room.
     """
     empty = pd.DataFrame({"h2": [], "loglik": []})
     second = next(m for m in METHODS if m != primary)
     main = next((c for c in curves if c[0] == primary), None)
     other = next((c for c in curves if c[0] != primary), None) if main else None
-    points: list[tuple[float, float, str]] = []  # h2, loglik, kind (a key of _PROFILE_COLOURS)
+    points: list[tuple[float, float, str]] = []  # h2, loglik, kind (a key of PROFILE_COLOURS)
     labels: list[tuple[float, float, str, str, str]] = []  # h2, loglik, text, kind, alignment
     if main is None:
         df, other_df, ylim = empty, empty, (0.0, 1.0)
@@ -198,32 +242,60 @@ def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str
                     labels.append((at[0], at[1], METHODS[method], method, at[2]))
                     break
         title = f"{fit.phenotype}: profile log-likelihood by {METHODS[primary]}"
-    pts = pd.DataFrame(points, columns=["h2", "loglik", "kind"])
-    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind", "align"])
+    return ProfileLayout(
+        primary=primary,
+        second=second,
+        curve=_finite(df),
+        other=other_df,
+        points=pd.DataFrame(points, columns=["h2", "loglik", "kind"]),
+        labels=pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind", "align"]),
+        ci=(float(ci[0]), float(ci[1])),
+        threshold=float(threshold),
+        h2=float(h2),
+        ylim=(float(ylim[0]), float(ylim[1])),
+        title=title,
+    )
+
+
+def profile_plot(curves: list[tuple[str, pd.DataFrame, FitResult]], primary: str, message: str = "") -> hv.Overlay:
+    """The profile log-likelihood over h2 with the optimum, the interval and the test of h2 = 0.
+
+    The HoloViews drawing of :func:`profile_layout` (for notebooks and
+    exports; the dashboard draws the same layout with
+    :class:`app.views.profile_figure.ProfileFigure`). Curves are labelled on
+    the plot rather than in a legend, which reads better on a projector.
+
+    Parameters
+    ----------
+    curves, primary, message
+        As for :func:`profile_layout`.
+    """
+    lay = profile_layout(curves, primary, message)
     layers = [
-        hv.VSpan(*ci).opts(color=CI_COLOUR, alpha=0.35),
-        hv.HLine(threshold).opts(color="#6b7280", line_dash="dashed", line_width=1.5),
-        hv.VLine(h2).opts(color=OPTIMUM_COLOUR, line_width=1.5, line_dash="dotted"),
-        hv.Curve(other_df, H2_DIM, LOGLIK_DIM, label="other").opts(
-            color=METHOD_COLOURS[second], line_width=2, line_dash="dashed"
+        hv.VSpan(*lay.ci).opts(color=CI_COLOUR, alpha=0.35),
+        hv.HLine(lay.threshold).opts(color="#6b7280", line_dash="dashed", line_width=1.5),
+        hv.VLine(lay.h2).opts(color=OPTIMUM_COLOUR, line_width=1.5, line_dash="dotted"),
+        hv.Curve(lay.other, H2_DIM, LOGLIK_DIM, label="other").opts(
+            color=METHOD_COLOURS[lay.second], line_width=2, line_dash="dashed"
         ),
-        hv.Curve(_finite(df), H2_DIM, LOGLIK_DIM, label="selected").opts(color=METHOD_COLOURS[primary], line_width=3),
+        hv.Curve(lay.curve, H2_DIM, LOGLIK_DIM, label="selected").opts(
+            color=METHOD_COLOURS[lay.primary], line_width=3),
         # colours through a categorical mapping with fixed categories: a colour column
-        # with a single value would be drawn as a constant and break later frames
-        hv.Scatter(pts, H2_DIM, [LOGLIK_DIM, "kind"], label="points").opts(
-            color="kind", cmap=_PROFILE_COLOURS, size=11, line_color="white", tools=["hover"]
+        # with a single value would be drawn as a constant
+        hv.Scatter(lay.points, H2_DIM, [LOGLIK_DIM, "kind"], label="points").opts(
+            color="kind", cmap=PROFILE_COLOURS, size=11, line_color="white", tools=["hover"]
         ),
-        hv.Labels(txt, [H2_DIM, LOGLIK_DIM], ["text", "kind", "align"], label="labels").opts(
-            text_color="kind", cmap=_PROFILE_COLOURS, text_align=hv.dim("align"), text_baseline="middle",
+        hv.Labels(lay.labels, [H2_DIM, LOGLIK_DIM], ["text", "kind", "align"], label="labels").opts(
+            text_color="kind", cmap=PROFILE_COLOURS, text_align=hv.dim("align"), text_baseline="middle",
             text_font_size="10.5pt",
         ),
     ]
     return _framewise(layers).opts(
         **PLOT_OPTS,
         **H2_LABELS,
-        title=title,
+        title=lay.title,
         xlim=H2_XLIM,
-        ylim=ylim,
+        ylim=lay.ylim,
         show_legend=False,
         framewise=True,
         height=470,

@@ -9,8 +9,9 @@ from lmmcore import CI_DROP
 
 from ..state import METHODS
 from .base import StateView
-from .look import live_plot
-from .plots import profile_plot
+from .look import _LARGER, _THICKER, PRESENT_FONTSCALE
+from .plots import ProfileLayout, profile_layout
+from .profile_figure import ProfileFigure
 from .style import escape
 
 __all__ = ["ProfileView", "se_text"]
@@ -38,10 +39,11 @@ class ProfileView(StateView):
             use_covariates=s.param.use_covariates,
             overlay=s.param.overlay,
         )
-        self._plot = live_plot(
-            self._plot_obj, deps, self.look, min_height=430, min_width=380, css_classes=["profile-plot"],
-            styles={"flex": "1 1 460px"},
-        )
+        self._figure = self._new_figure()
+        self._plot = pn.pane.Bokeh(self._figure.figure, min_height=430, min_width=380, sizing_mode="stretch_width",
+                                   css_classes=["profile-plot"], styles={"flex": "1 1 460px"})
+        s.param.watch(self._redraw, list(deps))
+        self.look.param.watch(self._restyle, "presentation")
         self._text = pn.pane.Markdown(
             pn.bind(self._summary, presentation=self.look.param.presentation, **deps),
             css_classes=["profile-summary"], width=300, margin=(10, 10), styles={"flex": "0 1 300px"},
@@ -61,9 +63,27 @@ class ProfileView(StateView):
                 out.append((method, s.profile(method), fit))
         return out
 
-    def _plot_obj(self, dataset, phenotype, method, use_covariates, overlay):
-        curves = self._curves(overlay) if dataset is not None else []
-        return profile_plot(curves, method, "Load data to see the profile log-likelihood.")
+    def layout(self) -> ProfileLayout:
+        """What the plot shows now (the state's phenotype, method and overlay)."""
+        s = self.state
+        curves = self._curves(s.overlay) if s.dataset is not None else []
+        return profile_layout(curves, s.method, "Load data to see the profile log-likelihood.")
+
+    def _new_figure(self) -> ProfileFigure:
+        if self.look.presentation:
+            fig = ProfileFigure(fontscale=PRESENT_FONTSCALE, thicker=_THICKER, larger=_LARGER, toolbar="right")
+        else:
+            fig = ProfileFigure()
+        fig.show(self.layout())
+        return fig
+
+    def _redraw(self, *_events) -> None:
+        self._figure.show(self.layout())
+
+    def _restyle(self, *_events) -> None:
+        # fonts and widths are set when the figure is made: a new figure for the new look
+        self._figure = self._new_figure()
+        self._plot.object = self._figure.figure
 
     def _summary(self, dataset, phenotype, method, use_covariates, overlay, presentation=False) -> str:
         fit = self.state.fit if dataset is not None else None
