@@ -112,6 +112,7 @@ class ExplorerState(SessionState):
         self._tables: dict[str, pd.DataFrame] = {}
         self._names: dict[str, str] = {}
         self._generation = 0  # counts staged uploads: only the newest set is installed
+        self._step_after_switch = 0  # the Brent frame a switch of phenotype or method shows
         self.param.watch(self._reset_step,
                          ["phenotype", "method", "use_covariates", "dataset", "kinship_scale", "transform"])
 
@@ -141,7 +142,21 @@ class ExplorerState(SessionState):
         self.param.trigger("view_reset")
 
     def _reset_step(self, *_events) -> None:
-        self.step = 0
+        self.step = self._step_after_switch
+
+    def show_step(self, step: int, **choices: Any) -> None:
+        """Switch to ``choices`` (method, phenotype, ...) and show Brent frame ``step`` of the new search.
+
+        The step goes straight to ``step`` rather than through 0 (a switch
+        otherwise restarts the player), so that a browser's player never
+        sees the intermediate frame.
+        """
+        self._step_after_switch = step
+        try:
+            self.param.update(**choices)
+        finally:
+            self._step_after_switch = 0
+        self.step = step
 
     # ------------------------------------------------------------------ loading
 

@@ -16,9 +16,10 @@ import pandas as pd
 import panel as pn
 
 from ..state import METHODS, ZOOM_POINTS, BrentFrame, ExplorerState
-from .brent_plots import PARABOLA_COLOUR, StepDetail, brent_plot, step_detail, zoom_window
+from .brent_figure import BrentFigure
+from .brent_plots import PARABOLA_COLOUR, BrentLayout, StepDetail, brent_layout, step_detail, zoom_window
 from .base import StateView
-from .look import live_plot
+from .look import _LARGER, _THICKER, PRESENT_FONTSCALE
 from .style import METHOD_COLOURS, OPTIMUM_COLOUR, STEP_COLOURS, escape, look as button_look, titled
 
 __all__ = ["BrentView", "reason_text", "golden_example"]
@@ -182,11 +183,12 @@ class BrentView(StateView):
             method=s.param.method,
             use_covariates=s.param.use_covariates,
         )
-        plot_box = dict(min_height=330, min_width=300, styles={"flex": "1 1 360px"})
-        self._full = live_plot(self._plot, dict(zoom=False, **deps), self.look, css_classes=["brent-full"],
-                               **plot_box)
-        self._zoom = live_plot(self._plot, dict(zoom=True, **deps), self.look, css_classes=["brent-zoom"],
-                               **plot_box)
+        plot_box = dict(min_height=330, min_width=300, sizing_mode="stretch_width", styles={"flex": "1 1 360px"})
+        self._figures = self._new_figures()
+        self._full = pn.pane.Bokeh(self._figures[False].figure, css_classes=["brent-full"], **plot_box)
+        self._zoom = pn.pane.Bokeh(self._figures[True].figure, css_classes=["brent-zoom"], **plot_box)
+        s.param.watch(self._redraw, list(deps))
+        self.look.param.watch(self._restyle, "presentation")
         self._indicator = pn.pane.Markdown(
             pn.bind(self._indicator_text, **deps), css_classes=["brent-indicator"], sizing_mode="stretch_width",
             min_height=60, styles={"flex": "1 1 380px"},
@@ -253,7 +255,7 @@ class BrentView(StateView):
                                       "golden-section steps")
             return
         method, phenotype, frame = found
-        self.state.param.update(method=method, phenotype=phenotype)
+        self.state.show_step(frame, method=method, phenotype=phenotype)
         self._goto(frame)
         # the player in the browser may echo its old value after the phenotype changed: set it again
         doc = pn.state.curdoc
@@ -271,17 +273,36 @@ class BrentView(StateView):
         fit = self.state.fit
         return step_detail(fit.trace, frame.index) if fit is not None else None
 
-    def _plot(self, zoom: bool, step, dataset, phenotype, method, use_covariates):
+    def layout(self, zoom: bool) -> BrentLayout:
+        """What the full plot (``zoom`` False) or the zoom shows at the state's step."""
         frame = self._frame()
         if frame is None:
-            return brent_plot(None, None, zoom=zoom)
+            return brent_layout(None, None, zoom=zoom)
         detail = self._detail(frame)
         if zoom:
             lo, hi = zoom_window(frame, detail)
             curve = self.state.profile(h2=np.linspace(max(lo, 0.0), min(hi, 1.0), ZOOM_POINTS))
         else:
             curve = self.state.profile()
-        return brent_plot(frame, curve, detail, zoom=zoom)
+        return brent_layout(frame, curve, detail, zoom=zoom)
+
+    def _new_figures(self) -> dict[bool, BrentFigure]:
+        look = (dict(fontscale=PRESENT_FONTSCALE, thicker=_THICKER, larger=_LARGER, toolbar="right")
+                if self.look.presentation else {})
+        figures = {zoom: BrentFigure(**look) for zoom in (False, True)}
+        for zoom, fig in figures.items():
+            fig.show(self.layout(zoom))
+        return figures
+
+    def _redraw(self, *_events) -> None:
+        for zoom, fig in self._figures.items():
+            fig.show(self.layout(zoom))
+
+    def _restyle(self, *_events) -> None:
+        # fonts and widths are set when a figure is made: new figures for the new look
+        self._figures = self._new_figures()
+        self._full.object = self._figures[False].figure
+        self._zoom.object = self._figures[True].figure
 
     def _indicator_text(self, step, dataset, phenotype, method, use_covariates) -> str:
         frame = self._frame()

@@ -16,12 +16,15 @@ import pandas as pd
 from ..state import BrentFrame
 from .style import H2_LABELS, METHOD_COLOURS, OPTIMUM_COLOUR, PLOT_OPTS, STEP_COLOURS
 
-__all__ = ["StepDetail", "step_detail", "parabola", "zoom_window", "brent_plot", "PARABOLA_COLOUR", "GOLDEN"]
+__all__ = ["StepDetail", "BrentLayout", "step_detail", "parabola", "zoom_window", "brent_layout", "brent_plot", "PARABOLA_COLOUR", "GOLDEN"]
 
 GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))
 PARABOLA_COLOUR = "#059669"
 REJECTED_COLOUR = "#9ca3af"
 GOLDEN_COLOUR = "#d97706"
+BRACKET_COLOUR = "#fde68a"
+#: Colours of the zoom's names: x, w, v and the golden-section note.
+LABEL_COLOURS = {"point": "#111827", "golden": GOLDEN_COLOUR}
 _H2 = hv.Dimension("h2", label="h2 (heritability, unitless)")
 _L = hv.Dimension("loglik", label="profile log-likelihood")
 
@@ -121,14 +124,59 @@ def zoom_window(frame: BrentFrame, detail: StepDetail | None) -> tuple[float, fl
     return max(lo - pad, -0.045), min(hi + pad, 1.045)
 
 
+@dataclass(frozen=True)
+class BrentLayout:
+    """What one frame of the Brent plots shows, as data (x and y already shifted as drawn).
+
+    Attributes
+    ----------
+    zoom : bool
+    xlim, ylim : (float, float)
+    xlabel, ylabel, title : str
+    bracket : (float, float)
+        The bracket after the step (shaded).
+    profile, parabola, refused, golden_bar : (ndarray, ndarray)
+        x and y of the lines: the profile, the parabola Brent took or refused,
+        the larger part of the bracket that a golden-section step splits.
+    split : float
+        The golden-section point (a dashed line; far off screen when none).
+    evaluations : DataFrame
+        ``h2``, ``loglik``, ``step`` (grid, start, parabolic, golden) of every evaluation so far.
+    xwv, vertex, newest, optimum : (ndarray, ndarray)
+        x, w, v of this step; the parabola's vertex; the newest point; the final optimum.
+    labels : DataFrame
+        ``h2``, ``loglik``, ``text``, ``kind`` (point or golden).
+    """
+
+    zoom: bool
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    xlabel: str
+    ylabel: str
+    title: str
+    bracket: tuple[float, float]
+    profile: tuple[np.ndarray, np.ndarray]
+    parabola: tuple[np.ndarray, np.ndarray]
+    refused: tuple[np.ndarray, np.ndarray]
+    golden_bar: tuple[np.ndarray, np.ndarray]
+    split: float
+    evaluations: pd.DataFrame
+    xwv: tuple[np.ndarray, np.ndarray]
+    vertex: tuple[np.ndarray, np.ndarray]
+    newest: tuple[np.ndarray, np.ndarray]
+    optimum: tuple[np.ndarray, np.ndarray]
+    labels: pd.DataFrame
+
+
 def _nothing() -> BrentFrame:
     none = np.zeros(0)
     return BrentFrame(0, 1, none, none, none, none, (), None, (0.0, 1.0), pd.DataFrame(), np.nan, np.nan)
 
 
-def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: StepDetail | None = None, *,
-               zoom: bool) -> hv.Overlay:
-    """One frame of Brent's search over the profile curve, with how this step was chosen.
+def brent_layout(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: StepDetail | None = None, *,
+                 zoom: bool) -> BrentLayout:
+    """Where everything of one frame of Brent's search goes (drawn by :func:`brent_plot` or
+    :class:`app.views.brent_figure.BrentFigure`).
 
     Parameters
     ----------
@@ -141,6 +189,12 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
     zoom : bool
         Show :func:`zoom_window`, with the log-likelihood relative to the best point so far
         (late steps differ only in the 7th digit).
+
+    Notes
+    -----
+    In the zoom, once the bracket is narrower than 1e-3, h2 is drawn relative
+    to the best point so far, ``x`` (the axis says by how much), so that the
+    last steps stay distinguishable.
     """
     if frame is None:
         frame, curve, detail = _nothing(), pd.DataFrame({"h2": [], "loglik": []}), None
@@ -168,14 +222,12 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         h = np.asarray(h, dtype=float)
         return (h >= xlim[0]) & (h <= xlim[1])
 
-    hdim = hv.Dimension("h2", label=f"h2 − {x0:.7f}" if x0 else H2_LABELS["xlabel"])
-    ldim = hv.Dimension("loglik", label="L(h2) − L(best so far)" if zoom else H2_LABELS["ylabel"])
-    layers: list = []
+    xlabel = f"h2 − {x0:.7f}" if x0 else H2_LABELS["xlabel"]
+    ylabel = "L(h2) − L(best so far)" if zoom else H2_LABELS["ylabel"]
     after = detail.after if detail is not None else (
         (frame.current["bracket_low"], frame.current["bracket_high"]) if frame.current else frame.search_bracket)
-    layers.append(hv.VSpan(float(X(after[0])), float(X(after[1])), label="bracket").opts(framewise=True, color="#fde68a", alpha=0.55))
-    layers.append(hv.Curve((X(curve["h2"]), Y(curve["loglik"])), hdim, ldim, label="profile").opts(
-        framewise=True, color=METHOD_COLOURS["reml"], alpha=0.45, line_width=2))
+    bracket = (float(X(after[0])), float(X(after[1])))
+    profile = (X(curve["h2"]), Y(curve["loglik"]))
     # the parabola through x, w, v: taken (solid) or refused (dashed)
     used, refused = (np.zeros(0), np.zeros(0)), (np.zeros(0), np.zeros(0))
     vertex_pt, labels = [], []
@@ -192,9 +244,6 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         top = float(parabola(detail.points, [detail.vertex])[0])
         if inside(detail.vertex):
             vertex_pt = [(float(X(detail.vertex)), float(Y(top)))]
-    layers.append(hv.Curve(used, hdim, ldim, label="parabola").opts(framewise=True, color=PARABOLA_COLOUR, line_width=2.5))
-    layers.append(hv.Curve(refused, hdim, ldim, label="refused parabola").opts(
-        framewise=True, color=REJECTED_COLOUR, line_width=2, line_dash="dashed"))
     # y-range: what is visible, with the step's points
     grid_ok = inside(frame.grid_h2) & np.isfinite(frame.grid_loglik)
     step_pts = [p[1] for p in vertex_pt] if zoom else []
@@ -221,9 +270,6 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         split = float(X(detail.golden_split))
         if zoom:
             labels.append((split, level + 0.01 * span, " 0.382 of the larger part", "golden"))
-    layers.append(hv.Curve(golden_bar, hdim, ldim, label="larger part").opts(
-        framewise=True, color=GOLDEN_COLOUR, line_width=5, alpha=0.6))
-    layers.append(hv.VLine(split).opts(framewise=True, color=GOLDEN_COLOUR, line_width=2, line_dash="dashed"))
     # every evaluation so far, coloured by kind
     keep = inside(frame.h2)
     kinds = np.concatenate([np.full(int(grid_ok.sum()), "grid"), np.asarray(frame.steps)[keep].astype(str)])
@@ -232,8 +278,6 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
         "loglik": Y(np.concatenate([frame.grid_loglik[grid_ok], frame.loglik[keep]])),
         "step": kinds,
     })
-    layers.append(hv.Scatter(points, hdim, [ldim, "step"], label="evaluations").opts(
-        framewise=True, color="step", cmap=STEP_COLOURS, size=8))
     # x, w, v of this step, named
     xwv = []
     if detail is not None:
@@ -242,32 +286,81 @@ def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: Ste
                 xwv.append((float(X(h)), float(Y(ll))))
                 if zoom:
                     labels.append((float(X(h)), float(Y(ll)), f" {name}", "point"))
-    layers.append(hv.Scatter(xwv, hdim, ldim, label="x w v").opts(
-        framewise=True, color="white", line_color="#111827", line_width=2, size=11, marker="square"))
-    layers.append(hv.Scatter(vertex_pt, hdim, ldim, label="vertex").opts(
-        framewise=True, color=PARABOLA_COLOUR, marker="diamond", size=16, line_color="white"))
     cur = frame.current
     cur_pts = [(float(X(cur["h2"])), float(Y(cur["loglik"])))] if cur is not None and inside(cur["h2"]) else []
-    layers.append(hv.Scatter(cur_pts, hdim, ldim, label="newest point").opts(
-        framewise=True, color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0))
     final = [(float(X(frame.final_h2)), float(Y(frame.final_loglik)))] if (
         frame.is_last and np.isfinite(frame.final_h2) and inside(frame.final_h2)) else []
-    layers.append(hv.Scatter(final, hdim, ldim, label="optimum").opts(framewise=True, color=OPTIMUM_COLOUR, size=14, marker="star"))
-    # both colour categories always present: a single one would be sent as a constant and break later frames
     labels += [(np.nan, np.nan, "", "point"), (np.nan, np.nan, "", "golden")]
-    txt = pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"])
-    layers.append(hv.Labels(txt, [hdim, ldim], ["text", "kind"], label="names").opts(
-        framewise=True, text_color="kind", cmap={"point": "#111827", "golden": GOLDEN_COLOUR}, text_align="left",
-        text_baseline="bottom", text_font_size="11pt"))
-    title = "zoom: the bracket" if zoom else "all of h2 in [0, 1]"
-    # every layer is framewise (set where it is made: one opts call each), so ranges follow each frame
-    return hv.Overlay(layers).opts(
-        **PLOT_OPTS,
-        xlabel=hdim.label,
-        ylabel=ldim.label,
-        title=title,
+    return BrentLayout(
+        zoom=zoom,
         xlim=(xlim[0] - x0, xlim[1] - x0),
         ylim=(bottom - 0.1 * span, top + 0.14 * span),
+        xlabel=xlabel,
+        ylabel=ylabel,
+        title="zoom: the bracket" if zoom else "all of h2 in [0, 1]",
+        bracket=bracket,
+        profile=profile,
+        parabola=used,
+        refused=refused,
+        golden_bar=golden_bar,
+        split=split,
+        evaluations=points,
+        xwv=_xy(xwv),
+        vertex=_xy(vertex_pt),
+        newest=_xy(cur_pts),
+        optimum=_xy(final),
+        labels=pd.DataFrame(labels, columns=["h2", "loglik", "text", "kind"]),
+    )
+
+
+def _xy(points: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(points, dtype=float).reshape(-1, 2)
+    return arr[:, 0], arr[:, 1]
+
+
+def brent_plot(frame: BrentFrame | None, curve: pd.DataFrame | None, detail: StepDetail | None = None, *,
+               zoom: bool) -> hv.Overlay:
+    """One frame of Brent's search over the profile curve, with how this step was chosen.
+
+    The HoloViews drawing of :func:`brent_layout` (same parameters; for
+    notebooks and exports: the dashboard draws the layout with
+    :class:`app.views.brent_figure.BrentFigure`).
+    """
+    lay = brent_layout(frame, curve, detail, zoom=zoom)
+    hdim = hv.Dimension("h2", label=lay.xlabel)
+    ldim = hv.Dimension("loglik", label=lay.ylabel)
+    layers = [
+        hv.VSpan(*lay.bracket, label="bracket").opts(color=BRACKET_COLOUR, alpha=0.55),
+        hv.Curve(lay.profile, hdim, ldim, label="profile").opts(color=METHOD_COLOURS["reml"], alpha=0.45,
+                                                                 line_width=2),
+        hv.Curve(lay.parabola, hdim, ldim, label="parabola").opts(color=PARABOLA_COLOUR, line_width=2.5),
+        hv.Curve(lay.refused, hdim, ldim, label="refused parabola").opts(color=REJECTED_COLOUR, line_width=2,
+                                                                         line_dash="dashed"),
+        hv.Curve(lay.golden_bar, hdim, ldim, label="larger part").opts(color=GOLDEN_COLOUR, line_width=5,
+                                                                       alpha=0.6),
+        hv.VLine(lay.split).opts(color=GOLDEN_COLOUR, line_width=2, line_dash="dashed"),
+        hv.Scatter(lay.evaluations, hdim, [ldim, "step"], label="evaluations").opts(
+            color="step", cmap=STEP_COLOURS, size=8),
+        hv.Scatter(lay.xwv, hdim, ldim, label="x w v").opts(color="white", line_color="#111827", line_width=2,
+                                                            size=11, marker="square"),
+        hv.Scatter(lay.vertex, hdim, ldim, label="vertex").opts(color=PARABOLA_COLOUR, marker="diamond", size=16,
+                                                                line_color="white"),
+        hv.Scatter(lay.newest, hdim, ldim, label="newest point").opts(
+            color=OPTIMUM_COLOUR, line_color=OPTIMUM_COLOUR, line_width=3, size=18, fill_alpha=0),
+        hv.Scatter(lay.optimum, hdim, ldim, label="optimum").opts(color=OPTIMUM_COLOUR, size=14, marker="star"),
+        # both colour categories always present: a single one would be sent as a constant and break later frames
+        hv.Labels(lay.labels, [hdim, ldim], ["text", "kind"], label="names").opts(
+            text_color="kind", cmap=LABEL_COLOURS, text_align="left", text_baseline="bottom",
+            text_font_size="11pt"),
+    ]
+    # every layer framewise, so that ranges follow each frame of a DynamicMap
+    return hv.Overlay([layer.opts(framewise=True) for layer in layers]).opts(
+        **PLOT_OPTS,
+        xlabel=lay.xlabel,
+        ylabel=lay.ylabel,
+        title=lay.title,
+        xlim=lay.xlim,
+        ylim=lay.ylim,
         framewise=True,
         show_legend=False,
         height=330,

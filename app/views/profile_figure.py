@@ -20,13 +20,14 @@ from bokeh.plotting import figure
 from .plots import H2_XLIM, PROFILE_COLOURS, ProfileLayout
 from .style import CI_COLOUR, H2_LABELS, METHOD_COLOURS, OPTIMUM_COLOUR
 
-__all__ = ["ProfileFigure"]
+__all__ = ["ProfileFigure", "pt", "TITLE_PT", "AXIS_PT", "TICK_PT", "LABEL_PT"]
 
 #: Font sizes (pt) of the normal look; presentation mode multiplies them by its font scale.
-_TITLE_PT, _AXIS_PT, _TICK_PT, _LABEL_PT = 12.6, 12.6, 10.5, 10.5
+TITLE_PT, AXIS_PT, TICK_PT, LABEL_PT = 12.6, 12.6, 10.5, 10.5
 
 
-def _pt(size: float) -> str:
+def pt(size: float) -> str:
+    """A font size in points, as bokeh takes it."""
     return f"{size:.1f}pt"
 
 
@@ -62,10 +63,10 @@ class ProfileFigure:
             x_axis_label=H2_LABELS["xlabel"],
             y_axis_label=H2_LABELS["ylabel"],
         )
-        fig.title.text_font_size = _pt(_TITLE_PT * fontscale)
+        fig.title.text_font_size = pt(TITLE_PT * fontscale)
         for axis in (fig.xaxis, fig.yaxis):
-            axis.axis_label_text_font_size = _pt(_AXIS_PT * fontscale)
-            axis.major_label_text_font_size = _pt(_TICK_PT * fontscale)
+            axis.axis_label_text_font_size = pt(AXIS_PT * fontscale)
+            axis.major_label_text_font_size = pt(TICK_PT * fontscale)
             axis.axis_label_text_font_style = "normal"
         fig.xgrid.visible = fig.ygrid.visible = False
         self.band = BoxAnnotation(left=-1.0, right=-1.0, fill_color=CI_COLOUR, fill_alpha=0.35, line_alpha=0.0)
@@ -83,7 +84,7 @@ class ProfileFigure:
                            line_color="white", line_width=1.0 * thicker)
         fig.text("h2", "loglik", text=field("text"), source=self.labels, text_color=field("colour"),
                  text_align=field("align"),
-                 text_baseline="middle", text_font_size=_pt(_LABEL_PT * fontscale))
+                 text_baseline="middle", text_font_size=pt(LABEL_PT * fontscale))
         fig.add_tools(HoverTool(renderers=[dots], tooltips=[("", "@kind"), ("h²", "@h2{0.0000}"),
                                                             ("log-likelihood", "@loglik{0.000}")]))
         self.figure = fig
