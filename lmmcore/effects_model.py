@@ -21,6 +21,7 @@ import pandas as pd
 
 from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, report
+from .selection import check_names
 
 __all__ = ["ADDITIVE_DOMINANCE", "H2_TOL", "NullModel", "contrast_matrix", "genotype_columns", "null_model"]
 
@@ -186,8 +187,7 @@ def _one_phenotype(phenotypes, phenotype) -> tuple[str, pd.Series]:
             )
         phenotype = columns[0]
     phenotype = str(phenotype)
-    if phenotype not in columns:
-        raise LMMInputError(f"no phenotype column named '{phenotype}'; the columns are: " + ", ".join(columns[:20]))
+    check_names([phenotype], columns)
     values = phenotypes.iloc[:, columns.index(phenotype)]
     values.index = values.index.astype(str)
     try:

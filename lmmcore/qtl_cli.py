@@ -24,7 +24,7 @@ import time
 
 from typing import TYPE_CHECKING
 
-from .cli_common import add_peak_arguments, peaks_from_args, say
+from .cli_common import add_peak_arguments, add_strict_ids_argument, peaks_from_args, say
 from .errors import LMMInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,6 +107,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-zerosum", action="store_true",
                         help="genotype effects as fitted (default: centred to sum to zero, with their mean "
                              "as 'intercept', R/qtl2's zerosum)")
+    add_strict_ids_argument(parser)
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
@@ -114,6 +115,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
 def _read_inputs(args):
     """``(genotypes, phenotypes, covariates, kinship)`` from the flags (``--cross`` included)."""
     from .cross_cli import check_kinship_arg, genotype_inputs, kinship_for_scan, phenotype_inputs, read_cross_arg
+    from .selection import check_names, strict_cli_ids
 
     name = args.phenotypes.strip()
     if "," in name or not name:
@@ -123,9 +125,7 @@ def _read_inputs(args):
     check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
-    if name not in [str(c) for c in pheno.columns]:
-        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
-                            + ", ".join(str(c) for c in pheno.columns[:20]))
+    check_names([name], pheno.columns, pheno_name)
     inputs = genotype_inputs(args, scan=False, cross=cross)
     chromosome = getattr(args, "chr", None)
     marker = getattr(args, "marker", None)
@@ -143,6 +143,7 @@ def _read_inputs(args):
         kinship = kinship_with_eigen(args, inputs, file_only=True)
     else:
         kinship = kinship_for_scan(inputs, args.kinship, args.kind)
+    strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
     return inputs.scanned, pheno, covar, kinship
 
 
