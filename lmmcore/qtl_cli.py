@@ -126,17 +126,20 @@ def _read_inputs(args):
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
     check_names([name], pheno.columns, pheno_name)
-    inputs = genotype_inputs(args, scan=False, cross=cross)
+    inputs = genotype_inputs(args, scan=False, cross=cross, x_scan=cross is not None)
     chromosome = getattr(args, "chr", None)
     marker = getattr(args, "marker", None)
     if chromosome is not None and str(chromosome).strip() in inputs.left_out:
-        raise LMMInputError(f"chromosome {str(chromosome).strip()} (the X chromosome, or one with its own genotype "
-                            "set) cannot be fitted yet; choose an autosome")
+        raise LMMInputError(f"chromosome {str(chromosome).strip()} has its own genotype set (an X chromosome): fit "
+                            "its effects from the cross with --cross, which supplies the X covariates; choose an "
+                            "autosome here")
+    where = None
     if marker is not None and marker.strip() in inputs.genotypes.markers:
         where = inputs.genotypes.chromosome[inputs.genotypes.markers.index(marker.strip())]
         if where in inputs.left_out:
-            raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
-                                "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
+            raise LMMInputError(f"marker {marker.strip()} is on chromosome {where}, which has its own genotype set (an "
+                                "X chromosome): fit it from the cross with --cross, which supplies the X "
+                                "covariates; choose a marker on an autosome here")
     if args.eigen:
         from .eigen_cli import kinship_with_eigen
 
@@ -144,7 +147,13 @@ def _read_inputs(args):
     else:
         kinship = kinship_for_scan(inputs, args.kinship, args.kind)
     strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
-    return inputs.scanned, pheno, covar, kinship
+    fitted_chr = str(chromosome).strip() if chromosome is not None else where
+    nullcovar = None
+    if fitted_chr is not None and fitted_chr in inputs.x_chr:
+        from .xchr import x_covariates
+
+        nullcovar = x_covariates(cross)  # R/qtl2: scan1coef / fit1 on X with nullcovar = get_x_covar(cross)
+    return inputs.scanned, pheno, covar, kinship, nullcovar
 
 
 def cmd_effects(args) -> int:
@@ -154,9 +163,9 @@ def cmd_effects(args) -> int:
 
     _distinct_outputs(args, "--out")
     started = time.perf_counter()
-    genotypes, pheno, covar, kinship = _read_inputs(args)
+    genotypes, pheno, covar, kinship, nullcovar = _read_inputs(args)
     common = dict(chromosome=str(args.chr).strip(), phenotype=args.phenotypes.strip(), kinship=kinship,
-                  kind=args.kind, method=args.method, contrasts=args.contrasts)
+                  kind=args.kind, method=args.method, contrasts=args.contrasts, nullcovar=nullcovar)
     if args.blup:
         result = scan1blup(genotypes, pheno, covar, **common)
     else:
@@ -175,10 +184,10 @@ def cmd_fit1(args) -> int:
     from .io import write_csv_atomic
 
     _distinct_outputs(args, "--out", "--individuals-out")
-    genotypes, pheno, covar, kinship = _read_inputs(args)
+    genotypes, pheno, covar, kinship, nullcovar = _read_inputs(args)
     result = fit1(genotypes, pheno, covar, marker=args.marker.strip(), phenotype=args.phenotypes.strip(),
                   kinship=kinship, kind=args.kind, method=args.method, zerosum=not args.no_zerosum,
-                  contrasts=args.contrasts)
+                  contrasts=args.contrasts, nullcovar=nullcovar)
     import pandas as pd
 
     write_csv_atomic(pd.DataFrame([result.to_row()]), args.out, force=args.force)
