@@ -267,3 +267,39 @@ def test_cli_autosome_effects_with_the_x_in_the_cross(tmp_path, capsys):
     table = pd.read_csv(out, dtype={"marker": str, "chr": str})
     assert list(table.columns[3:9]) == ["SS", "SB", "BB", "se_SS", "se_SB", "se_BB"]
     assert table[["SS", "SB", "BB"]].notna().all().all()
+
+
+def test_cli_x_from_a_genotype_file_with_x_chr_and_x_covar(tmp_path, capsys):
+    # the same X effects from the cross's probabilities saved to .h5, with --x-chr X --x-covar (get_x_covar)
+    code, err = _run(capsys, "genoprob", "--cross", DATA / "iron_x.zip", "--step", "5", "--error-prob", "0.002",
+                     "--out", tmp_path / "p.h5")
+    assert code == 0, err
+    pheno = pd.read_csv(DATA / "rqtl2_pheno.csv", dtype={"id": str}).set_index("id")[["liver"]]
+    pheno.to_csv(tmp_path / "pheno.csv")
+    code, err = _run(capsys, "effects", *CROSS_ARGS, "--chr", "X", "--out", tmp_path / "cross.csv")
+    assert code == 0, err
+    common = ["--genoprobs", tmp_path / "p.h5", "--pheno", tmp_path / "pheno.csv", "--phenotypes", "liver",
+              "--kinship", "loco", "--chr", "X"]
+    code, err = _run(capsys, "effects", *common, "--x-chr", "X", "--x-covar", DATA / "rqtl2_xcovar.csv",
+                     "--out", tmp_path / "file.csv")
+    assert code == 0, err
+    a, b = pd.read_csv(tmp_path / "cross.csv"), pd.read_csv(tmp_path / "file.csv")
+    assert list(a.columns) == list(b.columns)
+    np.testing.assert_allclose(a.select_dtypes("number").to_numpy(), b.select_dtypes("number").to_numpy(),
+                               rtol=1e-9, atol=1e-9)
+    # without --x-chr the chromosome with its own genotype set is refused, naming the options
+    code, err = _run(capsys, "effects", *common, "--out", tmp_path / "no.csv")
+    assert code == 2 and "--x-chr" in err and "--cross" in err
+    code, err = _run(capsys, "effects", *common, "--x-covar", DATA / "rqtl2_xcovar.csv", "--out", tmp_path / "no.csv")
+    assert code == 2 and "--x-covar needs --x-chr" in err
+    assert not (tmp_path / "no.csv").exists()
+    # --strict-ids checks the X covariate file too
+    short = pd.read_csv(DATA / "rqtl2_xcovar.csv", dtype={"id": str}).iloc[2:]
+    short.to_csv(tmp_path / "xc_short.csv", index=False)
+    code, err = _run(capsys, "effects", *common, "--x-chr", "X", "--x-covar", tmp_path / "xc_short.csv",
+                     "--strict-ids", "--out", tmp_path / "no.csv")
+    assert code == 2 and "xc_short.csv" in err and "--strict-ids" in err
+    code, err = _run(capsys, "effects", *common, "--x-chr", "X", "--x-covar", tmp_path / "xc_short.csv",
+                     "--out", tmp_path / "short.csv")
+    assert code == 0 and "left out" in err
+
