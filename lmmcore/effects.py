@@ -40,6 +40,13 @@ Parameterisations (R/qtl2's ``zerosum`` and ``contrasts``)
 The kinship's scale does not matter (``c K`` changes h, not the fit); h is
 reported on the scale of the kinship used (R/qtl2 reports it for 2K).
 
+The X chromosome (R/qtl2's ``scan1coef(pr[, "X"], y, k[["X"]], nullcovar = Xcovar)``)
+    ``G_j`` holds the chromosome's own genotypes (an F2's ``SS, SB, BS, BB,
+    SY, BY``; with ``genotypes_by_chr`` every chromosome uses its own set),
+    and ``nullcovar`` (the X covariates, :func:`lmmcore.xchr.x_covariates`)
+    joins ``C`` in the null model only: in the estimate of h and in
+    :func:`fit1`'s ``RSS0``, not beside ``G_j``, whose columns span them.
+
 BLUPs of the QTL effects (``scan1blup``) are in :mod:`lmmcore.effects_blup`.
 """
 
