@@ -21,7 +21,7 @@ from .views import (
 from .url import sync_url
 from .views.compare import MethodsSideBySide
 from .views.genoprob import GenoprobView
-from .views.look import Look, text_styles
+from .views.look import LectureDesign, Look, text_styles
 from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
 
@@ -145,6 +145,7 @@ class ExplorerApp(pn.viewable.Viewer):
             main=[self.about, self.tabs],
             header_background=ACCENT,
             sidebar_width=300,
+            design=LectureDesign,  # widgets' text follows presentation mode (app.views.look)
         )
 
     def _apply_look(self, *_events) -> None:

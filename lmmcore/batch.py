@@ -29,6 +29,7 @@ from .fit import FitResult, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
 from .optimize import DEFAULT_GRID, DEFAULT_TOL
+from .selection import check_names
 
 __all__ = [
     "MissingnessPattern",
@@ -434,9 +435,9 @@ def prepare_pattern(
     with reporting(report):
         names = [phenotypes] if isinstance(phenotypes, str) else [str(p) for p in phenotypes]
         source = data.sources.get("phenotypes", "phenotypes")
-        unknown = [p for p in names if p not in data.phenotypes.columns]
-        if unknown or not names:
-            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0] if unknown else ''}'")
+        if not names:
+            raise LMMInputError(f"{source}: no phenotype named")
+        check_names(names, data.phenotypes.columns, _pheno_label(data))
         table = data.phenotypes[names]
         patterns = missingness_patterns(table)
         if len(patterns) != 1:
@@ -449,6 +450,12 @@ def prepare_pattern(
         factor = kinship_scale_factor(data.kinship, kinship_scale)
         return _prepare(data, table, patterns[0], factor, _as_cache(cache),
                         _kinship_fingerprint(data.kinship), design_messages)
+
+
+def _pheno_label(data: LMMData) -> str | None:
+    """``phenotype file 'p.csv'`` for messages about the phenotypes' columns (None when unnamed)."""
+    name = data.sources.get("phenotypes")
+    return f"phenotype file '{name}'" if name else None
 
 
 # --------------------------------------------------------------------------- many phenotypes
@@ -503,13 +510,7 @@ def fit_phenotypes(
         table = data.phenotypes
         source = data.sources.get("phenotypes", "phenotypes")
         names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        unknown = [p for p in names if p not in table.columns]
-        if unknown:
-            raise LMMInputError(
-                f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
-                + ", ".join(map(str, table.columns[:20]))
-                + (" ..." if table.shape[1] > 20 else "")
-            )
+        check_names(names, table.columns, _pheno_label(data))
         if not names:
             raise LMMInputError(f"{source}: no phenotype to fit")
         table = table[names]

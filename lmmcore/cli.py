@@ -15,7 +15,8 @@ import sys
 import time
 from typing import Sequence
 
-from .cli_common import PROG, Console, Parser, add_output_flags, int_at_least, positive_float, say
+from .cli_common import (PROG, Console, Parser, add_output_flags, add_strict_ids_argument, int_at_least, positive_float,
+                         say)
 from .cross_cli import register as register_cross_commands
 from .eigen_cli import add_eigen_argument
 from .eigen_cli import register as register_eigen_command
@@ -49,9 +50,9 @@ def cmd_fit(args) -> int:
         from .eigenstore import load_data_with_eigen, read_eigen
 
         saved = read_eigen(args.eigen)
-        data = load_data_with_eigen(saved, args.pheno, args.covar, args.kinship)
+        data = load_data_with_eigen(saved, args.pheno, args.covar, args.kinship, strict_ids=args.strict_ids)
     elif args.kinship:
-        data = load_data(args.kinship, args.pheno, args.covar)
+        data = load_data(args.kinship, args.pheno, args.covar, strict_ids=args.strict_ids)
     else:
         raise LMMInputError("give the kinship with --kinship K.csv, or its saved decomposition with --eigen K.eig")
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
@@ -135,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--pheno", required=True, metavar="P.csv", help="phenotypes: IDs, then one column per phenotype")
     fit.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     fit.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
+    add_strict_ids_argument(fit)
     fit.add_argument("--method", choices=["reml", "ml"], default="reml", type=str.lower)
     fit.add_argument("--tol", type=positive_float, default=1e-7, metavar="T",
                      help="absolute tolerance on h2 (default 1e-7)")

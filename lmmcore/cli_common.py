@@ -17,8 +17,8 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 __all__ = [
-    "PROG", "Console", "Parser", "add_output_flags", "add_peak_arguments", "int_at_least", "non_negative",
-    "number", "peaks_from_args", "positive_float", "probability", "say",
+    "PROG", "Console", "Parser", "add_output_flags", "add_peak_arguments", "add_strict_ids_argument", "int_at_least",
+    "non_negative", "number", "peaks_from_args", "positive_float", "probability", "say",
 ]
 
 PROG = "lmmcore"
@@ -81,6 +81,13 @@ class Console:
         if text not in self.seen:
             self.seen.add(text)
             print(f"{PROG}: warning: {text}", file=sys.stderr)
+
+
+def add_strict_ids_argument(parser: argparse.ArgumentParser) -> None:
+    """``--strict-ids``: an individual in one input but not another is an error (default: left out with a warning)."""
+    parser.add_argument("--strict-ids", action="store_true",
+                        help="stop with an error when an individual is in one input file but not in another "
+                             "(default: such individuals are left out with a warning); for pipelines")
 
 
 def say(args, message: str) -> None:

@@ -40,6 +40,13 @@ Parameterisations (R/qtl2's ``zerosum`` and ``contrasts``)
 The kinship's scale does not matter (``c K`` changes h, not the fit); h is
 reported on the scale of the kinship used (R/qtl2 reports it for 2K).
 
+The X chromosome (R/qtl2's ``scan1coef(pr[, "X"], y, k[["X"]], nullcovar = Xcovar)``)
+    ``G_j`` holds the chromosome's own genotypes (an F2's ``SS, SB, BS, BB,
+    SY, BY``; with ``genotypes_by_chr`` every chromosome uses its own set),
+    and ``nullcovar`` (the X covariates, :func:`lmmcore.xchr.x_covariates`)
+    joins ``C`` in the null model only: in the estimate of h and in
+    :func:`fit1`'s ``RSS0``, not beside ``G_j``, whose columns span them.
+
 BLUPs of the QTL effects (``scan1blup``) are in :mod:`lmmcore.effects_blup`.
 """
 
@@ -288,6 +295,7 @@ def scan1coef(
     zerosum: bool = True,
     contrasts=None,
     centred_se: bool = False,
+    nullcovar: pd.DataFrame | None = None,
     report=None,
 ) -> EffectsResult:
     """Genotype effects with standard errors at every position of a chromosome (R/qtl2's ``scan1coef``, ``se=TRUE``).
@@ -321,6 +329,13 @@ def scan1coef(
     centred_se : bool
         With ``zerosum``: exact SEs of the centred effects (default False:
         R/qtl2's, the uncentred effects' SEs; see the module docstring).
+    nullcovar : DataFrame, optional
+        Numeric covariates of the null model only (R/qtl2's ``nullcovar``),
+        indexed by ID: they enter the estimate of h2 but not the model with
+        the genotypes. On the X chromosome pass the X covariates
+        (:func:`lmmcore.xchr.x_covariates`, R/qtl2's ``get_x_covar``), as
+        R/qtl2's ``scan1coef(pr[, "X"], y, k[["X"]], nullcovar = Xcovar)``;
+        the X genotype columns span them.
     report : callable, optional
         Receiver of the messages.
 
@@ -336,7 +351,7 @@ def scan1coef(
     """
     with reporting(report):
         null = null_model(genotypes, phenotypes, covariates, phenotype=phenotype, chromosome=chromosome,
-                          kinship=kinship, kind=kind, method=method, h2=h2)
+                          kinship=kinship, kind=kind, method=method, h2=h2, nullcovar=nullcovar)
         markers = np.flatnonzero(np.asarray(genotypes.chromosome) == null.chromosome)
         use_zerosum = bool(zerosum) and contrasts is None and genotypes.kind == "genoprobs"
         yw = null.whiten(null.y)
@@ -414,6 +429,7 @@ def fit1(
     h2: float | None = None,
     zerosum: bool = True,
     contrasts=None,
+    nullcovar: pd.DataFrame | None = None,
     report=None,
 ) -> Fit1Result:
     """One position in full: LOD, coefficients with SEs, fitted values, residuals, polygenic BLUP, variance explained.
@@ -422,12 +438,12 @@ def fit1(
     marker's chromosome held fixed, the model and parameterisations of
     :func:`scan1coef` (with ``zerosum`` the SEs are exact, from
     ``A V A'``), ``LOD = (n/2) log10(RSS0/RSS1)`` against the null model
-    ``1 mu + C b``, ``fitted = X (coefficients)`` and ``residual = y - fitted``.
+    ``1 mu + C b`` (``+ nullcovar``), ``fitted = X (coefficients)`` and ``residual = y - fitted``.
 
     Parameters
     ----------
-    genotypes, phenotypes, covariates, phenotype, kinship, kind, method, h2, zerosum, contrasts, report
-        As for :func:`scan1coef`.
+    genotypes, phenotypes, covariates, phenotype, kinship, kind, method, h2, zerosum, contrasts, nullcovar, report
+        As for :func:`scan1coef`; ``nullcovar`` is also in the null model of the LOD.
     marker : str
         The position (its chromosome's kinship is used).
 
@@ -460,7 +476,7 @@ def fit1(
         j = genotypes.marker_index(str(marker))
         chromosome = genotypes.chromosome[j]
         null = null_model(genotypes, phenotypes, covariates, phenotype=phenotype, chromosome=chromosome,
-                          kinship=kinship, kind=kind, method=method, h2=h2)
+                          kinship=kinship, kind=kind, method=method, h2=h2, nullcovar=nullcovar)
         G, names = genotype_columns(genotypes, np.array([j]), null.rows, contrasts)
         G = G[:, 0, :]
         k = G.shape[1]
@@ -476,7 +492,7 @@ def fit1(
         beta, cov, rank = _pivoted_qr_fit(Xw, yw)
         resid_w = yw - Xw @ np.nan_to_num(beta)
         rss1 = float(resid_w @ resid_w)
-        X0w = null.whiten(np.column_stack([np.ones(null.n), null.covariates]))
+        X0w = null.whiten(np.column_stack([np.ones(null.n), null.covariates, null.null_covariates]))
         b0, *_ = np.linalg.lstsq(X0w, yw, rcond=None)
         r0 = yw - X0w @ b0
         rss0 = float(r0 @ r0)

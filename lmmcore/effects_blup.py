@@ -163,14 +163,15 @@ def scan1blup(
     method: str = "reml",
     h2: float | None = None,
     contrasts=None,
+    nullcovar: pd.DataFrame | None = None,
     report=None,
 ) -> EffectsResult:
     """BLUPs of the genotype effects, with SEs, at every position of a chromosome (R/qtl2's ``scan1blup``, ``se=TRUE``).
 
     Parameters
     ----------
-    genotypes, phenotypes, covariates, chromosome, phenotype, kinship, kind, method, h2, contrasts, report
-        As for :func:`lmmcore.effects.scan1coef`.
+    genotypes, phenotypes, covariates, chromosome, phenotype, kinship, kind, method, h2, contrasts, nullcovar, report
+        As for :func:`lmmcore.effects.scan1coef` (``nullcovar`` only in the null model's h2).
 
     Returns
     -------
@@ -186,7 +187,7 @@ def scan1blup(
     """
     with reporting(report):
         null = null_model(genotypes, phenotypes, covariates, phenotype=phenotype, chromosome=chromosome,
-                          kinship=kinship, kind=kind, method=method, h2=h2)
+                          kinship=kinship, kind=kind, method=method, h2=h2, nullcovar=nullcovar)
         markers = np.flatnonzero(np.asarray(genotypes.chromosome) == null.chromosome)
         yw = null.whiten(null.y)
         Xw = null.whiten(np.column_stack([np.ones(null.n), null.covariates]))

@@ -21,6 +21,7 @@ import pandas as pd
 
 from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, report
+from .selection import check_names
 
 __all__ = ["ADDITIVE_DOMINANCE", "H2_TOL", "NullModel", "contrast_matrix", "genotype_columns", "null_model"]
 
@@ -55,6 +56,11 @@ class NullModel:
     weights : ndarray, shape (n,)
         ``1 / (h d_i + 1 - h)``.
     kinship_label, method, phenotype, chromosome : str
+    null_covariates : ndarray, shape (n, r)
+        Covariates of the null model only (R/qtl2's ``nullcovar``: the X
+        covariates on the X chromosome), after those equal to a covariate
+        are left out; r = 0 without them.
+    null_covariate_names : tuple of str
     """
 
     ids: tuple[str, ...]
@@ -72,6 +78,8 @@ class NullModel:
     method: str
     phenotype: str
     chromosome: str
+    null_covariates: np.ndarray | None = None
+    null_covariate_names: tuple[str, ...] = ()
 
     @property
     def n(self) -> int:
@@ -96,8 +104,18 @@ def null_model(
     kind: str = "standardized",
     method: str = "reml",
     h2: float | None = None,
+    nullcovar: pd.DataFrame | None = None,
 ) -> NullModel:
-    """Align the data, pick the kinship for ``chromosome`` and fit the null model (see the module docstring)."""
+    """Align the data, pick the kinship for ``chromosome`` and fit the null model (see the module docstring).
+
+    ``nullcovar`` (R/qtl2's argument of ``scan1coef``, ``scan1blup`` and
+    ``fit1``): numeric covariates of the null model only, in the fit of h2
+    (and in ``fit1``'s null model for the LOD) but not in the model with
+    the genotypes. On the X chromosome they are the X covariates
+    (:func:`lmmcore.xchr.x_covariates`), which the X genotypes (e.g. an
+    F2's ``SS, SB, BS, BB, SY, BY``) already span; individuals without them
+    are left out (R/qtl2's complete cases).
+    """
     from . import decompose_kinship, design_matrix, fit_rotated, rotate
     from .genotypes import Genotypes
 
@@ -125,10 +143,13 @@ def null_model(
                                 "in the covariates; give each individual once")
         complete = covariates.index[covariates.notna().all(axis=1)]
         keep &= ids.isin(complete)
+    nullcovar = _null_covariates(nullcovar)
+    if nullcovar is not None:
+        keep &= ids.isin(nullcovar.index[nullcovar.notna().all(axis=1)])
     used = ids[keep]
     if 3 <= len(used) < len(ids):
         report(f"{len(ids) - len(used)} of {len(ids)} genotyped individuals were left out (no value of '{name}', "
-               "no kinship or a missing covariate)")
+               "no kinship or a missing covariate" + (" or null-model covariate)" if nullcovar is not None else ")"))
     if len(used) < 3:
         raise LMMInputError(
             f"only {len(used)} individual(s) have genotypes, a kinship, covariates and a value of '{name}'; "
@@ -141,13 +162,29 @@ def null_model(
     X = design.matrix
     others = [i for i in range(design.p) if i != design.constant_column]
     C = X[:, others]
+    null_cols, null_names = np.zeros((len(used), 0)), ()
+    names0 = tuple(design.names)
+    if nullcovar is not None and nullcovar.shape[1]:
+        from .xchr import x_scan_covariates
+
+        numeric = pd.DataFrame(C, index=used, columns=[design.names[i] for i in others])
+        joined = x_scan_covariates(numeric, nullcovar, list(used))
+        extra = [c for c in joined.columns if c not in set(numeric.columns)]
+        for col in extra:  # R/qtl2 drops dependent columns of cbind(addcovar, nullcovar)
+            trial = np.column_stack([X, joined[col].to_numpy(dtype=float)])
+            if np.linalg.matrix_rank(trial) == trial.shape[1]:
+                X, names0 = trial, names0 + (col,)
+                null_cols, null_names = np.column_stack([null_cols, trial[:, -1]]), null_names + (col,)
+            else:
+                report(f"the null-model covariate '{col}' is constant or collinear with the covariates on the "
+                       f"{len(used)} individuals used; it is left out of the null model")
     kin_index = pd.Index(kin_ids).get_indexer(used)
     K_used = K[np.ix_(kin_index, kin_index)]
     saved = _saved_decomposition(kinship, chromosome, kin_index)
     eig = saved if saved is not None else decompose_kinship(K_used)
     rot = rotate(eig, y, X)
     if h2 is None:
-        fit = fit_rotated(rot, method, phenotype_names=[name], coef_names=design.names, tol=H2_TOL)[0]
+        fit = fit_rotated(rot, method, phenotype_names=[name], coef_names=names0, tol=H2_TOL)[0]
         h2 = float(fit.h2)
         if not math.isfinite(h2):
             raise LMMInputError(f"h2 of '{name}' cannot be estimated under the null model ({fit.message}); give h2")
@@ -168,8 +205,22 @@ def null_model(
         ids=tuple(used), rows=np.flatnonzero(keep), y=y, covariates=C,
         covariate_names=tuple(design.names[i] for i in others), kinship=K_used, U=eig.vectors, d=eig.values,
         h2=h2, sigma2=sigma2, weights=weights, kinship_label=label, method=method, phenotype=name,
-        chromosome=chromosome,
+        chromosome=chromosome, null_covariates=null_cols, null_covariate_names=null_names,
     )
+
+
+def _null_covariates(nullcovar) -> pd.DataFrame | None:
+    """``nullcovar`` as a numeric DataFrame indexed by str IDs (None when absent)."""
+    if nullcovar is None:
+        return None
+    if not isinstance(nullcovar, pd.DataFrame):
+        raise LMMInputError("nullcovar must be a DataFrame indexed by individual ID (e.g. lmmcore.x_covariates)")
+    out = nullcovar.copy()
+    out.index = out.index.astype(str)
+    out.columns = [str(c) for c in out.columns]
+    if out.index.duplicated().any():
+        raise LMMInputError(f"individual '{out.index[out.index.duplicated()][0]}' is listed twice in nullcovar")
+    return out
 
 
 def _one_phenotype(phenotypes, phenotype) -> tuple[str, pd.Series]:
@@ -186,8 +237,7 @@ def _one_phenotype(phenotypes, phenotype) -> tuple[str, pd.Series]:
             )
         phenotype = columns[0]
     phenotype = str(phenotype)
-    if phenotype not in columns:
-        raise LMMInputError(f"no phenotype column named '{phenotype}'; the columns are: " + ", ".join(columns[:20]))
+    check_names([phenotype], columns)
     values = phenotypes.iloc[:, columns.index(phenotype)]
     values.index = values.index.astype(str)
     try:
@@ -218,6 +268,12 @@ def _kinship_matrix(genotypes, chromosome: str, kinship, kind: str) -> tuple[lis
         label = chromosome if kinship.mode == "loco" else "all"
         return list(kinship.ids), kinship.kinship(label), kinship.mode
     if isinstance(kinship, str):
+        from .xchr import has_own_sets
+
+        if has_own_sets(genotypes):  # R/qtl2's calc_kinship: allele probabilities (X included)
+            from .hmm import allele_probs
+
+            genotypes = allele_probs(genotypes)
         key = kinship.strip().lower()
         if key == "overall":
             return list(genotypes.ids), compute_kinship(genotypes, kind=kind).matrix, "overall"
@@ -293,8 +349,21 @@ def contrast_matrix(contrasts, genotype_names) -> tuple[np.ndarray, tuple[str, .
     return A, names
 
 
+def _own_genotypes(genotypes, markers: np.ndarray) -> tuple[str, ...] | None:
+    """The genotype set of the chromosome of ``markers`` when chromosomes have their own (None otherwise)."""
+    by_chr = genotypes.genotypes_by_chr
+    if not by_chr or not len(markers):
+        return None
+    own = by_chr.get(genotypes.chromosome[int(markers[0])])
+    return tuple(own) if own else None
+
+
 def genotype_columns(genotypes, markers: np.ndarray, rows: np.ndarray, contrasts=None, *, allow_empty: bool = False):
-    """``(G, names)``: the genotype columns at ``markers`` for ``rows``, shape (n, m, k).
+    """``(G, names)``: the genotype columns at ``markers`` (of one chromosome) for ``rows``, shape (n, m, k).
+
+    When chromosomes have their own genotype sets (``genotypes_by_chr``, e.g.
+    a cross's X chromosome), the columns are the chromosome's own genotypes
+    in their order (an F2's X: ``SS, SB, BS, BB, SY, BY``).
 
     A marker with no genotypes (NaN throughout, as the readers keep it) is an
     error; with ``allow_empty`` the result is ``(G, names, empty)`` with such
@@ -306,8 +375,13 @@ def genotype_columns(genotypes, markers: np.ndarray, rows: np.ndarray, contrasts
         G = genotypes.dosage[np.ix_(rows, markers)][:, :, None]
         names = ("dosage",)
     else:
-        G = genotypes.probs[rows][:, markers, :]
         names = tuple(genotypes.genotype_names)
+        own = _own_genotypes(genotypes, markers)
+        if own is not None and own != names:  # union layout: the chromosome's own set, in its order (X: SS .. BY)
+            G = genotypes.probs[rows][:, markers][:, :, [names.index(g) for g in own]]
+            names = own
+        else:
+            G = genotypes.probs[rows][:, markers, :]
         if contrasts is not None:
             A, names = contrast_matrix(contrasts, names)
             G = G @ A

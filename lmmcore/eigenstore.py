@@ -333,13 +333,15 @@ def read_kinship_h5(path: str | os.PathLike):
 # --------------------------------------------------------------------------- #
 # Use by the fit (lmmcore fit --eigen)
 # --------------------------------------------------------------------------- #
-def load_data_with_eigen(saved: SavedEigen, pheno_path, covar_path=None, kinship_path=None):
+def load_data_with_eigen(saved: SavedEigen, pheno_path, covar_path=None, kinship_path=None, *,
+                         strict_ids: bool = False):
     """:func:`lmmcore.io.load_data` with the kinship taken from a saved decomposition.
 
     Without ``kinship_path`` the kinship is recovered as ``U diag(d) U'`` (no
     CSV parsed); with it, the file is read and must match the saved IDs and
     hash (then its own values are used). Pass the result to
     :func:`seed_cache` so that the fit reuses the saved decomposition.
+    ``strict_ids`` as for :func:`lmmcore.io.align`.
     """
     import pandas as pd
 
@@ -365,7 +367,7 @@ def load_data_with_eigen(saved: SavedEigen, pheno_path, covar_path=None, kinship
     sources["phenotypes"] = display_name(pheno_path)
     if covar_path is not None:
         sources["covariates"] = display_name(covar_path)
-    return align(kin, P, C, sources)
+    return align(kin, P, C, sources, strict_ids=strict_ids)
 
 
 def seed_cache(cache, data, saved: SavedEigen) -> bool:

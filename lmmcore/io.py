@@ -348,6 +348,8 @@ def align(
     phenotypes: pd.DataFrame,
     covariates: pd.DataFrame | None = None,
     sources: dict | None = None,
+    *,
+    strict_ids: bool = False,
 ) -> LMMData:
     """Keep the individuals present in every table, in the kinship's order.
 
@@ -355,12 +357,19 @@ def align(
     and counted (a warning names the files and the first IDs); no shared ID,
     or no individual with complete covariates, is an error. Tables that list
     the individuals in another order than the kinship are matched by ID, with
-    a warning.
+    a warning. With ``strict_ids`` (``--strict-ids``) an individual present
+    in one table but not another is an error instead
+    (:func:`lmmcore.selection.check_same_ids`).
     """
     sources = dict(sources or {})
     kin_file = _file_label(sources, "kinship")
     pheno_file = _file_label(sources, "phenotypes", "phenotype")
     cov_file = _file_label(sources, "covariates", "covariate")
+    if strict_ids:
+        from .selection import check_same_ids
+
+        check_same_ids({kin_file: kinship.index, pheno_file: phenotypes.index,
+                        cov_file: None if covariates is None else covariates.index})
     k_ids = pd.Index(kinship.index)
     keep = k_ids.intersection(phenotypes.index, sort=False)
     if len(keep) == 0:
@@ -444,8 +453,8 @@ def _examples(ids, limit: int = 3) -> str:
     return ("e.g. " if len(ids) > limit else "") + shown
 
 
-def load_data(kinship_path, pheno_path, covar_path=None) -> LMMData:
-    """Read the three files and align them by ID (see :func:`align`); a ``.h5`` kinship is read in binary."""
+def load_data(kinship_path, pheno_path, covar_path=None, *, strict_ids: bool = False) -> LMMData:
+    """Read the three files and align them by ID (see :func:`align`, also for ``strict_ids``); ``.h5`` read in binary."""
     if isinstance(kinship_path, (str, os.PathLike)) and str(kinship_path).lower().endswith((".h5", ".hdf5")):
         K = read_kinship_file(kinship_path)
         if isinstance(K, dict):
@@ -457,7 +466,7 @@ def load_data(kinship_path, pheno_path, covar_path=None) -> LMMData:
     sources = {"kinship": display_name(kinship_path), "phenotypes": display_name(pheno_path)}
     if covar_path is not None:
         sources["covariates"] = display_name(covar_path)
-    return align(K, P, C, sources)
+    return align(K, P, C, sources, strict_ids=strict_ids)
 
 
 # --------------------------------------------------------------------------- #

@@ -24,7 +24,7 @@ import time
 
 from typing import TYPE_CHECKING
 
-from .cli_common import add_peak_arguments, peaks_from_args, say
+from .cli_common import add_peak_arguments, add_strict_ids_argument, peaks_from_args, say
 from .errors import LMMInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -107,6 +107,14 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-zerosum", action="store_true",
                         help="genotype effects as fitted (default: centred to sum to zero, with their mean "
                              "as 'intercept', R/qtl2's zerosum)")
+    parser.add_argument("--x-chr", metavar="X",
+                        help="with --genoprobs, --genotypes or --bed: the X chromosome(s) (comma-separated), fitted "
+                             "with their own genotype set and --x-covar in the null model (R/qtl2's nullcovar); "
+                             "--cross knows its X and its covariates")
+    parser.add_argument("--x-covar", metavar="XC.csv",
+                        help="the X covariates of --x-chr: IDs, then numeric columns (R/qtl2's get_x_covar: sex 1 = "
+                             "male; for an F2 also direction, 1 for females of the reverse cross)")
+    add_strict_ids_argument(parser)
     parser.add_argument("--force", action="store_true", help="replace existing output files")
     parser.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
@@ -114,6 +122,7 @@ def _add_input_arguments(parser: argparse.ArgumentParser) -> None:
 def _read_inputs(args):
     """``(genotypes, phenotypes, covariates, kinship)`` from the flags (``--cross`` included)."""
     from .cross_cli import check_kinship_arg, genotype_inputs, kinship_for_scan, phenotype_inputs, read_cross_arg
+    from .selection import check_names, strict_cli_ids
 
     name = args.phenotypes.strip()
     if "," in name or not name:
@@ -123,27 +132,57 @@ def _read_inputs(args):
     check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
-    if name not in [str(c) for c in pheno.columns]:
-        raise LMMInputError(f"{pheno_name} has no column '{name}'; its columns are: "
-                            + ", ".join(str(c) for c in pheno.columns[:20]))
-    inputs = genotype_inputs(args, scan=False, cross=cross)
+    check_names([name], pheno.columns, pheno_name)
+    x_chr = _x_chr_arg(args)
+    inputs = genotype_inputs(args, scan=False, cross=cross, x_scan=cross is not None, x_chr=x_chr)
     chromosome = getattr(args, "chr", None)
     marker = getattr(args, "marker", None)
     if chromosome is not None and str(chromosome).strip() in inputs.left_out:
-        raise LMMInputError(f"chromosome {str(chromosome).strip()} (the X chromosome, or one with its own genotype "
-                            "set) cannot be fitted yet; choose an autosome")
+        raise LMMInputError(f"chromosome {str(chromosome).strip()} has its own genotype set (an X chromosome): name "
+                            "it with --x-chr (and its covariates with --x-covar), or fit it from the cross with "
+                            "--cross, which supplies them")
+    where = None
     if marker is not None and marker.strip() in inputs.genotypes.markers:
         where = inputs.genotypes.chromosome[inputs.genotypes.markers.index(marker.strip())]
         if where in inputs.left_out:
-            raise LMMInputError(f"marker {marker.strip()} is on chromosome {where} (the X chromosome, or one with its "
-                                "own genotype set), which cannot be fitted yet; choose a marker on an autosome")
+            raise LMMInputError(f"marker {marker.strip()} is on chromosome {where}, which has its own genotype set (an "
+                                "X chromosome): name it with --x-chr (and its covariates with --x-covar), or fit "
+                                "it from the cross with --cross, which supplies them")
     if args.eigen:
         from .eigen_cli import kinship_with_eigen
 
         kinship = kinship_with_eigen(args, inputs, file_only=True)
     else:
         kinship = kinship_for_scan(inputs, args.kinship, args.kind)
-    return inputs.scanned, pheno, covar, kinship
+    strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
+    fitted_chr = str(chromosome).strip() if chromosome is not None else where
+    nullcovar = None
+    if fitted_chr is not None and fitted_chr in inputs.x_chr:
+        from .io import read_covariates
+        from .xchr import x_covariates
+
+        # R/qtl2: scan1coef / fit1 on X with nullcovar = get_x_covar(cross)
+        nullcovar = x_covariates(cross) if cross is not None else (
+            read_covariates(args.x_covar) if args.x_covar else None)
+        if nullcovar is not None and args.x_covar and args.strict_ids:
+            from .selection import check_same_ids
+
+            check_same_ids({f"genotypes '{inputs.genotypes.source}'": inputs.genotypes.ids,
+                            f"X covariate file '{args.x_covar}'": nullcovar.index})
+    return inputs.scanned, pheno, covar, kinship, nullcovar
+
+
+def _x_chr_arg(args) -> list[str]:
+    """``--x-chr`` as a list, checked with ``--x-covar`` and ``--cross``."""
+    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
+    if args.x_chr is not None and not x_chr:
+        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
+    if (x_chr or args.x_covar) and args.cross:
+        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
+                            "and --x-covar")
+    if args.x_covar and not x_chr:
+        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
+    return x_chr
 
 
 def cmd_effects(args) -> int:
@@ -153,9 +192,9 @@ def cmd_effects(args) -> int:
 
     _distinct_outputs(args, "--out")
     started = time.perf_counter()
-    genotypes, pheno, covar, kinship = _read_inputs(args)
+    genotypes, pheno, covar, kinship, nullcovar = _read_inputs(args)
     common = dict(chromosome=str(args.chr).strip(), phenotype=args.phenotypes.strip(), kinship=kinship,
-                  kind=args.kind, method=args.method, contrasts=args.contrasts)
+                  kind=args.kind, method=args.method, contrasts=args.contrasts, nullcovar=nullcovar)
     if args.blup:
         result = scan1blup(genotypes, pheno, covar, **common)
     else:
@@ -174,10 +213,10 @@ def cmd_fit1(args) -> int:
     from .io import write_csv_atomic
 
     _distinct_outputs(args, "--out", "--individuals-out")
-    genotypes, pheno, covar, kinship = _read_inputs(args)
+    genotypes, pheno, covar, kinship, nullcovar = _read_inputs(args)
     result = fit1(genotypes, pheno, covar, marker=args.marker.strip(), phenotype=args.phenotypes.strip(),
                   kinship=kinship, kind=args.kind, method=args.method, zerosum=not args.no_zerosum,
-                  contrasts=args.contrasts)
+                  contrasts=args.contrasts, nullcovar=nullcovar)
     import pandas as pd
 
     write_csv_atomic(pd.DataFrame([result.to_row()]), args.out, force=args.force)
@@ -223,7 +262,10 @@ def register(subparsers) -> None:
             "the covariates (and intercept) with their se_ columns. With zerosum (the default) the genotype "
             "effects are centred and their mean is 'intercept'; their SEs are R/qtl2's (those of the uncentred "
             "effects) unless --centred-se. --blup gives scan1blup's shrunken effects (random genotype effects "
-            "with a REML variance per position, column h2_qtl) and their prediction-error SEs."
+            "with a REML variance per position, column h2_qtl) and their prediction-error SEs. The X chromosome "
+            "(of --cross, or named by --x-chr) is fitted with its own genotypes (an F2's SS, SB, BS, BB, SY, BY), "
+            "the X covariates in the null model only (R/qtl2's nullcovar = get_x_covar(cross), or --x-covar) and "
+            "with --kinship loco the kinship of all autosomes."
         ),
     )
     _add_input_arguments(ef)
@@ -243,7 +285,8 @@ def register(subparsers) -> None:
             "se_ columns, sigma2, pve_lod (1 - 10^(-2 LOD/n)), and the variance decomposition variance_qtl, "
             "variance_polygenic, variance_noise, variance_explained (the QTL's share of the phenotypic "
             "variance). --individuals-out gets id, y, fitted, residual, polygenic (BLUP of the polygenic "
-            "effect), noise."
+            "effect), noise. On the X chromosome the X covariates are in the null model (R/qtl2's fit1 with "
+            "nullcovar), so the LOD is the X scan's."
         ),
     )
     _add_input_arguments(f1)

@@ -32,7 +32,8 @@ import os
 import sys
 import time
 
-from .cli_common import add_output_flags, add_peak_arguments, int_at_least, peaks_from_args, say
+from .cli_common import (add_output_flags, add_peak_arguments, add_strict_ids_argument, int_at_least, peaks_from_args,
+                         say)
 from .cross_cli import (
     add_genotype_source,
     check_kinship_arg,
@@ -159,10 +160,17 @@ def cmd_scan(args) -> int:
     if args.kinship is not None:
         check_kinship_arg(args.kinship)
     cross = read_cross_arg(args.cross) if args.cross else None
-    pheno, covar, _ = phenotype_inputs(args, cross)  # before the HMM runs
+    pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
+    if select:
+        from .selection import check_names
+
+        check_names(select, pheno.columns, pheno_name)
     inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
     genotypes = inputs.scanned
     kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
+    from .selection import strict_cli_ids
+
+    strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
     x_options = {}
     if inputs.x_chr:
         from .io import read_covariates
@@ -305,6 +313,7 @@ def register(subparsers) -> None:
                     help="phenotypes: IDs, then one column per phenotype (with --cross, default: the cross's)")
     sc.add_argument("--covar", metavar="C.csv", help="covariates: IDs, then numeric or text columns")
     sc.add_argument("--phenotypes", metavar="A,B,...", help="comma-separated phenotype columns (default: all)")
+    add_strict_ids_argument(sc)
     add_eigen_argument(sc)
     sc.add_argument("--kinship", metavar="loco|overall|FILE",
                     help="'loco' (one kinship per chromosome, leaving it out; computed from the genotypes), "

@@ -20,6 +20,7 @@ from .errors import LMMInputError, report
 from .genotypes import Genotypes
 from .io import LMMData
 from .markers import marker_columns
+from .selection import check_names
 
 __all__ = ["ScanInputs", "validate_inputs", "align_ids", "check_phenotype", "chunk_size"]
 
@@ -69,12 +70,7 @@ def validate_inputs(genotypes, phenotypes, covariates, *, method, refit, lrt_lik
     phenotypes.index = phenotypes.index.astype(str)
     names = [str(c) for c in phenotypes.columns] if select is None else [str(s) for s in select]
     phenotypes.columns = [str(c) for c in phenotypes.columns]
-    unknown = [s for s in names if s not in phenotypes.columns]
-    if unknown:
-        raise LMMInputError(
-            f"no phenotype column named '{unknown[0]}'; the columns are: "
-            + ", ".join(phenotypes.columns[:20]) + (" ..." if phenotypes.shape[1] > 20 else "")
-        )
+    check_names(names, phenotypes.columns)
     if not names:
         raise LMMInputError("there is no phenotype to scan")
     phenotypes = phenotypes[names]

@@ -53,6 +53,24 @@ TITLE_PT_JS = """() => { let best = 0;
   return best; }"""
 
 
+#: The smallest computed font size (px) of each kind of widget text on the page, through every shadow root:
+#: selects, their options, text and file inputs, Bokeh buttons, card headers, tab headers.
+WIDGET_FONTS_JS = """() => { const out = {};
+  const seen = (kind, e) => { const s = parseFloat(getComputedStyle(e).fontSize);
+    out[kind] = Math.min(out[kind] === undefined ? Infinity : out[kind], s); };
+  const walk = (root) => { for (const e of root.querySelectorAll('*')) {
+      const t = e.tagName.toLowerCase();
+      if (t === 'select') seen('select', e);
+      if (t === 'option') seen('option', e);
+      if (t === 'input' && !['checkbox', 'radio', 'hidden'].includes(e.type)) seen('input', e);
+      if (t === 'textarea') seen('input', e);
+      if (e.classList.contains('bk-btn')) seen('button', e);
+      if (e.classList.contains('card-header')) seen('card header', e);
+      if (e.classList.contains('bk-tab')) seen('tab', e);
+      if (e.shadowRoot) walk(e.shadowRoot); } };
+  walk(document); return out; }"""
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     example = example_dir(tmp_path_factory.mktemp("assets"))
@@ -151,6 +169,8 @@ def test_presentation_mode_enlarges_text(browser, app_url, pages):
     normal.locator(".profile-summary", has_text="ĥ²").wait_for()
     small_text = body_font_px(normal, ".profile-summary")
     small_title = normal.evaluate(TITLE_PT_JS)
+    small_widgets = normal.evaluate(WIDGET_FONTS_JS)
+    assert small_widgets["select"] < 18  # a <select> takes the browser's 13.3 px unless told
     page = _open(browser, app_url, "1024", "?presentation=1")
     try:
         page.locator(".profile-summary", has_text="ĥ²").wait_for()
@@ -158,6 +178,10 @@ def test_presentation_mode_enlarges_text(browser, app_url, pages):
         assert big_text >= 18 > small_text
         page.wait_for_timeout(1500)
         assert page.evaluate(TITLE_PT_JS) >= 1.5 * small_title
+        # every widget's own text too: the Select and its options, inputs, buttons, card headers, tabs
+        widgets = page.evaluate(WIDGET_FONTS_JS)
+        assert {"select", "option", "input", "button", "tab"} <= set(widgets), widgets
+        assert all(px >= 18 for px in widgets.values()), widgets
         # the sidebar switch turns it off again (and back on), live
         page.locator(".presentation-switch .bk-knob").first.click()
         for _ in range(40):
@@ -165,6 +189,7 @@ def test_presentation_mode_enlarges_text(browser, app_url, pages):
                 break
             page.wait_for_timeout(250)
         assert body_font_px(page, ".profile-summary") == pytest.approx(small_text)
+        assert page.evaluate(WIDGET_FONTS_JS) == pytest.approx(small_widgets)  # back to the usual sizes
         assert page.errors == []
     finally:
         page.context.close()

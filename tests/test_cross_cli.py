@@ -293,10 +293,16 @@ def test_effects_and_fit1_from_a_cross(iron, tmp_path, capsys):
     assert list(e1.columns) == list(e2.columns) and "SY" not in e1.columns and "SB" in e1.columns
     np.testing.assert_allclose(e1.select_dtypes("number").to_numpy(), e2.select_dtypes("number").to_numpy(),
                                rtol=1e-9, atol=1e-10)
+    # X: from the cross (its X covariates in the null model; tests/test_xeffects.py checks it against R/qtl2)
     code, _, err = run(capsys, "fit1", "--cross", IRON, "--phenotypes", "liver", "--marker", "DXMit16",
                        "--out", tmp_path / "f.csv")
-    assert code == 2 and "DXMit16" in err and "autosome" in err
-    assert not (tmp_path / "f.csv").exists()
+    assert code == 0, err
+    assert pd.read_csv(tmp_path / "f.csv")["chr"].iloc[0] == "X"
+    # from a genotype file X has its own genotype set but no X covariates: refused, pointing to --cross
+    code, _, err = run(capsys, "fit1", "--genoprobs", tmp_path / "p.h5", "--pheno", pheno, "--phenotypes", "liver",
+                       "--marker", "DXMit16", "--out", tmp_path / "f2.csv")
+    assert code == 2 and "DXMit16" in err and "--cross" in err
+    assert not (tmp_path / "f2.csv").exists()
 
 
 # --------------------------------------------------------------------------- #
@@ -318,7 +324,6 @@ BAD = [
      "no phenotypes"),
     (("scan", "--cross", IRON, "--kinship", "loco", "--covar-columns", ",", "--out", "{tmp}/o.csv"), "empty"),
     (("scan", "--cross", IRON, "--kinship", "nofile.csv", "--out", "{tmp}/o.csv"), "nofile.csv"),
-    (("effects", "--cross", IRON, "--phenotypes", "liver", "--chr", "X", "--out", "{tmp}/o.csv"), "autosome"),
 ]
 
 

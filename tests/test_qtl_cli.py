@@ -157,7 +157,7 @@ def test_effects_and_fit1_bad_input(files, capsys):
     args = inputs(files)
     args[-1] = "missing_trait"
     code, _, err = run(capsys, "effects", *args, "--chr", "1", "--out", files / "e.csv")
-    assert code == 2 and "no column 'missing_trait'" in err
+    assert code == 2 and "no phenotype column named 'missing_trait'" in err
     code, _, err = run(capsys, "fit1", *inputs(files), "--marker", "x", "--out", files / "e.csv",
                        "--individuals-out", files / "e.csv")
     assert code == 2 and "same file" in err

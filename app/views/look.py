@@ -15,8 +15,12 @@ from typing import Callable
 import holoviews as hv
 import panel as pn
 import param
+from panel.theme import Bootstrap
+from panel.viewable import Viewable
 
 __all__ = [
+    "CONTROL_FONT_VAR",
+    "LectureDesign",
     "Look",
     "PRESENT_FONT_PX",
     "PRESENT_FONTSCALE",
@@ -33,6 +37,31 @@ NORMAL_FONT_PX = 14
 PRESENT_FONTSCALE = 1.75
 #: Line widths and marker sizes in presentation mode.
 _THICKER, _LARGER = 1.8, 1.45
+
+
+#: The CSS custom property that sizes the widgets' own text in presentation mode (unset otherwise).
+CONTROL_FONT_VAR = "--lmm-control-font-size"
+
+#: CSS inside every component's shadow root: the text of widgets that do not inherit the page's font
+#: size (a <select> and its options take the browser's 13.3 px, Bootstrap's buttons 0.8rem) follows
+#: CONTROL_FONT_VAR, which :func:`text_styles` sets on the page's containers in presentation mode
+#: (and to ``initial``, i.e. unset, otherwise); unset, each keeps its usual size (the fallback).
+CONTROL_CSS = f"""
+.bk-btn {{ --bs-btn-font-size: var({CONTROL_FONT_VAR}, 0.8rem); }}
+select, select option, select optgroup, button.card-header {{ font-size: var({CONTROL_FONT_VAR}, 13.3333px); }}
+input.bk-input, textarea.bk-input, .choices__inner, .choices__input, .choices__item {{
+  font-size: var({CONTROL_FONT_VAR}, inherit);
+}}
+"""
+
+
+class LectureDesign(Bootstrap):
+    """Panel's Bootstrap design, with :data:`CONTROL_CSS` in every component (so in every widget)."""
+
+    modifiers = {
+        **Bootstrap.modifiers,
+        Viewable: {"stylesheets": [*Bootstrap.modifiers[Viewable]["stylesheets"], CONTROL_CSS]},
+    }
 
 
 class Look(param.Parameterized):
@@ -96,6 +125,13 @@ def live_plot(func: Callable, deps: dict, look: Look, **pane_params) -> pn.pane.
 
 
 def text_styles(presentation: bool) -> dict:
-    """CSS for a top-level container: the base font size that every component below inherits."""
+    """CSS for a top-level container: the base font size that every component below inherits.
+
+    In presentation mode also :data:`CONTROL_FONT_VAR`, the size of the widgets' own text
+    (selects and their options, inputs, buttons; see :class:`LectureDesign`).
+    """
     px = PRESENT_FONT_PX if presentation else NORMAL_FONT_PX
-    return {"--bokeh-font-size": f"{px}px", "font-size": f"{px}px"}
+    # "initial" makes the custom property unset (so each widget keeps its usual size); leaving the key
+    # out would not clear a value already sent to the browser when presentation mode is turned off
+    return {"--bokeh-font-size": f"{px}px", "font-size": f"{px}px",
+            CONTROL_FONT_VAR: f"{px}px" if presentation else "initial"}
