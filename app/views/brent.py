@@ -19,7 +19,7 @@ from ..state import METHODS, ZOOM_POINTS, BrentFrame, ExplorerState
 from .brent_figure import BrentFigure
 from .brent_plots import PARABOLA_COLOUR, BrentLayout, StepDetail, brent_layout, step_detail, zoom_window
 from .base import StateView
-from .look import _LARGER, _THICKER, PRESENT_FONTSCALE
+from .look import PRESENT_LARGER, PRESENT_THICKER, PRESENT_FONTSCALE
 from .style import METHOD_COLOURS, OPTIMUM_COLOUR, STEP_COLOURS, escape, look as button_look, titled
 
 __all__ = ["BrentView", "reason_text", "golden_example"]
@@ -287,7 +287,7 @@ class BrentView(StateView):
         return brent_layout(frame, curve, detail, zoom=zoom)
 
     def _new_figures(self) -> dict[bool, BrentFigure]:
-        look = (dict(fontscale=PRESENT_FONTSCALE, thicker=_THICKER, larger=_LARGER, toolbar="right")
+        look = (dict(fontscale=PRESENT_FONTSCALE, thicker=PRESENT_THICKER, larger=PRESENT_LARGER, toolbar="right")
                 if self.look.presentation else {})
         figures = {zoom: BrentFigure(**look) for zoom in (False, True)}
         for zoom, fig in figures.items():

@@ -24,6 +24,8 @@ __all__ = [
     "Look",
     "PRESENT_FONT_PX",
     "PRESENT_FONTSCALE",
+    "PRESENT_THICKER",
+    "PRESENT_LARGER",
     "styled",
     "live_plot",
     "text_styles",
@@ -36,7 +38,7 @@ NORMAL_FONT_PX = 14
 #: Scale of every plot font in presentation mode (bokeh's defaults are 12pt titles, 10pt ticks).
 PRESENT_FONTSCALE = 1.75
 #: Line widths and marker sizes in presentation mode.
-_THICKER, _LARGER = 1.8, 1.45
+PRESENT_THICKER, PRESENT_LARGER = 1.8, 1.45
 
 
 #: The CSS custom property that sizes the widgets' own text in presentation mode (unset otherwise).
@@ -78,11 +80,11 @@ def _thicken(element):
         return element
     changes = {}
     if isinstance(element, (hv.Curve, hv.HLine, hv.VLine, hv.ErrorBars, hv.Spikes)):
-        changes["line_width"] = _THICKER * float(style.get("line_width", 1.5))
+        changes["line_width"] = PRESENT_THICKER * float(style.get("line_width", 1.5))
     if isinstance(element, (hv.Scatter, hv.Points)):
-        changes["size"] = _LARGER * float(style.get("size", 6))
+        changes["size"] = PRESENT_LARGER * float(style.get("size", 6))
         if "line_width" in style:
-            changes["line_width"] = _THICKER * float(style["line_width"])
+            changes["line_width"] = PRESENT_THICKER * float(style["line_width"])
     if isinstance(element, (hv.Labels, hv.Text)):
         size = str(style.get("text_font_size", "10pt"))
         if size.endswith("pt") or size.endswith("px"):

@@ -9,7 +9,7 @@ from lmmcore import CI_DROP
 
 from ..state import METHODS
 from .base import StateView
-from .look import _LARGER, _THICKER, PRESENT_FONTSCALE
+from .look import PRESENT_LARGER, PRESENT_THICKER, PRESENT_FONTSCALE
 from .plots import ProfileLayout, profile_layout
 from .profile_figure import ProfileFigure
 from .style import escape
@@ -71,7 +71,7 @@ class ProfileView(StateView):
 
     def _new_figure(self) -> ProfileFigure:
         if self.look.presentation:
-            fig = ProfileFigure(fontscale=PRESENT_FONTSCALE, thicker=_THICKER, larger=_LARGER, toolbar="right")
+            fig = ProfileFigure(fontscale=PRESENT_FONTSCALE, thicker=PRESENT_THICKER, larger=PRESENT_LARGER, toolbar="right")
         else:
             fig = ProfileFigure()
         fig.show(self.layout())
