@@ -10,8 +10,9 @@ bit patterns), so the common tables (float64, integer, boolean and text
 columns whose cells need no quoting) are formatted here as whole columns and
 joined row by row.
 
-Anything else (other dtypes, a MultiIndex, labels or cells that the ``csv``
-module would quote, a single column, an empty table) returns ``None``, and
+Anything else (other dtypes, a MultiIndex, labels that the ``csv`` module
+would quote, a single column, an empty table) returns ``None``, and a text
+cell that would be quoted raises :class:`NotPlain` while writing; either way
 the caller falls back on ``to_csv``: the bytes written never depend on which
 route was taken.
 """
@@ -23,7 +24,7 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
-__all__ = ["FORMULA_START", "csv_chunks"]
+__all__ = ["FORMULA_START", "NotPlain", "csv_chunks"]
 
 #: Text cells starting with one of these are run as formulas by spreadsheets; they get a leading quote.
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -33,31 +34,31 @@ _NEEDS_QUOTING = (",", '"', "\r", "\n")
 ROWS_PER_CHUNK = 50_000
 
 
-def _text_cells(values: np.ndarray, neutralise: bool) -> list[str] | None:
-    """Text cells of an object column (missing cells empty), or None when one is not text or needs quoting."""
+class NotPlain(Exception):
+    """A cell that only ``to_csv`` writes right (it needs quoting, or is not text): start again with ``to_csv``."""
+
+
+def _text_cells(values: np.ndarray, neutralise: bool) -> list[str]:
+    """Text cells of an object column (missing cells empty); :class:`NotPlain` when one is not plain text."""
     missing = pd.isna(values)
     cells = values.tolist()
     if missing.any():
         cells = ["" if gone else v for v, gone in zip(cells, missing.tolist())]
     if set(map(type, cells)) - {str}:
-        return None
+        raise NotPlain
     if neutralise:
         cells = ["'" + v if v.startswith(FORMULA_START) else v for v in cells]
     joined = "".join(cells)
     if any(c in joined for c in _NEEDS_QUOTING):
-        return None
+        raise NotPlain
     return cells
 
 
 def _formatter(series: pd.Series, neutralise: bool):
-    """A function of a row slice giving one column's cells as ``to_csv`` writes them, or None if not handled.
-
-    Text columns are formatted (and checked) at once, here; numbers per slice.
-    """
+    """A function of a row slice giving one column's cells as ``to_csv`` writes them, or None if not handled."""
     dtype = series.dtype
     if isinstance(dtype, pd.StringDtype):
-        cells = _text_cells(series.to_numpy(dtype=object, na_value=None), neutralise)
-        return None if cells is None else (lambda rows: cells[rows])
+        return lambda rows: _text_cells(series.iloc[rows].to_numpy(dtype=object, na_value=None), neutralise)
     if not isinstance(dtype, np.dtype):
         return None
     values = series.to_numpy()
@@ -74,8 +75,7 @@ def _formatter(series: pd.Series, neutralise: bool):
     if dtype.kind == "b":
         return lambda rows: ["True" if v else "False" for v in values[rows].tolist()]
     if dtype == object:
-        cells = _text_cells(values, neutralise)
-        return None if cells is None else (lambda rows: cells[rows])
+        return lambda rows: _text_cells(values[rows], neutralise)
     return None
 
 
@@ -101,8 +101,16 @@ def csv_chunks(df: pd.DataFrame, *, index: bool = False, neutralise: bool = True
     -------
     iterator of str or None
         The header line, then blocks of :data:`ROWS_PER_CHUNK` rows, each
-        ending with a line break; None when the table has a column type,
-        label or cell that only ``to_csv`` handles (the caller uses it).
+        ending with a line break; None when the table has a column type or
+        label that only ``to_csv`` handles (the caller uses it).
+
+    Raises
+    ------
+    NotPlain
+        While iterating, at the first block with a text cell that the
+        ``csv`` module would quote (or an object cell that is not text): the
+        caller discards what it wrote and uses ``to_csv``. Text is checked
+        block by block, so no copy of a whole text column is held.
 
     Notes
     -----
@@ -110,9 +118,7 @@ def csv_chunks(df: pd.DataFrame, *, index: bool = False, neutralise: bool = True
     ``numpy.str_(x)`` and a missing one as nothing; ``float.__repr__(x)``
     is the same text for every finite and infinite double (shortest digits
     that round-trip, positional for exponents -4 to 15, ``1e-05`` style
-    otherwise). Integers and booleans are written with ``str``. Cells are
-    checked before anything is returned, so a None never follows a
-    partial result.
+    otherwise). Integers and booleans are written with ``str``.
     """
     if isinstance(df.columns, pd.MultiIndex) or isinstance(df.index, pd.MultiIndex):
         return None
@@ -126,10 +132,15 @@ def csv_chunks(df: pd.DataFrame, *, index: bool = False, neutralise: bool = True
         return None
     formatters = []
     if index:
-        ids = _text_cells(df.index.to_numpy(dtype=object), neutralise=False)
-        if ids is None or "" in ids:
-            return None
-        formatters.append(lambda rows: ids[rows])
+        ids = df.index.to_numpy(dtype=object)
+
+        def id_cells(rows: slice) -> list[str]:
+            cells = _text_cells(ids[rows], neutralise=False)
+            if "" in cells:
+                raise NotPlain
+            return cells
+
+        formatters.append(id_cells)
     for k in range(df.shape[1]):
         fmt = _formatter(df.iloc[:, k], neutralise)
         if fmt is None:

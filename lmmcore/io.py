@@ -54,7 +54,7 @@ import numpy as np
 import pandas as pd
 
 from .csv_text import FORMULA_START as _FORMULA_START
-from .csv_text import csv_chunks
+from .csv_text import NotPlain, csv_chunks
 from .eigen import validate_kinship_matrix
 from .errors import LMMInputError, report
 from .tables import (
@@ -541,10 +541,15 @@ def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool
     with atomic_output(path, force=force) as tmp:
         with open(tmp, "w", newline="") as fh:
             pieces = csv_chunks(df, index=index)  # the same bytes as to_csv, formatted by whole columns
+            if pieces is not None:
+                try:
+                    fh.writelines(pieces)
+                except NotPlain:  # a cell to be quoted: start again with to_csv
+                    fh.seek(0)
+                    fh.truncate()
+                    pieces = None
             if pieces is None:
                 neutralise_formulas(df).to_csv(fh, index=index)
-            else:
-                fh.writelines(pieces)
     return Path(path)
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from lmmcore import csv_text
-from lmmcore.csv_text import csv_chunks
+from lmmcore.csv_text import NotPlain, csv_chunks
 from lmmcore.io import neutralise_formulas, write_csv_atomic
 
 
@@ -17,7 +17,10 @@ def _pandas_text(df: pd.DataFrame, index: bool = False) -> str:
 
 def _fast_text(df: pd.DataFrame, index: bool = False) -> str | None:
     pieces = csv_chunks(df, index=index)
-    return None if pieces is None else "".join(pieces)
+    try:
+        return None if pieces is None else "".join(pieces)
+    except NotPlain:
+        return None
 
 
 def _awkward_floats(rng, size: int) -> np.ndarray:
@@ -101,5 +104,15 @@ def test_chunks_join_to_the_same_text(monkeypatch, tmp_path):
     df = pd.DataFrame({"m": [f"k{i}" for i in range(50)], "x": rng.normal(size=50), "i": np.arange(50)})
     df.loc[::5, "x"] = np.nan
     assert _fast_text(df) == _pandas_text(df)
+    target = write_csv_atomic(df, tmp_path / "out.csv")
+    assert target.read_bytes() == _pandas_text(df).encode()
+
+
+def test_a_cell_to_quote_in_a_later_block_restarts_with_to_csv(monkeypatch, tmp_path):
+    # the text is checked block by block: a quoted cell after the first block discards what was written
+    monkeypatch.setattr(csv_text, "ROWS_PER_CHUNK", 4)
+    df = pd.DataFrame({"m": [f"k{i}" for i in range(10)], "x": np.arange(10.0)})
+    df.loc[9, "m"] = "k,9"
+    assert _fast_text(df) is None
     target = write_csv_atomic(df, tmp_path / "out.csv")
     assert target.read_bytes() == _pandas_text(df).encode()
