@@ -5,8 +5,8 @@
 module; for the long tables of a genome scan (10^4-10^6 rows of twenty
 columns) that is most of the time spent writing. Python's own
 ``float.__repr__`` gives the same shortest round-trip digits and the same
-notation as NumPy's ``str`` (the tests compare both on millions of random
-bit patterns), so the common tables (float64, integer, boolean and text
+notation as NumPy's ``str`` (the tests compare both on random doubles of
+every exponent), so the common tables (float64, integer, boolean and text
 columns whose cells need no quoting) are formatted here as whole columns and
 joined row by row.
 
