@@ -22,7 +22,9 @@ waiting for a core, and the first call of a Python process pays for imports,
 so ``lmmcore_genoprob_s`` is timed after a warm-up call (as R's after
 ``library(qtl2)``) while the ``*_command_s`` and ``path`` times are whole
 commands, start-up included. Peak resident memory of each lmmcore command is
-reported. Without Rscript
+reported. lmmcore's bytecode is compiled first, as ``pip install`` does; the
+BLAS kernel that numpy loads is printed (threadpoolctl); the last lines
+(``RATIO``) give R/qtl2 / lmmcore in wall and CPU seconds. Without Rscript
 or R/qtl2 the R columns are skipped with a message. Run with the OpenBLAS
 overrides unset, as for R::
 
@@ -106,6 +108,24 @@ def _cli(argv: list[str]) -> tuple[float, float, float]:
     return wall, int(fields[1]) / 1024, float(fields[2])
 
 
+def _compile_bytecode() -> None:
+    """Compile lmmcore's bytecode, as ``pip install`` does (an editable install with
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every module in every command)."""
+    import compileall
+
+    compileall.compile_dir(str(ROOT / "lmmcore"), quiet=1)
+
+
+def _blas_kernel() -> str:
+    """The BLAS that numpy loads in a child process (threadpoolctl), with the OpenBLAS overrides unset."""
+    code = ("import json, numpy, threadpoolctl; print(json.dumps([(d.get('internal_api'), d.get('version'), "
+            "d.get('architecture'), d.get('num_threads')) for d in threadpoolctl.threadpool_info()]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env())
+    if done.returncode != 0:
+        return "unknown (threadpoolctl failed)"
+    return "; ".join(f"{a} {v} kernel {k}, {t} thread(s)" for a, v, k, t in json.loads(done.stdout))
+
+
 def _r_available() -> str | None:
     if shutil.which("Rscript") is None:
         return "Rscript is not on the PATH"
@@ -173,6 +193,8 @@ def main(argv=None) -> int:
     why = "--no-r" if args.no_r else _r_available()
     if why:
         print(f"R/qtl2 comparison skipped: {why}", file=sys.stderr)
+    _compile_bytecode()
+    print(f"numpy's BLAS: {_blas_kernel()}; OpenBLAS overrides unset for lmmcore and R", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for zip_path in args.crosses:
@@ -180,6 +202,15 @@ def main(argv=None) -> int:
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows).set_index("cross").T
     print(table.to_string(float_format=lambda v: f"{v:.4g}"), file=sys.stderr)
+    for row in rows:
+        if "ratio_genoprob" in row:
+            print(f"RATIO {row['cross']} calc_genoprob: R/qtl2 / lmmcore = {row['ratio_genoprob']:.1f} x wall, "
+                  f"{row['ratio_genoprob_cpu']:.1f} x CPU (target >= 10)", file=sys.stderr)
+        if "ratio_path" in row:
+            print(f"RATIO {row['cross']} whole path (lmmcore scan --cross ... as one command, start-up included): "
+                  f"R/qtl2 / lmmcore = {row['ratio_path']:.1f} x wall, {row['ratio_path_cpu']:.1f} x CPU "
+                  f"(lmmcore {row['lmmcore_path_s']:.2f} s wall, {row['lmmcore_path_cpu_s']:.2f} s CPU; "
+                  f"target >= 10); LOD max |diff| {row['lod_max_abs_diff']:.1e}", file=sys.stderr)
     return 0
 
 

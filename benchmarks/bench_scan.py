@@ -27,7 +27,23 @@
 
 Every process runs with the BLAS threads it finds (set ``OMP_NUM_THREADS``
 to change that); GEMMA 0.98 uses its own threads for the eigendecomposition
-only.
+only. Every tool runs with ``OPENBLAS_CORETYPE`` and ``OPENBLAS_L2_SIZE``
+unset (old OpenBLAS builds need them; numpy's bundled OpenBLAS does not), and
+the BLAS kernel that numpy loads is printed (threadpoolctl). Wall and CPU
+seconds (user + system, from ``os.wait4``) are both reported: on a shared
+machine the CPU seconds are the steadier figure. lmmcore's bytecode is
+compiled first (``compileall``), as ``pip install`` does, so that no run
+pays for compiling the package's sources.
+
+The whole-process comparison alone, at several sizes, in one command::
+
+    python benchmarks/bench_scan.py --cli-vs-gemma --sizes 1000x10000,2000x20000 --repeat 3
+
+runs ``lmmcore scan --bed ... --kinship K.csv --refit`` (CSV output of every
+column) and ``gemma -lmm 2`` alternately on the same files and prints
+``gemma / ours`` for wall and CPU seconds (target >= 5 at both sizes); a row
+with one BLAS thread for lmmcore shows the figure independent of the other
+core's load.
 """
 
 from __future__ import annotations
@@ -190,11 +206,43 @@ def _own_peak_mb() -> float | None:
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+#: Overrides for old OpenBLAS builds, unset for every tool compared.
+_BLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+
+
+def tool_env(extra: dict | None = None) -> dict:
+    """The environment of every measured process: this one without the OpenBLAS overrides, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in _BLAS_OVERRIDES}
+    return {**env, **(extra or {})}
+
+
+def blas_kernel(env: dict | None = None) -> str:
+    """The BLAS that numpy loads in a child process with ``env``, as threadpoolctl describes it."""
+    code = ("import json, numpy, threadpoolctl; print(json.dumps([(d.get('internal_api'), d.get('version'), "
+            "d.get('architecture'), d.get('num_threads')) for d in threadpoolctl.threadpool_info()]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=tool_env(env))
+    if done.returncode != 0:
+        return "unknown (threadpoolctl failed)"
+    return "; ".join(f"{api} {ver} kernel {arch}, {threads} thread(s)" for api, ver, arch, threads
+                     in json.loads(done.stdout))
+
+
+def compile_bytecode() -> None:
+    """Compile lmmcore's bytecode, as ``pip install`` does (an editable install with
+    ``PYTHONDONTWRITEBYTECODE`` would otherwise compile every module in every run)."""
+    import compileall
+
+    compileall.compile_dir(str(HERE.parent / "lmmcore"), quiet=1)
+
+
 def measure(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> dict:
-    """Run a command; return its wall time, peak RSS (MB), exit status, stdout and stderr."""
+    """Run a command; return its wall and CPU (user + system) seconds, peak RSS (MB), exit status, stdout, stderr.
+
+    The OpenBLAS overrides are unset (:func:`tool_env`).
+    """
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **env} if env else None)
+                            env=tool_env(env))
     out_chunks, err_chunks = [], []
     # read pipes before waiting so that a chatty tool cannot block on a full pipe
     out, err = proc.stdout.read(), proc.stderr.read()
@@ -204,6 +252,7 @@ def measure(cmd: list[str], cwd: Path | None = None, env: dict | None = None) ->
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {
         "wall_s": time.perf_counter() - t0,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_mb": usage.ru_maxrss / 1024.0,
         "status": proc.returncode,
         "stdout": "".join(out_chunks),
@@ -235,17 +284,91 @@ def _run_worker_once(kind: str, workdir: Path, chunk: int | None, n_perm: int = 
     return res
 
 
-def run_cli(workdir: Path, repeat: int = 1) -> dict:
+def run_cli(workdir: Path, repeat: int = 1, env: dict | None = None) -> dict:
     """``lmmcore scan --refit`` as a user runs it: PLINK files, kinship and phenotype CSVs, full output CSV."""
     cmd = [sys.executable, "-m", "lmmcore.cli", "scan", "--bed", "bench", "--pheno", "P.csv", "--kinship", "K.csv",
            "--refit", "--out", "cli.csv", "--force", "--quiet"]
     runs = []
     for _ in range(max(1, repeat)):
-        res = measure(cmd, cwd=workdir)
+        res = measure(cmd, cwd=workdir, env=env)
         if res["status"] != 0:
             raise RuntimeError(f"lmmcore scan failed:\n{res['stderr'][-2000:]}")
         runs.append(res)
     return best_of(runs)
+
+
+def _parse_sizes(text: str) -> list[tuple[int, int]]:
+    try:
+        return [(int(a), int(b)) for a, b in (part.lower().split("x") for part in text.split(",") if part.strip())]
+    except ValueError:
+        raise SystemExit(f"--sizes {text!r}: give sizes as NxM, comma-separated, e.g. 1000x10000,2000x20000")
+
+
+def simulate_into(workdir: Path, n: int, m: int, n_chr: int, seed: int) -> dict:
+    """Simulate the benchmark files into ``workdir`` in a child process (kept files are reused)."""
+    info_file = workdir / "simulated.json"
+    wanted = {"n": n, "m": m, "n_chr": n_chr, "seed": seed}
+    if info_file.is_file() and json.loads(info_file.read_text()).get("args") == wanted:
+        return json.loads(info_file.read_text())
+    workdir.mkdir(parents=True, exist_ok=True)
+    sim = measure([sys.executable, str(Path(__file__).resolve()), "--worker", "simulate", "--workdir", str(workdir),
+                   "--n", str(n), "--m", str(m), "--n-chr", str(n_chr), "--seed", str(seed)])
+    if sim["status"] != 0:
+        raise RuntimeError(f"simulation failed:\n{sim['stderr']}")
+    info = {**json.loads(sim["stdout"].strip().splitlines()[-1]), "args": wanted}
+    info_file.write_text(json.dumps(info))
+    return info
+
+
+def cli_vs_gemma(sizes: list[tuple[int, int]], n_chr: int, seed: int, repeat: int, keep: Path | None) -> int:
+    """The whole ``lmmcore scan --refit`` process against ``gemma -lmm 2``, alternately, at each size."""
+    if shutil.which("gemma") is None:
+        raise SystemExit("gemma is not on the PATH (Debian: apt-get install gemma)")
+    compile_bytecode()
+    print(f"{os.cpu_count()} CPUs; numpy's BLAS: {blas_kernel()}; OpenBLAS overrides unset for every tool; "
+          f"best of {repeat} alternated run(s) per tool (wall and CPU minimised separately)", flush=True)
+    header = (f"{'n x m':>13s} {'run':44s} {'wall s':>7s} {'CPU s':>7s} {'peak MB':>8s} "
+              f"{'gemma/x wall':>12s} {'gemma/x CPU':>11s}")
+    summary = []
+    for n, m in sizes:
+        tmp = None
+        if keep is None:
+            tmp = tempfile.TemporaryDirectory(prefix="bench_scan_")
+            workdir = Path(tmp.name)
+        else:
+            workdir = keep / f"n{n}_m{m}"
+        try:
+            simulate_into(workdir, n, m, n_chr, seed)
+            runs = {"gemma": [], "ours": [], "ours1": []}
+            for _ in range(max(1, repeat)):
+                runs["gemma"].append(_run_gemma_once(shutil.which("gemma"), workdir, 2))
+                runs["ours"].append(run_cli(workdir))
+                runs["ours1"].append(run_cli(workdir, env=ONE_THREAD))
+            best = {k: {"wall_s": min(r["wall_s"] for r in v), "cpu_s": min(r["cpu_s"] for r in v),
+                        "peak_mb": max(r["peak_mb"] for r in v)} for k, v in runs.items()}
+            g = best["gemma"]
+            agree = agreement(pd.read_csv(workdir / "cli.csv").set_index("marker")["p_lrt"],
+                              runs["gemma"][-1]["table"].set_index("rs")["p_lrt"])
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        print()
+        print(header)
+        names = {"gemma": "gemma -lmm 2 (LRT)", "ours": "lmmcore scan --refit (LRT + Wald), BLAS default",
+                 "ours1": "lmmcore scan --refit, 1 BLAS thread"}
+        for key in ("gemma", "ours", "ours1"):
+            b = best[key]
+            print(f"{f'{n} x {m}':>13s} {names[key]:44s} {b['wall_s']:7.2f} {b['cpu_s']:7.2f} {b['peak_mb']:8.0f} "
+                  f"{g['wall_s'] / b['wall_s']:12.2f} {g['cpu_s'] / b['cpu_s']:11.2f}")
+        print(f"{'':13s} p_lrt against gemma on {agree['markers']} markers: max |d -log10 p| = "
+              f"{agree['max_abs_diff']:.2e}")
+        summary.append((n, m, g["wall_s"] / best["ours"]["wall_s"], g["cpu_s"] / best["ours"]["cpu_s"],
+                        g["cpu_s"] / best["ours1"]["cpu_s"]))
+    print()
+    for n, m, wall, cpu, cpu1 in summary:
+        print(f"RATIO n = {n}, m = {m}: gemma -lmm 2 / lmmcore scan --refit = {wall:.2f} x wall, {cpu:.2f} x CPU "
+              f"({cpu1:.2f} x CPU with one BLAS thread); target >= 5")
+    return 0
 
 
 def run_gemma(workdir: Path, lmm: int, repeat: int = 1) -> dict | None:
@@ -314,8 +437,16 @@ def main(argv=None) -> int:
     parser.add_argument("--skip-gemma", action="store_true")
     parser.add_argument("--fastlmm-python", default=DEFAULT_FASTLMM_PYTHON,
                         help=f"python of a virtualenv with fastlmm (default {DEFAULT_FASTLMM_PYTHON}; skipped if absent)")
+    parser.add_argument("--cli-vs-gemma", action="store_true",
+                        help="only the whole lmmcore scan --refit process against gemma -lmm 2, at --sizes")
+    parser.add_argument("--sizes", default=None,
+                        help="with --cli-vs-gemma: NxM sizes, comma-separated (default: --n x --m)")
     parser.add_argument("--worker", choices=["simulate", "rotation", "fixed", "exact", "perm"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.cli_vs_gemma:
+        sizes = _parse_sizes(args.sizes) if args.sizes else [(args.n, args.m)]
+        return cli_vs_gemma(sizes, args.n_chr, args.seed, max(1, args.repeat), args.workdir)
 
     if args.worker:
         if args.worker == "simulate":
@@ -340,8 +471,10 @@ def main(argv=None) -> int:
         workdir.mkdir(parents=True, exist_ok=True)
     try:
         threads = os.environ.get("OMP_NUM_THREADS") or os.environ.get("OPENBLAS_NUM_THREADS") or "default"
+        compile_bytecode()
         print(f"simulating n = {args.n}, m = {args.m} ({args.n_chr} chromosomes) in {workdir}; "
-              f"{os.cpu_count()} CPUs, BLAS threads: {threads}; best of {max(1, args.repeat)} run(s) ...", flush=True)
+              f"{os.cpu_count()} CPUs, BLAS threads: {threads} ({blas_kernel()}; OpenBLAS overrides unset); "
+              f"best of {max(1, args.repeat)} run(s) ...", flush=True)
         # simulated in a child process: a child's ru_maxrss starts from its parent's RSS at fork,
         # so the parent must stay small for the peaks measured below to be the children's own
         sim = measure([sys.executable, str(Path(__file__).resolve()), "--worker", "simulate", "--workdir",
@@ -429,6 +562,9 @@ def main(argv=None) -> int:
                   f"{gemma2['wall_s'] / exact['wall_s']:.1f} x; ours fixed {fixed['wall_s']:.1f} s; "
                   f"the command line with CSV inputs and full output {cli['wall_s']:.1f} s = "
                   f"{gemma2['wall_s'] / cli['wall_s']:.1f} x")
+            print(f"RATIO (whole processes) gemma -lmm 2 / lmmcore scan --refit: {gemma2['wall_s'] / cli['wall_s']:.2f} x "
+                  f"wall, {gemma2['cpu_s'] / cli['cpu_s']:.2f} x CPU (gemma {gemma2['cpu_s']:.2f} CPU s, ours "
+                  f"{cli['cpu_s']:.2f} CPU s); target >= 5")
         print()
         print("summary (in-process: the scan call after reading; wall: the whole process, from the outside)")
         print(f"{'run':34s} {'threads':>7s} {'in-proc s':>9s} {'wall s':>7s} {'read s':>6s} {'peak MB':>8s} "

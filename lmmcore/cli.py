@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description="Exact linear mixed models for heritability and QTL mapping.",
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
 
@@ -168,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
     register_qtl_commands(sub)  # peaks, effects, fit1
     register_cross_commands(sub)  # genoprob
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (``importlib.metadata`` is slow to import)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show program's version number and exit"):
+        super().__init__(option_strings=option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(f"{PROG} {_version()}\n", sys.stdout)
+        parser.exit()
 
 
 def _version() -> str:

@@ -37,8 +37,6 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
-
 from .cli_common import add_output_flags, int_at_least, non_negative, number, say
 from .errors import LMMInputError, report
 
@@ -159,6 +157,7 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
     (a terminal only; none with ``quiet``) can count them, and copied into
     one array in the union layout of ``genoprob``.
     """
+    import numpy as np
     from tqdm import tqdm
 
     from .crosstypes import cross_model
@@ -443,6 +442,8 @@ def map_table(genotypes: "Genotypes") -> "pd.DataFrame":
 
 
 def cmd_genoprob(args) -> int:
+    import numpy as np
+
     from .io import check_output_path, write_csv_atomic
 
     out = str(args.out)

@@ -14,7 +14,6 @@ from typing import Mapping
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 from .errors import LMMInputError
 
@@ -85,6 +84,8 @@ def distance_to_recfrac(d, map_function: str = "haldane") -> np.ndarray:
         return 0.5 * np.tanh(d / 50.0)
     if map_function == "morgan":
         return np.minimum(d / 100.0, 0.5)
+    from scipy.optimize import brentq  # only c-f needs it (scipy.optimize is slow to import)
+
     flat = np.minimum(d.ravel(), 300.0)
     out = np.zeros_like(flat)
     for k, a in enumerate(flat):  # c-f has no closed form; maps are short

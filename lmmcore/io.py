@@ -53,6 +53,8 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 
+from .csv_text import FORMULA_START as _FORMULA_START
+from .csv_text import NotPlain, csv_chunks
 from .eigen import validate_kinship_matrix
 from .errors import LMMInputError, report
 from .tables import (
@@ -487,9 +489,6 @@ def check_output_path(path, force: bool = False) -> Path:
     return path
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Prefix text cells that a spreadsheet would run as a formula with a quote."""
     out = df.copy()
@@ -544,11 +543,22 @@ def write_csv_atomic(df: pd.DataFrame, path, *, force: bool = False, index: bool
     """Write a CSV through :func:`atomic_output`, spreadsheet formulas neutralised.
 
     Text cells that a spreadsheet would run as formulas are prefixed with a
-    quote (:func:`neutralise_formulas`).
+    quote (:func:`neutralise_formulas`). Tables of numbers and plain text
+    are formatted by :func:`lmmcore.csv_text.csv_chunks` (the bytes of
+    ``to_csv``, several times faster); others by ``to_csv``.
     """
     with atomic_output(path, force=force) as tmp:
         with open(tmp, "w", newline="") as fh:
-            neutralise_formulas(df).to_csv(fh, index=index)
+            pieces = csv_chunks(df, index=index)  # the same bytes as to_csv, formatted by whole columns
+            if pieces is not None:
+                try:
+                    fh.writelines(pieces)
+                except NotPlain:  # a cell to be quoted: start again with to_csv
+                    fh.seek(0)
+                    fh.truncate()
+                    pieces = None
+            if pieces is None:
+                neutralise_formulas(df).to_csv(fh, index=index)
     return Path(path)
 
 

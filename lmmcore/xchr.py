@@ -186,7 +186,9 @@ def x_scan_covariates(covariates: pd.DataFrame | None, xcovar: pd.DataFrame | No
     bad = [c for c in xc.columns if not pd.api.types.is_numeric_dtype(xc[c])]
     if bad:
         raise LMMInputError(f"X covariate column '{bad[0]}' is not numeric; code it as numbers (e.g. sex 1 = male)")
-    missing = [i for i in ids if i not in xc.index or xc.loc[i].isna().any()]
+    # one reindex, not a lookup per individual: an ID that is absent gets a row of NaN
+    incomplete = xc.reindex(list(ids)).isna().any(axis=1).to_numpy()
+    missing = [i for i, bad in zip(ids, incomplete) if bad]
     if missing:
         raise LMMInputError(f"the X covariates have no value for individual '{missing[0]}' ({len(missing)} in all); "
                             "give them for every individual that is scanned")

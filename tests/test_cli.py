@@ -238,3 +238,17 @@ def test_messages_reach_stderr_in_order_through_the_receiver(monkeypatch, capsys
     assert cli.main(["simulate"] + (["--quiet"] if quiet else [])) == 0
     expected = "lmmcore: warning: first\nlmmcore: warning: second\n" + ("" if quiet else "lmmcore: done\n")
     assert capsys.readouterr().err == expected
+
+
+def test_help_and_version_start_without_the_numerical_libraries():
+    # start-up: the parser is built without numpy, pandas, scipy or importlib.metadata; --version
+    # asks the installed package's metadata only when given
+    code = ("import sys; from lmmcore.cli import build_parser; build_parser().format_help(); "
+            "print(sorted(m for m in ('numpy', 'pandas', 'scipy', 'importlib.metadata') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    from importlib.metadata import version
+
+    done = subprocess.run([sys.executable, "-m", "lmmcore.cli", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"lmmcore {version('lmm-explorer')}"

@@ -267,3 +267,15 @@ def test_cli_x_chr_on_genoprob_file_equals_cross(iron, tmp_path, capsys):
     code = main(["scan", "--cross", str(cz), "--x-chr", "X", *common, "--out", str(tmp_path / "e.csv")])
     assert code == 2 and "come from the cross" in capsys.readouterr().err
     assert not (tmp_path / "e.csv").exists()
+
+
+def test_x_covariates_missing_for_an_individual_are_named():
+    # checked with one reindex: an absent ID and an ID with a missing value are both reported, in ids order
+    from lmmcore.errors import LMMInputError
+    from lmmcore.xchr import x_scan_covariates
+
+    xc = pd.DataFrame({"sex": [1.0, 0.0, np.nan]}, index=["a", "b", "c"])
+    with pytest.raises(LMMInputError, match=r"individual 'c' \(2 in all\)"):
+        x_scan_covariates(None, xc, ["b", "c", "a", "z"])
+    out = x_scan_covariates(None, xc, ["b", "a"])
+    assert out.index.tolist() == ["b", "a"] and out["sex"].tolist() == [0.0, 1.0]
