@@ -95,6 +95,7 @@ from .refit import (
     REFIT_PEAK_MARGIN,
     REFIT_TOL,
 )
+from .scan_sink import ScanSink, TableSink
 from .scan_tasks import (
     Executor,
     GroupContext,
@@ -102,8 +103,10 @@ from .scan_tasks import (
     ScanTask,
     TaskResult,
     make_tasks,
+    memory_budget,
     scan_task,
     serial_executor,
+    task_shape,
 )
 
 __all__ = [
@@ -157,6 +160,8 @@ def scan(
     x_chr: Sequence[str] = (),
     perm_x_separate: bool = False,
     executor: Executor | None = None,
+    memory: int | None = None,
+    sink: ScanSink | None = None,
 ) -> ScanResult:
     """Scan the genome with a linear mixed model.
 
@@ -249,6 +254,20 @@ def scan(
         in order (:mod:`lmmcore.scan_tasks`). Default: one after another in
         this process (:func:`~lmmcore.scan_tasks.serial_executor`); a Dask
         executor runs them on a cluster.
+    memory : int, optional
+        Bytes one task may hold (default: min(1/4 of the available memory,
+        1 GiB), :func:`~lmmcore.scan_tasks.memory_budget`). Markers and
+        traits are cut into chunks x blocks within it
+        (:func:`~lmmcore.scan_tasks.task_shape`; the bound is
+        :func:`~lmmcore.scan_tasks.task_bytes`), so no T x m x k array is
+        ever held; ``chunk`` is an upper limit.
+    sink : ScanSink, optional
+        Where the rows go as they are computed (:mod:`lmmcore.scan_sink`):
+        by default the long :attr:`ScanResult.table`; a
+        :class:`~lmmcore.scan_sink.ParquetSink` writes them to a file, a
+        :class:`~lmmcore.scan_sink.MaxSink` or
+        :class:`~lmmcore.scan_sink.PeaksSink` keeps a summary
+        (:attr:`ScanResult.summary`); the table is then empty.
 
     Returns
     -------
@@ -281,7 +300,8 @@ def scan(
     with reporting(report):
         if x_chr:
             return _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress,
-                                perm_strata, executor, dict(
+                                perm_strata, _Options(executor or serial_executor, memory_budget(memory)),
+                                sink, dict(
                                     kinship=kinship, kind=kind, method=method, refit=refit,
                                     lrt_likelihood=lrt_likelihood, select=select, n_perm=n_perm, seed=seed,
                                     alphas=alphas, chunk=chunk))
@@ -294,7 +314,8 @@ def scan(
         with clock("kinship"):
             source = kinship_source(kinship, genotypes, kind)
         plan = _plan(inputs, source, perm_strata)
-        run = _run(plan, _Progress(progress, plan.total), clock, executor)
+        run = _run(plan, _Progress(progress, plan.total), clock,
+                   _Options(executor or serial_executor, memory_budget(memory)), sink or TableSink())
         return _assemble(plan, run, clock)
 
 
@@ -302,7 +323,7 @@ def scan(
 # The X chromosome: autosomes and X as two parts with their own designs
 # --------------------------------------------------------------------------- #
 def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
-                 executor, kw: dict) -> ScanResult:
+                 options, sink, kw: dict) -> ScanResult:
     """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
@@ -346,12 +367,12 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
                             "for every scanned individual")
     parts.append(x_plan)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
-    runs = [_run(plan, tracker, clock, executor) for plan in parts]
+    runs = [_run(plan, tracker, clock, options, TableSink()) for plan in parts]
     results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
-    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths)
+    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink)
 
 
-def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths) -> ScanResult:
+def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink=None) -> ScanResult:
     """One :class:`ScanResult` from the autosome part and the X part (the last)."""
     inputs = parts[-1].inputs
     effect_names = tuple(g for g in marker_columns(genotypes)
@@ -364,6 +385,11 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
             t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
         tables.append(t)
     table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
+    summary = None
+    if sink is not None:  # the parts' tables are assembled first (the X flags need a part's whole table)
+        sink.start(genotypes, inputs.names, effect_names, inputs.refit)
+        sink.add_table(table)
+        table, summary = _finish(sink)
     nulls = [r.null for r in results]
     nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
     permutations = None
@@ -386,6 +412,7 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
         kinship=first.kinship, effect_names=effect_names, n_individuals=first.n_individuals,
         permutations=permutations, timings=clock.timings,
         refit_exact_profiles=sum(r.refit_exact_profiles for r in results), ids=first.ids,
+        summary=summary, names=tuple(inputs.names),
     )
 
 
@@ -468,11 +495,19 @@ class _NullFit:
     model: NullModel
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How the tasks run: the executor and the bytes one task may hold."""
+
+    executor: Executor
+    budget: int
+
+
 @dataclass
 class _Run:
     """What the run gathers (filled in as it goes)."""
 
-    pieces: list = field(default_factory=list)
+    sink: ScanSink
     nulls: list = field(default_factory=list)
     max_lod: np.ndarray | None = None  # (n_perm, phenotypes) genome-wide maxima
     n_imputed: int = 0
@@ -509,8 +544,9 @@ class _Progress:
             self.progress(self.done, self.total, description)
 
 
-def _run(plan: _Plan, progress: _Progress, clock: _Clock, executor: Executor | None = None) -> _Run:
-    run = _Run()
+def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sink: ScanSink) -> _Run:
+    run = _Run(sink=sink)
+    sink.start(plan.inputs.genotypes, plan.inputs.names, marker_columns(plan.inputs.genotypes), plan.inputs.refit)
     if plan.perms is not None:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
     for label, marker_idx in plan.groups:
@@ -524,8 +560,7 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, executor: Executor | N
                 K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
                 del K_full
         for pattern, design in zip(plan.patterns, plan.designs):
-            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, saved=saved,
-                        executor=executor or serial_executor)
+            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, options, saved=saved)
         del K
     if run.n_imputed:
         report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
@@ -534,8 +569,8 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, executor: Executor | N
 
 
 def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, label: str,
-                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, saved=None,
-                executor: Executor = serial_executor) -> None:
+                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, options: _Options,
+                saved=None) -> None:
     """Scan the markers of one kinship group for the phenotypes of one missingness pattern.
 
     Decomposes the kinship of the pattern's individuals and fits the null
@@ -564,9 +599,11 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
         check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
         perms=plan.perms[:, obs] if plan.perms is not None else None)
     del rotation
-    tasks = make_tasks(marker_idx, len(cols), inputs.chunk)
+    chunk, block = task_shape(len(marker_idx), len(cols), inputs.chunk, options.budget, rot.n, rot.p,
+                              len(marker_columns(inputs.genotypes)), inputs.refit)
+    tasks = make_tasks(marker_idx, len(cols), chunk, block)
     description = f"chr {label}" if label != "all" else "scan"
-    for result in executor(scan_task, context, inputs.genotypes, tasks):
+    for result in options.executor(scan_task, context, inputs.genotypes, tasks):
         _accept(run, result, progress, clock, description)
 
 
@@ -576,7 +613,7 @@ def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, d
         clock.timings[stage] += seconds
     run.n_imputed += result.n_imputed
     run.n_exact += result.n_exact
-    run.pieces.append(result.piece)
+    run.sink.add(result.piece)
     progress.advance(result.n_markers, description)
     if result.max_lod is not None:
         target = list(result.piece.target)
@@ -587,9 +624,6 @@ def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, d
 # --------------------------------------------------------------------------- #
 # Assemble: the long table, the null fits, the permutations
 # --------------------------------------------------------------------------- #
-_REFIT_COLUMNS = ("h2_ml", "loglik_ml", "lrt", "lod_lrt", "p_lrt", "h2_reml", "loglik_reml")
-
-
 def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
     inputs = plan.inputs
     effect_names = marker_columns(inputs.genotypes)
@@ -605,9 +639,10 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
             if inputs.refit:
                 row.update(h2_ml=m.h2_ml[j], loglik_ml=m.loglik_ml[j])
             null_rows.append(row)
+    table, summary = _finish(run.sink)
     clock.timings["total"] = time.perf_counter() - clock.started
     return ScanResult(
-        table=_table(run.pieces, inputs.genotypes, list(inputs.names), effect_names, inputs.refit),
+        table=table,
         null=pd.DataFrame(null_rows),
         method=inputs.method,
         refit=inputs.refit,
@@ -618,50 +653,14 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
         timings=clock.timings,
         refit_exact_profiles=run.n_exact,
         ids=plan.ids,
+        summary=summary,
+        names=tuple(inputs.names),
     )
 
 
-def _table(pieces: list[ScanPiece], genotypes: Genotypes, names: list[str], effect_names, refit: bool) -> pd.DataFrame:
-    """One row per (phenotype, marker): phenotypes in request order, markers in genome order."""
-    frames = []
-    markers = np.asarray(genotypes.markers, dtype=object)
-    chrom = np.asarray(genotypes.chromosome, dtype=object)
-    order = {nm: k for k, nm in enumerate(names)}
-    for piece in pieces:
-        mk = piece.markers
-        fx, ex = piece.fixed, piece.exact
-        for j, nm in enumerate(piece.phenotypes):
-            cols: dict[str, object] = {
-                "phenotype": nm,
-                "marker": markers[mk],
-                "chr": chrom[mk],
-                "pos": genotypes.position[mk],
-                "n": piece.n,
-                "df": piece.df,
-                "h2": piece.h2[j],
-                "lod": fx.lod[:, j],
-                "p_value": fx.p_value[:, j],
-            }
-            for a, e in enumerate(effect_names):
-                cols[f"beta_{e}"] = fx.beta[:, j, a]
-            for a, e in enumerate(effect_names):
-                cols[f"se_{e}"] = fx.se[:, j, a]
-            if refit:
-                for key in _REFIT_COLUMNS:
-                    cols[key] = getattr(ex, key)[:, j]
-                for a, e in enumerate(effect_names):
-                    cols[f"beta_wald_{e}"] = ex.beta_wald[:, j, a]
-                for a, e in enumerate(effect_names):
-                    cols[f"se_wald_{e}"] = ex.se_wald[:, j, a]
-                cols["wald"] = ex.wald[:, j]
-                cols["p_wald"] = ex.p_wald[:, j]
-            cols["flag"] = piece.flag
-            frame = pd.DataFrame(cols)
-            frame["_p"] = order[nm]
-            frame["_m"] = mk
-            frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    table = table.sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True)
-    table["df"] = table["df"].astype(int)
-    table["n"] = table["n"].astype(int)
-    return table
+def _finish(sink: ScanSink) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The result's table and summary from a finished sink."""
+    out = sink.finish()
+    if sink.kind == "summary":
+        return sink.empty_table(), out
+    return out, None

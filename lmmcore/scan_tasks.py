@@ -28,6 +28,7 @@ to its workers (both pickle) and runs the tasks there.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable, Iterator, Sequence
@@ -49,6 +50,11 @@ __all__ = [
     "TaskResult",
     "Executor",
     "make_tasks",
+    "task_bytes",
+    "task_shape",
+    "memory_budget",
+    "MEMORY_CAP",
+    "MIN_CHUNK",
     "scan_task",
     "serial_executor",
 ]
@@ -172,6 +178,102 @@ class TaskResult:
 
 
 Executor = Callable[[Callable, GroupContext, Genotypes, Sequence[ScanTask]], Iterable[TaskResult]]
+
+
+#: The default memory budget of a task is min(1/4 of the available memory, MEMORY_CAP).
+MEMORY_CAP = 1 << 30
+
+#: Markers per chunk below which traits are cut into blocks instead (a smaller
+#: chunk would make each product of the fixed-h2 scan too thin to run at speed).
+MIN_CHUNK = 32
+
+
+def memory_budget(memory: int | None = None) -> int:
+    """The bytes one task may use: ``memory``, else min(1/4 of the available memory, 1 GiB).
+
+    The available memory is ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    else the free physical pages (``os.sysconf``), else 4 GiB is assumed.
+    """
+    if memory is not None:
+        return int(memory)
+    available = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    available = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if available is None:
+        try:
+            available = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError, AttributeError):
+            available = 4 << 30
+    return int(min(available // 4, MEMORY_CAP))
+
+
+def task_bytes(m: int, P: int, n: int, p: int, q: int, refit: bool = False) -> int:
+    """An upper bound of the bytes a task of m markers x P traits holds at once (float64 arrays).
+
+    Notes
+    -----
+    Counted in 8-byte values, every array of the task alive together (a
+    bound, not the typical peak):
+
+    * per marker and trait, ``8 q^2 + 3 p q + 13 q + 18`` (the fixed-h2
+      scan's ``B`` (p x q), ``X*'W G~``, ``G~'W G~``, ``S``, ``S^{-1}`` and
+      ``cov`` (q x q), ``c``, ``u``, effects and SEs (q), LOD, p-value,
+      RSS), plus ``2 q + 11`` with ``refit`` (its output);
+    * per marker, ``5 n q`` (the gathered, imputed, rotated and whitened
+      columns), plus ``n q (q + 1) / 2`` with ``refit`` (the exact scan's
+      cached products of column pairs);
+    * per trait, ``(p + 3) n`` (weights, weighted residuals, weighted covariates).
+
+    Never a T x m x k array: a task holds its own block only. The group's
+    :class:`GroupContext` (the ``(n + p) x n`` rotation, the null fit) and
+    the sink's output come on top.
+    """
+    per_pair = 8 * q * q + 3 * p * q + 13 * q + 18 + ((2 * q + 11) if refit else 0)
+    per_marker = 5 * n * q + ((n * q * (q + 1)) // 2 if refit else 0)
+    per_trait = (p + 3) * n
+    return 8 * (m * P * per_pair + m * per_marker + P * per_trait)
+
+
+def task_shape(n_markers: int, n_traits: int, chunk: int, budget: int, n: int, p: int, q: int,
+               refit: bool = False) -> tuple[int, int]:
+    """Markers per chunk and traits per block of a group's tasks, within ``budget`` bytes.
+
+    Keeps ``chunk`` and all traits in one block when they fit (the scan is
+    then the same as without a budget); else shrinks the chunk down to
+    :data:`MIN_CHUNK` markers, and only then cuts the traits into blocks
+    (each block rotates the markers again, so blocks are kept large), and
+    grows the chunk back as far as the budget allows. Never below one
+    marker x one trait.
+    """
+    m0 = max(1, min(int(chunk), int(n_markers)))
+    P = max(1, int(n_traits))
+
+    def fits(m: int, t: int) -> bool:
+        return task_bytes(m, t, n, p, q, refit) <= budget
+
+    def largest(lo: int, hi: int, ok) -> int:
+        """The largest x in [lo, hi] with ok(x) (ok is monotone decreasing); lo if none."""
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if ok(mid):
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    if fits(m0, P):
+        return m0, P
+    m_floor = min(m0, MIN_CHUNK)
+    if fits(m_floor, P):
+        return largest(m_floor, m0, lambda m: fits(m, P)), P
+    block = largest(1, P, lambda t: fits(m_floor, t))
+    return largest(1, m0, lambda m: fits(m, block)), block
 
 
 def make_tasks(marker_idx: np.ndarray, n_traits: int, chunk: int, trait_block: int | None = None) -> list[ScanTask]:
