@@ -597,7 +597,7 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
         label=label, phenotypes=cols, target=tuple(inputs.names.index(c) for c in cols),
         rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
         check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
-        perms=plan.perms[:, obs] if plan.perms is not None else None)
+        perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)
     del rotation
     chunk, block = task_shape(len(marker_idx), len(cols), inputs.chunk, options.budget, rot.n, rot.p,
                               len(marker_columns(inputs.genotypes)), inputs.refit)

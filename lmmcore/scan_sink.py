@@ -186,6 +186,8 @@ class ScanSink:
     """
 
     kind = "table"
+    #: Whether the sink uses the effects and standard errors (the scan skips them otherwise).
+    needs_effects = True
 
     def __init__(self):
         self.stats = SinkStats()
@@ -338,6 +340,7 @@ class MaxSink(ScanSink):
     """
 
     kind = "summary"
+    needs_effects = False
 
     def __init__(self, lod_column: str = "lod"):
         super().__init__()
@@ -434,6 +437,7 @@ class PeaksSink(ScanSink):
     """
 
     kind = "summary"
+    needs_effects = False
 
     def __init__(self, threshold=3.0, peakdrop: float = math.inf, drop: float | None = None,
                  prob: float | None = None, expand_to_markers: bool = False, lod_column: str = "lod"):
@@ -528,6 +532,7 @@ class TeeSink(ScanSink):
         super().__init__()
         self.sinks = sinks
         self.kind = sinks[0].kind
+        self.needs_effects = any(s.needs_effects for s in sinks)
 
     def start(self, genotypes, names, effect_names, refit) -> None:
         super().start(genotypes, names, effect_names, refit)

@@ -91,6 +91,9 @@ class GroupContext:
     perms : ndarray of int or None, shape (n_perm, n)
         The permutations restricted to the pattern's individuals
         (positions in ``perm_rows``).
+    effects : bool
+        Compute the fixed-h2 effects and standard errors (a summary of
+        LODs does not need them; see :func:`lmmcore.fixed_scan.fixed_scan`).
     """
 
     label: str
@@ -104,6 +107,7 @@ class GroupContext:
     check_missing: bool
     perm_rows: np.ndarray | None = None
     perms: np.ndarray | None = None
+    effects: bool = True
 
     @property
     def n(self) -> int:
@@ -328,7 +332,7 @@ def scan_task(context: GroupContext, genotypes: Genotypes, task: ScanTask) -> Ta
     t0 = time.perf_counter()
     block = prepare_block(marker_array(genotypes, context.rows, mk), context.rotation, context.check_missing)
     t1 = time.perf_counter()
-    fixed = fixed_scan(block, rot.X, rot.d, null.h2_scan, null.resid)
+    fixed = fixed_scan(block, rot.X, rot.d, null.h2_scan, null.resid, effects=context.effects)
     t2 = time.perf_counter()
     seconds["rotate"], seconds["scan"] = t1 - t0, t2 - t1
     exact = None
