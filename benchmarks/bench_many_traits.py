@@ -24,6 +24,9 @@
     row table), run as one ``lmmcore scan`` command: wall and CPU seconds
     and peak memory (``resource.getrusage``).
 
+lmmcore runs its tasks on ``--threads 2`` (two tasks at a time, one BLAS
+thread each; ``--threads 0`` for one task at a time with OpenBLAS's threads).
+
 Every part reports wall and CPU seconds (the machine may be shared), the BLAS
 in use (threadpoolctl), and skips with a message what it cannot run (no
 recla folder, no Rscript or R/qtl2). Run with the OpenBLAS overrides unset,
@@ -86,12 +89,17 @@ from threadpoolctl import threadpool_info
 from lmmcore.genotypes import Genotypes
 from lmmcore.scan import scan
 from lmmcore.scan_sink import {sink}
+from lmmcore.scan_tasks import thread_executor
 d = np.load(sys.argv[1], allow_pickle=True)
 g = Genotypes(ids=tuple(d["ids"]), markers=tuple(d["markers"]), chromosome=tuple(d["chr"]),
               position=d["pos"], probs=d["probs"], genotype_names={founders!r})
 pheno = pd.read_pickle(sys.argv[2]); covar = pd.read_pickle(sys.argv[3])
 t, c = time.perf_counter(), time.process_time()
-res = scan(g, pheno, covar, kinship="loco", sink={sink}(), report=lambda m: None)
+from threadpoolctl import threadpool_limits
+import contextlib
+with threadpool_limits(1) if {threads} else contextlib.nullcontext():  # as lmmcore scan --threads
+    res = scan(g, pheno, covar, kinship="loco", sink={sink}(), report=lambda m: None,
+               executor=thread_executor({threads}) if {threads} else None)
 wall, cpu = time.perf_counter() - t, time.process_time() - c
 out = dict(wall=wall, cpu=cpu, maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
            tests=len(g.markers) * pheno.shape[1], timings=res.timings,
@@ -187,9 +195,9 @@ def part_a(args, tmp: Path) -> dict | None:
     pheno[real].to_pickle(tmp / "pheno_real.pkl")
     print(f"(a) recla: {len(ids)} mice, {len(markers)} markers x 8 founders ({source}); "
           f"{pheno.shape[1]} traits (lmmcore), {len(real)} real traits (R/qtl2)")
-    ours = _run_child(_OURS_A.format(root=str(ROOT), founders=FOUNDERS, sink="TableSink"),
+    ours = _run_child(_OURS_A.format(root=str(ROOT), founders=FOUNDERS, sink="TableSink", threads=args.threads),
                       [str(tmp / "geno.npz"), str(tmp / "pheno.pkl"), str(tmp / "covar.pkl"), str(tmp / "lod.npy")])
-    ours_max = _run_child(_OURS_A.format(root=str(ROOT), founders=FOUNDERS, sink="MaxSink"),
+    ours_max = _run_child(_OURS_A.format(root=str(ROOT), founders=FOUNDERS, sink="MaxSink", threads=args.threads),
                           [str(tmp / "geno.npz"), str(tmp / "pheno.pkl"), str(tmp / "covar.pkl"), "-"])
     out = dict(n=len(ids), markers=len(markers), traits=pheno.shape[1], source=source, ours=ours, ours_max=ours_max)
     for key, res in (("table", ours), ("summary max", ours_max)):
@@ -260,7 +268,7 @@ def part_b(args, tmp: Path) -> dict:
            % str(ROOT),
            "scan", "--genotypes", str(tmp / "dos.csv"), "--map", str(tmp / "map.csv"), "--pheno",
            str(tmp / "expr.csv"), "--kinship", "overall", "--summary", "max", "--out", str(tmp / "max.csv"),
-           "--quiet"]
+           "--quiet"] + (["--threads", str(args.threads)] if args.threads else [])
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall_outer = time.perf_counter() - t0
@@ -286,9 +294,12 @@ def main() -> None:
     ap.add_argument("--eqtl-n", type=int, default=500)
     ap.add_argument("--eqtl-traits", type=int, default=5000)
     ap.add_argument("--eqtl-markers", type=int, default=10000)
+    ap.add_argument("--threads", type=int, default=2,
+                    help="lmmcore's tasks on N threads with one BLAS thread each (scan --threads; 0: one task at a "
+                         "time with the BLAS library's threads); R/qtl2 runs with cores = 2")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
-    print(f"BLAS: {blas_info()}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
+    print(f"lmmcore tasks: {args.threads or 'one at a time'} thread(s); BLAS: {blas_info()}; OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}, "
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}; load average {os.getloadavg()[0]:.1f}")
     results = {}
     with tempfile.TemporaryDirectory(prefix="bench_many_traits_") as tmp:

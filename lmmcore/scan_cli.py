@@ -28,6 +28,7 @@ reads both (:func:`lmmcore.io.write_kinship_file`, :func:`lmmcore.io.read_kinshi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -43,7 +44,7 @@ from .cross_cli import (
     read_genotype_args,
 )
 from .eigen_cli import add_eigen_argument, kinship_with_eigen
-from .scan_output import add_output_arguments, close_sink, make_sink, write_summary
+from .scan_output import add_output_arguments, close_sink, executor_from_args, make_sink, write_summary
 from .errors import LMMInputError
 
 __all__ = ["register", "read_genotype_args"]
@@ -110,6 +111,12 @@ def _progress_bar(quiet: bool):
             state["bar"].close()
 
     return update, close
+
+
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
 
 
 def cmd_scan(args) -> int:
@@ -179,26 +186,29 @@ def cmd_scan(args) -> int:
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
+    blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
-        result = scan(
-            genotypes,
-            pheno,
-            covar,
-            kinship=kinship,
-            kind=args.kind,
-            method=args.method,
-            refit=args.refit,
-            lrt_likelihood=args.lrt_likelihood,
-            select=select,
-            n_perm=0 if rotated else args.perm,
-            perm_strata=args.perm_strata,
-            seed=args.seed,
-            chunk=args.chunk,
-            progress=update,
-            memory=args.memory,
-            sink=sink,
-            **x_options,
-        )
+        with blas:
+            result = scan(
+                genotypes,
+                pheno,
+                covar,
+                kinship=kinship,
+                kind=args.kind,
+                method=args.method,
+                refit=args.refit,
+                lrt_likelihood=args.lrt_likelihood,
+                select=select,
+                n_perm=0 if rotated else args.perm,
+                perm_strata=args.perm_strata,
+                seed=args.seed,
+                chunk=args.chunk,
+                progress=update,
+                memory=args.memory,
+                sink=sink,
+                executor=executor_from_args(args),
+                **x_options,
+            )
     except BaseException:
         if sink is not None:
             close_sink(sink, ok=False)

@@ -22,7 +22,7 @@ import re
 
 from .errors import LMMInputError
 
-__all__ = ["add_output_arguments", "output_format", "make_sink", "close_sink", "write_summary", "parse_memory"]
+__all__ = ["add_output_arguments", "executor_from_args", "output_format", "make_sink", "close_sink", "write_summary", "parse_memory"]
 
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
@@ -48,9 +48,24 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                              "phenotype's highest LOD on each chromosome: phenotype, chr, pos, marker, lod, as "
                              "R/qtl2's scan1max(by_chr=TRUE)) or 'peaks' (find_peaks with the peak options "
                              "below); memory holds about one chromosome's LOD per phenotype")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="run N blocks of markers x phenotypes at a time on threads, and everything on one BLAS "
+                             "thread (default: one block at a time, the BLAS library's own threads); results are "
+                             "the same to rounding. Faster on a machine shared with other jobs")
     parser.add_argument("--memory", type=parse_memory, default=None, metavar="SIZE",
                         help="memory one block of markers x phenotypes may use, e.g. 512M or 4G (default: "
                              "a quarter of the available memory, at most 1G)")
+
+
+def executor_from_args(args):
+    """The executor of ``--threads N`` (None: the default, one task at a time)."""
+    if args.threads is None:
+        return None
+    if args.threads < 1:
+        raise LMMInputError(f"--threads is {args.threads}; give 1 or more")
+    from .scan_tasks import thread_executor
+
+    return thread_executor(args.threads)
 
 
 def output_format(args) -> str:

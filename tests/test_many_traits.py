@@ -73,6 +73,7 @@ def _blocks(g, pheno, kinship, **kw):
     return scan(g, pheno, kinship=kinship, executor=record, memory=budget, **QUIET, **kw), shapes, budget
 
 
+@pytest.mark.slow
 def test_blocked_many_trait_scan_equals_each_trait_scanned_alone(data):
     g, pheno, _ = data
     res, shapes, budget = _blocks(g, pheno, "loco", refit=True)
@@ -223,6 +224,7 @@ def _cli(tmp_path, capsys, data, *extra):
     return out
 
 
+@pytest.mark.slow
 def test_cli_parquet_csv_and_summaries_agree(data, tmp_path, capsys):
     g, pheno, _ = data
     _cli(tmp_path, capsys, data, "--out", tmp_path / "s.csv")
@@ -233,6 +235,10 @@ def test_cli_parquet_csv_and_summaries_agree(data, tmp_path, capsys):
     pq = sort_long_table(pd.read_parquet(tmp_path / "s.parquet"), pheno.columns, g)
     assert list(pq.columns) == list(csv.columns)
     assert_frame_equal(pq, csv, check_exact=False, rtol=1e-14, check_dtype=False)
+    _cli(tmp_path, capsys, data, "--out", tmp_path / "t.csv", "--threads", 2, "--memory", "1M")
+    threaded = pd.read_csv(tmp_path / "t.csv", keep_default_na=False, na_values=[""],
+                           dtype={"chr": str, "flag": str}).fillna({"flag": ""})
+    assert_frame_equal(threaded, csv, check_exact=False, rtol=1e-10)
     _cli(tmp_path, capsys, data, "--out", tmp_path / "max.csv", "--summary", "max")
     mx = pd.read_csv(tmp_path / "max.csv", dtype={"chr": str})
     assert len(mx) == T * 3 and list(mx.columns) == ["phenotype", "chr", "pos", "marker", "lod"]
