@@ -38,9 +38,16 @@ This module validates the inputs (:class:`ScanInputs`), plans the work
 (:class:`_Plan`: patterns, designs, permutations, kinship groups), runs it,
 and assembles the :class:`ScanResult`.
 
-Memory is ``O(n^2 + n m q)`` per chunk: one kinship (and its
-eigenvectors) at a time; leave-one-chromosome-out kinships are formed one
-chromosome at a time.
+Memory: one kinship (and its eigenvectors) at a time; leave-one-chromosome-out
+kinships are formed one chromosome at a time. The markers and traits of each
+(kinship, missingness pattern) are cut into tasks of a chunk of markers x a
+block of traits (:mod:`lmmcore.scan_tasks`) that each hold at most ``memory``
+bytes (default min(1/4 of the available memory, 1 GiB); the bound is
+:func:`lmmcore.scan_tasks.task_bytes`, about
+``8 [m T (8 q^2 + 3 p q + 13 q + 18) + 5 m n q + T (p + 3) n]`` bytes for m
+markers and T traits): never a traits x markers x columns array. What the
+output keeps comes on top: the long table holds every row; a
+:mod:`lmmcore.scan_sink` summary about one chromosome's LODs per trait.
 """
 
 from __future__ import annotations

@@ -105,6 +105,7 @@ def test_blocked_scan_lod_equals_dense_gls_at_the_null_h2(data):
             assert rows["lod"].iloc[j] == pytest.approx(lod, rel=1e-7, abs=1e-9)
 
 
+@pytest.mark.slow
 def test_parquet_file_round_trips_to_the_long_table(data, tmp_path):
     g, pheno, K = data
     budget = task_bytes(8, 3, N, 1, 2, True)  # several row groups' worth of pieces

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from pandas.testing import assert_frame_equal
 
-from conftest import random_kinship
 from lmmcore.genotypes import Genotypes
 from lmmcore.scan import scan
 from lmmcore.scan_tasks import GroupContext, ScanTask, TaskResult, make_tasks, scan_task
