@@ -38,9 +38,16 @@ This module validates the inputs (:class:`ScanInputs`), plans the work
 (:class:`_Plan`: patterns, designs, permutations, kinship groups), runs it,
 and assembles the :class:`ScanResult`.
 
-Memory is ``O(n^2 + n m q)`` per chunk: one kinship (and its
-eigenvectors) at a time; leave-one-chromosome-out kinships are formed one
-chromosome at a time.
+Memory: one kinship (and its eigenvectors) at a time; leave-one-chromosome-out
+kinships are formed one chromosome at a time. The markers and traits of each
+(kinship, missingness pattern) are cut into tasks of a chunk of markers x a
+block of traits (:mod:`lmmcore.scan_tasks`) that each hold at most ``memory``
+bytes (default min(1/4 of the available memory, 1 GiB); the bound is
+:func:`lmmcore.scan_tasks.task_bytes`, about
+``8 [m T (8 q^2 + 3 p q + 13 q + 18) + 5 m n q + T (p + 3) n]`` bytes for m
+markers and T traits): never a traits x markers x columns array. What the
+output keeps comes on top: the long table holds every row; a
+:mod:`lmmcore.scan_sink` summary about one chromosome's LODs per trait.
 """
 
 from __future__ import annotations
@@ -58,7 +65,6 @@ from .constants import CHUNK_ELEMENTS
 from .design import design_matrix
 from .eigen import decompose_kinship, rotate
 from .errors import LMMInputError, Report, report, reporting
-from .fixed_scan import FixedScan, fixed_scan
 from .genotypes import Genotypes
 from .io import LMMData
 from .kinship_source import KinshipSource, kinship_source
@@ -70,17 +76,14 @@ from .markers import (
     FLAG_MONOMORPHIC,
     FLAG_RANK_DEFICIENT,
     is_identity_index,
-    marker_array,
     marker_columns,
     marker_rotation,
-    prepare_block,
 )
 from .nullmodel import FULL_ML_CAP, NullModel, fit_null
 from .permute import (
     DEFAULT_ALPHAS,
     permutation_indices,
     permutation_result,
-    permuted_max_lod,
     strata_labels,
 )
 from .xchr import (
@@ -98,14 +101,32 @@ from .refit import (
     REFIT_NODES,
     REFIT_PEAK_MARGIN,
     REFIT_TOL,
-    ExactScan,
-    refit_block,
+)
+from .scan_sink import ScanSink, TableSink
+from .scan_tasks import (
+    Executor,
+    GroupContext,
+    ScanPiece,
+    ScanTask,
+    TaskResult,
+    make_tasks,
+    memory_budget,
+    scan_task,
+    serial_executor,
+    task_shape,
 )
 
 __all__ = [
     "ScanResult",
     "ScanInputs",
     "scan",
+    "scan_task",
+    "GroupContext",
+    "ScanTask",
+    "ScanPiece",
+    "TaskResult",
+    "Executor",
+    "serial_executor",
     "marker_columns",
     "FLAG_MONOMORPHIC",
     "FLAG_COLLINEAR",
@@ -145,6 +166,9 @@ def scan(
     xcovar: pd.DataFrame | None = None,
     x_chr: Sequence[str] = (),
     perm_x_separate: bool = False,
+    executor: Executor | None = None,
+    memory: int | None = None,
+    sink: ScanSink | None = None,
 ) -> ScanResult:
     """Scan the genome with a linear mixed model.
 
@@ -231,6 +255,27 @@ def scan(
         permutations, X under ``ceiling(n_perm L_A / L_X)``; the
         thresholds get a ``region`` column (``A``/``X``).
 
+    executor : callable, optional
+        Runs the scan's tasks: ``executor(scan_task, context, genotypes,
+        tasks)`` yields ``scan_task(context, genotypes, task)`` for each task
+        in order (:mod:`lmmcore.scan_tasks`). Default: one after another in
+        this process (:func:`~lmmcore.scan_tasks.serial_executor`); a Dask
+        executor runs them on a cluster.
+    memory : int, optional
+        Bytes one task may hold (default: min(1/4 of the available memory,
+        1 GiB), :func:`~lmmcore.scan_tasks.memory_budget`). Markers and
+        traits are cut into chunks x blocks within it
+        (:func:`~lmmcore.scan_tasks.task_shape`; the bound is
+        :func:`~lmmcore.scan_tasks.task_bytes`), so no T x m x k array is
+        ever held; ``chunk`` is an upper limit.
+    sink : ScanSink, optional
+        Where the rows go as they are computed (:mod:`lmmcore.scan_sink`):
+        by default the long :attr:`ScanResult.table`; a
+        :class:`~lmmcore.scan_sink.ParquetSink` writes them to a file, a
+        :class:`~lmmcore.scan_sink.MaxSink` or
+        :class:`~lmmcore.scan_sink.PeaksSink` keeps a summary
+        (:attr:`ScanResult.summary`); the table is then empty.
+
     Returns
     -------
     ScanResult
@@ -262,7 +307,8 @@ def scan(
     with reporting(report):
         if x_chr:
             return _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress,
-                                perm_strata, dict(
+                                perm_strata, _Options(executor or serial_executor, memory_budget(memory)),
+                                sink, dict(
                                     kinship=kinship, kind=kind, method=method, refit=refit,
                                     lrt_likelihood=lrt_likelihood, select=select, n_perm=n_perm, seed=seed,
                                     alphas=alphas, chunk=chunk))
@@ -275,7 +321,8 @@ def scan(
         with clock("kinship"):
             source = kinship_source(kinship, genotypes, kind)
         plan = _plan(inputs, source, perm_strata)
-        run = _run(plan, _Progress(progress, plan.total), clock)
+        run = _run(plan, _Progress(progress, plan.total), clock,
+                   _Options(executor or serial_executor, memory_budget(memory)), sink or TableSink())
         return _assemble(plan, run, clock)
 
 
@@ -283,7 +330,7 @@ def scan(
 # The X chromosome: autosomes and X as two parts with their own designs
 # --------------------------------------------------------------------------- #
 def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
-                 kw: dict) -> ScanResult:
+                 options, sink, kw: dict) -> ScanResult:
     """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
@@ -327,12 +374,12 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
                             "for every scanned individual")
     parts.append(x_plan)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
-    runs = [_run(plan, tracker, clock) for plan in parts]
+    runs = [_run(plan, tracker, clock, options, TableSink()) for plan in parts]
     results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
-    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths)
+    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink)
 
 
-def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths) -> ScanResult:
+def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink=None) -> ScanResult:
     """One :class:`ScanResult` from the autosome part and the X part (the last)."""
     inputs = parts[-1].inputs
     effect_names = tuple(g for g in marker_columns(genotypes)
@@ -345,6 +392,11 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
             t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
         tables.append(t)
     table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
+    summary = None
+    if sink is not None:  # the parts' tables are assembled first (the X flags need a part's whole table)
+        sink.start(genotypes, inputs.names, effect_names, inputs.refit)
+        sink.add_table(table)
+        table, summary = _finish(sink)
     nulls = [r.null for r in results]
     nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
     permutations = None
@@ -367,6 +419,7 @@ def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, len
         kinship=first.kinship, effect_names=effect_names, n_individuals=first.n_individuals,
         permutations=permutations, timings=clock.timings,
         refit_exact_profiles=sum(r.refit_exact_profiles for r in results), ids=first.ids,
+        summary=summary, names=tuple(inputs.names),
     )
 
 
@@ -450,24 +503,18 @@ class _NullFit:
 
 
 @dataclass(frozen=True)
-class _Piece:
-    """The tests of one chunk of markers for the phenotypes of one missingness pattern."""
+class _Options:
+    """How the tasks run: the executor and the bytes one task may hold."""
 
-    markers: np.ndarray
-    phenotypes: tuple[str, ...]
-    n: int
-    h2: np.ndarray  # (P,) the null h2 of the fixed-h2 scan
-    flag: np.ndarray
-    df: np.ndarray
-    fixed: FixedScan
-    exact: ExactScan | None
+    executor: Executor
+    budget: int
 
 
 @dataclass
 class _Run:
     """What the run gathers (filled in as it goes)."""
 
-    pieces: list = field(default_factory=list)
+    sink: ScanSink
     nulls: list = field(default_factory=list)
     max_lod: np.ndarray | None = None  # (n_perm, phenotypes) genome-wide maxima
     n_imputed: int = 0
@@ -504,8 +551,9 @@ class _Progress:
             self.progress(self.done, self.total, description)
 
 
-def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
-    run = _Run()
+def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sink: ScanSink) -> _Run:
+    run = _Run(sink=sink)
+    sink.start(plan.inputs.genotypes, plan.inputs.names, marker_columns(plan.inputs.genotypes), plan.inputs.refit)
     if plan.perms is not None:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
     for label, marker_idx in plan.groups:
@@ -519,7 +567,7 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
                 K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
                 del K_full
         for pattern, design in zip(plan.patterns, plan.designs):
-            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, saved=saved)
+            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, options, saved=saved)
         del K
     if run.n_imputed:
         report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
@@ -528,12 +576,14 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
 
 
 def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, label: str,
-                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, saved=None) -> None:
+                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, options: _Options,
+                saved=None) -> None:
     """Scan the markers of one kinship group for the phenotypes of one missingness pattern.
 
-    Decomposes the kinship of the pattern's individuals, fits the null
-    model, then processes the markers chunk by chunk: rotation, fixed-h2
-    scan, the exact scan if asked for, and the permutations.
+    Decomposes the kinship of the pattern's individuals and fits the null
+    model (:class:`GroupContext`), cuts the markers and traits into tasks
+    and hands the result of each (:func:`scan_task`, run by ``executor`` and
+    returned in task order) to the run.
     """
     inputs = plan.inputs
     obs = pattern.observed
@@ -550,40 +600,37 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
 
     rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
     del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
-    rows = plan.geno_rows[obs]
-    target = [inputs.names.index(c) for c in cols]
+    context = GroupContext(
+        label=label, phenotypes=cols, target=tuple(inputs.names.index(c) for c in cols),
+        rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
+        check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
+        perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)
+    del rotation
+    chunk, block = task_shape(len(marker_idx), len(cols), inputs.chunk, options.budget, rot.n, rot.p,
+                              len(marker_columns(inputs.genotypes)), inputs.refit)
+    tasks = make_tasks(marker_idx, len(cols), chunk, block)
     description = f"chr {label}" if label != "all" else "scan"
-    for start in range(0, len(marker_idx), inputs.chunk):
-        mk = marker_idx[start:start + inputs.chunk]
-        with clock("rotate"):
-            block = prepare_block(marker_array(inputs.genotypes, rows, mk), rotation, plan.has_missing)
-            run.n_imputed += block.n_imputed
-        with clock("scan"):
-            fixed = fixed_scan(block, rot.X, rot.d, null.h2_scan, null.resid)
-        exact = None
-        if inputs.refit:
-            with clock("refit"):
-                exact = refit_block(block, rot, null)
-                run.n_exact += exact.n_exact
-        run.pieces.append(_Piece(markers=mk, phenotypes=cols, n=rot.n, h2=null.h2_scan, flag=block.flag,
-                                 df=block.rank, fixed=fixed, exact=exact))
-        del block
-        progress.advance(len(mk), description)
-        if plan.perms is not None:
-            with clock("permute"):
-                chunk_max = permuted_max_lod(
-                    inputs.genotypes, plan.geno_rows, plan.perms[:, obs], mk, rotation, rot.X, rot.d,
-                    null.h2_scan, null.resid, plan.has_missing,
-                    advance=lambda count: progress.advance(count, "permutations"))
-                run.max_lod[:, target] = np.maximum(run.max_lod[:, target], chunk_max)
+    for result in options.executor(scan_task, context, inputs.genotypes, tasks):
+        _accept(run, result, progress, clock, description)
+
+
+def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, description: str) -> None:
+    """Hand one task's result to the run: its tests, permuted maxima, counts and times."""
+    for stage, seconds in result.seconds.items():
+        clock.timings[stage] += seconds
+    run.n_imputed += result.n_imputed
+    run.n_exact += result.n_exact
+    run.sink.add(result.piece)
+    progress.advance(result.n_markers, description)
+    if result.max_lod is not None:
+        target = list(result.piece.target)
+        run.max_lod[:, target] = np.maximum(run.max_lod[:, target], result.max_lod)
+        progress.advance(result.n_perm_scans, "permutations")
 
 
 # --------------------------------------------------------------------------- #
 # Assemble: the long table, the null fits, the permutations
 # --------------------------------------------------------------------------- #
-_REFIT_COLUMNS = ("h2_ml", "loglik_ml", "lrt", "lod_lrt", "p_lrt", "h2_reml", "loglik_reml")
-
-
 def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
     inputs = plan.inputs
     effect_names = marker_columns(inputs.genotypes)
@@ -599,9 +646,10 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
             if inputs.refit:
                 row.update(h2_ml=m.h2_ml[j], loglik_ml=m.loglik_ml[j])
             null_rows.append(row)
+    table, summary = _finish(run.sink)
     clock.timings["total"] = time.perf_counter() - clock.started
     return ScanResult(
-        table=_table(run.pieces, inputs.genotypes, list(inputs.names), effect_names, inputs.refit),
+        table=table,
         null=pd.DataFrame(null_rows),
         method=inputs.method,
         refit=inputs.refit,
@@ -612,50 +660,14 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
         timings=clock.timings,
         refit_exact_profiles=run.n_exact,
         ids=plan.ids,
+        summary=summary,
+        names=tuple(inputs.names),
     )
 
 
-def _table(pieces: list[_Piece], genotypes: Genotypes, names: list[str], effect_names, refit: bool) -> pd.DataFrame:
-    """One row per (phenotype, marker): phenotypes in request order, markers in genome order."""
-    frames = []
-    markers = np.asarray(genotypes.markers, dtype=object)
-    chrom = np.asarray(genotypes.chromosome, dtype=object)
-    order = {nm: k for k, nm in enumerate(names)}
-    for piece in pieces:
-        mk = piece.markers
-        fx, ex = piece.fixed, piece.exact
-        for j, nm in enumerate(piece.phenotypes):
-            cols: dict[str, object] = {
-                "phenotype": nm,
-                "marker": markers[mk],
-                "chr": chrom[mk],
-                "pos": genotypes.position[mk],
-                "n": piece.n,
-                "df": piece.df,
-                "h2": piece.h2[j],
-                "lod": fx.lod[:, j],
-                "p_value": fx.p_value[:, j],
-            }
-            for a, e in enumerate(effect_names):
-                cols[f"beta_{e}"] = fx.beta[:, j, a]
-            for a, e in enumerate(effect_names):
-                cols[f"se_{e}"] = fx.se[:, j, a]
-            if refit:
-                for key in _REFIT_COLUMNS:
-                    cols[key] = getattr(ex, key)[:, j]
-                for a, e in enumerate(effect_names):
-                    cols[f"beta_wald_{e}"] = ex.beta_wald[:, j, a]
-                for a, e in enumerate(effect_names):
-                    cols[f"se_wald_{e}"] = ex.se_wald[:, j, a]
-                cols["wald"] = ex.wald[:, j]
-                cols["p_wald"] = ex.p_wald[:, j]
-            cols["flag"] = piece.flag
-            frame = pd.DataFrame(cols)
-            frame["_p"] = order[nm]
-            frame["_m"] = mk
-            frames.append(frame)
-    table = pd.concat(frames, ignore_index=True)
-    table = table.sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True)
-    table["df"] = table["df"].astype(int)
-    table["n"] = table["n"].astype(int)
-    return table
+def _finish(sink: ScanSink) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The result's table and summary from a finished sink."""
+    out = sink.finish()
+    if sink.kind == "summary":
+        return sink.empty_table(), out
+    return out, None

@@ -28,6 +28,7 @@ reads both (:func:`lmmcore.io.write_kinship_file`, :func:`lmmcore.io.read_kinshi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -44,6 +45,7 @@ from .cross_cli import (
     read_genotype_args,
 )
 from .eigen_cli import add_eigen_argument, kinship_with_eigen
+from .scan_output import add_output_arguments, close_sink, executor_from_args, make_sink, write_summary
 from .errors import LMMInputError
 
 __all__ = ["register", "read_genotype_args"]
@@ -112,6 +114,12 @@ def _progress_bar(quiet: bool):
     return update, close
 
 
+def _one_blas_thread():
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1)
+
+
 def cmd_scan(args) -> int:
     from .io import check_output_path, write_csv_atomic
     from .scan import scan
@@ -148,6 +156,7 @@ def cmd_scan(args) -> int:
         others = [os.path.abspath(p) for p in (args.out, args.perm_out) if p]
         if os.path.abspath(args.peaks_out) in others:
             raise LMMInputError("--peaks-out names the same file as --out or --perm-out; give another name")
+    sink, peaks_sink = make_sink(args)  # a Parquet file is claimed here, before any work
     select = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     if args.phenotypes is not None and not select:
         raise LMMInputError("--phenotypes is empty; give comma-separated phenotype column names")
@@ -185,24 +194,33 @@ def cmd_scan(args) -> int:
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
     update, close = _progress_bar(args.quiet)
+    blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
-        result = scan(
-            genotypes,
-            pheno,
-            covar,
-            kinship=kinship,
-            kind=args.kind,
-            method=args.method,
-            refit=args.refit,
-            lrt_likelihood=args.lrt_likelihood,
-            select=select,
-            n_perm=0 if rotated else args.perm,
-            perm_strata=args.perm_strata,
-            seed=args.seed,
-            chunk=args.chunk,
-            progress=update,
-            **x_options,
-        )
+        with blas:
+            result = scan(
+                genotypes,
+                pheno,
+                covar,
+                kinship=kinship,
+                kind=args.kind,
+                method=args.method,
+                refit=args.refit,
+                lrt_likelihood=args.lrt_likelihood,
+                select=select,
+                n_perm=0 if rotated else args.perm,
+                perm_strata=args.perm_strata,
+                seed=args.seed,
+                chunk=args.chunk,
+                progress=update,
+                memory=args.memory,
+                sink=sink,
+                executor=executor_from_args(args),
+                **x_options,
+            )
+    except BaseException:
+        if sink is not None:
+            close_sink(sink, ok=False)
+        raise
     finally:
         close()
     permutations = result.permutations
@@ -224,9 +242,15 @@ def cmd_scan(args) -> int:
             perm_genotypes, pheno, covar, phenotype=list(result.phenotypes), n_perm=args.perm, seed=args.seed,
             kinship=perm_kinship, kind=args.kind, method=args.method,
         )
-    write_csv_atomic(result.table, args.out, force=args.force)
+    if sink is not None:
+        close_sink(sink, ok=True)
+    if args.summary:
+        write_summary(result.summary, args)
+    elif sink is None:
+        write_csv_atomic(result.table, args.out, force=args.force)
     if args.peaks_out:
-        write_csv_atomic(peaks_from_args(result, args), args.peaks_out, force=args.force)
+        peaks = peaks_sink.result if peaks_sink is not None else peaks_from_args(result, args)
+        write_csv_atomic(peaks, args.peaks_out, force=args.force)
     if permutations is not None:
         thresholds = permutations.thresholds
         if args.perm_out:
@@ -235,9 +259,15 @@ def cmd_scan(args) -> int:
             print(f"# genome-wide LOD thresholds from {args.perm} permutations "
                   f"({permutations.scheme})")
             print(thresholds.to_csv(index=False), end="")
-    table = result.table
-    best = table.loc[table["lod"].idxmax()] if table["lod"].notna().any() else None
-    flagged = int((table["flag"] != "").sum())
+    if sink is None:
+        table = result.table
+        best = table.loc[table["lod"].idxmax()] if table["lod"].notna().any() else None
+        flagged = int((table["flag"] != "").sum())
+    else:
+        stats = sink.stats
+        best = (dict(lod=stats.best_lod, phenotype=stats.best_phenotype, marker=stats.best_marker, chr=stats.best_chr)
+                if stats.best_phenotype else None)
+        flagged = stats.flagged
     summary = (
         f"scanned {len(result.phenotypes)} phenotype(s) at {genotypes.n_markers} markers on "
         f"{result.n_individuals} individuals ({result.kinship} kinship, "
@@ -352,9 +382,10 @@ def register(subparsers) -> None:
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")
     sc.add_argument("--out", required=True, metavar="scan.csv",
                     help="results, one row per phenotype and marker (long format)")
+    add_output_arguments(sc)
     sc.add_argument("--peaks-out", metavar="peaks.csv",
                     help="also write the peaks with support intervals, as 'lmmcore peaks' (the options below)")
-    peaks = sc.add_argument_group("peaks (with --peaks-out)")
+    peaks = sc.add_argument_group("peaks (with --peaks-out or --summary peaks)")
     add_peak_arguments(peaks, required=False)
     add_output_flags(sc, force="replace existing output files", quiet="no progress bar or summary on stderr")
     sc.set_defaults(func=cmd_scan, kinship_or_eigen=True)  # one of them: checked by lmmcore.cli.main

@@ -27,7 +27,9 @@ class ScanResult:
         With ``refit``: ``h2_ml, loglik_ml, lrt, lod_lrt, p_lrt`` (ML h2
         re-estimated per marker, GEMMA -lmm 2) and ``h2_reml, loglik_reml,
         beta_wald_<name>, se_wald_<name>, wald, p_wald`` (REML h2 per marker,
-        GEMMA -lmm 1).
+        GEMMA -lmm 1). Empty (no rows, the same columns) when the scan was
+        given a sink that keeps no rows (a Parquet file or a summary, see
+        :mod:`lmmcore.scan_sink`).
     null : DataFrame
         The null fit of every phenotype and kinship: ``phenotype, chr``
         (``"all"`` for one kinship, else the chromosome left out), ``n, h2,
@@ -48,6 +50,11 @@ class ScanResult:
     timings : dict
         Seconds spent in each stage (``kinship, eigen, null, rotate, scan,
         refit, permute``).
+    summary : DataFrame or None
+        With a summary sink (:class:`~lmmcore.scan_sink.MaxSink`,
+        :class:`~lmmcore.scan_sink.PeaksSink`): its table.
+    names : tuple of str
+        The scanned phenotypes, in request order.
     refit_exact_profiles : int
         With ``refit``: how many marker profiles (ML and REML counted
         separately) were maximised by Brent's method on the exact likelihood
@@ -67,9 +74,13 @@ class ScanResult:
     timings: dict = field(default_factory=dict)
     refit_exact_profiles: int = 0
     ids: tuple[str, ...] = ()
+    summary: pd.DataFrame | None = None
+    names: tuple[str, ...] = ()
 
     @property
     def phenotypes(self) -> tuple[str, ...]:
+        if self.names:
+            return self.names
         return tuple(pd.unique(self.table["phenotype"]))
 
     def peaks(self, threshold: float = 3.0) -> pd.DataFrame:
