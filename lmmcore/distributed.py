@@ -1,0 +1,612 @@
+"""Scans and fits on a Dask cluster (``--scheduler``): one machine's work as tasks on many.
+
+``lmmcore scan ... --scheduler tcp://host:8786`` (a running
+``dask.distributed`` scheduler) or ``--scheduler local:N`` (a
+``LocalCluster`` of N single-threaded worker processes on this machine) runs
+the scan's tasks on the cluster's workers; ``lmmcore fit ... --scheduler``
+does the same for many phenotypes. ``distributed`` is an optional
+dependency: ``pip install 'lmm-explorer[dask]'``.
+
+What travels
+------------
+Scan: the per-(kinship, missingness pattern) context (the rotation matrix
+``(n + p) x n`` that carries the kinship's eigenvectors, the rotated
+covariates, the eigenvalues, the null fit: about ``8 n^2`` bytes) is
+scattered once to every worker (``Client.scatter(..., broadcast=True)``);
+each task then carries only its marker indices (and a 16-byte digest of its
+chunk), and the worker reads its chunk from the genotype file
+(:mod:`lmmcore.genochunks`); genotypes held only in memory send the chunk
+(``8 n m q`` bytes). Each result is the chunk's tests (``m x P`` values per
+column). Fit: per missingness pattern, the sub-kinship and its
+eigendecomposition (``16 n^2`` bytes) once; per task, a block of phenotypes;
+back, their fits. :class:`TransferLog` counts these bytes.
+
+Order, completeness, failures
+-----------------------------
+Results are gathered in task order, so the output is the in-process run's,
+byte for byte. A worker that dies mid-task has its tasks rescheduled by the
+scheduler on the others (a task is given up after
+``distributed.scheduler.allowed-failures`` deaths, default 3); a task that
+could not finish stops the run with a :class:`ClusterError` that says what
+happened, and the gathered results are checked to cover every task before
+anything is assembled: never a silently incomplete table.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import LMMInputError, Report, report, reporting
+
+__all__ = [
+    "INSTALL_HINT",
+    "ClusterError",
+    "TransferLog",
+    "require_distributed",
+    "parse_scheduler",
+    "scheduler_arg",
+    "open_cluster",
+    "run_tasks",
+    "scatter_context",
+    "DaskExecutor",
+    "fit_phenotypes_distributed",
+]
+
+INSTALL_HINT = "pip install 'lmm-explorer[dask]' (or pip install distributed)"
+
+#: Tasks in flight per worker thread: enough to keep every worker busy while
+#: the client holds at most this many chunks it sends itself.
+TASKS_PER_THREAD = 3
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not finish the work (a worker died too often, the scheduler went away).
+
+    The command line prints its message and exits with :attr:`exit_status`.
+    """
+
+    exit_status = 1
+
+
+def require_distributed():
+    """The ``distributed`` module, or an :class:`LMMInputError` that says how to install it."""
+    try:
+        import distributed
+    except ImportError:
+        raise LMMInputError(f"--scheduler needs Dask's distributed scheduler, which is not installed; install it "
+                            f"with {INSTALL_HINT}") from None
+    return distributed
+
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$", re.IGNORECASE)
+_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc|ws|wss)://)?[^\s:/]+(?::\d+)?/?$", re.IGNORECASE)
+
+
+def parse_scheduler(spec: str) -> tuple[str, Any]:
+    """``("local", N)`` for ``local:N`` (``local`` alone: 2), ``("address", spec)`` for a scheduler address.
+
+    Raises
+    ------
+    LMMInputError
+        Anything else, with the two accepted forms.
+    """
+    text = str(spec).strip()
+    local = _LOCAL.match(text)
+    if local:
+        n = int(local.group(1) or 2)
+        if n < 1:
+            raise LMMInputError(f"--scheduler {text}: a local cluster needs at least 1 worker (local:N, N >= 1)")
+        return "local", n
+    if _ADDRESS.match(text):
+        return "address", text if "://" in text else f"tcp://{text}"
+    raise LMMInputError(f"--scheduler '{text}' is neither a scheduler address (tcp://host:8786) nor local:N "
+                        "(a cluster of N worker processes on this machine)")
+
+
+def scheduler_arg(text: str) -> str:
+    """argparse type of ``--scheduler``: checks the form (the connection is made when the command runs)."""
+    import argparse
+
+    try:
+        parse_scheduler(text)
+    except LMMInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return str(text).strip()
+
+
+@contextmanager
+def open_cluster(spec: str, *, say: Callable[[str], None] | None = None, timeout: float = 30.0,
+                 local_options: dict | None = None) -> Iterator[Any]:
+    """A ``distributed.Client`` of the scheduler ``spec`` (see :func:`parse_scheduler`), closed at the end.
+
+    ``local:N`` starts a ``LocalCluster`` of N worker processes with one
+    thread each (their BLAS single-threaded: Dask's default
+    ``distributed.nanny.pre-spawn-environ``) and stops it at the end; an
+    address connects to a running scheduler (within ``timeout`` seconds).
+    ``say`` receives one line with the dashboard address.
+    """
+    distributed = require_distributed()
+    kind, value = parse_scheduler(spec)
+    cluster = None
+    try:
+        if kind == "local":
+            options = dict(n_workers=value, threads_per_worker=1, processes=True, dashboard_address=":0",
+                           silence_logs=logging.ERROR)
+            options.update(local_options or {})
+            cluster = distributed.LocalCluster(**options)
+            client = distributed.Client(cluster, timeout=timeout)
+        else:
+            try:
+                client = distributed.Client(value, timeout=timeout)
+            except (OSError, TimeoutError) as exc:
+                raise LMMInputError(f"could not connect to the Dask scheduler at {value} within {timeout:g} s "
+                                    f"({exc}); check the address and that the scheduler is running") from None
+    except BaseException:
+        if cluster is not None:
+            cluster.close()
+        raise
+    try:
+        if say is not None:
+            workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+            say(f"Dask cluster {client.scheduler.address} with {workers} worker(s); dashboard at "
+                f"{client.dashboard_link}")
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+# --------------------------------------------------------------------------- #
+# Running tasks: in order, complete, with the bytes counted
+# --------------------------------------------------------------------------- #
+@dataclass
+class TransferLog:
+    """Bytes sent to and received from the workers (pickled sizes), and the tasks run.
+
+    Attributes
+    ----------
+    context_bytes : int
+        Scattered contexts, counted once per worker that received them.
+    task_bytes : int
+        The tasks' own arguments (indices, digests, phenotype blocks,
+        chunks the client sent).
+    result_bytes : int
+        The results gathered.
+    tasks : int
+    chunks_sent : int
+        Marker chunks the client sent because no worker could read them.
+    workers : dict
+        Tasks finished by each worker address.
+    """
+
+    context_bytes: int = 0
+    task_bytes: int = 0
+    result_bytes: int = 0
+    tasks: int = 0
+    chunks_sent: int = 0
+    workers: dict = field(default_factory=dict)
+
+    @property
+    def sent_bytes(self) -> int:
+        """Everything sent to the workers."""
+        return self.context_bytes + self.task_bytes
+
+    def summary(self) -> str:
+        """One line for the terminal."""
+        return (f"{self.tasks} task(s) on {len(self.workers)} worker(s); sent {_mb(self.sent_bytes)} "
+                f"(contexts {_mb(self.context_bytes)}, tasks {_mb(self.task_bytes)}), received "
+                f"{_mb(self.result_bytes)}")
+
+
+def _mb(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.3g} MB"
+
+
+def pickled_size(obj) -> int:
+    """Bytes of ``obj`` pickled as Dask sends it (protocol 5, buffers counted)."""
+    buffers: list = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    return len(head) + sum(memoryview(b).nbytes for b in buffers)
+
+
+def scatter_context(client, context, log: TransferLog | None = None):
+    """Scatter ``context`` to every worker once; its future (to pass to :func:`run_tasks`)."""
+    future = client.scatter(context, broadcast=True, hash=False)
+    if log is not None:
+        n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        log.context_bytes += pickled_size(context) * n_workers
+    return future
+
+
+_CONTROLLER = None  # one threadpoolctl controller per worker process
+
+
+def blas_threads() -> int:
+    """The BLAS threads of this process (the in-process run's; 1 if no BLAS is found)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [int(i.get("num_threads", 1)) for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(counts, default=1)
+
+
+def _call(fn, shared, args, threads, measure):
+    """On a worker: ``fn(shared, *args)`` with ``threads`` BLAS threads; its messages, result size, worker.
+
+    The same thread count as the client's process makes the same floating
+    point operations in the same order (OpenBLAS's blocking, hence its
+    rounding, depends on it), so a result is the in-process run's, byte for
+    byte, on the same kind of machine.
+    """
+    global _CONTROLLER
+    from distributed import get_worker
+    from threadpoolctl import ThreadpoolController
+
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    messages: list[str] = []
+    with _CONTROLLER.limit(limits=threads, user_api="blas"), reporting(messages.append):
+        value = fn(shared, *args)
+    return value, messages, pickled_size(value) if measure else 0, get_worker().address
+
+
+class _Retry(Exception):
+    """Internal: the task's arguments must be rebuilt (a worker could not read its chunk)."""
+
+
+def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple], count: int, *,
+              done: Callable[[int, Any], None] | None = None, log: TransferLog | None = None,
+              retry_on: tuple[type[BaseException], ...] = (), what: str = "task",
+              blas: int | None = None, retry_message: str | None = None) -> Iterator[Any]:
+    """Run ``fn(shared, *args_of(i, False))`` for ``i < count`` on the cluster; the results in order of i.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    fn : callable
+        A module-level function (pickled by reference).
+    shared : Future or tuple of Futures
+        What every task shares, scattered once (:func:`scatter_context`);
+        the worker receives the values.
+    args_of : callable
+        ``args_of(i, resend)``: the task's other arguments; ``resend`` is
+        True when a first attempt raised one of ``retry_on`` (then the
+        arguments must carry what the worker could not get itself).
+    count : int
+        Number of tasks.
+    done : callable, optional
+        ``done(i, result)`` as each task finishes (in any order: progress).
+    log : TransferLog, optional
+        Counts the bytes of the arguments and results.
+    retry_on : tuple of exception types
+        Raised by a task that should be sent again with ``args_of(i, True)``.
+    what : str
+        What a task is, for messages.
+    blas : int, optional
+        BLAS threads of each task (default: this process's, see :func:`_call`).
+    retry_message : str, optional
+        Reported (once) when a task is sent again.
+
+    Yields
+    ------
+    The results, in the order of i (each as soon as it and those before
+    it are in). Messages the tasks reported are reported here once.
+
+    Raises
+    ------
+    ClusterError
+        A task could not finish (its workers died ``allowed-failures``
+        times, the scheduler went away or lost the context); the remaining
+        tasks are cancelled.
+    LMMInputError
+        Raised by a task (bad input found on a worker).
+    """
+    from distributed import as_completed
+
+    window = max(2, TASKS_PER_THREAD * _threads(client))
+    blas = blas_threads() if blas is None else int(blas)
+    measure = log is not None
+    index_of: dict = {}
+    pending = as_completed()
+    next_submit = 0
+    results: dict[int, Any] = {}
+    said: set[str] = set()
+    next_yield = 0
+
+    def submit(i: int, resend: bool = False) -> None:
+        args = args_of(i, resend)
+        if log is not None:
+            log.task_bytes += pickled_size(args)
+        future = client.submit(_call, fn, shared, args, blas, measure, pure=False)
+        index_of[future.key] = (i, resend)
+        pending.add(future)
+
+    try:
+        while next_submit < min(window, count):
+            submit(next_submit)
+            next_submit += 1
+        for future in pending:
+            i, resent = index_of.pop(future.key)
+            value = _outcome(future, i, what, retry_on if not resent else ())
+            if value is _Retry:
+                if retry_message and retry_message not in said:
+                    said.add(retry_message)
+                    report(retry_message)
+                submit(i, resend=True)
+                if log is not None:
+                    log.chunks_sent += 1
+                continue
+            result, messages, nbytes, worker = value
+            for message in messages:
+                if message not in said:
+                    said.add(message)
+                    report(message)
+            if log is not None:
+                log.result_bytes += nbytes
+                log.tasks += 1
+                log.workers[worker] = log.workers.get(worker, 0) + 1
+            results[i] = result
+            if done is not None:
+                done(i, result)
+            if next_submit < count:
+                submit(next_submit)
+                next_submit += 1
+            while next_yield in results:
+                yield results.pop(next_yield)
+                next_yield += 1
+    finally:
+        leftover = list(pending.futures) if hasattr(pending, "futures") else []
+        if leftover:
+            client.cancel(leftover)
+    if next_yield != count:  # every task accounted for, or nothing is assembled
+        raise ClusterError(f"only {next_yield} of {count} {what}s came back from the cluster; no result was written")
+
+
+def _outcome(future, i: int, what: str, retry_on: tuple):
+    """The value of a finished future, :class:`_Retry`, or the error that stops the run."""
+    from distributed.scheduler import KilledWorker
+
+    status = future.status
+    if status == "finished":
+        return future.result()
+    if status == "error":
+        exc = future.exception()
+        if retry_on and isinstance(exc, retry_on):
+            return _Retry
+        if isinstance(exc, KilledWorker):
+            raise ClusterError(
+                f"{what} {i + 1} could not finish: the workers that ran it died "
+                f"(distributed.scheduler.allowed-failures times; out of memory? see the workers' logs); "
+                "no result was written") from None
+        raise exc
+    raise ClusterError(f"{what} {i + 1} was {status} by the cluster (its scheduler or its scattered context was "
+                       "lost); no result was written")
+
+
+# --------------------------------------------------------------------------- #
+# Genome scans: the executor of lmmcore.scan (chunk x trait-block tasks)
+# --------------------------------------------------------------------------- #
+def _scan_chunk(shared, fn, task, payload, digest):
+    """On a worker: read the task's markers (or take the client's), then ``fn(context, chunk, task)``.
+
+    The chunk is a :class:`~lmmcore.genotypes.Genotypes` of the task's
+    markers only, so the task runs on local marker indices ``0..m-1``; the
+    result is labelled back with the scan's indices.
+    """
+    from .genochunks import ChunkMismatch, chunk_digest
+
+    context, source = shared
+    mk = task.markers
+    if payload is None:
+        try:
+            values = source.read(mk)
+        except Exception as exc:  # noqa: BLE001 - any failure to read: the client sends the chunk
+            raise ChunkMismatch(f"could not read the markers from {source.source}: {exc}") from None
+        if digest is not None and chunk_digest(values) != digest:
+            raise ChunkMismatch(f"the markers read from {source.source} differ from the client's")
+    else:
+        values = payload
+    local = replace(task, markers=np.arange(len(mk)))
+    result = fn(context, source.record(mk, values), local)
+    return replace(result, task=task, piece=replace(result.piece, markers=mk))
+
+
+class DaskExecutor:
+    """The executor of :func:`lmmcore.scan.scan` on a Dask cluster (its ``executor=`` argument).
+
+    ``executor(scan_task, context, genotypes, tasks)`` scatters ``context``
+    (one kinship group and missingness pattern) to every worker, and, once
+    per genotypes record, the description of where its chunks come from
+    (:func:`lmmcore.genochunks.chunk_source`); each task then carries its
+    marker indices and the digest of its chunk, or the chunk itself when the
+    genotypes have no file the workers can read. Results come back in task
+    order (:func:`run_tasks`).
+
+    Parameters
+    ----------
+    client : distributed.Client
+    log : TransferLog, optional
+        Counts the bytes sent and received.
+    blas : int, optional
+        BLAS threads per task (default: the client's, for results identical
+        to the in-process run).
+    verify : bool
+        Check each chunk a worker reads against the client's copy by digest
+        (default True; False trusts the file and skips one pass over the
+        genotypes on the client).
+    """
+
+    def __init__(self, client, *, log: TransferLog | None = None, blas: int | None = None, verify: bool = True):
+        self.client = client
+        self.log = log
+        self.blas = blas
+        self.verify = verify
+        self._sources: dict = {}  # id(genotypes) -> (genotypes, source, its future)
+
+    def _source(self, genotypes):
+        from .genochunks import chunk_source
+
+        held = self._sources.get(id(genotypes))
+        if held is None or held[0] is not genotypes:
+            source = chunk_source(genotypes)
+            held = (genotypes, source, scatter_context(self.client, source, self.log))
+            self._sources[id(genotypes)] = held
+        return held[1], held[2]
+
+    def __call__(self, fn, context, genotypes, tasks) -> Iterator:
+        from .genochunks import chunk_digest
+
+        source, source_future = self._source(genotypes)
+        context_future = scatter_context(self.client, context, self.log)
+        data = genotypes.data
+
+        def args_of(i: int, resend: bool) -> tuple:
+            task = tasks[i]
+            if resend or not source.reads_file:
+                if self.log is not None and not source.reads_file:
+                    self.log.chunks_sent += 1
+                return fn, task, np.ascontiguousarray(data[:, task.markers]), None
+            digest = chunk_digest(data[:, task.markers]) if self.verify else None
+            return fn, task, None, digest
+
+        from .genochunks import ChunkMismatch
+
+        try:
+            yield from run_tasks(self.client, _scan_chunk, (context_future, source_future), args_of, len(tasks),
+                                 log=self.log, retry_on=(ChunkMismatch,), what="scan task", blas=self.blas,
+                                 retry_message=f"the workers could not read some marker chunks from "
+                                               f"{source.source} as the client holds them (the file changed, or "
+                                               "is not at the same path on the workers); the client sent those "
+                                               "chunks itself")
+        finally:
+            context_future.release()
+
+    def close(self) -> None:
+        """Release the scattered genotype sources."""
+        for _, _, future in self._sources.values():
+            future.release()
+        self._sources.clear()
+
+
+# --------------------------------------------------------------------------- #
+# Heritability of many phenotypes: blocks of phenotypes of one pattern per task
+# --------------------------------------------------------------------------- #
+@dataclass(frozen=True)
+class _FitContext:
+    """What every task of one missingness pattern shares: its individuals' data and decomposition."""
+
+    data: Any  # LMMData of the pattern's individuals, without phenotypes
+    eig: Any  # Eigendecomposition of their kinship
+    method: str
+    tol: float
+    grid: Any
+    kinship_scale: float
+
+
+def _fit_block(context: _FitContext, phenotypes) -> list:
+    """On a worker: :func:`lmmcore.batch.fit_phenotypes` of a block of phenotypes of one pattern."""
+    from .batch import PatternCache, fit_phenotypes
+
+    data = replace(context.data, phenotypes=phenotypes)
+    cache = PatternCache(rotations=False)
+    cache.add_decomposition(data.kinship, context.eig)
+    return fit_phenotypes(data, list(phenotypes.columns), method=context.method, tol=context.tol,
+                          grid=context.grid, kinship_scale=context.kinship_scale, cache=cache)
+
+
+def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = None, *, method: str = "reml",
+                               tol: float | None = None, grid=None, kinship_scale: float | str = 1.0,
+                               block: int | None = None, progress: Callable[[int, int, str], None] | None = None,
+                               log: TransferLog | None = None, report: Report | None = None) -> list:
+    """:func:`lmmcore.batch.fit_phenotypes` on a Dask cluster: blocks of phenotypes of one pattern per task.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    data, phenotypes, method, tol, grid, kinship_scale
+        As :func:`lmmcore.batch.fit_phenotypes`.
+    block : int, optional
+        Phenotypes per task (default: each pattern's phenotypes split
+        evenly over about twice as many tasks as worker threads).
+    progress : callable, optional
+        ``progress(done, total, description)`` after each task.
+    log : TransferLog, optional
+
+    Returns
+    -------
+    list of FitResult
+        In the order of ``phenotypes``; the in-process fit's values.
+
+    Notes
+    -----
+    Each pattern's sub-kinship is decomposed once, here, and scattered with
+    the pattern's covariates; a task fits its block with the public
+    :func:`~lmmcore.batch.fit_phenotypes` on the pattern's individuals
+    (every one observed), with the kinship scale resolved here on the whole
+    kinship (``diag`` and ``gower`` depend on every individual).
+    """
+    from .batch import check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
+    from .optimize import DEFAULT_GRID, DEFAULT_TOL
+
+    with reporting(report):
+        method = str(method).lower()
+        if method not in ("ml", "reml"):
+            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
+        table = data.phenotypes
+        source = data.sources.get("phenotypes", "phenotypes")
+        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
+        unknown = [p for p in names if p not in table.columns]
+        if unknown:
+            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
+                                + ", ".join(map(str, table.columns[:20])) + (" ..." if table.shape[1] > 20 else ""))
+        if not names:
+            raise LMMInputError(f"{source}: no phenotype to fit")
+        table = table[names]
+        for name in names:
+            check_phenotype(name, table[name].to_numpy(dtype=float), source)
+        factor = kinship_scale_factor(data.kinship, kinship_scale)
+        patterns = missingness_patterns(table)
+        threads = _threads(client)
+        plan = []  # (pattern, its blocks of phenotype names)
+        for pattern in patterns:
+            cols = list(pattern.phenotypes)
+            size = block or max(1, -(-len(cols) // max(1, 2 * threads)))
+            plan.append((pattern, [cols[k:k + size] for k in range(0, len(cols), size)]))
+        total = sum(len(blocks) for _, blocks in plan)
+        by_name: dict = {}
+        finished = 0
+        for pattern, blocks in plan:
+            obs = pattern.observed
+            eig = pattern_decomposition(data.kinship, obs)
+            sub = replace(data, ids=tuple(np.asarray(data.ids, dtype=object)[obs]),
+                          kinship=data.kinship if obs.all() else data.kinship[np.ix_(obs, obs)],
+                          phenotypes=table.iloc[:0, :0],
+                          covariates=None if data.covariates is None else data.covariates.loc[obs])
+            context = scatter_context(client, _FitContext(sub, eig, method, DEFAULT_TOL if tol is None else tol,
+                                                          DEFAULT_GRID if grid is None else grid, factor), log)
+            frame = table.loc[obs]
+
+            def tick(_i, fits, pattern=pattern):
+                nonlocal finished
+                finished += 1
+                if progress is not None:
+                    progress(finished, total, f"{len(fits)} phenotype(s) on {pattern.n} individuals")
+
+            for fits in run_tasks(client, _fit_block, context, lambda i, _resend, b=blocks, f=frame: (f[b[i]],),
+                                  len(blocks), done=tick, log=log, what="block of phenotypes"):
+                by_name.update({f.phenotype: f for f in fits})
+            context.release()
+        return [by_name[name] for name in names]
+
+
+def _threads(client) -> int:
+    workers = client.scheduler_info(n_workers=-1).get("workers", {})
+    return sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1
