@@ -58,7 +58,6 @@ from .constants import CHUNK_ELEMENTS
 from .design import design_matrix
 from .eigen import decompose_kinship, rotate
 from .errors import LMMInputError, Report, report, reporting
-from .fixed_scan import FixedScan, fixed_scan
 from .genotypes import Genotypes
 from .io import LMMData
 from .kinship_source import KinshipSource, kinship_source
@@ -70,17 +69,14 @@ from .markers import (
     FLAG_MONOMORPHIC,
     FLAG_RANK_DEFICIENT,
     is_identity_index,
-    marker_array,
     marker_columns,
     marker_rotation,
-    prepare_block,
 )
 from .nullmodel import FULL_ML_CAP, NullModel, fit_null
 from .permute import (
     DEFAULT_ALPHAS,
     permutation_indices,
     permutation_result,
-    permuted_max_lod,
     strata_labels,
 )
 from .xchr import (
@@ -98,14 +94,29 @@ from .refit import (
     REFIT_NODES,
     REFIT_PEAK_MARGIN,
     REFIT_TOL,
-    ExactScan,
-    refit_block,
+)
+from .scan_tasks import (
+    Executor,
+    GroupContext,
+    ScanPiece,
+    ScanTask,
+    TaskResult,
+    make_tasks,
+    scan_task,
+    serial_executor,
 )
 
 __all__ = [
     "ScanResult",
     "ScanInputs",
     "scan",
+    "scan_task",
+    "GroupContext",
+    "ScanTask",
+    "ScanPiece",
+    "TaskResult",
+    "Executor",
+    "serial_executor",
     "marker_columns",
     "FLAG_MONOMORPHIC",
     "FLAG_COLLINEAR",
@@ -145,6 +156,7 @@ def scan(
     xcovar: pd.DataFrame | None = None,
     x_chr: Sequence[str] = (),
     perm_x_separate: bool = False,
+    executor: Executor | None = None,
 ) -> ScanResult:
     """Scan the genome with a linear mixed model.
 
@@ -231,6 +243,13 @@ def scan(
         permutations, X under ``ceiling(n_perm L_A / L_X)``; the
         thresholds get a ``region`` column (``A``/``X``).
 
+    executor : callable, optional
+        Runs the scan's tasks: ``executor(scan_task, context, genotypes,
+        tasks)`` yields ``scan_task(context, genotypes, task)`` for each task
+        in order (:mod:`lmmcore.scan_tasks`). Default: one after another in
+        this process (:func:`~lmmcore.scan_tasks.serial_executor`); a Dask
+        executor runs them on a cluster.
+
     Returns
     -------
     ScanResult
@@ -262,7 +281,7 @@ def scan(
     with reporting(report):
         if x_chr:
             return _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress,
-                                perm_strata, dict(
+                                perm_strata, executor, dict(
                                     kinship=kinship, kind=kind, method=method, refit=refit,
                                     lrt_likelihood=lrt_likelihood, select=select, n_perm=n_perm, seed=seed,
                                     alphas=alphas, chunk=chunk))
@@ -275,7 +294,7 @@ def scan(
         with clock("kinship"):
             source = kinship_source(kinship, genotypes, kind)
         plan = _plan(inputs, source, perm_strata)
-        run = _run(plan, _Progress(progress, plan.total), clock)
+        run = _run(plan, _Progress(progress, plan.total), clock, executor)
         return _assemble(plan, run, clock)
 
 
@@ -283,7 +302,7 @@ def scan(
 # The X chromosome: autosomes and X as two parts with their own designs
 # --------------------------------------------------------------------------- #
 def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
-                 kw: dict) -> ScanResult:
+                 executor, kw: dict) -> ScanResult:
     """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
@@ -327,7 +346,7 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
                             "for every scanned individual")
     parts.append(x_plan)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
-    runs = [_run(plan, tracker, clock) for plan in parts]
+    runs = [_run(plan, tracker, clock, executor) for plan in parts]
     results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
     return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths)
 
@@ -449,20 +468,6 @@ class _NullFit:
     model: NullModel
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """The tests of one chunk of markers for the phenotypes of one missingness pattern."""
-
-    markers: np.ndarray
-    phenotypes: tuple[str, ...]
-    n: int
-    h2: np.ndarray  # (P,) the null h2 of the fixed-h2 scan
-    flag: np.ndarray
-    df: np.ndarray
-    fixed: FixedScan
-    exact: ExactScan | None
-
-
 @dataclass
 class _Run:
     """What the run gathers (filled in as it goes)."""
@@ -504,7 +509,7 @@ class _Progress:
             self.progress(self.done, self.total, description)
 
 
-def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
+def _run(plan: _Plan, progress: _Progress, clock: _Clock, executor: Executor | None = None) -> _Run:
     run = _Run()
     if plan.perms is not None:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
@@ -519,7 +524,8 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
                 K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
                 del K_full
         for pattern, design in zip(plan.patterns, plan.designs):
-            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, saved=saved)
+            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, saved=saved,
+                        executor=executor or serial_executor)
         del K
     if run.n_imputed:
         report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
@@ -528,12 +534,14 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock) -> _Run:
 
 
 def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, label: str,
-                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, saved=None) -> None:
+                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, saved=None,
+                executor: Executor = serial_executor) -> None:
     """Scan the markers of one kinship group for the phenotypes of one missingness pattern.
 
-    Decomposes the kinship of the pattern's individuals, fits the null
-    model, then processes the markers chunk by chunk: rotation, fixed-h2
-    scan, the exact scan if asked for, and the permutations.
+    Decomposes the kinship of the pattern's individuals and fits the null
+    model (:class:`GroupContext`), cuts the markers and traits into tasks
+    and hands the result of each (:func:`scan_task`, run by ``executor`` and
+    returned in task order) to the run.
     """
     inputs = plan.inputs
     obs = pattern.observed
@@ -550,32 +558,30 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
 
     rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
     del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
-    rows = plan.geno_rows[obs]
-    target = [inputs.names.index(c) for c in cols]
+    context = GroupContext(
+        label=label, phenotypes=cols, target=tuple(inputs.names.index(c) for c in cols),
+        rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
+        check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
+        perms=plan.perms[:, obs] if plan.perms is not None else None)
+    del rotation
+    tasks = make_tasks(marker_idx, len(cols), inputs.chunk)
     description = f"chr {label}" if label != "all" else "scan"
-    for start in range(0, len(marker_idx), inputs.chunk):
-        mk = marker_idx[start:start + inputs.chunk]
-        with clock("rotate"):
-            block = prepare_block(marker_array(inputs.genotypes, rows, mk), rotation, plan.has_missing)
-            run.n_imputed += block.n_imputed
-        with clock("scan"):
-            fixed = fixed_scan(block, rot.X, rot.d, null.h2_scan, null.resid)
-        exact = None
-        if inputs.refit:
-            with clock("refit"):
-                exact = refit_block(block, rot, null)
-                run.n_exact += exact.n_exact
-        run.pieces.append(_Piece(markers=mk, phenotypes=cols, n=rot.n, h2=null.h2_scan, flag=block.flag,
-                                 df=block.rank, fixed=fixed, exact=exact))
-        del block
-        progress.advance(len(mk), description)
-        if plan.perms is not None:
-            with clock("permute"):
-                chunk_max = permuted_max_lod(
-                    inputs.genotypes, plan.geno_rows, plan.perms[:, obs], mk, rotation, rot.X, rot.d,
-                    null.h2_scan, null.resid, plan.has_missing,
-                    advance=lambda count: progress.advance(count, "permutations"))
-                run.max_lod[:, target] = np.maximum(run.max_lod[:, target], chunk_max)
+    for result in executor(scan_task, context, inputs.genotypes, tasks):
+        _accept(run, result, progress, clock, description)
+
+
+def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, description: str) -> None:
+    """Hand one task's result to the run: its tests, permuted maxima, counts and times."""
+    for stage, seconds in result.seconds.items():
+        clock.timings[stage] += seconds
+    run.n_imputed += result.n_imputed
+    run.n_exact += result.n_exact
+    run.pieces.append(result.piece)
+    progress.advance(result.n_markers, description)
+    if result.max_lod is not None:
+        target = list(result.piece.target)
+        run.max_lod[:, target] = np.maximum(run.max_lod[:, target], result.max_lod)
+        progress.advance(result.n_perm_scans, "permutations")
 
 
 # --------------------------------------------------------------------------- #
@@ -615,7 +621,7 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
     )
 
 
-def _table(pieces: list[_Piece], genotypes: Genotypes, names: list[str], effect_names, refit: bool) -> pd.DataFrame:
+def _table(pieces: list[ScanPiece], genotypes: Genotypes, names: list[str], effect_names, refit: bool) -> pd.DataFrame:
     """One row per (phenotype, marker): phenotypes in request order, markers in genome order."""
     frames = []
     markers = np.asarray(genotypes.markers, dtype=object)
