@@ -2,10 +2,12 @@
 
 ``lmmcore scan ... --scheduler tcp://host:8786`` (a running
 ``dask.distributed`` scheduler) or ``--scheduler local:N`` (a
-``LocalCluster`` of N single-threaded worker processes on this machine) runs
-the scan's tasks on the cluster's workers; ``lmmcore fit ... --scheduler``
-does the same for many phenotypes. ``distributed`` is an optional
-dependency: ``pip install 'lmm-explorer[dask]'``.
+``LocalCluster`` of N worker processes on this machine, one task at a time each) runs
+the scan's tasks (:mod:`lmmcore.scan_tasks`: a chunk of markers x a block of
+traits) on the cluster's workers through :class:`DaskExecutor`, the
+``executor=`` of :func:`lmmcore.scan.scan`; ``lmmcore fit ... --scheduler``
+does the same for many phenotypes (:mod:`lmmcore.distributed_fit`).
+``distributed`` is an optional dependency: ``pip install 'lmm-explorer[dask]'``.
 
 What travels
 ------------
@@ -17,15 +19,15 @@ each task then carries only its marker indices (and a 16-byte digest of its
 chunk), and the worker reads its chunk from the genotype file
 (:mod:`lmmcore.genochunks`); genotypes held only in memory send the chunk
 (``8 n m q`` bytes). Each result is the chunk's tests (``m x P`` values per
-column). Fit: per missingness pattern, the sub-kinship and its
-eigendecomposition (``16 n^2`` bytes) once; per task, a block of phenotypes;
-back, their fits. :class:`TransferLog` counts these bytes.
+column). :class:`TransferLog` counts these bytes.
 
 Order, completeness, failures
 -----------------------------
-Results are gathered in task order, so the output is the in-process run's,
-byte for byte. A worker that dies mid-task has its tasks rescheduled by the
-scheduler on the others (a task is given up after
+Results are gathered in task order, and each task runs with the client's
+number of BLAS threads (OpenBLAS's rounding depends on it), so the output is
+the in-process run's, byte for byte, on the same kind of machine. A worker
+that dies mid-task has its tasks rescheduled by the scheduler on the others
+(a task is given up after
 ``distributed.scheduler.allowed-failures`` deaths, default 3); a task that
 could not finish stops the run with a :class:`ClusterError` that says what
 happened, and the gathered results are checked to cover every task before
@@ -38,7 +40,7 @@ import logging
 import pickle
 import re
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -54,10 +56,14 @@ __all__ = [
     "parse_scheduler",
     "scheduler_arg",
     "open_cluster",
+    "add_scheduler_argument",
+    "cluster_executor",
     "run_tasks",
     "scatter_context",
+    "worker_threads",
+    "blas_threads",
+    "pickled_size",
     "DaskExecutor",
-    "fit_phenotypes_distributed",
 ]
 
 INSTALL_HINT = "pip install 'lmm-explorer[dask]' (or pip install distributed)"
@@ -154,6 +160,7 @@ def open_cluster(spec: str, *, say: Callable[[str], None] | None = None, timeout
             cluster.close()
         raise
     try:
+        _prepare_workers(client)
         if say is not None:
             workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
             say(f"Dask cluster {client.scheduler.address} with {workers} worker(s); dashboard at "
@@ -163,6 +170,68 @@ def open_cluster(spec: str, *, say: Callable[[str], None] | None = None, timeout
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _warm_worker() -> str:
+    """On each worker: import what the tasks use (once, before the first task) and say lmmcore's version."""
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
+
+    from . import batch, genochunks, scan  # noqa: F401 - imported for the tasks
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
+    return _lmmcore_version()
+
+
+def _lmmcore_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("lmm-explorer")
+    except Exception:  # noqa: BLE001 - not installed as a package
+        return "unknown"
+
+
+def _prepare_workers(client) -> None:
+    """Import lmmcore on every worker; a clear error when a worker cannot, a message when versions differ."""
+    try:
+        versions = client.run(_warm_worker)
+    except ImportError as exc:
+        raise LMMInputError(f"the Dask workers cannot import lmmcore ({exc}); install lmm-explorer (the same "
+                            "version as here) in every worker's Python environment") from None
+    mine = _lmmcore_version()
+    other = sorted({v for v in versions.values() if v != mine})
+    if other:
+        report(f"the Dask workers run lmm-explorer {', '.join(other)} and this process {mine}; results may "
+               "differ from an in-process run (install the same version everywhere)")
+
+
+def add_scheduler_argument(parser, what: str, same: str = "the results are the in-process run's") -> None:
+    """The ``--scheduler ADDRESS|local:N`` option of a command (``what``: the work it distributes)."""
+    parser.add_argument(
+        "--scheduler", type=scheduler_arg, metavar="ADDRESS|local:N",
+        help=f"run {what} on a Dask cluster: the address of a running dask.distributed scheduler "
+             f"(tcp://host:8786) or local:N (N worker processes on this machine); {same}. Needs "
+             f"{INSTALL_HINT}; see docs/CLUSTER.md")
+
+
+def cluster_executor(spec: str | None, say: Callable[[str], None] | None = None) -> "DaskExecutor | None":
+    """A :class:`DaskExecutor` on the cluster ``spec`` (its own client), or None without ``spec``.
+
+    For :func:`lmmcore.scan.scan`'s ``executor=``; :meth:`DaskExecutor.close`
+    closes the client (and stops a ``local:N`` cluster). ``say`` receives the
+    dashboard address and, at the end, what was sent
+    (:meth:`TransferLog.summary`).
+    """
+    if not spec:
+        return None
+    stack = ExitStack()
+    client = stack.enter_context(open_cluster(spec, say=say))
+    try:
+        return DaskExecutor(client, log=TransferLog(), say=say, owns=stack)
+    except BaseException:
+        stack.close()
+        raise
 
 
 # --------------------------------------------------------------------------- #
@@ -222,8 +291,7 @@ def scatter_context(client, context, log: TransferLog | None = None):
     """Scatter ``context`` to every worker once; its future (to pass to :func:`run_tasks`)."""
     future = client.scatter(context, broadcast=True, hash=False)
     if log is not None:
-        n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-        log.context_bytes += pickled_size(context) * n_workers
+        log.context_bytes += pickled_size(context) * max(1, len(client.who_has(future).get(future.key, ())))
     return future
 
 
@@ -265,7 +333,8 @@ class _Retry(Exception):
 def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple], count: int, *,
               done: Callable[[int, Any], None] | None = None, log: TransferLog | None = None,
               retry_on: tuple[type[BaseException], ...] = (), what: str = "task",
-              blas: int | None = None, retry_message: str | None = None) -> Iterator[Any]:
+              blas: int | None = None, retry_message: str | None = None,
+              window: int | None = None) -> Iterator[Any]:
     """Run ``fn(shared, *args_of(i, False))`` for ``i < count`` on the cluster; the results in order of i.
 
     Parameters
@@ -294,6 +363,9 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
         BLAS threads of each task (default: this process's, see :func:`_call`).
     retry_message : str, optional
         Reported (once) when a task is sent again.
+    window : int, optional
+        Tasks in flight at once (default :data:`TASKS_PER_THREAD` per
+        worker thread of the cluster).
 
     Yields
     ------
@@ -311,7 +383,7 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
     """
     from distributed import as_completed
 
-    window = max(2, TASKS_PER_THREAD * _threads(client))
+    window = max(2, TASKS_PER_THREAD * worker_threads(client)) if window is None else max(1, int(window))
     blas = blas_threads() if blas is None else int(blas)
     measure = log is not None
     index_of: dict = {}
@@ -442,14 +514,22 @@ class DaskExecutor:
         Check each chunk a worker reads against the client's copy by digest
         (default True; False trusts the file and skips one pass over the
         genotypes on the client).
+    say : callable, optional
+        Receives :meth:`TransferLog.summary` when the executor is closed.
+    owns : ExitStack, optional
+        Closed with the executor (the client and cluster it was made with).
     """
 
-    def __init__(self, client, *, log: TransferLog | None = None, blas: int | None = None, verify: bool = True):
+    def __init__(self, client, *, log: TransferLog | None = None, blas: int | None = None, verify: bool = True,
+                 say: Callable[[str], None] | None = None, owns: ExitStack | None = None):
         self.client = client
+        self._say = say
+        self._owns = owns
         self.log = log
-        self.blas = blas
         self.verify = verify
         self._sources: dict = {}  # id(genotypes) -> (genotypes, source, its future)
+        self.window = max(2, TASKS_PER_THREAD * worker_threads(client))
+        self.blas = blas_threads() if blas is None else int(blas)
 
     def _source(self, genotypes):
         from .genochunks import chunk_source
@@ -481,7 +561,7 @@ class DaskExecutor:
 
         try:
             yield from run_tasks(self.client, _scan_chunk, (context_future, source_future), args_of, len(tasks),
-                                 log=self.log, retry_on=(ChunkMismatch,), what="scan task", blas=self.blas,
+                                 log=self.log, retry_on=(ChunkMismatch,), what="scan task", blas=self.blas, window=self.window,
                                  retry_message=f"the workers could not read some marker chunks from "
                                                f"{source.source} as the client holds them (the file changed, or "
                                                "is not at the same path on the workers); the client sent those "
@@ -490,123 +570,20 @@ class DaskExecutor:
             context_future.release()
 
     def close(self) -> None:
-        """Release the scattered genotype sources."""
-        for _, _, future in self._sources.values():
-            future.release()
-        self._sources.clear()
+        """Release the scattered genotype sources (and close the client and cluster it owns)."""
+        try:
+            for _, _, future in self._sources.values():
+                future.release()
+            self._sources.clear()
+            if self._say is not None and self.log is not None and self.log.tasks:
+                self._say(self.log.summary())
+        finally:
+            if self._owns is not None:
+                self._owns.close()
+                self._owns = None
 
 
-# --------------------------------------------------------------------------- #
-# Heritability of many phenotypes: blocks of phenotypes of one pattern per task
-# --------------------------------------------------------------------------- #
-@dataclass(frozen=True)
-class _FitContext:
-    """What every task of one missingness pattern shares: its individuals' data and decomposition."""
-
-    data: Any  # LMMData of the pattern's individuals, without phenotypes
-    eig: Any  # Eigendecomposition of their kinship
-    method: str
-    tol: float
-    grid: Any
-    kinship_scale: float
-
-
-def _fit_block(context: _FitContext, phenotypes) -> list:
-    """On a worker: :func:`lmmcore.batch.fit_phenotypes` of a block of phenotypes of one pattern."""
-    from .batch import PatternCache, fit_phenotypes
-
-    data = replace(context.data, phenotypes=phenotypes)
-    cache = PatternCache(rotations=False)
-    cache.add_decomposition(data.kinship, context.eig)
-    return fit_phenotypes(data, list(phenotypes.columns), method=context.method, tol=context.tol,
-                          grid=context.grid, kinship_scale=context.kinship_scale, cache=cache)
-
-
-def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = None, *, method: str = "reml",
-                               tol: float | None = None, grid=None, kinship_scale: float | str = 1.0,
-                               block: int | None = None, progress: Callable[[int, int, str], None] | None = None,
-                               log: TransferLog | None = None, report: Report | None = None) -> list:
-    """:func:`lmmcore.batch.fit_phenotypes` on a Dask cluster: blocks of phenotypes of one pattern per task.
-
-    Parameters
-    ----------
-    client : distributed.Client
-    data, phenotypes, method, tol, grid, kinship_scale
-        As :func:`lmmcore.batch.fit_phenotypes`.
-    block : int, optional
-        Phenotypes per task (default: each pattern's phenotypes split
-        evenly over about twice as many tasks as worker threads).
-    progress : callable, optional
-        ``progress(done, total, description)`` after each task.
-    log : TransferLog, optional
-
-    Returns
-    -------
-    list of FitResult
-        In the order of ``phenotypes``; the in-process fit's values.
-
-    Notes
-    -----
-    Each pattern's sub-kinship is decomposed once, here, and scattered with
-    the pattern's covariates; a task fits its block with the public
-    :func:`~lmmcore.batch.fit_phenotypes` on the pattern's individuals
-    (every one observed), with the kinship scale resolved here on the whole
-    kinship (``diag`` and ``gower`` depend on every individual).
-    """
-    from .batch import check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
-    from .optimize import DEFAULT_GRID, DEFAULT_TOL
-
-    with reporting(report):
-        method = str(method).lower()
-        if method not in ("ml", "reml"):
-            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
-        table = data.phenotypes
-        source = data.sources.get("phenotypes", "phenotypes")
-        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        unknown = [p for p in names if p not in table.columns]
-        if unknown:
-            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
-                                + ", ".join(map(str, table.columns[:20])) + (" ..." if table.shape[1] > 20 else ""))
-        if not names:
-            raise LMMInputError(f"{source}: no phenotype to fit")
-        table = table[names]
-        for name in names:
-            check_phenotype(name, table[name].to_numpy(dtype=float), source)
-        factor = kinship_scale_factor(data.kinship, kinship_scale)
-        patterns = missingness_patterns(table)
-        threads = _threads(client)
-        plan = []  # (pattern, its blocks of phenotype names)
-        for pattern in patterns:
-            cols = list(pattern.phenotypes)
-            size = block or max(1, -(-len(cols) // max(1, 2 * threads)))
-            plan.append((pattern, [cols[k:k + size] for k in range(0, len(cols), size)]))
-        total = sum(len(blocks) for _, blocks in plan)
-        by_name: dict = {}
-        finished = 0
-        for pattern, blocks in plan:
-            obs = pattern.observed
-            eig = pattern_decomposition(data.kinship, obs)
-            sub = replace(data, ids=tuple(np.asarray(data.ids, dtype=object)[obs]),
-                          kinship=data.kinship if obs.all() else data.kinship[np.ix_(obs, obs)],
-                          phenotypes=table.iloc[:0, :0],
-                          covariates=None if data.covariates is None else data.covariates.loc[obs])
-            context = scatter_context(client, _FitContext(sub, eig, method, DEFAULT_TOL if tol is None else tol,
-                                                          DEFAULT_GRID if grid is None else grid, factor), log)
-            frame = table.loc[obs]
-
-            def tick(_i, fits, pattern=pattern):
-                nonlocal finished
-                finished += 1
-                if progress is not None:
-                    progress(finished, total, f"{len(fits)} phenotype(s) on {pattern.n} individuals")
-
-            for fits in run_tasks(client, _fit_block, context, lambda i, _resend, b=blocks, f=frame: (f[b[i]],),
-                                  len(blocks), done=tick, log=log, what="block of phenotypes"):
-                by_name.update({f.phenotype: f for f in fits})
-            context.release()
-        return [by_name[name] for name in names]
-
-
-def _threads(client) -> int:
+def worker_threads(client) -> int:
+    """Threads of all the cluster's workers together (at least 1)."""
     workers = client.scheduler_info(n_workers=-1).get("workers", {})
     return sum(int(w.get("nthreads", 1)) for w in workers.values()) or 1

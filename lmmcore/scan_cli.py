@@ -33,6 +33,7 @@ import sys
 import time
 
 from .cli_common import add_output_flags, add_peak_arguments, int_at_least, peaks_from_args, say
+from .distributed import add_scheduler_argument, cluster_executor
 from .cross_cli import (
     add_genotype_source,
     check_kinship_arg,
@@ -176,6 +177,7 @@ def cmd_scan(args) -> int:
                             "(or its cross type treats X as an autosome); drop the flag")
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
+    executor = cluster_executor(args.scheduler, lambda message: say(args, message))  # None without --scheduler
     update, close = _progress_bar(args.quiet)
     try:
         result = scan(
@@ -193,10 +195,13 @@ def cmd_scan(args) -> int:
             seed=args.seed,
             chunk=args.chunk,
             progress=update,
+            executor=executor,
             **x_options,
         )
     finally:
         close()
+        if executor is not None:
+            executor.close()
     permutations = result.permutations
     if rotated and args.perm:
         from .perm_rotated import rotated_permutations
@@ -341,6 +346,7 @@ def register(subparsers) -> None:
     sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
     sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")
+    add_scheduler_argument(sc, "the scan's chunks (with --refit and --perm)")
     sc.add_argument("--out", required=True, metavar="scan.csv",
                     help="results, one row per phenotype and marker (long format)")
     sc.add_argument("--peaks-out", metavar="peaks.csv",
