@@ -334,7 +334,7 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
               done: Callable[[int, Any], None] | None = None, log: TransferLog | None = None,
               retry_on: tuple[type[BaseException], ...] = (), what: str = "task",
               blas: int | None = None, retry_message: str | None = None,
-              window: int | None = None) -> Iterator[Any]:
+              window: int | None = None, timeout: float | None = None) -> Iterator[Any]:
     """Run ``fn(shared, *args_of(i, False))`` for ``i < count`` on the cluster; the results in order of i.
 
     Parameters
@@ -366,6 +366,8 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
     window : int, optional
         Tasks in flight at once (default :data:`TASKS_PER_THREAD` per
         worker thread of the cluster).
+    timeout : float, optional
+        Seconds for all the tasks (default: no limit).
 
     Yields
     ------
@@ -387,7 +389,7 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
     blas = blas_threads() if blas is None else int(blas)
     measure = log is not None
     index_of: dict = {}
-    pending = as_completed()
+    pending = as_completed(timeout=timeout)
     next_submit = 0
     results: dict[int, Any] = {}
     said: set[str] = set()
@@ -405,7 +407,7 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
         while next_submit < min(window, count):
             submit(next_submit)
             next_submit += 1
-        for future in pending:
+        for future in _bounded(pending, timeout, what):
             i, resent = index_of.pop(future.key)
             value = _outcome(future, i, what, retry_on if not resent else ())
             if value is _Retry:
@@ -440,6 +442,19 @@ def run_tasks(client, fn: Callable, shared, args_of: Callable[[int, bool], tuple
             client.cancel(leftover)
     if next_yield != count:  # every task accounted for, or nothing is assembled
         raise ClusterError(f"only {next_yield} of {count} {what}s came back from the cluster; no result was written")
+
+
+def _bounded(pending, timeout: float | None, what: str) -> Iterator:
+    """The futures of ``pending`` as they finish; a :class:`ClusterError` after ``timeout`` seconds."""
+    iterator = iter(pending)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except TimeoutError:
+            raise ClusterError(f"the cluster did not finish the {what}s within {timeout:g} s; no result was "
+                               "written") from None
 
 
 def _outcome(future, i: int, what: str, retry_on: tuple):
@@ -518,11 +533,16 @@ class DaskExecutor:
         Receives :meth:`TransferLog.summary` when the executor is closed.
     owns : ExitStack, optional
         Closed with the executor (the client and cluster it was made with).
+    timeout : float, optional
+        Seconds for the tasks of one kinship group and pattern (default: no
+        limit).
     """
 
     def __init__(self, client, *, log: TransferLog | None = None, blas: int | None = None, verify: bool = True,
-                 say: Callable[[str], None] | None = None, owns: ExitStack | None = None):
+                 say: Callable[[str], None] | None = None, owns: ExitStack | None = None,
+                 timeout: float | None = None):
         self.client = client
+        self.timeout = timeout
         self._say = say
         self._owns = owns
         self.log = log
@@ -562,6 +582,7 @@ class DaskExecutor:
         try:
             yield from run_tasks(self.client, _scan_chunk, (context_future, source_future), args_of, len(tasks),
                                  log=self.log, retry_on=(ChunkMismatch,), what="scan task", blas=self.blas, window=self.window,
+                                 timeout=self.timeout,
                                  retry_message=f"the workers could not read some marker chunks from "
                                                f"{source.source} as the client holds them (the file changed, or "
                                                "is not at the same path on the workers); the client sent those "
