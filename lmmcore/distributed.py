@@ -548,7 +548,9 @@ class DaskExecutor:
         self.log = log
         self.verify = verify
         self._sources: dict = {}  # id(genotypes) -> (genotypes, source, its future)
-        self.window = max(2, TASKS_PER_THREAD * worker_threads(client))
+        self._hinted = False
+        self.threads = worker_threads(client)
+        self.window = max(2, TASKS_PER_THREAD * self.threads)
         self.blas = blas_threads() if blas is None else int(blas)
 
     def _source(self, genotypes):
@@ -565,6 +567,11 @@ class DaskExecutor:
         from .genochunks import chunk_digest
 
         source, source_future = self._source(genotypes)
+        if len(tasks) < self.threads and not self._hinted:
+            self._hinted = True
+            report(f"the scan has {len(tasks)} task(s) for a kinship group but the cluster has "
+                   f"{self.threads} worker thread(s): some stay idle; a smaller --chunk cuts the "
+                   "markers into more tasks (the in-process scan with the same --chunk gives the same results)")
         context_future = scatter_context(self.client, context, self.log)
         data = genotypes.data
 
