@@ -37,6 +37,7 @@ anything is assembled: never a silently incomplete table.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import re
 import time
@@ -97,7 +98,8 @@ _ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc|ws|wss)://)?[^\s:/]+(?::\d+)?/?$
 
 
 def parse_scheduler(spec: str) -> tuple[str, Any]:
-    """``("local", N)`` for ``local:N`` (``local`` alone: 2), ``("address", spec)`` for a scheduler address.
+    """``("local", N)`` for ``local:N`` (``local`` alone: 2), ``("file", path)`` for a scheduler file
+    (``*.json``, written by ``dask scheduler --scheduler-file``), ``("address", spec)`` for a scheduler address.
 
     Raises
     ------
@@ -111,10 +113,12 @@ def parse_scheduler(spec: str) -> tuple[str, Any]:
         if n < 1:
             raise LMMInputError(f"--scheduler {text}: a local cluster needs at least 1 worker (local:N, N >= 1)")
         return "local", n
+    if text.lower().endswith(".json"):
+        return "file", text
     if _ADDRESS.match(text):
         return "address", text if "://" in text else f"tcp://{text}"
-    raise LMMInputError(f"--scheduler '{text}' is neither a scheduler address (tcp://host:8786) nor local:N "
-                        "(a cluster of N worker processes on this machine)")
+    raise LMMInputError(f"--scheduler '{text}' is neither a scheduler address (tcp://host:8786), a scheduler file "
+                        "(sched.json) nor local:N (a cluster of N worker processes on this machine)")
 
 
 def scheduler_arg(text: str) -> str:
@@ -150,10 +154,14 @@ def open_cluster(spec: str, *, say: Callable[[str], None] | None = None, timeout
             cluster = distributed.LocalCluster(**options)
             client = distributed.Client(cluster, timeout=timeout)
         else:
+            if kind == "file" and not os.path.isfile(value):
+                raise LMMInputError(f"the Dask scheduler file {value} does not exist; start the scheduler with "
+                                    f"'dask scheduler --scheduler-file {value}' first")
             try:
-                client = distributed.Client(value, timeout=timeout)
+                client = (distributed.Client(scheduler_file=value, timeout=timeout) if kind == "file"
+                          else distributed.Client(value, timeout=timeout))
             except (OSError, TimeoutError) as exc:
-                raise LMMInputError(f"could not connect to the Dask scheduler at {value} within {timeout:g} s "
+                raise LMMInputError(f"could not connect to the Dask scheduler of {value} within {timeout:g} s "
                                     f"({exc}); check the address and that the scheduler is running") from None
     except BaseException:
         if cluster is not None:
@@ -209,9 +217,9 @@ def _prepare_workers(client) -> None:
 def add_scheduler_argument(parser, what: str, same: str = "the results are the in-process run's") -> None:
     """The ``--scheduler ADDRESS|local:N`` option of a command (``what``: the work it distributes)."""
     parser.add_argument(
-        "--scheduler", type=scheduler_arg, metavar="ADDRESS|local:N",
+        "--scheduler", type=scheduler_arg, metavar="ADDRESS|FILE.json|local:N",
         help=f"run {what} on a Dask cluster: the address of a running dask.distributed scheduler "
-             f"(tcp://host:8786) or local:N (N worker processes on this machine); {same}. Needs "
+             f"(tcp://host:8786), its scheduler file (sched.json) or local:N (N worker processes on this machine); {same}. Needs "
              f"{INSTALL_HINT}; see docs/CLUSTER.md")
 
 

@@ -104,9 +104,19 @@ def test_scheduler_forms():
     assert parse_scheduler("local:3") == ("local", 3)
     assert parse_scheduler("tcp://10.0.0.1:8786") == ("address", "tcp://10.0.0.1:8786")
     assert parse_scheduler("node7:8786") == ("address", "tcp://node7:8786")
+    assert parse_scheduler("/scratch/me/sched.json") == ("file", "/scratch/me/sched.json")
     for bad in ("local:0", "local:x", "http://a b", ""):
         with pytest.raises(LMMInputError, match="scheduler"):
             parse_scheduler(bad)
+
+
+def test_a_scheduler_that_is_not_there_is_a_clear_error(tmp_path):
+    with pytest.raises(LMMInputError, match="does not exist; start the scheduler"):
+        with open_cluster(str(tmp_path / "sched.json")):
+            pass
+    with pytest.raises(LMMInputError, match="could not connect to the Dask scheduler"):
+        with open_cluster("tcp://127.0.0.1:9", timeout=2):  # nothing listens on the discard port
+            pass
 
 
 def test_without_distributed_the_cli_says_how_to_install(data, monkeypatch, capsys, tmp_path):
