@@ -43,11 +43,11 @@ import re
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .errors import LMMInputError, Report, report, reporting
+from .errors import LMMInputError, report, reporting
 
 __all__ = [
     "INSTALL_HINT",
@@ -295,15 +295,24 @@ def pickled_size(obj) -> int:
     return len(head) + sum(memoryview(b).nbytes for b in buffers)
 
 
-def scatter_context(client, context, log: TransferLog | None = None):
-    """Scatter ``context`` to every worker once; its future (to pass to :func:`run_tasks`)."""
-    future = client.scatter(context, broadcast=True, hash=False)
+def scatter_context(client, context, log: TransferLog | None = None, attempts: int = 3):
+    """Scatter ``context`` to every worker once; its future (to pass to :func:`run_tasks`).
+
+    A worker that dies during the broadcast makes it fail; it is tried again
+    (``attempts`` times) on the workers that are left.
+    """
+    for attempt in range(attempts):
+        try:
+            future = client.scatter(context, broadcast=True, hash=False)
+            break
+        except OSError:  # a connection to a worker that died (distributed's CommClosedError is an OSError)
+            if attempt == attempts - 1:
+                raise ClusterError("could not send the scan's context to the workers (they keep dying); no result "
+                                   "was written") from None
+            time.sleep(0.5)
     if log is not None:
         log.context_bytes += pickled_size(context) * max(1, len(client.who_has(future).get(future.key, ())))
     return future
-
-
-_CONTROLLER = None  # one threadpoolctl controller per worker process
 
 
 def blas_threads() -> int:
