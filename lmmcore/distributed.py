@@ -14,7 +14,8 @@ What travels
 Scan: the per-(kinship, missingness pattern) context (the rotation matrix
 ``(n + p) x n`` that carries the kinship's eigenvectors, the rotated
 covariates, the eigenvalues, the null fit: about ``8 n^2`` bytes) is
-scattered once to every worker (``Client.scatter(..., broadcast=True)``);
+scattered once to every worker (``Client.scatter(..., broadcast=True)``: the
+client uploads it once, the scheduler copies it between workers);
 each task then carries only its marker indices (and a 16-byte digest of its
 chunk), and the worker reads its chunk from the genotype file
 (:mod:`lmmcore.genochunks`); genotypes held only in memory send the chunk
@@ -252,7 +253,8 @@ class TransferLog:
     Attributes
     ----------
     context_bytes : int
-        Scattered contexts, counted once per worker that received them.
+        Scattered contexts, counted once per worker that holds a copy (the
+        client uploads each once; the scheduler copies it between workers).
     task_bytes : int
         The tasks' own arguments (indices, digests, phenotype blocks,
         chunks the client sent).
