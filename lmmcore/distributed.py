@@ -74,6 +74,8 @@ INSTALL_HINT = "pip install 'lmm-explorer[dask]' (or pip install distributed)"
 #: the client holds at most this many chunks it sends itself.
 TASKS_PER_THREAD = 3
 
+_CONTROLLER = None  # on a worker: its threadpoolctl controller (made once, by _warm_worker or the first task)
+
 
 class ClusterError(RuntimeError):
     """The cluster could not finish the work (a worker died too often, the scheduler went away).
