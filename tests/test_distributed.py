@@ -241,7 +241,7 @@ def test_fit_of_several_traits_on_the_cluster(client, data):
     expected = [same_blocks[name] for name in pheno.columns]
     assert results_table(got).to_csv(index=False) == results_table(expected).to_csv(index=False)
     np.testing.assert_allclose([f.h2 for f in got], [f.h2 for f in whole], rtol=0, atol=1e-7)
-    assert log.tasks == 3 and len(log.workers) == 2
+    assert log.tasks == 3  # (a, b), (d, e) and (c); which worker ran which is the scheduler's choice
 
 
 @pytest.mark.slow
