@@ -194,11 +194,18 @@ def test_exact_scan_and_permutations_on_the_cluster(client, data):
 
 
 @pytest.mark.slow
-def test_genotypes_in_memory_travel_with_their_tasks(client, data):
+def test_genotypes_in_memory_travel_with_their_tasks_and_h5_files_do_not(client, data, tmp_path):
+    from lmmcore.genostore import read_genotypes_h5, write_genotypes_h5
+
     ref, got, log = run_both(client, data["probs"], data, kinship="loco", chunk=30)
     assert csv(got) == csv(ref)
     assert log.chunks_sent == log.tasks > 0
     assert log.task_bytes > 80 * 30 * 3 * 8  # at least one chunk of probabilities went over
+    write_genotypes_h5(data["probs"], tmp_path / "g.h5")
+    stored = read_genotypes_h5(tmp_path / "g.h5")
+    ref, got, log = run_both(client, stored, data, kinship="overall", chunk=30)
+    assert csv(got) == csv(ref)
+    assert log.chunks_sent == 0 and log.tasks > 0  # the workers read the HDF5 file themselves
 
 
 @pytest.mark.slow
