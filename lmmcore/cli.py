@@ -18,6 +18,7 @@ from typing import Sequence
 from .cli_common import (PROG, Console, Parser, add_output_flags, add_strict_ids_argument, int_at_least, positive_float,
                          say)
 from .cross_cli import register as register_cross_commands
+from .distributed import add_scheduler_argument
 from .eigen_cli import add_eigen_argument
 from .eigen_cli import register as register_eigen_command
 from .errors import LMMInputError, reporting
@@ -71,7 +72,14 @@ def cmd_fit(args) -> int:
         bar.set_postfix_str(desc, refresh=False)
         bar.update(1)
 
-    fits = fit_phenotypes(
+    fit = fit_phenotypes
+    if args.scheduler:  # blocks of phenotypes on a Dask cluster
+        from functools import partial
+
+        from .distributed_fit import cluster_fit
+
+        fit = partial(cluster_fit, args.scheduler, say=lambda message: say(args, message))
+    fits = fit(
         data,
         phenotypes,
         method=args.method,
@@ -148,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--kinship-scale", default="1", metavar="C|diag|gower",
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
+    add_scheduler_argument(fit, "blocks of phenotypes", "the values agree with the in-process fit to the "
+                           "optimiser's tolerance (a whole missingness pattern per task: byte for byte)")
     add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
     fit.set_defaults(func=cmd_fit, kinship_or_eigen=True)
 
@@ -216,6 +226,9 @@ def _failure(exc: BaseException) -> int:
     if isinstance(exc, LMMInputError):
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    if isinstance(getattr(exc, "exit_status", None), int):  # e.g. lmmcore.distributed.ClusterError
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_status
     if isinstance(exc, KeyboardInterrupt):
         print(f"{PROG}: interrupted; no output file was left half-written", file=sys.stderr)
         return 130

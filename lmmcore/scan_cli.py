@@ -35,6 +35,7 @@ import time
 
 from .cli_common import (add_output_flags, add_peak_arguments, add_strict_ids_argument, int_at_least, peaks_from_args,
                          say)
+from .distributed import add_scheduler_argument, cluster_executor
 from .cross_cli import (
     add_genotype_source,
     check_kinship_arg,
@@ -193,6 +194,10 @@ def cmd_scan(args) -> int:
                             "(or its cross type treats X as an autosome); drop the flag")
     say(args, f"read {genotypes.n} genotyped individuals at {genotypes.n_markers} markers "
                f"({'genotype probabilities' if genotypes.kind == 'genoprobs' else 'dosages'})")
+    if args.scheduler and args.threads:
+        raise LMMInputError("--threads runs the scan's tasks on this machine's threads and --scheduler on a Dask "
+                            "cluster; give one of them")
+    executor = cluster_executor(args.scheduler, lambda message: say(args, message))  # None without --scheduler
     update, close = _progress_bar(args.quiet)
     blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
@@ -214,7 +219,7 @@ def cmd_scan(args) -> int:
                 progress=update,
                 memory=args.memory,
                 sink=sink,
-                executor=executor_from_args(args),
+                executor=executor or executor_from_args(args),
                 **x_options,
             )
     except BaseException:
@@ -223,6 +228,8 @@ def cmd_scan(args) -> int:
         raise
     finally:
         close()
+        if executor is not None:
+            executor.close()
     permutations = result.permutations
     if rotated and args.perm:
         from .perm_rotated import rotated_permutations
@@ -380,6 +387,7 @@ def register(subparsers) -> None:
     sc.add_argument("--seed", type=int, default=None, help="seed of the permutations")
     sc.add_argument("--chunk", type=_positive, default=None, metavar="M",
                     help="markers per chunk (default: about 32 MiB of rotated genotypes)")
+    add_scheduler_argument(sc, "the scan's chunks (with --refit and --perm)")
     sc.add_argument("--out", required=True, metavar="scan.csv",
                     help="results, one row per phenotype and marker (long format)")
     add_output_arguments(sc)

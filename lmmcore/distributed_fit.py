@@ -1,0 +1,149 @@
+"""``lmmcore fit --scheduler``: the heritability of many phenotypes on a Dask cluster.
+
+Each missingness pattern's sub-kinship is decomposed once, on the client,
+and scattered with the pattern's covariates (:func:`lmmcore.distributed.scatter_context`);
+each task fits a block of the pattern's phenotypes with the public
+:func:`lmmcore.batch.fit_phenotypes` on the pattern's individuals, and the
+fits come back in order (:func:`lmmcore.distributed.run_tasks`).
+
+A task's fits are those of ``fit_phenotypes`` of the same block in one
+process, byte for byte (same BLAS threads); a whole pattern in one task
+(``block`` at least its number of phenotypes) gives the in-process
+``lmmcore fit`` itself. Smaller blocks agree with it to the optimiser's
+tolerance: the vectorised fit's rounding depends on how many phenotypes are
+fitted together (a matrix-vector product for one, matrix-matrix for more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .distributed import TransferLog, open_cluster, run_tasks, scatter_context, worker_threads
+from .errors import LMMInputError, Report, reporting
+
+__all__ = ["fit_phenotypes_distributed", "cluster_fit"]
+
+
+@dataclass(frozen=True)
+class _FitContext:
+    """What every task of one missingness pattern shares: its individuals' data and decomposition."""
+
+    data: Any  # LMMData of the pattern's individuals, without phenotypes
+    eig: Any  # Eigendecomposition of their kinship
+    method: str
+    tol: float
+    grid: Any
+    kinship_scale: float
+
+
+def _fit_block(context: _FitContext, phenotypes) -> list:
+    """On a worker: :func:`lmmcore.batch.fit_phenotypes` of a block of phenotypes of one pattern."""
+    from .batch import PatternCache, fit_phenotypes
+
+    data = replace(context.data, phenotypes=phenotypes)
+    cache = PatternCache(rotations=False)
+    cache.add_decomposition(data.kinship, context.eig)
+    return fit_phenotypes(data, list(phenotypes.columns), method=context.method, tol=context.tol,
+                          grid=context.grid, kinship_scale=context.kinship_scale, cache=cache)
+
+
+def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = None, *, method: str = "reml",
+                               tol: float | None = None, grid=None, kinship_scale: float | str = 1.0,
+                               block: int | None = None, progress: Callable[[int, int, str], None] | None = None,
+                               cache=None, log: TransferLog | None = None, report: Report | None = None) -> list:
+    """:func:`lmmcore.batch.fit_phenotypes` on a Dask cluster: blocks of phenotypes of one pattern per task.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    data, phenotypes, method, tol, grid, kinship_scale
+        As :func:`lmmcore.batch.fit_phenotypes`.
+    block : int, optional
+        Phenotypes per task (default: each pattern's phenotypes split
+        evenly over about twice as many tasks as worker threads).
+    progress : callable, optional
+        ``progress(done, total, description)`` after each task.
+    cache : PatternCache or dict, optional
+        Decompositions made here are looked up and kept there (as
+        :func:`~lmmcore.batch.fit_phenotypes` does), e.g. for a profile
+        afterwards or a saved decomposition (``--eigen``).
+    log : TransferLog, optional
+
+    Returns
+    -------
+    list of FitResult
+        In the order of ``phenotypes``; the in-process fit's values.
+
+    Notes
+    -----
+    Each pattern's sub-kinship is decomposed once, here, and scattered with
+    the pattern's covariates; a task fits its block with the public
+    :func:`~lmmcore.batch.fit_phenotypes` on the pattern's individuals
+    (every one observed), with the kinship scale resolved here on the whole
+    kinship (``diag`` and ``gower`` depend on every individual).
+    """
+    from .batch import check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
+    from .optimize import DEFAULT_GRID, DEFAULT_TOL
+
+    with reporting(report):
+        method = str(method).lower()
+        if method not in ("ml", "reml"):
+            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
+        table = data.phenotypes
+        source = data.sources.get("phenotypes", "phenotypes")
+        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
+        unknown = [p for p in names if p not in table.columns]
+        if unknown:
+            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
+                                + ", ".join(map(str, table.columns[:20])) + (" ..." if table.shape[1] > 20 else ""))
+        if not names:
+            raise LMMInputError(f"{source}: no phenotype to fit")
+        table = table[names]
+        for name in names:
+            check_phenotype(name, table[name].to_numpy(dtype=float), source)
+        factor = kinship_scale_factor(data.kinship, kinship_scale)
+        patterns = missingness_patterns(table)
+        threads = worker_threads(client)
+        plan = []  # (pattern, its blocks of phenotype names)
+        for pattern in patterns:
+            cols = list(pattern.phenotypes)
+            size = block or max(1, -(-len(cols) // max(1, 2 * threads)))
+            plan.append((pattern, [cols[k:k + size] for k in range(0, len(cols), size)]))
+        total = sum(len(blocks) for _, blocks in plan)
+        by_name: dict = {}
+        finished = 0
+        for pattern, blocks in plan:
+            obs = pattern.observed
+            eig = pattern_decomposition(data.kinship, obs, cache)
+            sub = replace(data, ids=tuple(np.asarray(data.ids, dtype=object)[obs]),
+                          kinship=data.kinship if obs.all() else data.kinship[np.ix_(obs, obs)],
+                          phenotypes=table.iloc[:0, :0],
+                          covariates=None if data.covariates is None else data.covariates.loc[obs])
+            context = scatter_context(client, _FitContext(sub, eig, method, DEFAULT_TOL if tol is None else tol,
+                                                          DEFAULT_GRID if grid is None else grid, factor), log)
+            frame = table.loc[obs]
+
+            def tick(_i, fits, pattern=pattern):
+                nonlocal finished
+                finished += 1
+                if progress is not None:
+                    progress(finished, total, f"{len(fits)} phenotype(s) on {pattern.n} individuals")
+
+            for fits in run_tasks(client, _fit_block, context, lambda i, _resend, b=blocks, f=frame: (f[b[i]],),
+                                  len(blocks), done=tick, log=log, what="block of phenotypes"):
+                by_name.update({f.phenotype: f for f in fits})
+            context.release()
+        return [by_name[name] for name in names]
+
+
+def cluster_fit(spec: str, data, phenotypes=None, *, say: Callable[[str], None] | None = None, **options) -> list:
+    """:func:`fit_phenotypes_distributed` on the cluster ``spec`` (opened and closed here); ``lmmcore fit --scheduler``."""
+    with open_cluster(spec, say=say) as client:
+        log = TransferLog()
+        fits = fit_phenotypes_distributed(client, data, phenotypes, log=log, **options)
+        if say is not None:
+            say(log.summary())
+    return fits
