@@ -13,6 +13,8 @@ and marker.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,6 +26,29 @@ __all__ = ["Eigendecomposition", "RotatedData", "decompose_kinship", "rotate"]
 #: Eigenvalues below ``-NEGATIVE_TOLERANCE * max(d)`` mean the matrix is not a
 #: covariance; those between that and zero are rounding and are set to zero.
 NEGATIVE_TOLERANCE = 1e-6
+
+#: Kinships with fewer individuals than this are decomposed with one BLAS thread.
+ONE_THREAD_BELOW = 600
+
+_CONTROLLER = []  # the process's threadpoolctl controller, made on first use
+_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_blas_thread():
+    """A context in which BLAS/LAPACK run on one thread (threadpoolctl).
+
+    The thread count is a process-wide setting: the lock keeps two threads
+    (dashboard sessions) from interleaving their limit and restore, which
+    would leave BLAS on one thread for good.
+    """
+    with _LIMIT_LOCK:
+        if not _CONTROLLER:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        with _CONTROLLER[0].limit(limits=1, user_api="blas"):
+            yield
 
 
 @dataclass(frozen=True)
@@ -150,11 +175,20 @@ def decompose_kinship(kinship: np.ndarray, *, check: bool = True) -> Eigendecomp
     centred genomic relationship matrix, or a kinship from few markers) is
     recognised as singular: then ``h K + (1 - h) I`` is singular at ``h = 1``
     only, and the likelihood code treats that point exactly.
+
+    A kinship of fewer than :data:`ONE_THREAD_BELOW` individuals is
+    decomposed with one BLAS thread: at that size LAPACK's threads cost more
+    than they save (on a busy machine, many times more), and the result then
+    does not depend on the number of cores.
     """
     K = np.asarray(kinship, dtype=float)
     if check:
         validate_kinship_matrix(K)
-    d, U = np.linalg.eigh(K)
+    if K.shape[0] < ONE_THREAD_BELOW:
+        with _one_blas_thread():
+            d, U = np.linalg.eigh(K)
+    else:
+        d, U = np.linalg.eigh(K)
     dmax = float(d[-1]) if d.size else 0.0
     if dmax <= 0:
         raise LMMInputError(

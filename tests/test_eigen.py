@@ -65,3 +65,28 @@ def test_rotation_preserves_inner_products_and_logdet():
     np.testing.assert_allclose(rot.y[:, 0] @ rot.y[:, 0], y @ y, rtol=1e-12)
     assert rot.logdet_XtX == pytest.approx(np.linalg.slogdet(X.T @ X)[1], rel=1e-12)
     assert rot.constant_column == 0
+
+
+def test_small_kinships_are_decomposed_on_one_blas_thread_and_threads_come_back():
+    # below ONE_THREAD_BELOW the decomposition runs on one BLAS thread; afterwards the
+    # process's thread count is what it was, also when several threads decompose at once
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from lmmcore.eigen import ONE_THREAD_BELOW, decompose_kinship
+
+    def blas_threads():
+        return [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+
+    before = blas_threads()
+    rng = np.random.default_rng(5)
+    A = rng.normal(size=(40, 40))
+    K = A @ A.T / 40
+    assert K.shape[0] < ONE_THREAD_BELOW
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: decompose_kinship(K), range(16)))
+    assert blas_threads() == before
+    # the decomposition itself: K = U D U' (checked densely)
+    eig = results[0]
+    np.testing.assert_allclose(eig.vectors @ np.diag(eig.values) @ eig.vectors.T, K, atol=1e-12)
