@@ -1,0 +1,240 @@
+"""Step 3b: the profile log-likelihood of many traits from per-individual sufficient statistics.
+
+:mod:`lmmcore.likelihood` evaluates the profile by solving the weighted least
+squares problem and forming the residuals, a few passes over ``n x m`` arrays
+for every h. For the fit of thousands of traits that share a missingness
+pattern, the same numbers come cheaper from three kinds of weighted sums over
+the individuals, computed once per trait (``TraitProfiles``):
+
+* at a *grid* of h shared by all traits, ``sum_i w_i(h) y_i^2`` and
+  ``sum_i w_i(h) x_ia y_i`` for every trait are one matrix product
+  ``W @ Q`` of the (H x n) weights with the (n x T) products (BLAS-3);
+* at an h of each trait's own (Brent's lanes, the interval's root search),
+  they are row-wise dot products of the (L x n) weights with the trait's
+  products: one pass, no residual array.
+
+Notation as in :mod:`lmmcore.likelihood`: ``w_i = 1 / (1 + h (d_i - 1))``,
+``A = X*'WX*``, ``c = X*'Wy*``. The phenotypes are first residualised on the
+covariates by ordinary least squares, ``r = y* - X* b0``, which changes no
+profile (b is free) but keeps the subtraction below well conditioned:
+
+    rss(h) = r'Wr - c' A^{-1} c,   c = X*'W r.
+
+With that, the profile is :func:`lmmcore.likelihood.loglik_from_rss` (the one
+formula) with ``log |V| = sum_i log(1 + h (d_i - 1))`` (products of blocks of
+eight factors, then one log per block) and, for REML, ``log |A|``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .eigen import RotatedData
+from .likelihood import loglik_at_one, loglik_from_rss
+
+__all__ = ["TraitProfiles", "trait_profiles"]
+
+#: Factors ``1 + h (d_i - 1)`` multiplied together before one logarithm.
+_LOG_BLOCK = 8
+
+
+@dataclass(frozen=True)
+class TraitProfiles:
+    """The sufficient statistics of every trait of one pattern (see the module docstring).
+
+    Attributes
+    ----------
+    rot : RotatedData
+        The (standardised) rotated data they come from.
+    method : str
+    q : ndarray, shape (1 + p, T, n)
+        ``q[0] = r^2`` and ``q[1 + a] = x*_a r`` per trait and individual,
+        with ``r`` the OLS residual of the trait.
+    xx : ndarray, shape (n, p * p)
+        ``vec(x*_i x*_i')`` for the normal equations.
+    dm1 : ndarray, shape (n,)
+        ``d_i - 1``.
+    """
+
+    rot: RotatedData
+    method: str
+    q: np.ndarray
+    xx: np.ndarray
+    dm1: np.ndarray
+
+    @property
+    def n_traits(self) -> int:
+        return int(self.q.shape[1])
+
+    @property
+    def singular(self) -> bool:
+        """True when K has a zero eigenvalue (then h = 1 is a limit, see :func:`loglik_at_one`)."""
+        return bool(np.any(self.rot.d == 0))
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _logdet(self, F: np.ndarray) -> np.ndarray:
+        """``sum_i log F_li`` for every row, with one log per product of eight factors.
+
+        A product that could leave the floating-point range (factors of
+        1e35 or 1e-35) falls back to a log per factor for that row.
+        """
+        n = F.shape[1]
+        n8 = n - n % _LOG_BLOCK
+        out = np.zeros(F.shape[0])
+        if n8:
+            m = n8 // _LOG_BLOCK  # contiguous slices: the order of the factors does not matter
+            prod = F[:, :m].copy()
+            for j in range(1, _LOG_BLOCK):
+                prod *= F[:, j * m:(j + 1) * m]
+            ok = np.all((prod > 1e-280) & (prod < 1e280), axis=1)
+            out[ok] = np.log(prod[ok]).sum(axis=1)
+            if not np.all(ok):
+                bad = ~ok
+                out[bad] = np.log(F[bad, :n8]).sum(axis=1)
+        if n8 < n:
+            out += np.log(F[:, n8:]).sum(axis=1)
+        return out
+
+    def _finish(self, h: np.ndarray, yWy: np.ndarray, c: np.ndarray, A: np.ndarray, logdet_V: np.ndarray):
+        """The profile from the weighted sums: rss, then the one formula."""
+        chol = np.linalg.cholesky(A)
+        z = np.linalg.solve(chol, c[..., None])[..., 0]  # L^{-1} c
+        rss = yWy - np.einsum("...a,...a->...", z, z)
+        rot = self.rot
+        if self.method == "ml":
+            return loglik_from_rss("ml", rss, rot.n, rot.p, logdet_V, r0=rot.ml_null_directions, h=h)
+        logdet_A = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        return loglik_from_rss("reml", rss, rot.n, rot.p, logdet_V, logdet_XtWX=(logdet_A,),
+                               logdet_XtX=rot.logdet_XtX)
+
+    # ------------------------------------------------------------------ evaluations
+
+    def grid(self, h2) -> np.ndarray:
+        """The profile of every trait at every h of a grid shared by all, shape ``(len(h2), T)``.
+
+        Notes
+        -----
+        ``W @ q[k].T`` for each of the 1 + p products: matrix products of
+        the (H x n) weights with the (n x T) statistics.
+        """
+        h2 = np.atleast_1d(np.asarray(h2, dtype=float))
+        out = np.full((h2.size, self.n_traits), -np.inf)
+        at_one = (h2 >= 1.0) & self.singular
+        h = h2[~at_one]
+        if h.size:
+            F = 1.0 + h[:, None] * self.dm1
+            logdet_V = self._logdet(F)
+            W = 1.0 / F
+            p = self.rot.p
+            A = (W @ self.xx).reshape(h.size, p, p)
+            yWy = W @ self.q[0].T  # (H, T)
+            c = np.stack([W @ self.q[1 + a].T for a in range(p)], axis=-1)  # (H, T, p)
+            vals = self._finish(h[:, None], yWy, c, np.broadcast_to(A[:, None], (h.size, self.n_traits, p, p)),
+                                logdet_V[:, None])
+            out[~at_one] = vals
+        if np.any(at_one):
+            out[at_one] = loglik_at_one(self.rot, self.method)
+        return out
+
+    def _factors(self, h: np.ndarray) -> np.ndarray:
+        """``1 + h_l (d_i - 1)``, shape (L, n)."""
+        F = h[:, None] * self.dm1
+        F += 1.0
+        return F
+
+    def _rows(self, cols: np.ndarray) -> list[np.ndarray]:
+        """The statistics of the traits ``cols`` (no copy when they are all traits in order)."""
+        if cols.size == self.n_traits and np.array_equal(cols, np.arange(cols.size)):
+            return list(self.q)
+        return [qk[cols] for qk in self.q]
+
+    def values(self, h2, cols) -> np.ndarray:
+        """The profile of trait ``cols[l]`` at ``h2[l]`` for every lane l, shape (L,)."""
+        h2 = np.atleast_1d(np.asarray(h2, dtype=float))
+        cols = np.asarray(cols, dtype=int)
+        out = np.full(h2.shape, -np.inf)
+        at_one = (h2 >= 1.0) & self.singular
+        lanes = np.flatnonzero(~at_one)
+        if lanes.size:
+            h, c = h2[lanes], cols[lanes]
+            F = self._factors(h)
+            logdet_V = self._logdet(F)
+            W = np.reciprocal(F, out=F)
+            p = self.rot.p
+            A = (W @ self.xx).reshape(h.size, p, p)
+            sums = [np.einsum("ln,ln->l", W, qk) for qk in self._rows(c)]
+            out[lanes] = self._finish(h, sums[0], np.stack(sums[1:], axis=-1), A, logdet_V)
+        if np.any(at_one):
+            out[at_one] = loglik_at_one(self.rot, self.method, cols[at_one])
+        return out
+
+    def slopes(self, h2, cols) -> np.ndarray:
+        r"""``dL/dh`` of trait ``cols[l]`` at ``h2[l] < 1``, shape (L,).
+
+        Notes
+        -----
+        As :func:`lmmcore.likelihood.profile_slopes`, with
+        ``sum_i (d_i - 1) w_i^2 (r_i - x_i'b)^2`` expanded in the same sums
+        (weights ``(d_i - 1) w_i^2`` instead of ``w_i``) and ``B`` the matrix
+        ``X*' diag((d - 1) w^2) X*``.
+        """
+        h = np.atleast_1d(np.asarray(h2, dtype=float))
+        cols = np.asarray(cols, dtype=int)
+        rot = self.rot
+        p = rot.p
+        W = np.reciprocal(self._factors(h))
+        V = W * W
+        V *= self.dm1  # (d - 1) w^2
+        A = (W @ self.xx).reshape(h.size, p, p)
+        B = (V @ self.xx).reshape(h.size, p, p)
+        qs = self._rows(cols)
+        yWy = np.einsum("ln,ln->l", W, qs[0])
+        c = np.stack([np.einsum("ln,ln->l", W, qk) for qk in qs[1:]], axis=-1)
+        yVy = np.einsum("ln,ln->l", V, qs[0])
+        e = np.stack([np.einsum("ln,ln->l", V, qk) for qk in qs[1:]], axis=-1)
+        b = np.linalg.solve(A, c[..., None])[..., 0]
+        rss = yWy - np.einsum("la,la->l", b, c)
+        weighted = yVy - 2.0 * np.einsum("la,la->l", b, e) + np.einsum("la,lab,lb->l", b, B, b)
+        slope_rss = -weighted
+        trace = W @ self.dm1
+        if self.method == "ml":
+            r0 = rot.ml_null_directions
+            return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
+        tr = np.trace(np.linalg.solve(A, B), axis1=-2, axis2=-1)
+        return -0.5 * ((rot.n - p) * slope_rss / rss + trace - tr)
+
+
+def trait_profiles(rot: RotatedData, method: str = "reml") -> TraitProfiles:
+    """Precompute the sufficient statistics of every phenotype column of ``rot``.
+
+    Parameters
+    ----------
+    rot : RotatedData
+        Usually the standardised data of :func:`lmmcore.estimate.standardise`.
+    method : {"reml", "ml"}
+
+    Returns
+    -------
+    TraitProfiles
+
+    Notes
+    -----
+    Memory: ``(1 + p) T n`` numbers (the caller fits very many traits in
+    blocks). Cost: O(T n p) once.
+    """
+    method = str(method).lower()
+    if method not in ("ml", "reml"):
+        raise ValueError(f"method must be 'ml' or 'reml', not {method!r}")
+    X, y = rot.X, rot.y
+    n, p = X.shape
+    b0, *_ = np.linalg.lstsq(X, y, rcond=None)  # (p, T)
+    r = (y - X @ b0).T  # (T, n): the OLS residuals, traits in rows
+    q = np.empty((1 + p, r.shape[0], n))
+    np.multiply(r, r, out=q[0])
+    for a in range(p):
+        np.multiply(r, X[:, a], out=q[1 + a])
+    xx = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+    return TraitProfiles(rot=rot, method=method, q=q, xx=xx, dm1=rot.d - 1.0)
