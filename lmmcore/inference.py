@@ -220,21 +220,25 @@ def _crossing_roots(func, cols, thr, out_end, f_out, in_end, f_in):
         then every bisection step near it is evaluated).
     zone : ndarray
         Half-width around ``root`` in which the side of a point cannot be
-        told without evaluating: the root's bracket plus the rounding of the
-        profile (``1e-13 (1 + |thr|)``) divided by the slope.
+        told without evaluating: the root's bracket plus twice the rounding
+        of the profile (``1e-14 (1 + |thr|)``) divided by the slope.
 
     Notes
     -----
     False position (the secant through the bracket's ends) with the
     Illinois modification (the value kept at an end that stays twice in a
     row is halved), vectorised over all crossings; a step that does not
-    fall strictly inside the bracket is a bisection. Each iteration is one
-    evaluation of the lanes still running.
+    fall strictly inside the bracket is a bisection. A lane stops when its
+    bracket is narrower than ``_ROOT_TOL`` or when a value is within the
+    rounding of the threshold (then that point is the root). Each iteration
+    is one evaluation of the lanes still running.
     """
+    noise = 1e-14 * (1.0 + np.abs(thr))
     a, b = out_end.astype(float).copy(), in_end.astype(float).copy()
     ga, gb = f_out - thr, f_in - thr  # ga < 0 <= gb
     ga_true, gb_true = ga.copy(), gb.copy()
     kept = np.zeros(a.size, dtype=int)  # +1: b was replaced last, -1: a was
+    root = np.full(a.size, np.nan)
     active = np.isfinite(gb) & ~np.isnan(ga)
     for _ in range(_ROOT_STEPS):
         active &= np.abs(b - a) > _ROOT_TOL
@@ -249,8 +253,10 @@ def _crossing_roots(func, cols, thr, out_end, f_out, in_end, f_in):
         s = np.where(inside, s, mid)
         gs = func(s, cols[idx]) - thr[idx]
         up = gs >= 0.0  # s is on the 'in' side: it replaces b
-        both = np.isnan(gs)
-        active[idx[both]] = False
+        active[idx[np.isnan(gs)]] = False
+        hit = np.abs(gs) <= noise[idx]
+        root[idx[hit]] = s[hit]
+        active[idx[hit]] = False
         ga[idx] = np.where(up & (kept[idx] == 1), 0.5 * gai, np.where(up, gai, gs))
         gb[idx] = np.where(~up & (kept[idx] == -1), 0.5 * gbi, np.where(up, gs, gbi))
         ga_true[idx] = np.where(up, ga_true[idx], gs)
@@ -258,12 +264,13 @@ def _crossing_roots(func, cols, thr, out_end, f_out, in_end, f_in):
         a[idx] = np.where(up, ai, s)
         b[idx] = np.where(up, s, bi)
         kept[idx] = np.where(up, 1, -1)
-    width = np.abs(b - a)
-    root = np.where(width <= _ROOT_TOL, 0.5 * (a + b), np.nan)
+    at_value = ~np.isnan(root)  # stopped on a value within rounding of the threshold
+    width = np.where(at_value, 0.0, np.abs(b - a))
+    root = np.where(~at_value & (width <= _ROOT_TOL), 0.5 * (a + b), root)
     with np.errstate(divide="ignore", invalid="ignore"):
-        slope = np.abs((gb_true - ga_true) / (b - a))
-        noise = 1e-13 * (1.0 + np.abs(thr)) / slope
-    zone = np.where(np.isfinite(noise), width + 2.0 * noise, np.inf)
+        slope = np.abs((gb_true - ga_true) / (b - a))  # the secant of the last bracket
+        blur = 2.0 * noise / slope
+    zone = np.where(np.isfinite(blur), width + blur, np.inf)
     return root, np.where(np.isnan(root), np.inf, zone)
 
 
