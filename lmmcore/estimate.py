@@ -29,7 +29,7 @@ from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, Report, report, reporting
 from .likelihood import h2_identifiable
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, maximize_profile
-from .profile_stats import TraitProfiles, trait_profiles
+from .profile_stats import TraitProfiles, series_near, trait_profiles
 from .wls import WLSSolution, solve_wls_paired
 
 __all__ = [
@@ -229,7 +229,7 @@ def optimise_h2(
     h = np.array([o.h2 for o in opt])
     L = np.array([o.loglik for o in opt])
     if profiles is not None:
-        h, L = polish_optimum(profiles, h, L, tol)
+        h, L = polish_optimum(profiles, h, L, tol, opt[0].grid_h2 if opt else None)
     if not np.all(np.isfinite(L)):
         j = int(np.flatnonzero(~np.isfinite(L))[0])
         name = phenotype_names[j] if phenotype_names is not None else f"y{j + 1}"
@@ -241,7 +241,7 @@ def optimise_h2(
 
 
 def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
-                   tol: float = DEFAULT_TOL) -> tuple[np.ndarray, np.ndarray]:
+                   tol: float = DEFAULT_TOL, grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pin Brent's interior optima to rounding: one secant step on the slope ``dL/dh``.
 
     Parameters
@@ -251,6 +251,9 @@ def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
         Brent's optimum (and its value) of every phenotype.
     tol : float
         The tolerance Brent's searches used.
+    grid : ndarray, optional
+        The search's grid: the slopes and values are then evaluated from
+        power series around its points (:func:`lmmcore.profile_stats.series_near`).
 
     Returns
     -------
@@ -278,15 +281,20 @@ def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
     cols = np.flatnonzero(np.isfinite(h) & np.isfinite(loglik) & (lo > 0.0) & (hi < 1.0))
     if cols.size == 0:
         return h, loglik
+    if grid is not None:
+        evaluator = series_near(profiles, h[cols], cols, grid, 2.0 * delta.max())
+        lanes = np.arange(cols.size)
+    else:
+        evaluator, lanes = profiles, cols
     with np.errstate(divide="ignore", invalid="ignore"):
-        s = profiles.slopes(np.concatenate([lo[cols], hi[cols]]), np.concatenate([cols, cols]))
+        s = evaluator.slopes(np.concatenate([lo[cols], hi[cols]]), np.concatenate([lanes, lanes]))
     s_lo, s_hi = s[: cols.size], s[cols.size :]
     ok = np.isfinite(s_lo) & np.isfinite(s_hi) & (s_lo > 0.0) & (s_hi < 0.0)
-    cols, s_lo, s_hi = cols[ok], s_lo[ok], s_hi[ok]
+    cols, lanes, s_lo, s_hi = cols[ok], lanes[ok], s_lo[ok], s_hi[ok]
     if cols.size == 0:
         return h, loglik
     root = lo[cols] + (hi[cols] - lo[cols]) * (s_lo / (s_lo - s_hi))
-    value = profiles.values(root, cols)
+    value = evaluator.values(root, lanes)
     keep = value >= loglik[cols] - 1e-12 * (1.0 + np.abs(loglik[cols]))
     h[cols[keep]] = root[keep]
     loglik[cols[keep]] = value[keep]

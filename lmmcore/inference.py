@@ -16,7 +16,7 @@ import numpy as np
 
 from .eigen import RotatedData
 from .likelihood import profile_loglik_paired
-from .profile_stats import TraitProfiles
+from .profile_stats import TraitProfiles, local_series, series_near
 from .wls import WLSSolution
 
 __all__ = [
@@ -77,7 +77,8 @@ def _profile_values(rot: RotatedData, method: str, profiles: TraitProfiles | Non
 
 
 def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
-                      profiles: TraitProfiles | None = None) -> tuple[np.ndarray, list[str]]:
+                      profiles: TraitProfiles | None = None,
+                      grid: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
     """Standard error of h2 from the curvature of the profile log-likelihood.
 
     Parameters
@@ -89,6 +90,9 @@ def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
     profiles : TraitProfiles, optional
         Evaluate the profile from these sufficient statistics of ``rot``'s
         phenotypes (the same values, cheaper for many phenotypes).
+    grid : ndarray, optional
+        With ``profiles``: evaluate from power series around the nearest
+        points of this grid (:func:`lmmcore.profile_stats.series_near`).
 
     Returns
     -------
@@ -109,7 +113,11 @@ def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
     # centre of a three-point stencil that stays inside [0, 1]
     centre = np.clip(h, step, 1.0 - step)
     pts = np.concatenate([centre - step, centre, centre + step])
-    vals = _profile_values(rot, method, profiles)(pts, np.tile(cols, 3)).reshape(3, m)
+    if profiles is not None and grid is not None:
+        near = series_near(profiles, centre, cols, grid, 1.5 * step)
+        vals = near.values(pts, np.tile(cols, 3)).reshape(3, m)
+    else:
+        vals = _profile_values(rot, method, profiles)(pts, np.tile(cols, 3)).reshape(3, m)
     second = (vals[0] - 2.0 * vals[1] + vals[2]) / step**2
     se = np.full(m, np.nan)
     notes = [""] * m
@@ -185,23 +193,33 @@ def profile_interval(rot: RotatedData, method: str, h: np.ndarray, L: np.ndarray
     out_end = np.concatenate([pts[first[need_lo] - 1, need_lo], pts[last[need_hi] + 1, need_hi]])
     in_end = np.concatenate([pts[first[need_lo], need_lo], pts[last[need_hi], need_hi]])
     thr = threshold[lane_col]
-    func = _profile_values(rot, method, profiles)
+    values = _profile_values(rot, method, profiles)
+
+    def func(x, lanes):  # the profile of crossing lane ``lanes[i]`` at ``x[i]``
+        return values(x, lane_col[lanes])
+
     root = zone = None
     if profiles is not None and lane_col.size:
+        # each crossing's grid cell [g_j, g_j+1]: a power series around its midpoint
+        cell = np.clip(np.searchsorted(grid_h, np.minimum(out_end, in_end), side="right") - 1, 0, grid_h.size - 2)
+        half = 0.5 * (grid_h[cell + 1] - grid_h[cell])
+        series = local_series(profiles, grid_h[cell] + half, lane_col, half * (1.0 + 1e-9))
+        func = series.values
         f_out = np.concatenate([vals[first[need_lo] - 1, need_lo], vals[last[need_hi] + 1, need_hi]])
         f_in = np.concatenate([vals[first[need_lo], need_lo], vals[last[need_hi], need_hi]])
-        root, zone = _crossing_roots(func, lane_col, thr, out_end, f_out, in_end, f_in)
+        root, zone = _crossing_roots(func, thr, out_end, f_out, in_end, f_in)
+    lanes = np.arange(lane_col.size)
     for _ in range(_BISECTION_STEPS):
         if lane_col.size == 0 or np.max(np.abs(in_end - out_end)) < _INTERVAL_TOL:
             break
         mid = 0.5 * (out_end + in_end)
         if root is None:
-            ok = func(mid, lane_col) >= thr
+            ok = func(mid, lanes) >= thr
         else:
             ok = (mid - root) * (in_end - out_end) > 0.0  # mid lies between the root and the 'in' end
             close = np.flatnonzero(np.abs(mid - root) <= zone)
             if close.size:
-                ok[close] = func(mid[close], lane_col[close]) >= thr[close]
+                ok[close] = func(mid[close], close) >= thr[close]
         in_end = np.where(ok, mid, in_end)
         out_end = np.where(ok, out_end, mid)
     crossing = 0.5 * (out_end + in_end)
@@ -210,8 +228,10 @@ def profile_interval(rot: RotatedData, method: str, h: np.ndarray, L: np.ndarray
     return low, high
 
 
-def _crossing_roots(func, cols, thr, out_end, f_out, in_end, f_in):
+def _crossing_roots(func, thr, out_end, f_out, in_end, f_in):
     """Where each profile crosses its threshold between ``out_end`` (below) and ``in_end`` (above).
+
+    ``func(x, lanes)`` is the profile of crossing ``lanes[i]`` at ``x[i]``.
 
     Returns
     -------
@@ -251,7 +271,7 @@ def _crossing_roots(func, cols, thr, out_end, f_out, in_end, f_in):
         mid = 0.5 * (ai + bi)
         inside = np.isfinite(s) & ((s - ai) * (s - bi) < 0.0)
         s = np.where(inside, s, mid)
-        gs = func(s, cols[idx]) - thr[idx]
+        gs = func(s, idx) - thr[idx]
         up = gs >= 0.0  # s is on the 'in' side: it replaces b
         active[idx[np.isnan(gs)]] = False
         hit = np.abs(gs) <= noise[idx]
@@ -305,7 +325,7 @@ def h2_inference(rot: RotatedData, method: str, h: np.ndarray, L: np.ndarray, gr
     p-value 1. ``profiles``: see :func:`profile_interval`.
     """
     m = h.size
-    h2_se, notes = h2_standard_error(rot, h, method, profiles)
+    h2_se, notes = h2_standard_error(rot, h, method, profiles, grid_h)
     ci_low, ci_high = profile_interval(rot, method, h, L, grid_h, grid_L, profiles)
     lrt, p_lrt = lrt_h2_zero(L, grid_L[0])
     if not identifiable:

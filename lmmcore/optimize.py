@@ -482,9 +482,10 @@ def maximize_profile(
         Brent iterations per bracket.
     profiles : TraitProfiles, optional
         The sufficient statistics of ``rot``'s phenotypes
-        (:func:`lmmcore.profile_stats.trait_profiles`): the grid and every
-        Brent step are then evaluated from them (the same profile, cheaper
-        for many phenotypes).
+        (:func:`lmmcore.profile_stats.trait_profiles`): the grid is then
+        evaluated from them by matrix products, and every Brent step from
+        a power series of its bracket (:func:`lmmcore.profile_stats.local_series`;
+        the same profile to rounding, far cheaper for many phenotypes).
 
     Returns
     -------
@@ -508,9 +509,16 @@ def maximize_profile(
     order = np.lexsort((-grid_ll[kk, pheno], pheno))  # per phenotype, the highest bracket first
     pheno, kk = pheno[order], kk[order]
 
+    if profiles is not None:
+        from .profile_stats import local_series
+
+        # each bracket's profile as a power series around its grid point
+        radius = np.maximum(g[kk] - g[np.maximum(kk - 1, 0)], g[np.minimum(kk + 1, g.size - 1)] - g[kk])
+        series = local_series(profiles, g[kk], pheno, radius)
+
     def func(h, lanes):
         if profiles is not None:
-            return profiles.values(h, pheno[lanes])
+            return series.values(h, lanes)
         return profile_loglik_paired(rot, h, pheno[lanes], method)
 
     search = search_brackets(func, g, grid_ll, pheno, kk, tol=tol, maxiter=maxiter)

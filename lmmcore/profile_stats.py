@@ -34,7 +34,7 @@ import numpy as np
 from .eigen import RotatedData
 from .likelihood import loglik_at_one, loglik_from_rss
 
-__all__ = ["TraitProfiles", "trait_profiles"]
+__all__ = ["TraitProfiles", "trait_profiles", "LocalSeries", "local_series", "series_near"]
 
 #: Factors ``1 + h (d_i - 1)`` multiplied together before one logarithm.
 _LOG_BLOCK = 8
@@ -238,3 +238,213 @@ def trait_profiles(rot: RotatedData, method: str = "reml") -> TraitProfiles:
         np.multiply(r, X[:, a], out=q[1 + a])
     xx = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
     return TraitProfiles(rot=rot, method=method, q=q, xx=xx, dm1=rot.d - 1.0)
+
+
+# --------------------------------------------------------------------------- local power series
+
+#: Largest ``|delta u_i|`` for which a local series is used (its terms shrink at least this fast).
+_SERIES_RATIO = 0.5
+#: Relative size of the first term left out of a local series.
+_SERIES_TOL = 1e-17
+_SERIES_MAX_TERMS = 60
+
+
+@dataclass(frozen=True)
+class LocalSeries:
+    """Each lane's profile near a centre ``h0`` as power series in ``delta = h - h0`` (one lane per row).
+
+    With ``e_i = d_i - 1``, ``w0_i = 1 / (1 + h0 e_i)`` and ``u_i = e_i w0_i``,
+
+        1 / (1 + h e_i) = w0_i sum_k (-delta u_i)^k,
+        log(1 + h e_i) = log(1 + h0 e_i) + sum_{k>=1} (-1)^(k-1) (delta u_i)^k / k,
+
+    so every weighted sum of the profile is ``sum_k (-delta)^k M_k`` with
+    moments ``M_k = sum_i s_i w0_i u_i^k`` computed once per centre, by
+    matrix products, for all lanes that share it. A lane is then evaluated
+    in O(K) instead of O(n). The series converges geometrically while
+    ``|delta| max_i |u_i| <= 1/2``; K terms are kept so that the first term
+    left out is below ``1e-17`` of the sum's scale, and a lane whose
+    ``|delta|`` exceeds the radius it was built for is evaluated directly.
+
+    Attributes
+    ----------
+    profiles : TraitProfiles
+    cols : ndarray of int, shape (L,)
+        The trait of each lane.
+    centre, radius : ndarray, shape (L,)
+        ``h0`` and the largest ``|delta|`` the lane's series is valid for (0: none).
+    moments : ndarray, shape (L, K, 1 + p)
+        ``M_k`` of ``r^2`` and ``x_a r``.
+    xx_moments : ndarray, shape (L, K, p * p)
+        ``M_k`` of ``x x'``.
+    logdet : ndarray, shape (L, K)
+        ``log |V(h0)|`` in column 0, ``sum_i u_i^k / k`` in column k.
+    """
+
+    profiles: TraitProfiles
+    cols: np.ndarray
+    centre: np.ndarray
+    radius: np.ndarray
+    moments: np.ndarray
+    xx_moments: np.ndarray
+    logdet: np.ndarray
+
+    def _powers(self, delta: np.ndarray) -> np.ndarray:
+        """``(-delta)^k`` for k = 0 .. K-1, shape (L, K)."""
+        K = self.moments.shape[1]
+        pw = np.empty((delta.size, K))
+        pw[:, 0] = 1.0
+        if K > 1:
+            pw[:, 1:] = -delta[:, None]
+            np.cumprod(pw[:, 1:], axis=1, out=pw[:, 1:])
+        return pw
+
+    def _usable(self, h: np.ndarray, lanes: np.ndarray) -> np.ndarray:
+        return (np.abs(h - self.centre[lanes]) <= self.radius[lanes]) & (h < 1.0)
+
+    def values(self, h2, lanes) -> np.ndarray:
+        """The profile of lane ``lanes[l]``'s trait at ``h2[l]``, shape (L,)."""
+        h = np.atleast_1d(np.asarray(h2, dtype=float))
+        lanes = np.asarray(lanes, dtype=int)
+        out = np.empty(h.size)
+        use = self._usable(h, lanes)
+        i, j = np.flatnonzero(use), lanes[use]
+        if i.size:
+            pw = self._powers(h[i] - self.centre[j])
+            sums = np.einsum("lk,lks->ls", pw, self.moments[j])
+            p = self.profiles.rot.p
+            A = np.einsum("lk,lkq->lq", pw, self.xx_moments[j]).reshape(i.size, p, p)
+            logdet_V = self.logdet[j, 0] - np.einsum("lk,lk->l", pw[:, 1:], self.logdet[j, 1:])
+            out[i] = self.profiles._finish(h[i], sums[:, 0], sums[:, 1:], A, logdet_V)
+        rest = np.flatnonzero(~use)
+        if rest.size:
+            out[rest] = self.profiles.values(h[rest], self.cols[lanes[rest]])
+        return out
+
+    def slopes(self, h2, lanes) -> np.ndarray:
+        r"""``dL/dh`` of lane ``lanes[l]``'s trait at ``h2[l] < 1``, shape (L,).
+
+        Notes
+        -----
+        The derivatives of the series, ``d/dh sum_k (-delta)^k M_k =
+        -sum_{k>=1} k (-delta)^(k-1) M_k``, give ``c'``, ``A'`` and
+        ``d log|V| / dh``; with ``b = A^{-1} c``,
+        ``rss' = (r'Wr)' - 2 b'c' + b'A'b`` and
+
+        .. math::
+
+            L'_{ML} = -\tfrac12 \Big[n' \frac{rss'}{rss} + \frac{d \log|V|}{dh}
+                      + \frac{r_0}{1 - h}\Big], \qquad
+            L'_{REML} = -\tfrac12 \Big[(n - p) \frac{rss'}{rss} + \frac{d \log|V|}{dh}
+                      + \mathrm{tr}(A^{-1} A')\Big].
+        """
+        h = np.atleast_1d(np.asarray(h2, dtype=float))
+        lanes = np.asarray(lanes, dtype=int)
+        out = np.empty(h.size)
+        use = self._usable(h, lanes)
+        i, j = np.flatnonzero(use), lanes[use]
+        rot = self.profiles.rot
+        p = rot.p
+        if i.size:
+            pw = self._powers(h[i] - self.centre[j])
+            K = pw.shape[1]
+            dpw = np.zeros_like(pw)
+            dpw[:, 1:] = -np.arange(1, K) * pw[:, :-1]
+            sums = np.einsum("lk,lks->ls", pw, self.moments[j])
+            dsums = np.einsum("lk,lks->ls", dpw, self.moments[j])
+            A = np.einsum("lk,lkq->lq", pw, self.xx_moments[j]).reshape(i.size, p, p)
+            dA = np.einsum("lk,lkq->lq", dpw, self.xx_moments[j]).reshape(i.size, p, p)
+            dlogdet = np.einsum("lk,lk->l", pw[:, :-1], self.logdet[j, 1:] * np.arange(1, K))
+            c, dc = sums[:, 1:], dsums[:, 1:]
+            b = np.linalg.solve(A, c[..., None])[..., 0]
+            rss = sums[:, 0] - np.einsum("la,la->l", b, c)
+            drss = dsums[:, 0] - 2.0 * np.einsum("la,la->l", b, dc) + np.einsum("la,lab,lb->l", b, dA, b)
+            hh = h[i]
+            if self.profiles.method == "ml":
+                r0 = rot.ml_null_directions
+                out[i] = -0.5 * (rot.n_ml * drss / rss + dlogdet + (r0 / (1.0 - hh) if r0 else 0.0))
+            else:
+                tr = np.trace(np.linalg.solve(A, dA), axis1=-2, axis2=-1)
+                out[i] = -0.5 * ((rot.n - p) * drss / rss + dlogdet + tr)
+        rest = np.flatnonzero(~use)
+        if rest.size:
+            out[rest] = self.profiles.slopes(h[rest], self.cols[lanes[rest]])
+        return out
+
+
+def local_series(profiles: TraitProfiles, centre, cols, radius) -> LocalSeries:
+    """Power series of the profiles of traits ``cols`` around ``centre`` (one lane each).
+
+    Parameters
+    ----------
+    profiles : TraitProfiles
+    centre : array_like, shape (L,)
+        Each lane's h0 (lanes with the same h0 share one set of matrix
+        products, so give few distinct centres, e.g. grid points).
+    cols : array_like of int, shape (L,)
+        Each lane's trait.
+    radius : float or array_like
+        The largest ``|h - h0|`` the series must cover.
+
+    Returns
+    -------
+    LocalSeries
+        A lane whose centre cannot carry a series of that radius (an
+        eigenvalue makes ``|delta| max |u_i| > 1/2``, near h = 0 with a large
+        d_i or near h = 1 with a small one) gets radius 0 and is evaluated
+        directly.
+    """
+    centre = np.atleast_1d(np.asarray(centre, dtype=float))
+    cols = np.asarray(cols, dtype=int)
+    radius = np.broadcast_to(np.asarray(radius, dtype=float), centre.shape).copy()
+    e = profiles.dm1
+    p = profiles.rot.p
+    n_stats = len(profiles.q)
+    centres, group = np.unique(centre, return_inverse=True)
+    group = np.asarray(group).ravel()
+    plans = []
+    for gi, h0 in enumerate(centres):
+        lanes = np.flatnonzero(group == gi)
+        if not 0.0 <= h0 < 1.0:
+            radius[lanes] = 0.0
+            continue
+        w0 = 1.0 / (1.0 + h0 * e)
+        u = e * w0
+        ratio = float(np.max(radius[lanes])) * float(np.max(np.abs(u))) if u.size else 0.0
+        if not np.isfinite(ratio) or ratio > _SERIES_RATIO or np.any(w0 <= 0):
+            radius[lanes] = 0.0
+            continue
+        K = 1 if ratio == 0.0 else int(min(_SERIES_MAX_TERMS, max(2, np.ceil(np.log(_SERIES_TOL) / np.log(ratio)))))
+        plans.append((lanes, h0, w0, u, K))
+    K_max = max((plan[4] for plan in plans), default=1)
+    moments = np.zeros((centre.size, K_max, n_stats))
+    xx_moments = np.zeros((centre.size, K_max, p * p))
+    logdet = np.zeros((centre.size, K_max))
+    for lanes, h0, w0, u, K in plans:
+        U = np.empty((K, e.size))  # u^k
+        U[0] = 1.0
+        U[1:] = u
+        np.cumprod(U, axis=0, out=U)
+        sums_u = U.sum(axis=1)
+        P = np.multiply(U, w0, out=U)  # w0 u^k
+        c = cols[lanes]
+        for s, qk in enumerate(profiles.q):
+            moments[lanes, :K, s] = (P @ qk[c].T).T
+        xx_moments[lanes, :K] = P @ profiles.xx
+        logdet[lanes, 0] = np.log1p(h0 * e).sum()
+        if K > 1:
+            logdet[lanes, 1:K] = sums_u[1:] / np.arange(1, K)
+    return LocalSeries(profiles, cols, centre, radius, moments, xx_moments, logdet)
+
+
+def series_near(profiles: TraitProfiles, h, cols, grid: np.ndarray, margin: float) -> LocalSeries:
+    """:func:`local_series` of traits ``cols`` around the grid point nearest to each ``h``.
+
+    The radius covers ``h +- margin`` (the points an optimum's polish and
+    standard error evaluate); centres are grid points, so traits share them.
+    """
+    h = np.atleast_1d(np.asarray(h, dtype=float))
+    grid = np.asarray(grid, dtype=float)
+    safe = np.where(np.isfinite(h), h, 0.0)
+    near = grid[np.argmin(np.abs(grid[None, :] - safe[:, None]), axis=1)]
+    return local_series(profiles, near, cols, np.abs(safe - near) + margin)
