@@ -300,7 +300,8 @@ class LocalSeries:
         return pw
 
     def _usable(self, h: np.ndarray, lanes: np.ndarray) -> np.ndarray:
-        return (np.abs(h - self.centre[lanes]) <= self.radius[lanes]) & (h < 1.0)
+        radius = self.radius[lanes]
+        return (radius > 0.0) & (np.abs(h - self.centre[lanes]) <= radius) & (h < 1.0)
 
     def values(self, h2, lanes) -> np.ndarray:
         """The profile of lane ``lanes[l]``'s trait at ``h2[l]``, shape (L,)."""
