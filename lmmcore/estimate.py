@@ -29,7 +29,7 @@ from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, Report, report, reporting
 from .likelihood import h2_identifiable
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, maximize_profile
-from .profile_stats import TraitProfiles, series_near, trait_profiles
+from .profile_stats import LocalSeries, TraitProfiles, series_near, trait_profiles
 from .wls import WLSSolution, solve_wls_paired
 
 __all__ = [
@@ -42,7 +42,12 @@ __all__ = [
     "PointEstimate",
     "estimate_rotated",
     "SINGULAR_EDGE",
+    "NEAR_MARGIN",
 ]
+
+#: How far from an optimum the power series of :attr:`H2Optimum.series` must reach: the
+#: standard error's stencil (``CURVATURE_STEP = 1e-4`` of :mod:`lmmcore.inference`) with room.
+NEAR_MARGIN = 2.5e-4
 
 
 
@@ -141,6 +146,11 @@ class H2Optimum:
         False when every h2 fits equally well (reported h2 is then NaN).
     unbounded : bool
         ML with covariates that fit the kinship's null space: no maximum.
+    series : LocalSeries or None
+        When the search used sufficient statistics: each phenotype's profile
+        as a power series around the grid point nearest its optimum, valid
+        within ``NEAR_MARGIN`` of it (lane j = phenotype j; the standard
+        error's stencil reuses it).
     """
 
     method: str
@@ -149,6 +159,7 @@ class H2Optimum:
     loglik: np.ndarray
     identifiable: bool
     unbounded: bool
+    series: LocalSeries | None = None
 
     @property
     def h2_reported(self) -> np.ndarray:
@@ -228,8 +239,11 @@ def optimise_h2(
     opt = maximize_profile(rot, method, tol=tol, grid=grid, profiles=profiles)
     h = np.array([o.h2 for o in opt])
     L = np.array([o.loglik for o in opt])
-    if profiles is not None:
-        h, L = polish_optimum(profiles, h, L, tol, opt[0].grid_h2 if opt else None)
+    near = None
+    if profiles is not None and opt:
+        margin = max(NEAR_MARGIN, 8.0 * (tol + float(np.max(np.abs(h), initial=0.0)) * 1e-8))
+        near = series_near(profiles, h, np.arange(h.size), opt[0].grid_h2, margin)
+        h, L = polish_optimum(profiles, h, L, tol, near)
     if not np.all(np.isfinite(L)):
         j = int(np.flatnonzero(~np.isfinite(L))[0])
         name = phenotype_names[j] if phenotype_names is not None else f"y{j + 1}"
@@ -237,11 +251,11 @@ def optimise_h2(
             f"phenotype '{name}': the likelihood is not finite anywhere in [0, 1]; "
             "check the phenotype and the kinship"
         )
-    return H2Optimum(method, tuple(opt), h, L, identifiable, unbounded)
+    return H2Optimum(method, tuple(opt), h, L, identifiable, unbounded, near)
 
 
 def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
-                   tol: float = DEFAULT_TOL, grid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   tol: float = DEFAULT_TOL, series: LocalSeries | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pin Brent's interior optima to rounding: one secant step on the slope ``dL/dh``.
 
     Parameters
@@ -251,9 +265,10 @@ def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
         Brent's optimum (and its value) of every phenotype.
     tol : float
         The tolerance Brent's searches used.
-    grid : ndarray, optional
-        The search's grid: the slopes and values are then evaluated from
-        power series around its points (:func:`lmmcore.profile_stats.series_near`).
+    series : LocalSeries, optional
+        Power series of the profiles near the optima, lane j = phenotype j
+        (:func:`lmmcore.profile_stats.series_near`): the slopes and values
+        are then evaluated from them.
 
     Returns
     -------
@@ -281,11 +296,8 @@ def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
     cols = np.flatnonzero(np.isfinite(h) & np.isfinite(loglik) & (lo > 0.0) & (hi < 1.0))
     if cols.size == 0:
         return h, loglik
-    if grid is not None:
-        evaluator = series_near(profiles, h[cols], cols, grid, 2.0 * delta.max())
-        lanes = np.arange(cols.size)
-    else:
-        evaluator, lanes = profiles, cols
+    evaluator = profiles if series is None else series
+    lanes = cols
     with np.errstate(divide="ignore", invalid="ignore"):
         s = evaluator.slopes(np.concatenate([lo[cols], hi[cols]]), np.concatenate([lanes, lanes]))
     s_lo, s_hi = s[: cols.size], s[cols.size :]

@@ -203,7 +203,7 @@ def fit_rotated(
                            report=report)
     std, opt = est.standardised, est.optimum
     inference = h2_inference(std.rot, method, opt.h2, opt.loglik, opt.searches[0].grid_h2,
-                             opt.grid_loglik, opt.identifiable, est.profiles)
+                             opt.grid_loglik, opt.identifiable, est.profiles, opt.series)
     beta_se = std.unscale_se(coefficient_standard_errors(est.solution))
     shift = std.loglik_shift(method)
     return [

@@ -16,7 +16,7 @@ import numpy as np
 
 from .eigen import RotatedData
 from .likelihood import profile_loglik_paired
-from .profile_stats import TraitProfiles, local_series, series_near
+from .profile_stats import LocalSeries, TraitProfiles, local_series
 from .wls import WLSSolution
 
 __all__ = [
@@ -69,7 +69,7 @@ class H2Inference:
     p_value: np.ndarray
 
 
-def _profile_values(rot: RotatedData, method: str, profiles: TraitProfiles | None):
+def _profile_values(rot: RotatedData, method: str, profiles: TraitProfiles | LocalSeries | None):
     """``f(h, columns)``: the profile of phenotype ``columns[l]`` at ``h[l]``."""
     if profiles is not None:
         return profiles.values
@@ -77,8 +77,7 @@ def _profile_values(rot: RotatedData, method: str, profiles: TraitProfiles | Non
 
 
 def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
-                      profiles: TraitProfiles | None = None,
-                      grid: np.ndarray | None = None) -> tuple[np.ndarray, list[str]]:
+                      profiles: TraitProfiles | LocalSeries | None = None) -> tuple[np.ndarray, list[str]]:
     """Standard error of h2 from the curvature of the profile log-likelihood.
 
     Parameters
@@ -87,12 +86,11 @@ def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
     h : ndarray, shape (m,)
         The optimum of each phenotype column.
     method : {"reml", "ml"}
-    profiles : TraitProfiles, optional
+    profiles : TraitProfiles or LocalSeries, optional
         Evaluate the profile from these sufficient statistics of ``rot``'s
-        phenotypes (the same values, cheaper for many phenotypes).
-    grid : ndarray, optional
-        With ``profiles``: evaluate from power series around the nearest
-        points of this grid (:func:`lmmcore.profile_stats.series_near`).
+        phenotypes, or from power series of them whose lane j is phenotype
+        j (:attr:`lmmcore.estimate.H2Optimum.series`): the same values,
+        cheaper for many phenotypes.
 
     Returns
     -------
@@ -113,11 +111,7 @@ def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
     # centre of a three-point stencil that stays inside [0, 1]
     centre = np.clip(h, step, 1.0 - step)
     pts = np.concatenate([centre - step, centre, centre + step])
-    if profiles is not None and grid is not None:
-        near = series_near(profiles, centre, cols, grid, 1.5 * step)
-        vals = near.values(pts, np.tile(cols, 3)).reshape(3, m)
-    else:
-        vals = _profile_values(rot, method, profiles)(pts, np.tile(cols, 3)).reshape(3, m)
+    vals = _profile_values(rot, method, profiles)(pts, np.tile(cols, 3)).reshape(3, m)
     second = (vals[0] - 2.0 * vals[1] + vals[2]) / step**2
     se = np.full(m, np.nan)
     notes = [""] * m
@@ -316,16 +310,18 @@ def coefficient_standard_errors(sol: WLSSolution) -> np.ndarray:
 
 def h2_inference(rot: RotatedData, method: str, h: np.ndarray, L: np.ndarray, grid_h: np.ndarray,
                  grid_L: np.ndarray, identifiable: bool = True,
-                 profiles: TraitProfiles | None = None) -> H2Inference:
+                 profiles: TraitProfiles | None = None, series: LocalSeries | None = None) -> H2Inference:
     """SE, 95% interval and test of h2 = 0 of every phenotype column of ``rot``.
 
     Parameters are those of :func:`profile_interval`; ``grid_L[0]`` must be
     the profile at h2 = 0 (the optimiser's grid starts there). When h2 is not
     identifiable the SE is NaN, the interval [0, 1] and the test 0 with
-    p-value 1. ``profiles``: see :func:`profile_interval`.
+    p-value 1. ``profiles``: see :func:`profile_interval`; ``series``
+    (:attr:`lmmcore.estimate.H2Optimum.series`): the standard error's
+    stencil is evaluated from it.
     """
     m = h.size
-    h2_se, notes = h2_standard_error(rot, h, method, profiles, grid_h)
+    h2_se, notes = h2_standard_error(rot, h, method, series if series is not None else profiles)
     ci_low, ci_high = profile_interval(rot, method, h, L, grid_h, grid_L, profiles)
     lrt, p_lrt = lrt_h2_zero(L, grid_L[0])
     if not identifiable:

@@ -141,13 +141,13 @@ def _dense_interval(K, y, X, h, Lmax, method):
     return low, high
 
 
-@pytest.mark.parametrize("method", ["reml", "ml"])
+@pytest.mark.parametrize("method", ["reml", pytest.param("ml", marks=pytest.mark.slow)])
 def test_fit_against_the_dense_density(method):
-    K, X, Y, rot = _traits(30, seed=17, n_random=5)
+    K, X, Y, rot = _traits(30, seed=17, n_random=3)
     fits = fit_rotated(rot, method)
     for j, fit in enumerate(fits):
         y = Y[:, j]
-        h_dense, L_dense = brute_force_h2(K, y, X, method)
+        h_dense, L_dense = brute_force_h2(K, y, X, method, points=401)
         assert fit.h2 == pytest.approx(h_dense, abs=2e-6)
         assert fit.loglik == pytest.approx(L_dense, abs=1e-8)
         assert fit.loglik >= L_dense - 1e-9  # the polished optimum is not below the dense one
@@ -236,7 +236,7 @@ def test_traces_of_all_phenotypes_at_once_equal_the_per_phenotype_assembly(monke
     results = maximize_profile(rot, "reml", grid=21)
     g, grid_values, pheno, low, high, x0, f0, lanes = seen["args"]
     starts = np.searchsorted(pheno, np.arange(rot.n_phenotypes + 1))
-    assert np.any(np.diff(starts) >= 2) and np.any(np.isin([0, 20], rng.permutation(0)) | True)
+    assert np.any(np.diff(starts) >= 2)  # some phenotypes have several searches
     for j, res in enumerate(results):
         ref = _reference_trace(g, grid_values[:, j], np.arange(starts[j], starts[j + 1]), low, high, x0, f0, lanes)
         for field, want in ref.items():
