@@ -22,7 +22,15 @@ profile (b is free) but keeps the subtraction below well conditioned:
 
 With that, the profile is :func:`lmmcore.likelihood.loglik_from_rss` (the one
 formula) with ``log |V| = sum_i log(1 + h (d_i - 1))`` (products of blocks of
-eight factors, then one log per block) and, for REML, ``log |A|``.
+eight factors, then one log per block) and, for REML, ``log |A|``. Where a
+weight exceeds 1e4 (h next to 1 with a nearly singular K) the subtraction
+would lose digits, and those h are evaluated by :mod:`lmmcore.likelihood`
+with explicit residuals (and its limit at h = 1).
+
+Brent's steps, the polish, the standard error and the interval's root search
+evaluate each trait near a grid point; :func:`local_series` turns the sums
+into power series in ``h - h0`` there (moments by matrix products per centre),
+so that each of those evaluations costs O(K) instead of O(n).
 """
 
 from __future__ import annotations
@@ -32,12 +40,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from .eigen import RotatedData
-from .likelihood import loglik_at_one, loglik_from_rss
+from .likelihood import loglik_from_rss, profile_loglik, profile_loglik_paired, profile_slopes
 
 __all__ = ["TraitProfiles", "trait_profiles", "LocalSeries", "local_series", "series_near"]
 
 #: Factors ``1 + h (d_i - 1)`` multiplied together before one logarithm.
 _LOG_BLOCK = 8
+#: Below this smallest factor ``1 + h (d_min - 1)`` (weights above 1e4: h next to 1 with a
+#: (nearly) singular K) the subtraction ``r'Wr - c'A^{-1}c`` would lose digits; such h are
+#: evaluated with explicit residuals (:mod:`lmmcore.likelihood`).
+_MIN_FACTOR = 1e-4
 
 
 @dataclass(frozen=True)
@@ -68,9 +80,13 @@ class TraitProfiles:
     def n_traits(self) -> int:
         return int(self.q.shape[1])
 
+    def _steep(self, h: np.ndarray) -> np.ndarray:
+        """Which h give some weight above ``1 / _MIN_FACTOR`` (see there)."""
+        return 1.0 + h * min(float(self.dm1.min()), 0.0) < _MIN_FACTOR
+
     @property
     def singular(self) -> bool:
-        """True when K has a zero eigenvalue (then h = 1 is a limit, see :func:`loglik_at_one`)."""
+        """True when K has a zero eigenvalue (then h = 1 is a limit, see :func:`lmmcore.likelihood.loglik_at_one`)."""
         return bool(np.any(self.rot.d == 0))
 
     # ------------------------------------------------------------------ building blocks
@@ -122,7 +138,10 @@ class TraitProfiles:
         """
         h2 = np.atleast_1d(np.asarray(h2, dtype=float))
         out = np.full((h2.size, self.n_traits), -np.inf)
-        at_one = (h2 >= 1.0) & self.singular
+        steep = self._steep(h2)
+        if np.any(steep):
+            out[steep] = profile_loglik(self.rot, h2[steep], self.method)
+        at_one = steep | ((h2 >= 1.0) & self.singular)
         h = h2[~at_one]
         if h.size:
             F = 1.0 + h[:, None] * self.dm1
@@ -135,8 +154,6 @@ class TraitProfiles:
             vals = self._finish(h[:, None], yWy, c, np.broadcast_to(A[:, None], (h.size, self.n_traits, p, p)),
                                 logdet_V[:, None])
             out[~at_one] = vals
-        if np.any(at_one):
-            out[at_one] = loglik_at_one(self.rot, self.method)
         return out
 
     def _factors(self, h: np.ndarray) -> np.ndarray:
@@ -156,8 +173,8 @@ class TraitProfiles:
         h2 = np.atleast_1d(np.asarray(h2, dtype=float))
         cols = np.asarray(cols, dtype=int)
         out = np.full(h2.shape, -np.inf)
-        at_one = (h2 >= 1.0) & self.singular
-        lanes = np.flatnonzero(~at_one)
+        steep = self._steep(h2)
+        lanes = np.flatnonzero(~steep)
         if lanes.size:
             h, c = h2[lanes], cols[lanes]
             F = self._factors(h)
@@ -167,8 +184,8 @@ class TraitProfiles:
             A = (W @ self.xx).reshape(h.size, p, p)
             sums = [np.einsum("ln,ln->l", W, qk) for qk in self._rows(c)]
             out[lanes] = self._finish(h, sums[0], np.stack(sums[1:], axis=-1), A, logdet_V)
-        if np.any(at_one):
-            out[at_one] = loglik_at_one(self.rot, self.method, cols[at_one])
+        if np.any(steep):
+            out[steep] = profile_loglik_paired(self.rot, h2[steep], cols[steep], self.method)
         return out
 
     def slopes(self, h2, cols) -> np.ndarray:
@@ -183,6 +200,13 @@ class TraitProfiles:
         """
         h = np.atleast_1d(np.asarray(h2, dtype=float))
         cols = np.asarray(cols, dtype=int)
+        steep = self._steep(h)
+        if np.any(steep):
+            out = np.empty(h.size)
+            out[steep] = profile_slopes(self.rot, h[steep], cols[steep], self.method)
+            if np.any(~steep):
+                out[~steep] = self.slopes(h[~steep], cols[~steep])
+            return out
         rot = self.rot
         p = rot.p
         W = np.reciprocal(self._factors(h))
@@ -230,8 +254,8 @@ def trait_profiles(rot: RotatedData, method: str = "reml") -> TraitProfiles:
         raise ValueError(f"method must be 'ml' or 'reml', not {method!r}")
     X, y = rot.X, rot.y
     n, p = X.shape
-    b0, *_ = np.linalg.lstsq(X, y, rcond=None)  # (p, T)
-    r = (y - X @ b0).T  # (T, n): the OLS residuals, traits in rows
+    Q, _ = np.linalg.qr(X)  # X has full column rank (the design drops dependent columns)
+    r = (y - Q @ (Q.T @ y)).T  # (T, n): the OLS residuals, traits in rows
     q = np.empty((1 + p, r.shape[0], n))
     np.multiply(r, r, out=q[0])
     for a in range(p):
