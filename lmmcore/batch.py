@@ -79,7 +79,10 @@ def missingness_patterns(phenotypes: pd.DataFrame) -> list[MissingnessPattern]:
     observed = phenotypes.notna().to_numpy()
     if observed.shape[1] == 0:
         return []
-    _, first, inverse = np.unique(observed.T, axis=0, return_index=True, return_inverse=True)
+    # one byte string per column (its observed rows, packed to bits): grouping 1-d keys is fast
+    packed = np.ascontiguousarray(np.packbits(observed, axis=0).T)
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     inverse = np.asarray(inverse).ravel()
     patterns = []
     for group in np.argsort(first, kind="stable"):
@@ -184,6 +187,23 @@ def check_phenotype(
             f"{prefix}phenotype '{name}' is constant (every value is {observed[0]:g}); "
             "it has no variance to split; remove it"
         )
+
+
+def _check_phenotypes(table: pd.DataFrame, source: str) -> None:
+    """:func:`check_phenotype` of every column, the checks made on the whole table at once.
+
+    Only a column that fails (too few values, infinite values, constant) is
+    passed to :func:`check_phenotype`, which raises with its sentence; the
+    first such column in order raises, as a loop would.
+    """
+    values = table.to_numpy(dtype=float)
+    observed = ~np.isnan(values)
+    with np.errstate(invalid="ignore"):
+        low = np.where(observed, values, np.inf).min(axis=0, initial=np.inf)
+        high = np.where(observed, values, -np.inf).max(axis=0, initial=-np.inf)
+    bad = (observed.sum(axis=0) < 3) | np.isinf(values).any(axis=0) | ~(high > low)
+    for j in np.flatnonzero(bad):
+        check_phenotype(str(table.columns[j]), values[:, j], source)
 
 
 # --------------------------------------------------------------------------- one pattern
@@ -514,8 +534,7 @@ def fit_phenotypes(
         if not names:
             raise LMMInputError(f"{source}: no phenotype to fit")
         table = table[names]
-        for name in names:
-            check_phenotype(name, table[name].to_numpy(dtype=float), source)
+        _check_phenotypes(table, source)
         factor = kinship_scale_factor(data.kinship, kinship_scale)
         cache = _as_cache(cache)
         by_name: dict[str, FitResult] = {}

@@ -29,6 +29,7 @@ from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, Report, report, reporting
 from .likelihood import h2_identifiable
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, maximize_profile
+from .profile_stats import LocalSeries, TraitProfiles, series_near, trait_profiles
 from .wls import WLSSolution, solve_wls_paired
 
 __all__ = [
@@ -36,11 +37,17 @@ __all__ = [
     "standardise",
     "H2Optimum",
     "optimise_h2",
+    "polish_optimum",
     "solve_at_optimum",
     "PointEstimate",
     "estimate_rotated",
     "SINGULAR_EDGE",
+    "NEAR_MARGIN",
 ]
+
+#: How far from an optimum the power series of :attr:`H2Optimum.series` must reach: the
+#: standard error's stencil (``CURVATURE_STEP = 1e-4`` of :mod:`lmmcore.inference`) with room.
+NEAR_MARGIN = 2.5e-4
 
 
 
@@ -139,6 +146,11 @@ class H2Optimum:
         False when every h2 fits equally well (reported h2 is then NaN).
     unbounded : bool
         ML with covariates that fit the kinship's null space: no maximum.
+    series : LocalSeries or None
+        When the search used sufficient statistics: each phenotype's profile
+        as a power series around the grid point nearest its optimum, valid
+        within ``NEAR_MARGIN`` of it (lane j = phenotype j; the standard
+        error's stencil reuses it).
     """
 
     method: str
@@ -147,6 +159,7 @@ class H2Optimum:
     loglik: np.ndarray
     identifiable: bool
     unbounded: bool
+    series: LocalSeries | None = None
 
     @property
     def h2_reported(self) -> np.ndarray:
@@ -171,6 +184,7 @@ def optimise_h2(
     phenotype_names: Sequence[str] | None = None,
     tol: float = DEFAULT_TOL,
     grid: int | np.ndarray = DEFAULT_GRID,
+    profiles: TraitProfiles | None = None,
 ) -> H2Optimum:
     """Maximise every phenotype's profile log-likelihood over h2 in [0, 1].
 
@@ -183,6 +197,12 @@ def optimise_h2(
         For the message when a likelihood is not finite.
     tol, grid
         See :func:`lmmcore.optimize.maximize_profile`.
+    profiles : TraitProfiles, optional
+        The phenotypes' sufficient statistics
+        (:func:`lmmcore.profile_stats.trait_profiles`): the search evaluates
+        the profile from them, and each interior optimum is then pinned to
+        rounding by :func:`polish_optimum` (``H2Optimum.h2``; the searches
+        keep Brent's own answer).
 
     Returns
     -------
@@ -216,9 +236,14 @@ def optimise_h2(
             "well; h2 is reported as NaN",
             stacklevel=4,
         )
-    opt = maximize_profile(rot, method, tol=tol, grid=grid)
+    opt = maximize_profile(rot, method, tol=tol, grid=grid, profiles=profiles)
     h = np.array([o.h2 for o in opt])
     L = np.array([o.loglik for o in opt])
+    near = None
+    if profiles is not None and opt:
+        margin = max(NEAR_MARGIN, 8.0 * (tol + float(np.max(np.abs(h), initial=0.0)) * 1e-8))
+        near = series_near(profiles, h, np.arange(h.size), opt[0].grid_h2, margin)
+        h, L = polish_optimum(profiles, h, L, tol, near)
     if not np.all(np.isfinite(L)):
         j = int(np.flatnonzero(~np.isfinite(L))[0])
         name = phenotype_names[j] if phenotype_names is not None else f"y{j + 1}"
@@ -226,7 +251,66 @@ def optimise_h2(
             f"phenotype '{name}': the likelihood is not finite anywhere in [0, 1]; "
             "check the phenotype and the kinship"
         )
-    return H2Optimum(method, tuple(opt), h, L, identifiable, unbounded)
+    return H2Optimum(method, tuple(opt), h, L, identifiable, unbounded, near)
+
+
+def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,
+                   tol: float = DEFAULT_TOL, series: LocalSeries | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Pin Brent's interior optima to rounding: one secant step on the slope ``dL/dh``.
+
+    Parameters
+    ----------
+    profiles : TraitProfiles
+    h, loglik : ndarray, shape (m,)
+        Brent's optimum (and its value) of every phenotype.
+    tol : float
+        The tolerance Brent's searches used.
+    series : LocalSeries, optional
+        Power series of the profiles near the optima, lane j = phenotype j
+        (:func:`lmmcore.profile_stats.series_near`): the slopes and values
+        are then evaluated from them.
+
+    Returns
+    -------
+    h, loglik : ndarray, shape (m,)
+        The polished optima and the profile there; boundaries, and optima
+        whose neighbourhood does not show a sign change of the slope, are
+        kept as they are.
+
+    Notes
+    -----
+    A converged Brent search leaves the maximum within ``2 tol1`` of its
+    answer x (``tol1 = tol + sqrt(eps) |x| / 3``). With ``delta = 4 tol1``
+    the slope is positive at ``a = x - delta`` and negative at
+    ``b = x + delta``; the secant through them,
+    ``x* = a + (b - a) L'(a) / (L'(a) - L'(b))``, is the root of the slope
+    to about ``delta^2 |L^(3)| / |L^(2)|`` (1e-12), where Brent's
+    comparisons of function values stop at about ``sqrt(eps)``. The
+    polished point is kept when its value is not below Brent's (to
+    rounding).
+    """
+    h = np.array(h, dtype=float)
+    loglik = np.array(loglik, dtype=float)
+    delta = 4.0 * (tol + np.sqrt(np.finfo(float).eps) / 3.0 * np.abs(h))
+    lo, hi = h - delta, h + delta
+    cols = np.flatnonzero(np.isfinite(h) & np.isfinite(loglik) & (lo > 0.0) & (hi < 1.0))
+    if cols.size == 0:
+        return h, loglik
+    evaluator = profiles if series is None else series
+    lanes = cols
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = evaluator.slopes(np.concatenate([lo[cols], hi[cols]]), np.concatenate([lanes, lanes]))
+    s_lo, s_hi = s[: cols.size], s[cols.size :]
+    ok = np.isfinite(s_lo) & np.isfinite(s_hi) & (s_lo > 0.0) & (s_hi < 0.0)
+    cols, lanes, s_lo, s_hi = cols[ok], lanes[ok], s_lo[ok], s_hi[ok]
+    if cols.size == 0:
+        return h, loglik
+    root = lo[cols] + (hi[cols] - lo[cols]) * (s_lo / (s_lo - s_hi))
+    value = evaluator.values(root, lanes)
+    keep = value >= loglik[cols] - 1e-12 * (1.0 + np.abs(loglik[cols]))
+    h[cols[keep]] = root[keep]
+    loglik[cols[keep]] = value[keep]
+    return h, loglik
 
 
 def solve_at_optimum(rot: RotatedData, optimum: H2Optimum) -> WLSSolution:
@@ -264,6 +348,9 @@ class PointEstimate:
     standardised : StandardisedData
     solution : WLSSolution
         At the optimum, on the standardised data.
+    profiles : TraitProfiles or None
+        The sufficient statistics of the standardised phenotypes, when the
+        estimate used them (``statistics=True``).
     """
 
     method: str
@@ -274,6 +361,7 @@ class PointEstimate:
     optimum: H2Optimum
     standardised: StandardisedData
     solution: WLSSolution
+    profiles: TraitProfiles | None = None
 
 
 def estimate_rotated(
@@ -283,6 +371,7 @@ def estimate_rotated(
     phenotype_names: Sequence[str] | None = None,
     tol: float = DEFAULT_TOL,
     grid: int | np.ndarray = DEFAULT_GRID,
+    statistics: bool = False,
     report: Report | None = None,
 ) -> PointEstimate:
     """The optimum h2 and the coefficients there, for every phenotype column of ``rot``.
@@ -298,6 +387,12 @@ def estimate_rotated(
     phenotype_names : sequence of str, optional
     tol, grid
         See :func:`lmmcore.optimize.maximize_profile`.
+    statistics : bool
+        Evaluate the profile from the phenotypes' sufficient statistics
+        (:mod:`lmmcore.profile_stats`; cheaper for many phenotypes) and
+        polish each interior optimum to rounding (:func:`polish_optimum`).
+        :func:`lmmcore.fit.fit_rotated` does; by default the profile is
+        evaluated by :mod:`lmmcore.likelihood` and h2 is Brent's answer.
     report : callable, optional
         Receiver of the messages (see :func:`lmmcore.errors.reporting`).
 
@@ -308,7 +403,9 @@ def estimate_rotated(
     with reporting(report):
         method = method.lower()
         std = standardise(rot)
-        optimum = optimise_h2(std, method, phenotype_names=phenotype_names, tol=tol, grid=grid)
+        profiles = trait_profiles(std.rot, method) if statistics else None
+        optimum = optimise_h2(std, method, phenotype_names=phenotype_names, tol=tol, grid=grid,
+                              profiles=profiles)
         sol = solve_at_optimum(std.rot, optimum)
     return PointEstimate(
         method=method,
@@ -319,4 +416,5 @@ def estimate_rotated(
         optimum=optimum,
         standardised=std,
         solution=sol,
+        profiles=profiles,
     )

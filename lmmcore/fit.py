@@ -199,10 +199,11 @@ def fit_rotated(
     n, p, m = rot.n, rot.p, rot.n_phenotypes
     names = list(phenotype_names) if phenotype_names is not None else [f"y{j + 1}" for j in range(m)]
     coefs = tuple(coef_names) if coef_names is not None else tuple(f"x{i + 1}" for i in range(p))
-    est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, report=report)
+    est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, statistics=True,
+                           report=report)
     std, opt = est.standardised, est.optimum
     inference = h2_inference(std.rot, method, opt.h2, opt.loglik, opt.searches[0].grid_h2,
-                             opt.grid_loglik, opt.identifiable)
+                             opt.grid_loglik, opt.identifiable, est.profiles, opt.series)
     beta_se = std.unscale_se(coefficient_standard_errors(est.solution))
     shift = std.loglik_shift(method)
     return [

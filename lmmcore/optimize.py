@@ -21,12 +21,17 @@ the bracket and the kind of step, so that the dashboard can replay the search.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .eigen import RotatedData
 from .likelihood import profile_loglik, profile_loglik_paired
+from .search_trace import (REASONS, STEP_GOLDEN, STEP_GRID, STEP_PARABOLIC, STEP_START,  # noqa: F401
+                           OptimizerTrace, search_traces)
+
+if TYPE_CHECKING:
+    from .profile_stats import TraitProfiles
 
 __all__ = [
     "OptimizerTrace",
@@ -56,76 +61,6 @@ MAX_BRACKETS = 8
 #: Golden-section fraction: the step into the larger part of a bracket, and where
 #: a search in an end interval of the grid starts.
 GOLDEN = 0.5 * (3.0 - np.sqrt(5.0))  # 0.381966...
-
-STEP_GRID, STEP_START, STEP_PARABOLIC, STEP_GOLDEN = "grid", "start", "parabolic", "golden"
-
-#: Why Brent took each step (``OptimizerTrace.reason``; "" for grid and start rows).
-#: ``parabola``: the vertex of the parabola through x, w, v; ``min_step``: a parabolic step
-#: lengthened to the minimum step ``tol1`` (the vertex was too close to x or to an end);
-#: golden-section steps: ``outside`` (the vertex fell outside the bracket), ``too_far`` (the
-#: parabola would move more than half the step before last, so it would not shrink the
-#: bracket enough), ``too_small`` (the steps before were too small to fit a parabola),
-#: ``flat`` (x, w, v do not define a parabola: two coincide or they are on a line).
-REASONS = ("parabola", "min_step", "outside", "too_far", "too_small", "flat")
-
-
-@dataclass(frozen=True)
-class OptimizerTrace:
-    """Every evaluation of the profile log-likelihood for one phenotype, in order.
-
-    First the grid (``step == "grid"``, bracket NaN), then each Brent search
-    in turn (``search`` numbers them from 0): its starting point
-    (``"start"``) and each ``"parabolic"`` or ``"golden"`` step, with the
-    bracket ``[bracket_low, bracket_high]`` that holds the minimum after that
-    step.
-
-    For each Brent step (not the grid or a start) the trace also says how it was
-    chosen: ``x_index``, ``w_index``, ``v_index`` are the rows of this trace where
-    the three points Brent interpolated (best, second best, third) were evaluated
-    (-1 elsewhere), ``vertex`` is the h2 of the vertex of the parabola through
-    them (NaN when they do not define one), ``golden_split`` the golden-section
-    point ``x + 0.382 (e - x)`` into the larger part ``[x, e]`` of the bracket
-    before the step (NaN for a parabolic step), and ``reason`` one of
-    :data:`REASONS`. Indices rather than values, so that a shift of the
-    log-likelihood's constant (``replace(trace, loglik=...)``) carries over.
-    """
-
-    h2: np.ndarray
-    loglik: np.ndarray
-    step: tuple[str, ...]
-    search: np.ndarray
-    bracket_low: np.ndarray
-    bracket_high: np.ndarray
-    x_index: np.ndarray | None = None
-    w_index: np.ndarray | None = None
-    v_index: np.ndarray | None = None
-    vertex: np.ndarray | None = None
-    golden_split: np.ndarray | None = None
-    reason: tuple[str, ...] | None = None
-
-    def __len__(self) -> int:
-        return int(self.h2.shape[0])
-
-    def to_records(self) -> list[dict]:
-        """One dict per evaluation (for tables and CSV)."""
-        records = [
-            {
-                "h2": float(h),
-                "loglik": float(ll),
-                "step": s,
-                "search": int(k),
-                "bracket_low": float(lo),
-                "bracket_high": float(hi),
-            }
-            for h, ll, s, k, lo, hi in zip(
-                self.h2, self.loglik, self.step, self.search, self.bracket_low, self.bracket_high
-            )
-        ]
-        if self.reason is not None:
-            for r, vertex, split, why in zip(records, self.vertex, self.golden_split, self.reason):
-                r.update(vertex=float(vertex), golden_split=float(split), reason=why)
-        return records
-
 
 @dataclass(frozen=True)
 class OptimizeResult:
@@ -529,6 +464,7 @@ def maximize_profile(
     tol: float = DEFAULT_TOL,
     grid: int | np.ndarray = DEFAULT_GRID,
     maxiter: int = 100,
+    profiles: "TraitProfiles | None" = None,
 ) -> list[OptimizeResult]:
     """Maximise the profile log-likelihood of every phenotype over h2 in [0, 1].
 
@@ -544,6 +480,12 @@ def maximize_profile(
         start at 0 and end at 1).
     maxiter : int
         Brent iterations per bracket.
+    profiles : TraitProfiles, optional
+        The sufficient statistics of ``rot``'s phenotypes
+        (:func:`lmmcore.profile_stats.trait_profiles`): the grid is then
+        evaluated from them by matrix products, and every Brent step from
+        a power series of its bracket (:func:`lmmcore.profile_stats.local_series`;
+        the same profile to rounding, far cheaper for many phenotypes).
 
     Returns
     -------
@@ -561,13 +503,22 @@ def maximize_profile(
     if g[0] != 0.0 or g[-1] != 1.0 or np.any(np.diff(g) <= 0):
         raise ValueError("the grid must increase from 0 to 1")
     m = rot.n_phenotypes
-    grid_ll = profile_loglik(rot, g, method)  # (k, m)
+    grid_ll = profile_loglik(rot, g, method) if profiles is None else profiles.grid(g)  # (k, m)
 
     pheno, kk = grid_peaks(grid_ll, limit=MAX_BRACKETS)
     order = np.lexsort((-grid_ll[kk, pheno], pheno))  # per phenotype, the highest bracket first
     pheno, kk = pheno[order], kk[order]
 
+    if profiles is not None:
+        from .profile_stats import local_series
+
+        # each bracket's profile as a power series around its grid point
+        radius = np.maximum(g[kk] - g[np.maximum(kk - 1, 0)], g[np.minimum(kk + 1, g.size - 1)] - g[kk])
+        series = local_series(profiles, g[kk], pheno, radius)
+
     def func(h, lanes):
+        if profiles is not None:
+            return series.values(h, lanes)
         return profile_loglik_paired(rot, h, pheno[lanes], method)
 
     search = search_brackets(func, g, grid_ll, pheno, kk, tol=tol, maxiter=maxiter)
@@ -588,9 +539,10 @@ def maximize_profile(
     results = []
     n_iter_total = lanes.n_iter
     starts = np.searchsorted(pheno, np.arange(m + 1))  # lanes are sorted by phenotype
+    traces = search_traces(g, grid_ll, pheno, low, high, x0, f0, lanes)
     for j in range(m):
         mine = np.arange(starts[j], starts[j + 1])
-        trace = _phenotype_trace(g, grid_ll[:, j], mine, low, high, x0, f0, at_end, lanes)
+        trace = traces[j]
         conv = bool(np.all(lanes.converged[mine]))
         boundary = bool(best_h[j] in (0.0, 1.0))
         if not conv:
@@ -614,55 +566,3 @@ def maximize_profile(
             )
         )
     return results
-
-
-def _phenotype_trace(g, grid_values, mine, low, high, x0, f0, at_end, lanes) -> OptimizerTrace:
-    """Assemble one phenotype's evaluations: the grid, then each Brent search."""
-    hs = [g]
-    fs = [grid_values]
-    steps: list[str] = [STEP_GRID] * g.size
-    search = [np.full(g.size, -1)]
-    lo = [np.full(g.size, np.nan)]
-    hi = [np.full(g.size, np.nan)]
-    # how each Brent step was chosen: rows of the trace for x, w, v; vertex; golden point; reason
-    none = np.full(g.size, -1)
-    points = {"x": [none], "w": [none], "v": [none]}
-    vertex, golden, reason = [np.full(g.size, np.nan)], [np.full(g.size, np.nan)], [""] * g.size
-    row = g.size  # the trace row of this search's start
-    for s, lane in enumerate(mine):
-        hx = lanes.history_x[:, lane]
-        ok = ~np.isnan(hx)
-        # iteration k is row start + 1 + k; x0 is the start's row; the neighbours are grid rows
-        codes = {-1: row, -2: int(np.searchsorted(g, low[lane])), -3: int(np.searchsorted(g, high[lane]))}
-        for key, hist in (("x", lanes.history_ix), ("w", lanes.history_iw), ("v", lanes.history_iv)):
-            it = hist[ok, lane]
-            rows = np.where(it >= 0, row + 1 + it, -1)
-            for code, at in codes.items():
-                rows = np.where(it == code, at, rows)
-            points[key] += [np.array([-1]), rows]
-        vertex += [np.array([np.nan]), lanes.history_vertex[ok, lane]]
-        golden += [np.array([np.nan]), lanes.history_golden[ok, lane]]
-        reason += [""] + [REASONS[k] for k in lanes.history_reason[ok, lane]]
-        row += 1 + int(ok.sum())
-        hs += [np.array([x0[lane]]), hx[ok]]
-        fs += [np.array([f0[lane]]), lanes.history_f[ok, lane]]
-        steps += [STEP_START] + [
-            STEP_PARABOLIC if par else STEP_GOLDEN for par in lanes.history_parabolic[ok, lane]
-        ]
-        search += [np.full(1 + ok.sum(), s)]
-        lo += [np.array([low[lane]]), lanes.history_low[ok, lane]]
-        hi += [np.array([high[lane]]), lanes.history_high[ok, lane]]
-    return OptimizerTrace(
-        h2=np.concatenate(hs),
-        loglik=np.concatenate(fs),
-        step=tuple(steps),
-        search=np.concatenate(search),
-        bracket_low=np.concatenate(lo),
-        bracket_high=np.concatenate(hi),
-        x_index=np.concatenate(points["x"]),
-        w_index=np.concatenate(points["w"]),
-        v_index=np.concatenate(points["v"]),
-        vertex=np.concatenate(vertex),
-        golden_split=np.concatenate(golden),
-        reason=tuple(reason),
-    )
