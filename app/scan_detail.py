@@ -34,7 +34,7 @@ from lmmcore import EffectsResult, Fit1Result, LMMInputError
 from lmmcore.scan import ScanResult
 
 from .base import SessionState, run_now
-from .scan_frames import INTERVAL_TYPES, heat_frame, interval_spans, peak_table, qq_frame
+from .scan_frames import INTERVAL_TYPES, PEAK_TABLE_COLUMNS, heat_frame, interval_spans, peak_table, qq_frame
 from .scan_jobs import EffectsKey, ScanKey, run_all_phenotypes, run_effects, run_fit1
 from .scan_state import ScanState
 
@@ -183,8 +183,7 @@ class ScanDetail(SessionState):
         """
         entry = self.entry
         if entry is None:
-            return pd.DataFrame(columns=["phenotype", "chr", "pos", "marker", "lod", "ci_lo", "ci_hi",
-                                         "ci_lo_marker", "ci_hi_marker"])
+            return pd.DataFrame(columns=PEAK_TABLE_COLUMNS)
         options = dict(threshold=float(self.threshold), peakdrop=float(self.peakdrop), interval=self.interval,
                        drop=float(self.drop), prob=float(self.prob))
         key = (entry.key, tuple(sorted(options.items())))
@@ -193,7 +192,7 @@ class ScanDetail(SessionState):
             try:
                 cached = (peak_table(entry.result, entry.phenotype, **options), "")
             except LMMInputError as exc:
-                cached = (peak_table(entry.result, entry.phenotype, **{**options, "threshold": math.inf}), str(exc))
+                cached = (pd.DataFrame(columns=PEAK_TABLE_COLUMNS), str(exc))
             self._peaks.put(key, cached)
         return cached[0].copy()
 
