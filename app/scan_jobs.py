@@ -19,9 +19,22 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from lmmcore import EffectsResult, Fit1Result, LMMData, LMMInputError, fit1, scan1blup, scan1coef
+from lmmcore import (
+    EffectsResult,
+    Fit1Result,
+    LMMData,
+    LMMInputError,
+    allele_probs,
+    compute_kinship,
+    fit1,
+    kinship_from_genoprobs,
+    scan1blup,
+    scan1coef,
+    select_chromosomes,
+)
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs, read_plink
 from lmmcore.scan import ScanResult, scan
 
@@ -51,6 +64,7 @@ __all__ = [
     "run_effects",
     "run_fit1",
     "run_all_phenotypes",
+    "uses_founder_effects",
 ]
 
 #: The bundled example's genotype files, by source key (label shown to the user).
@@ -371,11 +385,37 @@ class EffectsKey:
     kind: str = "coef"
 
 
-def _effect_args(job: ScanJob) -> tuple[tuple, dict]:
-    """The scan's own inputs for the effect functions (same phenotype, covariates, kinship and method)."""
+#: Genotype sets larger than this (DO and HS: 36 genotypes) get their effects per founder (allele probabilities).
+MAX_GENOTYPE_EFFECTS = 8
+
+
+def uses_founder_effects(genotypes: Genotypes) -> bool:
+    """Whether effects are reported per founder: multi-parent genotype probabilities (R/qtl2 plots DO by founder)."""
+    return genotypes.kind == "genoprobs" and len(genotypes.genotype_names) > MAX_GENOTYPE_EFFECTS
+
+
+def _effect_args(job: ScanJob, chromosome: str) -> tuple[tuple, dict]:
+    """The scan's own inputs for the effect functions (same phenotype, covariates, kinship and method).
+
+    Multi-parent probabilities become founder (allele) probabilities
+    (:func:`lmmcore.allele_probs`, R/qtl2's ``genoprob_to_alleleprob``), as
+    R/qtl2's users do for ``scan1coef``; the kinship is then the scan's,
+    computed from the scan's genotypes and passed in.
+    """
     key = job.key
-    args = (job.genotypes, job.phenotype.to_frame(key.phenotype), job.covariates)
-    return args, {"phenotype": key.phenotype, "kinship": "loco" if key.loco else "overall", "method": key.method}
+    genotypes = job.genotypes
+    kinship: object = "loco" if key.loco else "overall"
+    if uses_founder_effects(genotypes):
+        if key.loco:
+            others = np.asarray(genotypes.chromosome) != str(chromosome)
+            matrix = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names)
+        else:
+            matrix = compute_kinship(genotypes).matrix
+        ids = [str(i) for i in genotypes.ids]
+        kinship = pd.DataFrame(matrix, index=ids, columns=ids)
+        genotypes = allele_probs(select_chromosomes(genotypes, [str(chromosome)]))
+    args = (genotypes, job.phenotype.to_frame(key.phenotype), job.covariates)
+    return args, {"phenotype": key.phenotype, "kinship": kinship, "method": key.method}
 
 
 def run_effects(job: ScanJob, chromosome: str, kind: str = "coef") -> tuple[EffectsResult, tuple[str, ...]]:
@@ -383,11 +423,12 @@ def run_effects(job: ScanJob, chromosome: str, kind: str = "coef") -> tuple[Effe
 
     ``kind="coef"``: :func:`lmmcore.scan1coef` (R/qtl2's ``scan1coef`` with
     SEs, sum-to-zero genotype effects); ``"blup"``: :func:`lmmcore.scan1blup`.
-    The null h2 is re-estimated by the same method and kinship as the scan.
+    The null h2 is re-estimated with the scan's method and kinship; for
+    multi-parent crosses the effects are per founder (see :func:`_effect_args`).
     """
     if kind not in ("coef", "blup"):
         raise ValueError(f"kind must be 'coef' or 'blup', not {kind!r}")
-    args, kwargs = _effect_args(job)
+    args, kwargs = _effect_args(job, str(chromosome))
     with engine_messages() as messages:
         if kind == "coef":
             result = scan1coef(*args, chromosome=str(chromosome), **kwargs)
@@ -397,8 +438,12 @@ def run_effects(job: ScanJob, chromosome: str, kind: str = "coef") -> tuple[Effe
 
 
 def run_fit1(job: ScanJob, marker: str) -> tuple[Fit1Result, tuple[str, ...]]:
-    """:func:`lmmcore.fit1` at ``marker`` for the scan of ``job``: LOD, effects and the variance explained."""
-    args, kwargs = _effect_args(job)
+    """:func:`lmmcore.fit1` at ``marker`` for the scan of ``job``: LOD, effects and the variance explained.
+
+    With the genotypes of :func:`run_effects` (per founder for multi-parent crosses).
+    """
+    chromosome = str(job.genotypes.chromosome[job.genotypes.marker_index(str(marker))])
+    args, kwargs = _effect_args(job, chromosome)
     with engine_messages() as messages:
         result = fit1(*args, marker=str(marker), **kwargs)
     return result, tuple(messages)

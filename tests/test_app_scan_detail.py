@@ -329,7 +329,8 @@ def test_heat_map_values_are_the_scan_tables_lod_of_every_phenotype(app, detail,
     app.scan.after._draw_heat()
     (mesh,) = layers(app.scan.after.heat.object, "QuadMesh")
     grid = mesh.data[2] if isinstance(mesh.data, tuple) else mesh.dimension_values(2, flat=False)
-    wide = heat.pivot(index="phenotype", columns="x", values="lod").reindex(pd.unique(heat["phenotype"]))
+    order = [PHENOTYPE] + [p for p in pd.unique(heat["phenotype"]) if p != PHENOTYPE]  # the one shown on top
+    wide = heat.pivot(index="phenotype", columns="x", values="lod").reindex(order[::-1])  # rows from the bottom
     np.testing.assert_allclose(np.asarray(grid, dtype=float), wide.to_numpy(), equal_nan=True)
     back = read_back(app.scan.after._heat_csv())
     pd.testing.assert_frame_equal(back.astype({"chr": str, "marker": str}),

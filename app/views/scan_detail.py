@@ -20,6 +20,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from ..scan_detail import EFFECT_KINDS, PEAKDROP_CHOICES, ScanDetail
 from ..scan_frames import INTERVAL_TYPES, effects_frame
+from ..scan_jobs import uses_founder_effects
 from .look import Look, styled
 from .results import _safe, csv_bytes
 from .scan_detail_plots import coef_plot, heat_plot, qq_plot
@@ -269,10 +270,13 @@ class ScanDetailView(pn.viewable.Viewer):
         e = d.effects
         if e is not None:
             self.coef_download.filename = f"lmm_{e.kind}_{_safe(e.phenotype)}_chr{_safe(e.chromosome)}.csv"
-            what = ("BLUPs (genotype effects random; shrunk towards 0)" if e.kind == "blup" else
-                    "genotype effects" + (" centred to sum to 0 (R/qtl2's zerosum)" if e.zerosum else ""))
-            self.coef_note.object = (f"<small>{what}, h² fixed at its null estimate {e.h2:.3f} "
-                                     f"({e.kinship} kinship, {e.method.upper()}), n = {e.n}.</small>")
+            founders = d.entry is not None and uses_founder_effects(d.entry.job.genotypes)
+            unit = "founder (allele probability)" if founders else "genotype"
+            what = (f"BLUPs of the {unit} effects (random, shrunk towards 0; scan1blup)" if e.kind == "blup" else
+                    f"{unit} effects" + (" centred to sum to 0 (R/qtl2's zerosum; scan1coef)" if e.zerosum else ""))
+            kin = "LOCO" if d.entry is not None and d.entry.key.loco else "overall"
+            self.coef_note.object = (f"<small>{what}; h² fixed at its null estimate {e.h2:.3f} "
+                                     f"({kin} kinship, {e.method.upper()}), n = {e.n}.</small>")
         else:
             self.coef_note.object = ""
 
@@ -281,7 +285,11 @@ class ScanDetailView(pn.viewable.Viewer):
         n = d.n_phenotypes()
         message = ("The data have one phenotype: no heat map." if n < 2 else
                    f"Press “Scan all {n} phenotypes” to see every phenotype's LOD.")
-        plot = heat_plot(d.heat(), d.scan.layout(), message=message)
+        heat = d.heat()
+        if len(heat) and d.entry is not None:  # the phenotype shown above comes first
+            first = heat["phenotype"] == d.entry.phenotype
+            heat = pd.concat([heat[first], heat[~first]], ignore_index=True)
+        plot = heat_plot(heat, d.scan.layout(), message=message)
         self.heat.object = styled(plot, self.look.presentation)
         self.heat_download.disabled = d.all_scan is None
 

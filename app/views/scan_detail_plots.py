@@ -78,7 +78,7 @@ def coef_plot(frame: pd.DataFrame, names, *, chromosome: str | None, kind: str =
     title = f"{phenotype}: {'BLUPs of the QTL effects' if kind == 'blup' else 'QTL effects (scan1coef)'}, chr {chromosome}"
     return hv.Overlay(layers).opts(
         **_OPTS, title=title, xlim=xlim, ylim=(lo - pad, hi + pad), height=DETAIL_HEIGHT,
-        legend_position="right", show_legend=True, xlabel=f"chr {chromosome} position", ylabel=what,
+        legend_position="top", legend_cols=len(names), show_legend=True, xlabel=f"chr {chromosome} position", ylabel=what,
     )
 
 
@@ -103,8 +103,9 @@ def heat_plot(frame: pd.DataFrame, layout: GenomeLayout, *, message: str = "") -
         edges[-1] = xs[-1] + (xs[-1] - mids[-1])
     else:
         edges[:] = (xs[0] - 0.5, xs[0] + 0.5)
+    # the first phenotype (the one shown above) at the top: rows drawn from the bottom up in reverse order
     ys = np.arange(len(phenotypes) + 1) - 0.5
-    mesh = hv.QuadMesh((edges, ys, grid.to_numpy(dtype=float)), [hv.Dimension("x", label="chromosome"),
+    mesh = hv.QuadMesh((edges, ys, grid.to_numpy(dtype=float)[::-1]), [hv.Dimension("x", label="chromosome"),
                                                                  hv.Dimension("y", label="phenotype")],
                        hv.Dimension("lod", label="LOD"))
     top = float(np.nanmax(frame["lod"].to_numpy(dtype=float))) if np.isfinite(frame["lod"]).any() else 1.0
@@ -113,7 +114,7 @@ def heat_plot(frame: pd.DataFrame, layout: GenomeLayout, *, message: str = "") -
     height = int(min(420, max(DETAIL_HEIGHT, 70 + 22 * len(phenotypes))))
     return hv.Overlay([mesh.opts(cmap="YlOrRd", colorbar=True, clim=(0.0, max(top, 1e-9)), tools=["hover"],
                                  line_alpha=0), *lines]).opts(
-        **_OPTS, title=title, xticks=layout.ticks(), yticks=list(enumerate(phenotypes)),
+        **_OPTS, title=title, xticks=layout.ticks(), yticks=list(enumerate(phenotypes[::-1])),
         xlabel="chromosome", ylabel="", height=height,
         xlim=(float(edges[0]), float(edges[-1])), ylim=(-0.5, len(phenotypes) - 0.5), show_legend=False,
     )
