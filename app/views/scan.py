@@ -18,6 +18,7 @@ from bokeh.models.widgets.tables import NumberFormatter
 
 from ..data import display_name, max_upload_bytes, too_large_message
 from ..scan_detail import ScanDetail
+from ..scan_jobs import uses_founder_effects
 from ..scan_state import GENOTYPE_FILES, PERMUTATION_CHOICES, THRESHOLD_ALPHA, EffectData, ScanEntry, ScanState
 from ..state import METHODS
 from .results import _safe, csv_bytes
@@ -187,6 +188,7 @@ class ScanView(pn.viewable.Viewer):
                 self._lod_holder,
                 self.after.coef_box,
                 pn.FlexBox(self._effect, self._effects_table, flex_wrap="wrap", sizing_mode="stretch_width"),
+                self.after.peaks_box,
                 min_width=360, sizing_mode="stretch_width", styles={"flex": "1 1 560px"},
             ),
             pn.Column(
@@ -357,7 +359,9 @@ class ScanView(pn.viewable.Viewer):
             rows.append(("h² here (ML)", f"{e.h2_exact:.4f}"))
         fit = self.detail.fit
         if fit is not None and fit.marker == e.marker and fit.phenotype == e.phenotype:
-            rows.append(("variance explained", f"{100 * fit.variance_explained:.1f}%"))
+            founders = uses_founder_effects(self.scan.entry.job.genotypes)
+            rows.append(("variance explained" + (" (founders)" if founders else ""),
+                         f"{100 * fit.variance_explained:.1f}%"))
             rows.append(("1 − RSS₁/RSS₀", f"{100 * fit.pve_lod:.1f}%"))
         rows.append(("n", f"{e.n}"))
         if e.flag:
@@ -375,7 +379,8 @@ class ScanView(pn.viewable.Viewer):
                 "the covariates and the kinship, h² fixed at its null estimate. Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
                 "± 1.96 SE. Variance explained (lmmcore.fit1): the variance of the QTL's fitted values over that "
-                "plus the polygenic and residual variances.</p>")
+                "plus the polygenic and residual variances" + (" (founder model: the founders' allele "
+                "probabilities)" if uses_founder_effects(self.scan.entry.job.genotypes) else "") + ".</p>")
         return f"{style}{head}<table class='scan-fx'>{body}</table>{note}"
 
     def _peaks_frame(self, entry) -> pd.DataFrame:

@@ -116,7 +116,7 @@ class ScanDetailView(pn.viewable.Viewer):
             pn.FlexBox(self.threshold, self.peakdrop, self.interval, self.drop, self.prob, flex_wrap="wrap",
                        sizing_mode="stretch_width"),
             self.peaks_note, self.peaks, self.peaks_download, pn.pane.HTML(_PEAKS_HOW, margin=(0, 10)),
-            sizing_mode="stretch_width", min_width=250, styles={"flex": "1 1 420px"}, css_classes=["scan-peaks-box"],
+            sizing_mode="stretch_width", min_width=250, css_classes=["scan-peaks-box"],
         )
         # heat map and QQ plot
         self.heat_button = pn.widgets.Button(
@@ -131,12 +131,13 @@ class ScanDetailView(pn.viewable.Viewer):
         self.qq = pn.pane.HoloViews(None, linked_axes=False, sizing_mode="stretch_width", min_height=200,
                                     min_width=250, css_classes=["scan-qq-plot"])
         self.qq_download = _download("QQ plot data (CSV)", self._qq_csv, "lmm_qq.csv", "scan-qq-download")
+        self.heat_box = pn.Column(self.heat_button, self.heat, self.heat_download, sizing_mode="stretch_width",
+                                  min_width=250, styles={"flex": "2 1 520px"}, css_classes=["scan-heat"])
+        # under the whole tab: QQ plot and heat map side by side on a wide screen, one above the other at 1024 px
         self.lower = pn.FlexBox(
-            self.peaks_box,
             pn.Column(self.qq, self.qq_download, sizing_mode="stretch_width", min_width=250,
-                      styles={"flex": "1 1 360px"}),
-            pn.Column(self.heat_button, self.heat, self.heat_download, sizing_mode="stretch_width", min_width=250,
-                      styles={"flex": "1 1 100%"}),
+                      styles={"flex": "1 1 300px"}),
+            self.heat_box,
             flex_wrap="wrap", sizing_mode="stretch_width", css_classes=["scan-detail"],
         )
         # follow the state
@@ -194,9 +195,10 @@ class ScanDetailView(pn.viewable.Viewer):
         self.zoom_select.value = d.chromosome if d.chromosome in options else WHOLE_GENOME
         n = d.n_phenotypes()
         self.heat_button.param.update(
-            name=f"Scan all {n} phenotypes (heat map)" if n else "Scan every phenotype (heat map)",
+            **titled(pn.widgets.Button, f"Scan all {n} phenotypes (heat map)" if n else "Scan every phenotype"),
             disabled=d.entry is None or n < 2,
         )
+        self.heat_box.visible = n >= 2  # one phenotype: no heat map
         entry = d.entry
         if entry is not None:
             k = entry.key

@@ -78,7 +78,7 @@ def coef_plot(frame: pd.DataFrame, names, *, chromosome: str | None, kind: str =
     title = f"{phenotype}: {'BLUPs of the QTL effects' if kind == 'blup' else 'QTL effects (scan1coef)'}, chr {chromosome}"
     return hv.Overlay(layers).opts(
         **_OPTS, title=title, xlim=xlim, ylim=(lo - pad, hi + pad), height=DETAIL_HEIGHT,
-        legend_position="top", legend_cols=len(names), show_legend=True, xlabel=f"chr {chromosome} position", ylabel=what,
+        legend_position="top", legend_cols=len(names) if len(names) <= 4 else (len(names) + 1) // 2, show_legend=True, xlabel=f"chr {chromosome} position", ylabel=what,
     )
 
 
@@ -122,7 +122,7 @@ def heat_plot(frame: pd.DataFrame, layout: GenomeLayout, *, message: str = "") -
 
 def qq_plot(frame: pd.DataFrame, *, phenotype: str = "") -> hv.Overlay:
     """Observed against expected ``-log10 p`` (``frame``: :func:`app.scan_frames.qq_frame`), with the diagonal."""
-    title = f"{phenotype}: QQ plot of the scan's p-values" if phenotype else "QQ plot of the scan's p-values"
+    title = f"QQ plot of p-values: {phenotype}" if phenotype else "QQ plot of the scan's p-values"
     if frame.empty:
         return _empty(title, "No p-values yet.")
     top = float(max(frame["expected"].max(), np.nanmax(frame["observed"].to_numpy(dtype=float)), 1.0)) * 1.05

@@ -73,7 +73,8 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                         if not DO_CROSS.is_file():
                             continue
                         page.locator(".upload-cross input[type=file]").set_input_files(str(DO_CROSS))
-                        page.locator(".scan-use-cross button").wait_for(state="visible", timeout=240_000)
+                        page.locator(".data-summary", has_text="DOex").wait_for(state="attached", timeout=240_000)
+                        page.locator(".scan-use-cross button").wait_for(state="visible", timeout=60_000)
                         page.locator(".scan-use-cross button").click()
                         page.wait_for_timeout(2000)
                     if key.startswith("scan"):  # until the scan is drawn and its peaks listed
