@@ -28,6 +28,8 @@ from .style import escape, look, titled
 
 __all__ = ["ScanDetailView", "WHOLE_GENOME"]
 
+#: Height of the coefficient plot in presentation mode (its legend and labels are larger).
+PRESENT_COEF_HEIGHT = 380
 #: The chromosome select's entry for the whole genome.
 WHOLE_GENOME = "whole genome"
 
@@ -266,6 +268,8 @@ class ScanDetailView(pn.viewable.Viewer):
         plot = coef_plot(frame, names, chromosome=chromosome if d.effects is not None else None,
                          kind=d.effects_kind, phenotype=d.entry.phenotype if d.entry is not None else "",
                          xlim=xlim, selected_pos=selected, message=message)
+        if self.look.presentation and d.effects is not None:  # the enlarged legend and labels need the room
+            plot = plot.opts(height=PRESENT_COEF_HEIGHT)
         self.coef.object = styled(plot, self.look.presentation)
         self.coef_box.visible = chromosome is not None
         self.coef_download.disabled = d.effects is None

@@ -79,6 +79,8 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                         page.wait_for_timeout(2000)
                     if key.startswith("scan"):  # until the scan is drawn and its peaks listed
                         page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
+                        page.locator(".scan-effects", has_text="Fitted at").wait_for(state="attached", timeout=120_000)
+                        page.wait_for_timeout(6000)  # the LOD plot's update arrives after the table's on a busy machine
                     if key in READY:
                         page.locator(READY[key]).first.wait_for(state="attached", timeout=120_000)
                     page.wait_for_timeout(3500)
