@@ -112,6 +112,9 @@ def test_zooming_to_a_chromosome_shows_its_coefficient_plot_at_1024(tmp_path_fac
             expect(page.locator(".scan-coef-note")).to_contain_text("h² fixed at its null estimate", timeout=90_000)
             box = page.locator(".scan-coef-plot").first.bounding_box()
             assert box is not None and box["width"] >= 250, box
+            # another phenotype while zoomed: its effects are computed (in a worker thread) and shown
+            page.locator(".phenotype-select select").select_option("qtl_chr2")
+            expect(page.locator(".scan-coef-note")).to_contain_text("qtl_chr2, chromosome 2", timeout=90_000)
             # back to the whole genome
             page.locator(".scan-zoom select").select_option("whole genome")
             expect(coef).to_be_hidden()

@@ -150,7 +150,8 @@ class ScanDetailView(pn.viewable.Viewer):
         d.param.watch(self._redraw_peaks, ["threshold", "peakdrop", "interval", "drop", "prob"])
         d.param.watch(self._load_effects, ["chromosome", "effects_kind"])
         s.param.watch(self._scan_changed, "entry")
-        s.param.watch(self._load_fit, "selected_marker")
+        s.param.watch(self._load_effects, "entry")  # a new scan while zoomed: its effects
+        s.param.watch(self._load_fit, ["entry", "selected_marker"])
         s.param.watch(self._marker_moved, "selected_marker")
         self.look.param.watch(self._redraw_all, "presentation")
         self._scan_changed()
@@ -281,7 +282,7 @@ class ScanDetailView(pn.viewable.Viewer):
             what = (f"BLUPs of the {unit} effects (random, shrunk towards 0; scan1blup)" if e.kind == "blup" else
                     f"{unit} effects" + (" centred to sum to 0 (R/qtl2's zerosum; scan1coef)" if e.zerosum else ""))
             kin = "LOCO" if d.entry is not None and d.entry.key.loco else "overall"
-            self.coef_note.object = (f"<small>{what}; h² fixed at its null estimate {e.h2:.3f} "
+            self.coef_note.object = (f"<small>{escape(e.phenotype)}, chromosome {escape(e.chromosome)}: {what}; h² fixed at its null estimate {e.h2:.3f} "
                                      f"({kin} kinship, {e.method.upper()}), n = {e.n}.</small>")
         else:
             self.coef_note.object = ""
