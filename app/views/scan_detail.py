@@ -18,7 +18,7 @@ import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
 
-from ..scan_detail import EFFECT_KINDS, PEAKDROP_CHOICES, ScanDetail
+from ..scan_detail import PEAKDROP_CHOICES, ScanDetail
 from ..scan_frames import INTERVAL_TYPES, effects_frame
 from ..scan_jobs import uses_founder_effects
 from .look import Look, styled
