@@ -28,6 +28,8 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 30_000
+#: How long an expectation waits (a scan and its redraws on a machine shared by several test runs).
+EXPECT_MS = 60_000
 
 
 def top_marker(example: Path, phenotype: str) -> str:
@@ -44,6 +46,7 @@ def top_marker(example: Path, phenotype: str) -> str:
 def test_genome_scan_tab_draws_the_scan_lmmcore_gives(tmp_path_factory):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=EXPECT_MS)
     example = example_dir(tmp_path_factory.mktemp("assets"))
     if not (example / "genoprobs.csv").is_file():
         pytest.skip("the example genotype files are not available")
@@ -90,6 +93,7 @@ def test_zooming_to_a_chromosome_shows_its_coefficient_plot_at_1024(tmp_path_fac
     """At 1024 x 768: the chromosome select zooms the LOD plot and the coefficient plot appears under it."""
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=EXPECT_MS)
     example = example_dir(tmp_path_factory.mktemp("assets"))
     if not (example / "genoprobs.csv").is_file():
         pytest.skip("the example genotype files are not available")

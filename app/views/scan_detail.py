@@ -210,8 +210,10 @@ class ScanDetailView(pn.viewable.Viewer):
             self.qq_download.filename = f"lmm_qq_{tag}.csv"
         self._redraw_peaks()
         self._draw_qq()
-        self._draw_coef()
-        self._draw_heat()
+        if d.chromosome is not None or self.coef.object is None:  # hidden otherwise: nothing to redraw
+            self._draw_coef()
+        if d.all_scan is not None or self.heat.object is None:
+            self._draw_heat()
 
     def _zoom_changed(self, *_events) -> None:
         d = self.detail
