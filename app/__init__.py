@@ -18,6 +18,9 @@ phenotype transforms), :mod:`app.prepare` (a data set fitted once),
 :mod:`app.model` and :mod:`app.diagnostics` (what the teaching tabs show);
 for the genome scan :mod:`app.scan_jobs` (a scan or an upload as a pure job),
 :mod:`app.genome` (the genome axis), :mod:`app.effects` (effects at a marker)
-and :mod:`app.scan_state` (:class:`~app.scan_state.ScanState`); :mod:`app.url`
+and :mod:`app.scan_state` (:class:`~app.scan_state.ScanState`); after the scan
+:mod:`app.scan_frames` (peaks, intervals, effects, QQ and heat-map tables) and
+:mod:`app.scan_detail` (:class:`~app.scan_detail.ScanDetail`: zoom, peaks,
+effects along a chromosome, variance explained, every phenotype); :mod:`app.url`
 keeps the choices in the page's URL.
 """

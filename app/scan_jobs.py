@@ -1,7 +1,10 @@
 """One genome scan or one genotype upload as a job: its inputs as a frozen snapshot, and the pure function that runs it.
 
 Nothing here touches a session's state, so every job may run in a worker
-thread. Every number comes from :func:`lmmcore.scan.scan`; uploaded genotype
+thread. Every number comes from :func:`lmmcore.scan.scan` (and, after the
+scan, from :func:`lmmcore.scan1coef`, :func:`lmmcore.scan1blup` and
+:func:`lmmcore.fit1` with the scan's own phenotype, covariates, kinship and
+method); uploaded genotype
 CSV files are read from memory by the engine's readers, given the user's file
 names for their messages. Only PLINK files go through a temporary directory
 (the PLINK reader needs files on disk; names chosen by :mod:`tempfile`, never
@@ -16,9 +19,22 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from lmmcore import LMMData, LMMInputError
+from lmmcore import (
+    EffectsResult,
+    Fit1Result,
+    LMMData,
+    LMMInputError,
+    allele_probs,
+    compute_kinship,
+    fit1,
+    kinship_from_genoprobs,
+    scan1blup,
+    scan1coef,
+    select_chromosomes,
+)
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs, read_plink
 from lmmcore.scan import ScanResult, scan
 
@@ -44,6 +60,11 @@ __all__ = [
     "check_shared_ids",
     "scan_problem",
     "shared_individuals",
+    "EffectsKey",
+    "run_effects",
+    "run_fit1",
+    "run_all_phenotypes",
+    "uses_founder_effects",
 ]
 
 #: The bundled example's genotype files, by source key (label shown to the user).
@@ -350,3 +371,94 @@ def check_shared_ids(genotypes: Genotypes, data: LMMData | None, name: str) -> N
     )
 
 
+
+
+# --------------------------------------------------------------------------- after the scan
+
+
+@dataclass(frozen=True)
+class EffectsKey:
+    """What the effects along one chromosome depend on: the scan (phenotype included), the chromosome, the kind."""
+
+    scan: ScanKey
+    chromosome: str
+    kind: str = "coef"
+
+
+#: Genotype sets larger than this (DO and HS: 36 genotypes) get their effects per founder (allele probabilities).
+MAX_GENOTYPE_EFFECTS = 8
+
+
+def uses_founder_effects(genotypes: Genotypes) -> bool:
+    """Whether effects are reported per founder: multi-parent genotype probabilities (R/qtl2 plots DO by founder)."""
+    return genotypes.kind == "genoprobs" and len(genotypes.genotype_names) > MAX_GENOTYPE_EFFECTS
+
+
+def _effect_args(job: ScanJob, chromosome: str) -> tuple[tuple, dict]:
+    """The scan's own inputs for the effect functions (same phenotype, covariates, kinship and method).
+
+    Multi-parent probabilities become founder (allele) probabilities
+    (:func:`lmmcore.allele_probs`, R/qtl2's ``genoprob_to_alleleprob``), as
+    R/qtl2's users do for ``scan1coef``; the kinship is then the scan's,
+    computed from the scan's genotypes and passed in.
+    """
+    key = job.key
+    genotypes = job.genotypes
+    kinship: object = "loco" if key.loco else "overall"
+    if uses_founder_effects(genotypes):
+        if key.loco:
+            others = np.asarray(genotypes.chromosome) != str(chromosome)
+            matrix = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names)
+        else:
+            matrix = compute_kinship(genotypes).matrix
+        ids = [str(i) for i in genotypes.ids]
+        kinship = pd.DataFrame(matrix, index=ids, columns=ids)
+        genotypes = allele_probs(select_chromosomes(genotypes, [str(chromosome)]))
+    args = (genotypes, job.phenotype.to_frame(key.phenotype), job.covariates)
+    return args, {"phenotype": key.phenotype, "kinship": kinship, "method": key.method}
+
+
+def run_effects(job: ScanJob, chromosome: str, kind: str = "coef") -> tuple[EffectsResult, tuple[str, ...]]:
+    """The effects along ``chromosome`` for the scan of ``job`` (pure; may run in a worker thread).
+
+    ``kind="coef"``: :func:`lmmcore.scan1coef` (R/qtl2's ``scan1coef`` with
+    SEs, sum-to-zero genotype effects); ``"blup"``: :func:`lmmcore.scan1blup`.
+    The null h2 is re-estimated with the scan's method and kinship; for
+    multi-parent crosses the effects are per founder (see :func:`_effect_args`).
+    """
+    if kind not in ("coef", "blup"):
+        raise ValueError(f"kind must be 'coef' or 'blup', not {kind!r}")
+    args, kwargs = _effect_args(job, str(chromosome))
+    with engine_messages() as messages:
+        if kind == "coef":
+            result = scan1coef(*args, chromosome=str(chromosome), **kwargs)
+        else:
+            result = scan1blup(*args, chromosome=str(chromosome), **kwargs)
+    return result, tuple(messages)
+
+
+def run_fit1(job: ScanJob, marker: str) -> tuple[Fit1Result, tuple[str, ...]]:
+    """:func:`lmmcore.fit1` at ``marker`` for the scan of ``job``: LOD, effects and the variance explained.
+
+    With the genotypes of :func:`run_effects` (per founder for multi-parent crosses).
+    """
+    chromosome = str(job.genotypes.chromosome[job.genotypes.marker_index(str(marker))])
+    args, kwargs = _effect_args(job, chromosome)
+    with engine_messages() as messages:
+        result = fit1(*args, marker=str(marker), **kwargs)
+    return result, tuple(messages)
+
+
+def run_all_phenotypes(job: ScanJob, phenotypes: pd.DataFrame) -> tuple[ScanResult, tuple[str, ...]]:
+    """Scan every column of ``phenotypes`` with the settings of ``job`` (no permutations; for the heat map)."""
+    key = job.key
+    with engine_messages() as messages:
+        result = scan(
+            job.genotypes,
+            phenotypes,
+            job.covariates,
+            kinship="loco" if key.loco else "overall",
+            method=key.method,
+            refit=False,
+        )
+    return result, tuple(messages)

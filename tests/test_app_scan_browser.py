@@ -28,6 +28,8 @@ pytestmark = [
 sync_api = pytest.importorskip("playwright.sync_api")
 
 TIMEOUT_MS = 30_000
+#: How long an expectation waits (a scan and its redraws on a machine shared by several test runs).
+EXPECT_MS = 60_000
 
 
 def top_marker(example: Path, phenotype: str) -> str:
@@ -44,6 +46,7 @@ def top_marker(example: Path, phenotype: str) -> str:
 def test_genome_scan_tab_draws_the_scan_lmmcore_gives(tmp_path_factory):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=EXPECT_MS)
     example = example_dir(tmp_path_factory.mktemp("assets"))
     if not (example / "genoprobs.csv").is_file():
         pytest.skip("the example genotype files are not available")
@@ -82,5 +85,43 @@ def test_genome_scan_tab_draws_the_scan_lmmcore_gives(tmp_path_factory):
             # nothing is fetched from outside the server (app_hooks.serve_stylesheets_locally: Panel 1.9
             # would give panes of tabs not on screen its CDN's stylesheets when the phenotype changes)
             assert failed == [] and errors == [], (failed, errors)
+        finally:
+            browser.close()
+
+
+def test_zooming_to_a_chromosome_shows_its_coefficient_plot_at_1024(tmp_path_factory):
+    """At 1024 x 768: the chromosome select zooms the LOD plot and the coefficient plot appears under it."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=EXPECT_MS)
+    example = example_dir(tmp_path_factory.mktemp("assets"))
+    if not (example / "genoprobs.csv").is_file():
+        pytest.skip("the example genotype files are not available")
+    log = tmp_path_factory.mktemp("server") / "panel-serve.log"
+    with served_app(example, log) as url, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1024, "height": 768}).new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(f"uncaught: {exc}"))
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(url)
+            page.locator(".profile-plot canvas").first.wait_for(state="attached")
+            page.locator(".bk-tab", has_text="Genome scan").first.click()
+            page.locator(".scan-lod-plot canvas").first.wait_for(state="attached")
+            coef = page.locator(".scan-coef")
+            expect(coef).to_be_hidden()
+            page.locator(".scan-zoom select").select_option("2")
+            expect(page.locator(".scan-coef-plot canvas").first).to_be_attached(timeout=90_000)
+            expect(page.locator(".scan-coef-note")).to_contain_text("h² fixed at its null estimate", timeout=90_000)
+            box = page.locator(".scan-coef-plot").first.bounding_box()
+            assert box is not None and box["width"] >= 250, box
+            # another phenotype while zoomed: its effects are computed (in a worker thread) and shown
+            page.locator(".phenotype-select select").select_option("qtl_chr2")
+            expect(page.locator(".scan-coef-note")).to_contain_text("qtl_chr2, chromosome 2", timeout=90_000)
+            # back to the whole genome
+            page.locator(".scan-zoom select").select_option("whole genome")
+            expect(coef).to_be_hidden()
+            assert errors == [], errors
         finally:
             browser.close()

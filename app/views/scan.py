@@ -17,10 +17,13 @@ import param
 from bokeh.models.widgets.tables import NumberFormatter
 
 from ..data import display_name, max_upload_bytes, too_large_message
+from ..scan_detail import ScanDetail
+from ..scan_jobs import uses_founder_effects
 from ..scan_state import GENOTYPE_FILES, PERMUTATION_CHOICES, THRESHOLD_ALPHA, EffectData, ScanEntry, ScanState
 from ..state import METHODS
 from .results import _safe, csv_bytes
 from .look import Look, styled
+from .scan_detail import ScanDetailView
 from .scan_plots import effect_plot, lod_plot
 from .style import escape, look, titled
 from .upload import SizeLimitedFileInput
@@ -58,12 +61,16 @@ class ScanView(pn.viewable.Viewer):
 
     scan = param.ClassSelector(class_=ScanState, doc="The session's scan state.")
     look = param.ClassSelector(class_=Look, doc="Normal or presentation mode.")
+    detail = param.ClassSelector(class_=ScanDetail, doc="Zoom, peaks, effects along a chromosome, heat map, QQ.")
 
     def __init__(self, **params) -> None:
         params.setdefault("look", Look())
+        if params.get("detail") is None:
+            params["detail"] = ScanDetail(scan=params["scan"])
         super().__init__(**params)
         s = self.scan
         ex = s.explorer
+        self.after = ScanDetailView(detail=self.detail, look=self.look)
         # settings
         self._source = pn.widgets.Select(
             **titled(pn.widgets.Select, "Genotypes"), options=self._source_options(), value=s.genotype_source,
@@ -101,7 +108,8 @@ class ScanView(pn.viewable.Viewer):
             styles={"flex": "1 1 320px"}, css_classes=["scan-effect-plot"],
         )
         self._effects_table = pn.pane.HTML(
-            pn.bind(self._effects_html, entry=s.param.entry, marker=s.param.selected_marker),
+            pn.bind(self._effects_html, entry=s.param.entry, marker=s.param.selected_marker,
+                    fit=self.detail.param.fit),
             width=260, css_classes=["scan-effects"], styles={"flex": "0 0 260px"},
         )
         self._peaks = pn.widgets.Tabulator(
@@ -171,12 +179,16 @@ class ScanView(pn.viewable.Viewer):
         s.param.watch(self._rename, "entry")
         s.param.watch(self._show_problem, ["problem", "entry"])
         self.look.param.watch(self._restyle, "presentation")
+        self.detail.param.watch(self._restyle, "chromosome")  # the axis changes: a new plot
         # plots and settings side by side on a wide screen; on a projector's 1024 px the settings wrap below
         self._layout = pn.FlexBox(
             pn.Column(
                 self._problem,
+                self.after.zoom_bar,
                 self._lod_holder,
+                self.after.coef_box,
                 pn.FlexBox(self._effect, self._effects_table, flex_wrap="wrap", sizing_mode="stretch_width"),
+                self.after.peaks_box,
                 min_width=360, sizing_mode="stretch_width", styles={"flex": "1 1 560px"},
             ),
             pn.Column(
@@ -197,15 +209,18 @@ class ScanView(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
 
+        self._page = pn.Column(self._layout, self.after, sizing_mode="stretch_width")
+
     def __panel__(self) -> pn.viewable.Viewable:
-        return self._layout
+        return self._page
 
     def _lod_map(self) -> hv.DynamicMap:
         """The LOD plot as a DynamicMap over the scan and a click stream (rebuilt for the look)."""
         self._tap = hv.streams.Tap(x=None, y=None)
         self._tap.add_subscriber(self._tapped)
         params = hv.streams.Params(self.scan, ["entry", "selected_marker", "problem"])
-        return hv.DynamicMap(self._lod_plot, streams=[params, self._tap])
+        options = hv.streams.Params(self.detail, ["threshold", "peakdrop", "interval", "drop", "prob"])
+        return hv.DynamicMap(self._lod_plot, streams=[params, options, self._tap])
 
     def _effect_map(self) -> hv.DynamicMap:
         s = self.scan
@@ -285,9 +300,14 @@ class ScanView(pn.viewable.Viewer):
         return "\n\n".join(lines)
 
     def _lod_plot(self, entry: ScanEntry | None = None, selected_marker: str | None = None, problem: str = "",
-                  x=None, y=None):
-        """The LOD plot of the shown scan (``x``, ``y``: the click, handled by :meth:`_tapped`)."""
-        s = self.scan
+                  x=None, y=None, **_peak_options):
+        """The LOD plot of the shown scan, zoomed or not, with the peaks' intervals shaded.
+
+        ``x``, ``y``: the click, handled by :meth:`_tapped`; the peak options
+        are read from :attr:`detail` (passed by the stream so that the
+        intervals follow them).
+        """
+        s, d = self.scan, self.detail
         if entry is None:
             title = "LOD along the genome"
             message = ("Load phenotypes and genotypes to scan." if s.explorer.dataset is None
@@ -299,12 +319,24 @@ class ScanView(pn.viewable.Viewer):
             else:
                 title = f"{entry.phenotype}: LOD ({kin}, {METHODS[entry.key.method]} null h²)"
             message = ""
-        plot = lod_plot(s.lod_frame(entry), s.layout(entry), title=title, selected=selected_marker,
-                        threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message)
+        zoomed = d.chromosome if entry is not None and entry is s.entry else None
+        frame = d.chromosome_frame() if zoomed is not None else s.lod_frame(entry)
+        spans = d.spans() if entry is not None and entry is s.entry else None
+        plot = lod_plot(frame, s.layout(entry), title=title, selected=selected_marker,
+                        threshold=s.threshold(), n_perm=entry.key.n_perm if entry is not None else 0, message=message,
+                        intervals=spans, chromosome=zoomed)
         return styled(plot, self.look.presentation)
 
     def _tapped(self, x=None, y=None) -> None:
-        if x is not None:
+        """A click on the LOD plot: in the band under LOD 0 it zooms (or goes back); elsewhere it picks a marker."""
+        if x is None:
+            return
+        d = self.detail
+        if y is not None and y < 0:
+            d.zoom(None if d.chromosome is not None else d.chromosome_at(x))
+        elif d.chromosome is not None:
+            self.scan.select_marker(d.nearest_on_chromosome(x, y))
+        else:
             self.scan.select_nearest(x, y)
 
     def _effect_data(self) -> EffectData | None:
@@ -313,7 +345,7 @@ class ScanView(pn.viewable.Viewer):
     def _effect_plot(self, entry, marker):
         return styled(effect_plot(self._effect_data()), self.look.presentation)
 
-    def _effects_html(self, entry, marker) -> str:
+    def _effects_html(self, entry, marker, fit=None) -> str:
         e = self._effect_data()
         if e is None:
             return ""
@@ -325,6 +357,12 @@ class ScanView(pn.viewable.Viewer):
         if np.isfinite(e.lod_exact):
             rows.append(("LOD, exact", f"{e.lod_exact:.3f}"))
             rows.append(("h² here (ML)", f"{e.h2_exact:.4f}"))
+        fit = self.detail.fit
+        if fit is not None and fit.marker == e.marker and fit.phenotype == e.phenotype:
+            founders = uses_founder_effects(self.scan.entry.job.genotypes)
+            rows.append(("variance explained" + (" (founders)" if founders else ""),
+                         f"{100 * fit.variance_explained:.1f}%"))
+            rows.append(("1 − RSS₁/RSS₀", f"{100 * fit.pve_lod:.1f}%"))
         rows.append(("n", f"{e.n}"))
         if e.flag:
             rows.append(("flag", e.flag))
@@ -340,7 +378,9 @@ class ScanView(pn.viewable.Viewer):
         note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
                 "the covariates and the kinship, h² fixed at its null estimate. Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
-                "± 1.96 SE.</p>")
+                "± 1.96 SE. Variance explained (lmmcore.fit1): the variance of the QTL's fitted values over that "
+                "plus the polygenic and residual variances" + (" (founder model: the founders' allele "
+                "probabilities)" if uses_founder_effects(self.scan.entry.job.genotypes) else "") + ".</p>")
         return f"{style}{head}<table class='scan-fx'>{body}</table>{note}"
 
     def _peaks_frame(self, entry) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import holoviews as hv
 from ..scan_state import THRESHOLD_ALPHA, EffectData, GenomeLayout
 from .style import ACCENT, OPTIMUM_COLOUR, PLOT_OPTS, SIDE_TOOLBAR
 
-__all__ = ["lod_plot", "lod_points", "effect_plot", "GENOME_DIM", "LOD_DIM", "LOD_TOOLTIPS"]
+__all__ = ["lod_plot", "lod_points", "effect_plot", "GENOME_DIM", "LOD_DIM", "LOD_TOOLTIPS", "BAND"]
 
 #: The genome axis (positions laid end to end; the tick labels name the chromosomes).
 GENOME_DIM = hv.Dimension("x", label="chromosome")
@@ -25,6 +25,11 @@ THRESHOLD_COLOUR = "#b45309"
 #: The exact scan's LOD (h2 re-estimated at every marker), drawn dashed over the fixed-h2 curve.
 EXACT_COLOUR = "#7c3aed"
 _JITTER = 0.18
+#: Support intervals of the peaks (find_peaks' ci_lo to ci_hi).
+INTERVAL_COLOUR = "#f59e0b"
+#: The band under LOD 0 that holds the clickable chromosome names, as a fraction of the plot's top.
+BAND = 0.11
+BAND_COLOUR = "#f3f4f6"
 
 #: Hover text of a marker.
 LOD_TOOLTIPS = [("marker", "@marker"), ("chr", "@chr"), ("position", "@pos{0.00}"), ("LOD", "@lod{0.00}")]
@@ -70,8 +75,14 @@ def lod_plot(
     threshold: float | None = None,
     n_perm: int = 0,
     message: str = "",
+    intervals: pd.DataFrame | None = None,
+    chromosome: str | None = None,
 ) -> hv.Overlay:
     """LOD along the genome: shaded chromosomes, the curve, the markers, the threshold and the selected marker.
+
+    A band under LOD 0 holds the chromosome names: a click there zooms to
+    one (the view handles the click). Zoomed (``chromosome``), the axis is
+    the chromosome's positions and the band offers the way back.
 
     The layers are the same whatever is shown (an unused layer is empty or
     off the plot), so that a ``DynamicMap`` can update the figure in place.
@@ -92,7 +103,13 @@ def lod_plot(
         Permutations behind the threshold (for its label).
     message : str
         Shown in the middle of the plot (e.g. why it is empty).
+    intervals : DataFrame, optional
+        ``x0, x1``: support intervals to shade (:func:`app.scan_frames.interval_spans`).
+    chromosome : str, optional
+        Zoomed to this chromosome: ``frame`` holds its markers and ``x`` is their position.
     """
+    if chromosome is not None and len(frame):
+        frame = frame.assign(x=frame["pos"].to_numpy(dtype=float))
     lods = frame["lod"].to_numpy(dtype=float) if len(frame) else np.zeros(0)
     exact = _broken_curve(frame, "lod_exact")
     if len(exact):
@@ -103,13 +120,26 @@ def lod_plot(
         top = max(top, float(threshold))
     # a band above the highest point holds the threshold's label, so the label never crosses the curve
     ylim = (0.0, max(top, 1.0) * (1.28 if has_threshold else 1.12))
-    if layout.start.size:
+    band = BAND * ylim[1]
+    ylim = (-band, ylim[1])
+    if chromosome is not None and len(frame):
+        pos = frame["pos"].to_numpy(dtype=float)
+        span = max(float(np.ptp(pos)), 1e-9)
+        xlim = (float(pos.min()) - 0.02 * span, float(pos.max()) + 0.02 * span)
+    elif layout.start.size:
         xlim = (float(layout.start[0] - layout.gap), float(layout.end[-1] + layout.gap))
         if xlim[1] <= xlim[0]:
             xlim = (xlim[0] - 1.0, xlim[1] + 1.0)
     else:
         xlim = (0.0, 1.0)
-    x0, x1 = layout.shaded()
+    x0, x1 = layout.shaded() if chromosome is None else (np.zeros(0), np.zeros(0))
+    spans = intervals if intervals is not None and len(intervals) else pd.DataFrame({"x0": [], "x1": []})
+    if chromosome is None:
+        names = pd.DataFrame({"x": layout.middle, "y": np.full(layout.middle.size, -0.5 * band),
+                              "text": list(layout.chromosomes)})
+    else:
+        names = pd.DataFrame({"x": [xlim[0] + 0.01 * (xlim[1] - xlim[0])], "y": [-0.5 * band],
+                              "text": [f"◂ whole genome   (chromosome {chromosome})"]})
     row = frame[frame["marker"] == selected] if selected is not None and len(frame) else frame.iloc[:0]
     ring = [(float(row["x"].iloc[0]), float(row["lod"].iloc[0]))] if len(row) else []
     ring = [r for r in ring if np.isfinite(r[1])]
@@ -118,6 +148,12 @@ def lod_plot(
              if has_threshold else "")
     layers = [
         hv.VSpans((x0, x1)).opts(color=SHADE_COLOUR, alpha=0.6, line_alpha=0),
+        hv.VSpans((spans["x0"].to_numpy(dtype=float), spans["x1"].to_numpy(dtype=float)),
+                  label="support intervals").opts(color=INTERVAL_COLOUR, alpha=0.35, line_alpha=0),
+        hv.HSpans((-band, 0.0)).opts(color=BAND_COLOUR, alpha=1.0, line_alpha=0),
+        hv.Labels(names, ["x", "y"], "text").opts(
+            text_color=ACCENT, text_font_size="9.5pt", text_font_style="bold",
+            text_align="center" if chromosome is None else "left"),
         hv.Curve(_broken_curve(frame), GENOME_DIM, LOD_DIM, label="LOD").opts(color=ACCENT, line_width=2),
         hv.Curve(exact, GENOME_DIM, LOD_DIM, label="LOD, h² re-estimated").opts(
             color=EXACT_COLOUR, line_width=2, line_dash="dashed"
@@ -135,8 +171,9 @@ def lod_plot(
     return _framewise(layers).opts(
         **{**PLOT_OPTS, "toolbar": "right"},  # beside the plot: a long title does not run under it
         title=title,
-        xticks=layout.ticks() if layout.start.size else [(0.5, "")],
-        xlabel="chromosome",
+        xticks=(layout.ticks() if layout.start.size else [(0.5, "")]) if chromosome is None else None,
+        xlabel="chromosome (click a name to zoom)" if chromosome is None else f"chromosome {chromosome}: position",
+        hooks=[_hide_tick_labels] if chromosome is None else [],
         ylabel="LOD",
         xlim=xlim,
         ylim=ylim,
@@ -144,6 +181,11 @@ def lod_plot(
         framewise=True,
         height=300,
     )
+
+
+def _hide_tick_labels(plot, _element) -> None:
+    """The chromosome names are drawn in the band inside the plot (clickable), so the axis does not repeat them."""
+    plot.state.xaxis.major_label_text_font_size = "0px"
 
 
 def _jitter(n: int, seed: int = 0) -> np.ndarray:

@@ -28,7 +28,11 @@ TABS = {
     "all": "All phenotypes",
     "scan": "Genome scan",
     "profile_overlay": "Profile likelihood",
+    "scan_zoom": "Genome scan",
+    "scan_do": "Genome scan",
 }
+#: A real Diversity Outbred cross for the ``scan_do`` view (uploaded as the data, then scanned).
+DO_CROSS = Path("/work/shared/data/qtl2/DOex.zip")
 #: What to wait for before a tab's screenshot (its last plot to be drawn).
 READY = {
     "profile": ".profile-plot canvas",
@@ -65,8 +69,18 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                 page.locator(".profile-plot canvas").first.wait_for(state="attached")
                 for key in tabs:
                     page.locator(".bk-tab", has_text=TABS[key]).first.click()
-                    if key == "scan":  # until the scan is drawn and its peaks listed
+                    if key == "scan_do":  # a real DO cross as the data, its HMM probabilities as the genotypes
+                        if not DO_CROSS.is_file():
+                            continue
+                        page.locator(".upload-cross input[type=file]").set_input_files(str(DO_CROSS))
+                        page.locator(".data-summary", has_text="DOex").wait_for(state="attached", timeout=240_000)
+                        page.locator(".scan-use-cross button").wait_for(state="visible", timeout=60_000)
+                        page.locator(".scan-use-cross button").click()
+                        page.wait_for_timeout(2000)
+                    if key.startswith("scan"):  # until the scan is drawn and its peaks listed
                         page.locator(".scan-peaks .tabulator-row").first.wait_for(state="attached", timeout=120_000)
+                        page.locator(".scan-effects", has_text="Fitted at").wait_for(state="attached", timeout=120_000)
+                        page.wait_for_timeout(6000)  # the LOD plot's update arrives after the table's on a busy machine
                     if key in READY:
                         page.locator(READY[key]).first.wait_for(state="attached", timeout=120_000)
                     page.wait_for_timeout(3500)
@@ -78,6 +92,18 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                             page.locator(".brent-player button.next").click()
                             page.wait_for_timeout(500)
                         page.wait_for_timeout(2500)
+                    if key in ("scan_zoom", "scan_do"):  # peaks, zoom to the top chromosome, effects, heat map
+                        page.locator(".peaks-threshold input").fill("2")
+                        page.locator(".peaks-threshold input").press("Enter")
+                        page.wait_for_timeout(1500)
+                        page.locator(".scan-find-peaks .tabulator-row").first.wait_for(state="attached")
+                        heat = page.locator(".scan-heat-button button")
+                        if heat.is_enabled():
+                            heat.click()
+                        top = page.locator(".scan-peaks .tabulator-row").first.locator(".tabulator-cell[tabulator-field=chr]")
+                        page.locator(".scan-zoom select").select_option(top.inner_text().strip())
+                        page.locator(".scan-coef-note p").first.wait_for(state="attached", timeout=240_000)
+                        page.wait_for_timeout(4000)
                     if key == "profile_overlay":
                         page.locator(".overlay-toggle input").first.check()
                         page.wait_for_timeout(3000)
@@ -85,6 +111,11 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                     path = out / f"{size}_{mode}_{key}.png"
                     page.screenshot(path=str(path))
                     made.append(path)
+                    if key.startswith("scan_") and scroll(page, 0.5):  # the middle of the scan tab
+                        page.wait_for_timeout(1500)
+                        path = out / f"{size}_{mode}_{key}_middle.png"
+                        page.screenshot(path=str(path))
+                        made.append(path)
                     if scroll(page, 1):  # the rest of a tall tab
                         page.wait_for_timeout(1500)
                         path = out / f"{size}_{mode}_{key}_lower.png"
