@@ -18,7 +18,7 @@ from typing import Sequence
 from .cli_common import (PROG, Console, Parser, add_output_flags, add_strict_ids_argument, int_at_least, positive_float,
                          say)
 from .cross_cli import register as register_cross_commands
-from .distributed import add_scheduler_argument
+from .scheduler_spec import add_scheduler_argument
 from .eigen_cli import add_eigen_argument
 from .eigen_cli import register as register_eigen_command
 from .errors import LMMInputError, reporting

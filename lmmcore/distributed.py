@@ -40,7 +40,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import re
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
@@ -49,6 +48,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .errors import LMMInputError, report, reporting
+from .scheduler_spec import INSTALL_HINT, add_scheduler_argument, parse_scheduler, scheduler_arg
 
 __all__ = [
     "INSTALL_HINT",
@@ -68,7 +68,6 @@ __all__ = [
     "DaskExecutor",
 ]
 
-INSTALL_HINT = "pip install 'lmm-explorer[dask]' (or pip install distributed)"
 
 #: Tasks in flight per worker thread: enough to keep every worker busy while
 #: the client holds at most this many chunks it sends itself.
@@ -94,45 +93,6 @@ def require_distributed():
         raise LMMInputError(f"--scheduler needs Dask's distributed scheduler, which is not installed; install it "
                             f"with {INSTALL_HINT}") from None
     return distributed
-
-
-_LOCAL = re.compile(r"^local(?::(\d+))?$", re.IGNORECASE)
-_ADDRESS = re.compile(r"^(?:(tcp|tls|ucx|inproc|ws|wss)://)?[^\s:/]+(?::\d+)?/?$", re.IGNORECASE)
-
-
-def parse_scheduler(spec: str) -> tuple[str, Any]:
-    """``("local", N)`` for ``local:N`` (``local`` alone: 2), ``("file", path)`` for a scheduler file
-    (``*.json``, written by ``dask scheduler --scheduler-file``), ``("address", spec)`` for a scheduler address.
-
-    Raises
-    ------
-    LMMInputError
-        Anything else, with the two accepted forms.
-    """
-    text = str(spec).strip()
-    local = _LOCAL.match(text)
-    if local:
-        n = int(local.group(1) or 2)
-        if n < 1:
-            raise LMMInputError(f"--scheduler {text}: a local cluster needs at least 1 worker (local:N, N >= 1)")
-        return "local", n
-    if text.lower().endswith(".json"):
-        return "file", text
-    if _ADDRESS.match(text):
-        return "address", text if "://" in text else f"tcp://{text}"
-    raise LMMInputError(f"--scheduler '{text}' is neither a scheduler address (tcp://host:8786), a scheduler file "
-                        "(sched.json) nor local:N (a cluster of N worker processes on this machine)")
-
-
-def scheduler_arg(text: str) -> str:
-    """argparse type of ``--scheduler``: checks the form (the connection is made when the command runs)."""
-    import argparse
-
-    try:
-        parse_scheduler(text)
-    except LMMInputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return str(text).strip()
 
 
 @contextmanager
@@ -215,15 +175,6 @@ def _prepare_workers(client) -> None:
     if other:
         report(f"the Dask workers run lmm-explorer {', '.join(other)} and this process {mine}; results may "
                "differ from an in-process run (install the same version everywhere)")
-
-
-def add_scheduler_argument(parser, what: str, same: str = "the results are the in-process run's") -> None:
-    """The ``--scheduler ADDRESS|local:N`` option of a command (``what``: the work it distributes)."""
-    parser.add_argument(
-        "--scheduler", type=scheduler_arg, metavar="ADDRESS|FILE.json|local:N",
-        help=f"run {what} on a Dask cluster: the address of a running dask.distributed scheduler "
-             f"(tcp://host:8786), its scheduler file (sched.json) or local:N (N worker processes on this machine); {same}. Needs "
-             f"{INSTALL_HINT}; see docs/CLUSTER.md")
 
 
 def cluster_executor(spec: str | None, say: Callable[[str], None] | None = None) -> "DaskExecutor | None":

@@ -35,7 +35,7 @@ import time
 
 from .cli_common import (add_output_flags, add_peak_arguments, add_strict_ids_argument, int_at_least, peaks_from_args,
                          say)
-from .distributed import add_scheduler_argument, cluster_executor
+from .scheduler_spec import add_scheduler_argument
 from .cross_cli import (
     add_genotype_source,
     check_kinship_arg,
@@ -197,7 +197,11 @@ def cmd_scan(args) -> int:
     if args.scheduler and args.threads:
         raise LMMInputError("--threads runs the scan's tasks on this machine's threads and --scheduler on a Dask "
                             "cluster; give one of them")
-    executor = cluster_executor(args.scheduler, lambda message: say(args, message))  # None without --scheduler
+    executor = None
+    if args.scheduler:
+        from .distributed import cluster_executor
+
+        executor = cluster_executor(args.scheduler, lambda message: say(args, message))
     update, close = _progress_bar(args.quiet)
     blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
