@@ -176,10 +176,22 @@ def scan_genotypes(data: CrossData) -> tuple[Genotypes, list[str]]:
 
 
 def prepare_cross_genotypes(data: CrossData) -> PreparedGenotypes:
-    """The cross's genotype probabilities ready for the scan tab (X left out, one message)."""
+    """The cross's probabilities ready for the scan tab (X left out, one message).
+
+    A cross of more than two founders (Diversity Outbred, heterogeneous
+    stock, MAGIC) is scanned on its founder (allele) probabilities, as R/qtl2
+    users scan it (``genoprob_to_alleleprob`` before ``scan1``; ``lmmcore scan
+    --cross --alleles``): a test of the 36 DO genotypes has 35 degrees of
+    freedom, and its LOD is not comparable with the usual founder scan's 7.
+    Two-founder crosses keep their genotype probabilities (``AA, AB, BB``).
+    """
     genotypes, messages = scan_genotypes(data)
+    what = "HMM genotype probabilities"
+    if len(data.cross.alleles) > 2:
+        genotypes = allele_probs(genotypes)
+        what = f"HMM founder probabilities, {len(data.cross.alleles)} founders"
     genotypes = replace(genotypes, source=data.name)
-    return PreparedGenotypes(genotypes, f"uploaded: {data.name} (HMM genotype probabilities)",
+    return PreparedGenotypes(genotypes, f"uploaded: {data.name} ({what})",
                              tuple(dict.fromkeys([*data.messages, *messages])))
 
 

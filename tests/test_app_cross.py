@@ -230,3 +230,29 @@ def test_scan_the_cross_in_use_without_uploading_again(content):
     np.testing.assert_array_equal(sc.genotypes.probs, s.cross.genotypes.probs[:, autosomes, :3])
     assert sc.genotypes.genotype_names == ("SS", "SB", "BB")
     assert sc.refresh() is not None
+
+
+def test_multi_founder_cross_is_scanned_on_founder_probabilities():
+    # a DO cross is scanned as R/qtl2 users scan it: genoprob_to_alleleprob first (8 founders, 7 df),
+    # not its 36 genotypes (35 df); checked against the genotype probabilities reduced by hand:
+    # genotype "XY" gives half a copy of founder X and half of Y
+    from app.cross_data import cross_data, prepare_cross_genotypes
+    from hmm_util import read_fixture_cross
+
+    cross = read_fixture_cross(Path(__file__).parent / "data" / "hmm" / "DOex_sub.zip")
+    data = cross_data(cross, "DOex_sub.zip")
+    prepared = prepare_cross_genotypes(data)
+    g = prepared.genotypes
+    assert g.genotype_names == tuple("ABCDEFGH") and "founder" in prepared.label
+    auto = [c for c in data.genotypes.chromosomes if c not in data.x_chromosomes]
+    full = data.genotypes
+    keep = np.isin(np.asarray(full.chromosome), auto)
+    names = full.genotypes_by_chr[auto[0]]  # the autosomes' 36 genotypes, the first columns
+    M = np.zeros((len(names), 8))
+    for k, name in enumerate(names):
+        for letter in name:
+            M[k, "ABCDEFGH".index(letter)] += 0.5
+    np.testing.assert_allclose(g.probs, full.probs[:, keep, :len(names)] @ M, atol=1e-12)
+    # a two-founder cross keeps its genotypes
+    iron = cross_data(lmmcore.read_cross(CROSS), "iron_subset.zip")
+    assert prepare_cross_genotypes(iron).genotypes.genotype_names == ("SS", "SB", "BB")
