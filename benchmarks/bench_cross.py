@@ -21,7 +21,9 @@ forked workers'); on a shared, loaded machine the wall times mostly measure
 waiting for a core, and the first call of a Python process pays for imports,
 so ``lmmcore_genoprob_s`` is timed after a warm-up call (as R's after
 ``library(qtl2)``) while the ``*_command_s`` and ``path`` times are whole
-commands, start-up included. Peak resident memory of each lmmcore command is
+commands, start-up included; ``path_inprocess`` is the same scan command run
+a second time in one process (R's path is likewise timed after
+``library(qtl2)``, without R's start-up). Peak resident memory of each lmmcore command is
 reported. lmmcore's bytecode is compiled first, as ``pip install`` does; the
 BLAS kernel that numpy loads is printed (threadpoolctl); the last lines
 (``RATIO``) give R/qtl2 / lmmcore in wall and CPU seconds. Without Rscript
@@ -61,6 +63,13 @@ _HMM_ONLY = ("import sys, time, json; sys.path.insert(0, {root!r}); import lmmco
              "lmmcore.genoprob(x, error_prob=0.002, cores=cores, chromosomes=x.chromosomes[:1]); "
              "t, c = time.perf_counter(), time.process_time(); lmmcore.genoprob(x, error_prob=0.002, cores=cores); "
              "print(json.dumps({{'wall': time.perf_counter() - t, 'cpu': time.process_time() - c}}))")
+
+#: The whole scan command run twice in one process; the second run is timed (wall, CPU): the same work as
+#: R/qtl2's timed path (read_cross2 to scan1, after library(qtl2)), without Python's start-up and imports.
+_PATH_WARM = ("import sys, time, json; sys.path.insert(0, {root!r}); from lmmcore.cli import main; "
+              "argv = json.loads(sys.argv[1]); main(argv); "
+              "t, c = time.perf_counter(), time.process_time(); main(argv); "
+              "print(json.dumps({{'wall': time.perf_counter() - t, 'cpu': time.process_time() - c}}))")
 
 _R = r"""
 suppressPackageStartupMessages(library(qtl2))
@@ -159,6 +168,12 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool) -> dict:
                                "--covar-columns", "Sex", "--error-prob", "0.002", "--cores", str(cores), "--quiet",
                                "--force", "--out", str(out)])
         res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
+        argv = ["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco", "--covar-columns", "Sex",
+                "--error-prob", "0.002", "--cores", str(cores), "--quiet", "--force", "--out", str(work / "warm.csv")]
+        warm = subprocess.run([sys.executable, "-c", _PATH_WARM.format(root=str(ROOT)), json.dumps(argv)],
+                              env=_env(), capture_output=True, text=True, check=True)
+        inproc = json.loads(warm.stdout.strip().splitlines()[-1])
+        res["lmmcore_path_inprocess_s"], res["lmmcore_path_inprocess_cpu_s"] = inproc["wall"], inproc["cpu"]
     if with_r:
         script = work / "bench_cross.R"
         script.write_text(_R)
@@ -175,6 +190,8 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool) -> dict:
             res["ratio_path"] = res["rqtl2_path_s"] / res["lmmcore_path_s"]
             res["rqtl2_path_cpu_s"] = float(times["path_cpu"])
             res["ratio_path_cpu"] = res["rqtl2_path_cpu_s"] / res["lmmcore_path_cpu_s"]
+            res["ratio_path_inprocess"] = res["rqtl2_path_s"] / res["lmmcore_path_inprocess_s"]
+            res["ratio_path_inprocess_cpu"] = res["rqtl2_path_cpu_s"] / res["lmmcore_path_inprocess_cpu_s"]
             ours = pd.read_csv(work / f"{name}_scan.csv", dtype={"marker": str, "phenotype": str})
             theirs = pd.read_csv(work / f"{name}_lod.csv", dtype={"marker": str})
             long = theirs.melt(id_vars="marker", var_name="phenotype", value_name="lod_r")
@@ -211,6 +228,10 @@ def main(argv=None) -> int:
                   f"R/qtl2 / lmmcore = {row['ratio_path']:.1f} x wall, {row['ratio_path_cpu']:.1f} x CPU "
                   f"(lmmcore {row['lmmcore_path_s']:.2f} s wall, {row['lmmcore_path_cpu_s']:.2f} s CPU; "
                   f"target >= 10); LOD max |diff| {row['lod_max_abs_diff']:.1e}", file=sys.stderr)
+            print(f"RATIO {row['cross']} same path in process (the command's second run: no start-up or imports, "
+                  f"as R's time after library(qtl2)): R/qtl2 / lmmcore = {row['ratio_path_inprocess']:.1f} x wall, "
+                  f"{row['ratio_path_inprocess_cpu']:.1f} x CPU (lmmcore {row['lmmcore_path_inprocess_s']:.2f} s "
+                  f"wall)", file=sys.stderr)
     return 0
 
 
