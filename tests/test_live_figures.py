@@ -60,11 +60,11 @@ def _check_shows_state(view: ProfileView) -> None:
 
 def test_switches_update_the_same_figure(view):
     s = view.state
-    figure = view._plot.object
+    figure = view._pane.object
     for phenotype in s.phenotypes[:3]:
         for method in ("reml", "ml"):
             s.param.update(phenotype=phenotype, method=method)
-            assert view._plot.object is figure  # updated in place, not rebuilt
+            assert view._pane.object is figure  # updated in place, not rebuilt
             _check_shows_state(view)
 
 
@@ -87,7 +87,7 @@ def test_presentation_mode_makes_a_larger_figure(view):
     view.look.presentation = True
     try:
         big = view._figure.figure
-        assert view._plot.object is big
+        assert view._pane.object is big
         assert float(big.title.text_font_size[:-2]) >= 1.5 * small
         _check_shows_state(view)
     finally:

@@ -183,10 +183,13 @@ class BrentView(StateView):
             method=s.param.method,
             use_covariates=s.param.use_covariates,
         )
-        plot_box = dict(min_height=330, min_width=300, sizing_mode="stretch_width", styles={"flex": "1 1 360px"})
         self._figures = self._new_figures()
-        self._full = pn.pane.Bokeh(self._figures[False].figure, css_classes=["brent-full"], **plot_box)
-        self._zoom = pn.pane.Bokeh(self._figures[True].figure, css_classes=["brent-zoom"], **plot_box)
+        self._full = pn.pane.Bokeh(self._figures[False].figure, min_height=330, sizing_mode="stretch_width")
+        self._zoom = pn.pane.Bokeh(self._figures[True].figure, min_height=330, sizing_mode="stretch_width")
+        # the classes on containers: a design's modifiers replace a bokeh figure's own classes
+        box = dict(min_width=300, sizing_mode="stretch_width", styles={"flex": "1 1 360px"})
+        full_box = pn.Column(self._full, css_classes=["brent-full"], **box)
+        zoom_box = pn.Column(self._zoom, css_classes=["brent-zoom"], **box)
         s.param.watch(self._redraw, list(deps))
         self.look.param.watch(self._restyle, "presentation")
         self._indicator = pn.pane.Markdown(
@@ -223,7 +226,7 @@ class BrentView(StateView):
             pn.FlexBox(self._player, self._indicator, flex_wrap="wrap", sizing_mode="stretch_width"),
             pn.FlexBox(self._golden, self._golden_note, flex_wrap="wrap", sizing_mode="stretch_width"),
             pn.pane.HTML(_legend(), sizing_mode="stretch_width", margin=(0, 10)),
-            pn.FlexBox(self._full, self._zoom, flex_wrap="wrap", sizing_mode="stretch_width"),
+            pn.FlexBox(full_box, zoom_box, flex_wrap="wrap", sizing_mode="stretch_width"),
             pn.FlexBox(
                 pn.Column(pn.pane.Markdown("**Iterations so far (newest first)**", margin=(0, 10)), self._table,
                           min_width=300, styles={"flex": "2 1 520px"}),

@@ -40,8 +40,10 @@ class ProfileView(StateView):
             overlay=s.param.overlay,
         )
         self._figure = self._new_figure()
-        self._plot = pn.pane.Bokeh(self._figure.figure, min_height=430, min_width=380, sizing_mode="stretch_width",
-                                   css_classes=["profile-plot"], styles={"flex": "1 1 460px"})
+        self._pane = pn.pane.Bokeh(self._figure.figure, min_height=430, min_width=380, sizing_mode="stretch_width")
+        # the class on a container: a design's modifiers replace a bokeh figure's own classes
+        self._plot = pn.Column(self._pane, css_classes=["profile-plot"], min_width=380, sizing_mode="stretch_width",
+                               styles={"flex": "1 1 460px"})
         s.param.watch(self._redraw, list(deps))
         self.look.param.watch(self._restyle, "presentation")
         self._text = pn.pane.Markdown(
@@ -83,7 +85,7 @@ class ProfileView(StateView):
     def _restyle(self, *_events) -> None:
         # fonts and widths are set when the figure is made: a new figure for the new look
         self._figure = self._new_figure()
-        self._plot.object = self._figure.figure
+        self._pane.object = self._figure.figure
 
     def _summary(self, dataset, phenotype, method, use_covariates, overlay, presentation=False) -> str:
         fit = self.state.fit if dataset is not None else None
