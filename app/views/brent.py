@@ -17,6 +17,7 @@ import panel as pn
 
 from ..state import METHODS, ZOOM_POINTS, BrentFrame, ExplorerState
 from .brent_figure import BrentFigure
+from .profile_figure import in_document
 from .brent_plots import PARABOLA_COLOUR, BrentLayout, StepDetail, brent_layout, step_detail, zoom_window
 from .base import StateView
 from .look import PRESENT_LARGER, PRESENT_THICKER, PRESENT_FONTSCALE
@@ -299,7 +300,8 @@ class BrentView(StateView):
 
     def _redraw(self, *_events) -> None:
         for zoom, fig in self._figures.items():
-            fig.show(self.layout(zoom))
+            layout = self.layout(zoom)
+            in_document(fig.figure, lambda fig=fig, layout=layout: fig.show(layout))
 
     def _restyle(self, *_events) -> None:
         # fonts and widths are set when a figure is made: new figures for the new look

@@ -11,7 +11,7 @@ from ..state import METHODS
 from .base import StateView
 from .look import PRESENT_LARGER, PRESENT_THICKER, PRESENT_FONTSCALE
 from .plots import ProfileLayout, profile_layout
-from .profile_figure import ProfileFigure
+from .profile_figure import ProfileFigure, in_document
 from .style import escape
 
 __all__ = ["ProfileView", "se_text"]
@@ -80,7 +80,8 @@ class ProfileView(StateView):
         return fig
 
     def _redraw(self, *_events) -> None:
-        self._figure.show(self.layout())
+        figure, layout = self._figure, self.layout()
+        in_document(figure.figure, lambda: figure.show(layout))
 
     def _restyle(self, *_events) -> None:
         # fonts and widths are set when the figure is made: a new figure for the new look

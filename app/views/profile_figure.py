@@ -12,6 +12,8 @@ three annotations (a few ms). What is drawn where comes from
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 from bokeh.core.properties import field
 from bokeh.models import BoxAnnotation, ColumnDataSource, HoverTool, Range1d, Span
@@ -20,10 +22,26 @@ from bokeh.plotting import figure
 from .plots import H2_XLIM, PROFILE_COLOURS, ProfileLayout
 from .style import CI_COLOUR, H2_LABELS, METHOD_COLOURS, OPTIMUM_COLOUR
 
-__all__ = ["ProfileFigure", "pt", "TITLE_PT", "AXIS_PT", "TICK_PT", "LABEL_PT"]
+__all__ = ["ProfileFigure", "in_document", "pt", "TITLE_PT", "AXIS_PT", "TICK_PT", "LABEL_PT"]
 
 #: Font sizes (pt) of the normal look; presentation mode multiplies them by its font scale.
 TITLE_PT, AXIS_PT, TICK_PT, LABEL_PT = 12.6, 12.6, 10.5, 10.5
+
+
+def in_document(model, update: Callable[[], None]) -> None:
+    """Run ``update`` (changes to ``model``'s properties) with the document's lock.
+
+    Outside a served session (tests, notebooks, benchmarks) it runs now. In a
+    session a change may come from a coroutine after an ``await`` (an upload
+    fitted in a worker thread), where bokeh's document lock is not held and a
+    direct change raises; ``add_next_tick_callback`` (bokeh's one thread-safe
+    document method) runs it on the next tick of the session's loop, with the lock.
+    """
+    doc = model.document
+    if doc is None or doc.session_context is None:
+        update()
+    else:
+        doc.add_next_tick_callback(update)
 
 
 def pt(size: float) -> str:
