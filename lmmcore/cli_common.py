@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "PROG", "Console", "Parser", "add_output_flags", "add_peak_arguments", "add_strict_ids_argument", "int_at_least",
-    "non_negative", "number", "peaks_from_args", "positive_float", "probability", "say",
+    "non_negative", "number", "peaks_from_args", "positive_float", "probability", "say", "x_chr_arg",
 ]
 
 PROG = "lmmcore"
@@ -157,3 +157,18 @@ def peaks_from_args(scan, args) -> "pandas.DataFrame":
         drop = 1.5
     return find_peaks(scan, args.threshold, args.peakdrop, drop=drop, prob=prob,
                       expand_to_markers=args.expand_to_markers, lod_column=args.lod_column)
+
+
+def x_chr_arg(args) -> list[str]:
+    """``--x-chr`` as a list, checked with ``--x-covar`` and ``--cross`` (scan, effects, fit1)."""
+    from .errors import LMMInputError
+
+    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
+    if args.x_chr is not None and not x_chr:
+        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
+    if (x_chr or args.x_covar) and args.cross:
+        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
+                            "and --x-covar")
+    if args.x_covar and not x_chr:
+        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
+    return x_chr

@@ -85,8 +85,9 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
     (every one observed), with the kinship scale resolved here on the whole
     kinship (``diag`` and ``gower`` depend on every individual).
     """
-    from .batch import check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
+    from .batch import _pheno_label, check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
     from .optimize import DEFAULT_GRID, DEFAULT_TOL
+    from .selection import check_names
 
     with reporting(report):
         method = str(method).lower()
@@ -95,10 +96,7 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
         table = data.phenotypes
         source = data.sources.get("phenotypes", "phenotypes")
         names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        unknown = [p for p in names if p not in table.columns]
-        if unknown:
-            raise LMMInputError(f"{source}: no phenotype column named '{unknown[0]}'; the columns are: "
-                                + ", ".join(map(str, table.columns[:20])) + (" ..." if table.shape[1] > 20 else ""))
+        check_names(names, table.columns, _pheno_label(data))
         if not names:
             raise LMMInputError(f"{source}: no phenotype to fit")
         table = table[names]

@@ -24,7 +24,7 @@ import time
 
 from typing import TYPE_CHECKING
 
-from .cli_common import add_peak_arguments, add_strict_ids_argument, peaks_from_args, say
+from .cli_common import add_peak_arguments, add_strict_ids_argument, peaks_from_args, say, x_chr_arg
 from .errors import LMMInputError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -133,7 +133,7 @@ def _read_inputs(args):
     cross = read_cross_arg(args.cross) if args.cross else None
     pheno, covar, pheno_name = phenotype_inputs(args, cross)  # before the HMM runs
     check_names([name], pheno.columns, pheno_name)
-    x_chr = _x_chr_arg(args)
+    x_chr = x_chr_arg(args)
     inputs = genotype_inputs(args, scan=False, cross=cross, x_scan=cross is not None, x_chr=x_chr)
     chromosome = getattr(args, "chr", None)
     marker = getattr(args, "marker", None)
@@ -170,19 +170,6 @@ def _read_inputs(args):
             check_same_ids({f"genotypes '{inputs.genotypes.source}'": inputs.genotypes.ids,
                             f"X covariate file '{args.x_covar}'": nullcovar.index})
     return inputs.scanned, pheno, covar, kinship, nullcovar
-
-
-def _x_chr_arg(args) -> list[str]:
-    """``--x-chr`` as a list, checked with ``--x-covar`` and ``--cross``."""
-    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
-    if args.x_chr is not None and not x_chr:
-        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
-    if (x_chr or args.x_covar) and args.cross:
-        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
-                            "and --x-covar")
-    if args.x_covar and not x_chr:
-        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
-    return x_chr
 
 
 def cmd_effects(args) -> int:

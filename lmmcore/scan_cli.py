@@ -34,7 +34,7 @@ import sys
 import time
 
 from .cli_common import (add_output_flags, add_peak_arguments, add_strict_ids_argument, int_at_least, peaks_from_args,
-                         say)
+                         say, x_chr_arg)
 from .scheduler_spec import add_scheduler_argument
 from .cross_cli import (
     add_genotype_source,
@@ -139,14 +139,7 @@ def cmd_scan(args) -> int:
         raise LMMInputError("--perm-x-separate needs --perm N (the number of permutations)")
     if args.perm_x_separate and rotated:
         raise LMMInputError("--perm-x-separate applies to --perm-scheme genotypes (R/qtl2's perm_Xsp); drop one")
-    x_chr = [c.strip() for c in args.x_chr.split(",") if c.strip()] if args.x_chr else []
-    if args.x_chr is not None and not x_chr:
-        raise LMMInputError("--x-chr is empty; give the X chromosome's name, e.g. --x-chr X")
-    if (x_chr or args.x_covar) and args.cross:
-        raise LMMInputError("with --cross the X chromosome and its covariates come from the cross; drop --x-chr "
-                            "and --x-covar")
-    if args.x_covar and not x_chr:
-        raise LMMInputError("--x-covar needs --x-chr (the chromosome it applies to)")
+    x_chr = x_chr_arg(args)
     if args.perm_x_separate and not (args.cross or x_chr):
         raise LMMInputError("--perm-x-separate needs an X chromosome: --cross, or --x-chr with a genotype file")
     if rotated and args.perm_strata:
