@@ -9,8 +9,13 @@ from its allele probabilities (:func:`lmmcore.allele_probs`,
 ``use_allele_probs = TRUE`` and ``omit_x = FALSE``, so the X chromosome counts
 in the kinship).
 
-The genome scan leaves the X chromosome out (as ``lmmcore scan --cross``
-does) until X scans land: :func:`scan_genotypes` gives the autosomes.
+The genome scan includes the X chromosome as ``lmmcore scan --cross`` does
+(R/qtl2's ``scan1(..., Xcovar = get_x_covar(cross))``): the genotypes keep X
+with its own genotype set (an F2's ``SS, SB, BS, BB, SY, BY``) and the scan,
+the effects and ``fit1`` get the X chromosome and the cross's X covariates
+(:func:`lmmcore.x_covariates`); the engine does the rest
+(:func:`lmmcore.scan.scan`'s ``x_chr``/``xcovar``, the ``nullcovar`` of
+:func:`lmmcore.scan1coef`, :func:`lmmcore.scan1blup`, :func:`lmmcore.fit1`).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from lmmcore import LMMInputError, allele_probs, compute_kinship, genoprob, read_cross, select_chromosomes
+from lmmcore import LMMInputError, allele_probs, compute_kinship, genoprob, read_cross, x_covariates
 from lmmcore.cross import Cross
 from lmmcore.crosstypes import cross_model
 from lmmcore.genotypes import Genotypes
+from lmmcore.xchr import has_own_sets
 
 from .data import display_name
 from .messages import engine_messages
@@ -78,7 +84,7 @@ class CrossData:
 
     @property
     def x_chromosomes(self) -> tuple[str, ...]:
-        """The chromosomes the HMM treats as X (left out of scans)."""
+        """The chromosomes the HMM treats as X (scanned with their own genotypes and the X covariates)."""
         if not cross_model(self.cross.crosstype, self.cross.source).handles_x:
             return ()
         return tuple(c for c in self.cross.x_chr if c in self.genotypes.chromosomes)
@@ -156,43 +162,48 @@ def prepare_cross(filename: str | None, content: bytes, options: FitOptions = Fi
     return build_pending(job, options), data
 
 
-def scan_genotypes(data: CrossData) -> tuple[Genotypes, list[str]]:
-    """The genotypes a scan uses: the cross's probabilities without the X chromosome, and the message saying so.
+def scan_genotypes(data: CrossData) -> tuple[Genotypes, tuple[str, ...], pd.DataFrame | None]:
+    """The genotypes a scan uses, the X chromosome(s) and the X covariates.
 
-    Raises
-    ------
-    LMMInputError
-        When the cross has only an X chromosome.
+    Every chromosome is scanned: the X chromosome(s) of a cross type whose
+    model knows X (:attr:`CrossData.x_chromosomes`) with their own genotype
+    set and the cross's X covariates (:func:`lmmcore.x_covariates`, R/qtl2's
+    ``get_x_covar``; None when there is no X); a type that treats X as an
+    autosome (``riself``, ``dh``, ...) scans it as one, as R/qtl2 does.
     """
-    genotypes, left_out = data.genotypes, data.x_chromosomes
-    if not left_out:
-        return genotypes, []
-    kept = [c for c in genotypes.chromosomes if c not in left_out]
-    if not kept:
-        raise LMMInputError(f"the cross '{data.name}' has only the X chromosome, which cannot be scanned yet")
-    message = (f"chromosome {', '.join(left_out)} (the cross's X chromosome) is left out of the scan (X chromosome "
-               "scans are not available yet); the scan's kinships are computed from the autosomes")
-    return select_chromosomes(genotypes, kept), [message]
+    x_chr = data.x_chromosomes
+    return data.genotypes, x_chr, (x_covariates(data.cross) if x_chr else None)
+
+
+def _x_label(x_chr: tuple[str, ...], xcovar: pd.DataFrame | None, genotypes: Genotypes) -> str:
+    """What the genotype label says of the X chromosome: its genotypes (when its own) and its covariates."""
+    if not x_chr:
+        return ""
+    own = (genotypes.genotypes_by_chr or {}).get(x_chr[0]) if has_own_sets(genotypes) else None
+    covs = ", ".join(map(str, xcovar.columns)) if xcovar is not None and xcovar.shape[1] else "none"
+    return (f"; chromosome {', '.join(x_chr)}" + (f" with its own genotypes {', '.join(own)}" if own else "")
+            + f" and the X covariates ({covs})")
 
 
 def prepare_cross_genotypes(data: CrossData) -> PreparedGenotypes:
-    """The cross's probabilities ready for the scan tab (X left out, one message).
+    """The cross's probabilities ready for the scan tab, with the X chromosome and its covariates.
 
     A cross of more than two founders (Diversity Outbred, heterogeneous
     stock, MAGIC) is scanned on its founder (allele) probabilities, as R/qtl2
     users scan it (``genoprob_to_alleleprob`` before ``scan1``; ``lmmcore scan
     --cross --alleles``): a test of the 36 DO genotypes has 35 degrees of
     freedom, and its LOD is not comparable with the usual founder scan's 7.
-    Two-founder crosses keep their genotype probabilities (``AA, AB, BB``).
+    Two-founder crosses keep their genotype probabilities (``AA, AB, BB``;
+    on the X chromosome its own set, e.g. an F2's ``SS, SB, BS, BB, SY, BY``).
     """
-    genotypes, messages = scan_genotypes(data)
+    genotypes, x_chr, xcovar = scan_genotypes(data)
     what = "HMM genotype probabilities"
     if len(data.cross.alleles) > 2:
         genotypes = allele_probs(genotypes)
         what = f"HMM founder probabilities, {len(data.cross.alleles)} founders"
     genotypes = replace(genotypes, source=data.name)
-    return PreparedGenotypes(genotypes, f"uploaded: {data.name} ({what})",
-                             tuple(dict.fromkeys([*data.messages, *messages])))
+    return PreparedGenotypes(genotypes, f"uploaded: {data.name} ({what}{_x_label(x_chr, xcovar, genotypes)})",
+                             data.messages, x_chr=x_chr, xcovar=xcovar)
 
 
 @dataclass(frozen=True)
@@ -278,7 +289,8 @@ def prepare_cross_scan(cross: CrossData, data, key) -> tuple[PreparedGenotypes, 
     """A cross's probabilities as scan genotypes, checked against the phenotype data in use and scanned once for ``key``.
 
     As :func:`app.scan_jobs.prepare_upload` for genotype files (pure; may run
-    in a worker thread); the X chromosome is left out of the scan.
+    in a worker thread); the X chromosome is scanned with its own genotypes
+    and the cross's X covariates.
 
     Raises
     ------
@@ -291,5 +303,5 @@ def prepare_cross_scan(cross: CrossData, data, key) -> tuple[PreparedGenotypes, 
     check_shared_ids(prepared.genotypes, data, prepared.genotypes.source)
     entry = None
     if key is not None and data is not None:
-        entry = run_scan(make_job(key, prepared.genotypes, data))
+        entry = run_scan(make_job(key, prepared.genotypes, data, prepared.x_chr, prepared.xcovar))
     return prepared, entry

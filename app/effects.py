@@ -37,7 +37,11 @@ class EffectData:
         in genotype order (``se = sd / sqrt(n)``).
     effects : DataFrame
         ``effect, estimate, se``: the scan's fixed-h2 estimates (contrasts with
-        the reference genotype, or the effect of one allele).
+        the reference genotype, or the effect of one allele). Empty on a
+        cross's X chromosome (``on_x``): there the scan's model holds the X
+        covariates, which the X genotypes span, so its contrasts are not
+        identified; the X effects are :func:`lmmcore.fit1`'s (with the X
+        covariates as ``nullcovar``), which the view shows.
     reference : str or None
         The genotype the contrasts are against (None for dosages).
     lod, p_value, h2 : float
@@ -46,6 +50,8 @@ class EffectData:
     lod_exact, h2_exact : float
         With the exact scan: the likelihood-ratio LOD with h2 re-estimated
         by ML at this marker (GEMMA ``-lmm 2``) and that h2; NaN otherwise.
+    on_x : bool
+        The marker is on a cross's X chromosome (scanned with the X covariates).
     """
 
     phenotype: str
@@ -65,6 +71,7 @@ class EffectData:
     flag: str
     lod_exact: float = float("nan")
     h2_exact: float = float("nan")
+    on_x: bool = False
 
     @property
     def genotype_order(self) -> tuple[str, ...]:
@@ -75,12 +82,19 @@ class EffectData:
 def _called_genotypes(genotypes: Genotypes, rows: np.ndarray, column: int) -> tuple[np.ndarray, tuple[str, ...]]:
     """Each individual's genotype at one marker, and the genotype labels in order.
 
-    Probabilities: the most likely genotype. Dosages: the dosage rounded to
-    0, 1 or 2 (imputed dosages are rounded too).
+    Probabilities: the most likely genotype of the marker's chromosome's own
+    set (``genotypes_by_chr``: an F2's X has ``SS, SB, BS, BB, SY, BY``, in
+    R/qtl2's order). Dosages: the dosage rounded to 0, 1 or 2 (imputed
+    dosages are rounded too).
     """
     if genotypes.kind == "genoprobs":
         names = tuple(genotypes.genotype_names)
-        probs = genotypes.probs[rows, column, :]
+        by_chr = genotypes.genotypes_by_chr or {}
+        own = by_chr.get(str(genotypes.chromosome[column]))
+        if own:
+            names = tuple(own)
+        cols = [genotypes.genotype_names.index(g) for g in names]
+        probs = genotypes.probs[rows, column, :][:, cols]
         if np.isnan(probs).all():
             return np.full(rows.size, None, dtype=object), names
         return np.asarray(names, dtype=object)[np.argmax(probs, axis=1)], names
@@ -117,12 +131,15 @@ def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
         "sd": stats["std"].to_numpy(dtype=float),
     })
     groups["se"] = groups["sd"] / np.sqrt(groups["n"])
-    names = list(result.effect_names)
+    chromosome = str(row["chr"])
+    on_x = chromosome in job.x_chr
+    # the scan's effects of this chromosome's genotypes (another chromosome's set is NaN here); none on X
+    names = [] if on_x else [e for e in result.effect_names if genotypes.kind != "genoprobs" or e in order]
     effects = pd.DataFrame({
         "effect": names,
         "estimate": [float(row[f"beta_{e}"]) for e in names],
         "se": [float(row[f"se_{e}"]) for e in names],
-    })
+    }, columns=["effect", "estimate", "se"])
     kind = genotypes.kind
     return EffectData(
         phenotype=entry.phenotype,
@@ -133,7 +150,7 @@ def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
         points=points,
         groups=groups,
         effects=effects,
-        reference=str(genotypes.genotype_names[0]) if kind == "genoprobs" else None,
+        reference=str(order[0]) if kind == "genoprobs" else None,
         lod=float(row["lod"]),
         p_value=float(row["p_value"]),
         h2=float(row["h2"]),
@@ -142,6 +159,7 @@ def effect_data(entry: ScanEntry, marker: str) -> EffectData | None:
         flag=str(row["flag"]) if isinstance(row["flag"], str) else "",
         lod_exact=float(row["lod_lrt"]) if result.refit else float("nan"),
         h2_exact=float(row["h2_ml"]) if result.refit else float("nan"),
+        on_x=on_x,
     )
 
 

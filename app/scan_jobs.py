@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -137,12 +137,49 @@ class ScanJob:
         indexed by individual ID (NaN = missing).
     covariates : DataFrame or None
         As loaded (text columns become indicators in the engine).
+    x_chr : tuple of str
+        The X chromosome(s) of a cross (empty otherwise): scanned with
+        their own genotype set and :attr:`xcovar` (the engine's ``x_chr``
+        and ``xcovar`` of :func:`lmmcore.scan.scan`, R/qtl2's
+        ``scan1(..., Xcovar = get_x_covar(cross))``); their effects and
+        ``fit1`` take :attr:`xcovar` as ``nullcovar``.
+    xcovar : DataFrame or None
+        The cross's X covariates (:func:`lmmcore.x_covariates`, R/qtl2's
+        ``get_x_covar``), indexed by ID.
     """
 
     key: ScanKey
     genotypes: Genotypes
     phenotype: pd.Series
     covariates: pd.DataFrame | None
+    x_chr: tuple[str, ...] = ()
+    xcovar: pd.DataFrame | None = field(default=None, compare=False)
+
+    def x_options(self) -> dict:
+        """The ``x_chr``/``xcovar`` arguments of :func:`lmmcore.scan.scan` (none without an X chromosome)."""
+        return {"x_chr": self.x_chr, "xcovar": self.xcovar} if self.x_chr else {}
+
+    def kinship(self):
+        """The ``kinship=`` of the scan, the effects and ``fit1``: as ``lmmcore scan --cross`` computes it.
+
+        ``"loco"`` or ``"overall"`` (the engine computes them from the
+        genotypes); with a cross's X chromosome and chromosomes of their own
+        genotype sets, the matrices of :func:`lmmcore.cross_cli.kinship_for_scan`
+        (R/qtl2's ``calc_kinship`` of the allele probabilities, X included;
+        X's LOCO kinship is the autosomes'), the very ones the command line
+        passes, so that the dashboard's numbers are the CLI's.
+        """
+        mode = "loco" if self.key.loco else "overall"
+        if not self.x_chr:
+            return mode
+        from lmmcore.cross_cli import GenotypeInputs, kinship_for_scan
+
+        inputs = GenotypeInputs(genotypes=self.genotypes, scanned=self.genotypes, left_out=(), x_chr=self.x_chr)
+        return kinship_for_scan(inputs, mode, "standardized")
+
+    def nullcovar(self, chromosome: str) -> pd.DataFrame | None:
+        """The ``nullcovar`` of the effects and ``fit1`` on ``chromosome``: the X covariates on X, else None."""
+        return self.xcovar if str(chromosome) in self.x_chr else None
 
 
 @dataclass(frozen=True)
@@ -203,11 +240,17 @@ class GenotypeJob:
 
 @dataclass(frozen=True)
 class PreparedGenotypes:
-    """Genotypes read and checked, ready to install."""
+    """Genotypes read and checked, ready to install.
+
+    ``x_chr`` and ``xcovar``: a cross's X chromosome(s) and X covariates
+    (see :class:`ScanJob`); empty and None for genotype files.
+    """
 
     genotypes: Genotypes
     label: str
     messages: tuple[str, ...] = ()
+    x_chr: tuple[str, ...] = ()
+    xcovar: pd.DataFrame | None = field(default=None, compare=False)
 
 
 def run_scan(job: ScanJob) -> ScanEntry:
@@ -216,6 +259,10 @@ def run_scan(job: ScanJob) -> ScanEntry:
     The kinship is computed by the engine from the job's genotypes:
     leave-one-chromosome-out (``kinship="loco"``) or one overall matrix
     (``kinship="overall"``); permutations use :data:`PERMUTATION_SEED`.
+    A cross's X chromosome (:attr:`ScanJob.x_chr`) is scanned as ``lmmcore
+    scan --cross`` scans it: its own genotype set, the X covariates in its
+    null and alternative models, kinships from the allele probabilities
+    (R/qtl2's ``calc_kinship``; X's LOCO kinship is the autosomes').
 
     Raises
     ------
@@ -229,11 +276,12 @@ def run_scan(job: ScanJob) -> ScanEntry:
             job.genotypes,
             job.phenotype.to_frame(key.phenotype),
             job.covariates,
-            kinship="loco" if key.loco else "overall",
+            kinship=job.kinship(),
             method=key.method,
             n_perm=key.n_perm,
             seed=PERMUTATION_SEED,
             refit=key.refit,
+            **job.x_options(),
         )
     seconds = time.perf_counter() - started
     return ScanEntry(job=job, result=result, seconds=seconds, messages=tuple(messages))
@@ -293,13 +341,19 @@ def _read_plink_upload(job: GenotypeJob) -> PreparedGenotypes:
     return PreparedGenotypes(replace(genotypes, source=job.main_name), job.label, tuple(messages))
 
 
-def make_job(key: ScanKey, genotypes: Genotypes, data: LMMData) -> ScanJob:
-    """The inputs of the scan ``key`` asks for, taken from ``data`` (the phenotype data in use)."""
+def make_job(key: ScanKey, genotypes: Genotypes, data: LMMData, x_chr: tuple[str, ...] = (),
+             xcovar: pd.DataFrame | None = None) -> ScanJob:
+    """The inputs of the scan ``key`` asks for, taken from ``data`` (the phenotype data in use).
+
+    ``x_chr`` and ``xcovar``: a cross's X chromosome(s) and X covariates (:class:`ScanJob`).
+    """
     return ScanJob(
         key=key,
         genotypes=genotypes,
         phenotype=data.phenotypes[key.phenotype].copy(),
         covariates=data.covariates if key.use_covariates else None,
+        x_chr=tuple(x_chr),
+        xcovar=xcovar if x_chr else None,
     )
 
 
@@ -400,11 +454,16 @@ def _effect_args(job: ScanJob, chromosome: str) -> tuple[tuple, dict]:
     Multi-parent probabilities become founder (allele) probabilities
     (:func:`lmmcore.allele_probs`, R/qtl2's ``genoprob_to_alleleprob``), as
     R/qtl2's users do for ``scan1coef``; the kinship is then the scan's,
-    computed from the scan's genotypes and passed in.
+    computed from the scan's genotypes and passed in. On a cross's X
+    chromosome the X covariates are the null model's ``nullcovar``
+    (R/qtl2's ``scan1coef(pr[, "X"], y, k[["X"]], nullcovar = Xcovar)``, as
+    ``lmmcore effects --cross ... --chr X``); ``"loco"``/``"overall"`` then
+    come from the allele probabilities in the engine (R/qtl2's
+    ``calc_kinship``), as the scan's.
     """
     key = job.key
     genotypes = job.genotypes
-    kinship: object = "loco" if key.loco else "overall"
+    kinship: object = job.kinship()
     if uses_founder_effects(genotypes):
         if key.loco:
             others = np.asarray(genotypes.chromosome) != str(chromosome)
@@ -415,7 +474,8 @@ def _effect_args(job: ScanJob, chromosome: str) -> tuple[tuple, dict]:
         kinship = pd.DataFrame(matrix, index=ids, columns=ids)
         genotypes = allele_probs(select_chromosomes(genotypes, [str(chromosome)]))
     args = (genotypes, job.phenotype.to_frame(key.phenotype), job.covariates)
-    return args, {"phenotype": key.phenotype, "kinship": kinship, "method": key.method}
+    return args, {"phenotype": key.phenotype, "kinship": kinship, "method": key.method,
+                  "nullcovar": job.nullcovar(chromosome)}
 
 
 def run_effects(job: ScanJob, chromosome: str, kind: str = "coef") -> tuple[EffectsResult, tuple[str, ...]]:
@@ -457,8 +517,9 @@ def run_all_phenotypes(job: ScanJob, phenotypes: pd.DataFrame) -> tuple[ScanResu
             job.genotypes,
             phenotypes,
             job.covariates,
-            kinship="loco" if key.loco else "overall",
+            kinship=job.kinship(),
             method=key.method,
             refit=False,
+            **job.x_options(),
         )
     return result, tuple(messages)

@@ -37,9 +37,10 @@ import numpy as np
 import pandas as pd
 import param
 
-from lmmcore import LMMData, LMMInputError, compute_kinship
+from lmmcore import LMMData, LMMInputError, allele_probs, compute_kinship
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs
 from lmmcore.scan import ScanResult
+from lmmcore.xchr import has_own_sets
 
 from .base import SessionState, run_now
 from .data import display_name, example_files, example_folder, max_upload_bytes, too_large_message
@@ -76,9 +77,14 @@ from . import scan_jobs
 
 
 def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages."""
+    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages.
+
+    Chromosomes with their own genotype sets (a cross's X) give R/qtl2's
+    ``calc_kinship`` of the allele probabilities (:func:`lmmcore.allele_probs`),
+    as the scan's kinships.
+    """
     with engine_messages() as messages:
-        kinship = compute_kinship(genotypes)
+        kinship = compute_kinship(allele_probs(genotypes) if has_own_sets(genotypes) else genotypes)
     ids = [str(i) for i in kinship.ids]
     return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)
 
@@ -231,7 +237,10 @@ class ScanState(SessionState):
         )
 
     def _job(self, key: ScanKey) -> ScanJob:
-        return make_job(key, self.genotypes, self.explorer.model_data())
+        prepared = self._sets.get(self.genotype_source)
+        x_chr, xcovar = ((prepared.x_chr, prepared.xcovar) if prepared is not None
+                         and prepared.genotypes is self.genotypes else ((), None))
+        return make_job(key, self.genotypes, self.explorer.model_data(), x_chr, xcovar)
 
     @property
     def is_current(self) -> bool:
@@ -622,7 +631,7 @@ class ScanState(SessionState):
         return True
 
     def receive_cross_genotypes(self, filename: str | None, content: bytes) -> bool:
-        """Use an uploaded R/qtl2 cross zip as the genotypes (HMM probabilities; the X chromosome left out).
+        """Use an uploaded R/qtl2 cross zip as the genotypes (HMM probabilities; X with its own genotypes and covariates).
 
         A bad file sends an error notice naming it; the genotypes and results
         in use stay. Returns whether the cross's genotypes are in use.
@@ -651,7 +660,7 @@ class ScanState(SessionState):
         return True
 
     def use_cross_in_use(self) -> bool:
-        """Scan the genotype probabilities of the cross the data in use came from (no upload; X left out)."""
+        """Scan the genotype probabilities of the cross the data in use came from (no upload; X included)."""
         return run_now(self._use_cross_in_use(threaded=False))
 
     async def ause_cross_in_use(self) -> bool:

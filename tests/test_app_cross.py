@@ -165,32 +165,26 @@ def test_teaching_view_refuses_unknown_individual(cross):
         genoprob_profile(cross, "nobody", "7")
 
 
-def test_cross_as_scan_genotypes_leaves_x_out_with_one_message(loaded, content, cross, probs):
+def test_cross_as_scan_genotypes_keeps_the_x_with_its_covariates(loaded, content, cross, probs):
+    # the X scan's numbers are checked against the CLI and R/qtl2 in test_app_cross_x.py
     from app.scan_state import ScanState
-    from lmmcore.scan import scan
 
     sc = ScanState(explorer=loaded)
     assert sc.receive_cross_genotypes("iron_subset.zip", content), sc.notice
-    assert sc.genotypes.chromosomes == ("1", "7")
+    assert sc.genotypes.chromosomes == ("1", "7", "X")
     assert sc.genotype_source == "upload" and "iron_subset.zip" in sc.genotype_label
-    assert sc.notice["text"].count("left out of the scan") == 1
-    entry = sc.refresh()
-    # the autosomes' markers and their own genotypes, picked out by hand
-    rows = [k for k, c in enumerate(probs.chromosome) if c != "X"]
-    autosomes = lmmcore.Genotypes(ids=probs.ids, markers=[probs.markers[k] for k in rows],
-                                  chromosome=[probs.chromosome[k] for k in rows], position=probs.position[rows],
-                                  probs=probs.probs[:, rows, :3], genotype_names=("SS", "SB", "BB"))
-    assert probs.genotype_names[:3] == ("SS", "SB", "BB")
-    np.testing.assert_array_equal(sc.genotypes.probs, autosomes.probs)
-    assert sc.genotypes.genotype_names == autosomes.genotype_names
-    ex = loaded
-    covar = ex.dataset.covariates if (ex.use_covariates and ex.has_covariates) else None
-    want = scan(autosomes, ex.model_data().phenotypes[[ex.phenotype]], covar, kinship="loco", method=ex.method)
-    got = entry.result.table.set_index("marker")["lod"]
-    np.testing.assert_allclose(got.loc[want.table["marker"]].to_numpy(), want.table["lod"].to_numpy(), atol=1e-10)
-    # a bad zip leaves these genotypes in use and names the file
-    assert not sc.receive_cross_genotypes("broken.zip", b"PK not really")
-    assert "broken.zip" in sc.notice["text"] and sc.genotypes.chromosomes == ("1", "7")
+    assert "left out of the scan" not in sc.notice["text"] and "not available" not in sc.notice["text"]
+    np.testing.assert_array_equal(sc.genotypes.probs, probs.probs)
+    assert sc.genotypes.genotype_names == probs.genotype_names
+    job = sc._job(sc.current_key())
+    # R/qtl2's get_x_covar of an F2 with both sexes and directions: sex (1 = male) and direction (1 for
+    # females of the reverse cross), written out here from the cross's own columns
+    female = np.asarray(cross.is_female)
+    reverse = np.asarray(cross.cross_info)[:, 0] == 1
+    assert job.x_chr == ("X",)
+    np.testing.assert_array_equal(job.xcovar["sex"], (~female).astype(float))
+    np.testing.assert_array_equal(job.xcovar["direction"], (reverse & female).astype(float))
+    assert sc.refresh() is not None
 
 
 def test_teaching_view_follows_the_cross(content, cross, probs):
@@ -225,17 +219,17 @@ def test_scan_the_cross_in_use_without_uploading_again(content):
     assert not sc.use_cross_in_use() and sc.notice["level"] == "error"
     assert s.receive_cross_upload("iron_subset.zip", content)
     assert sc.use_cross_in_use(), sc.notice
-    autosomes = [k for k, c in enumerate(s.cross.genotypes.chromosome) if c != "X"]
-    assert sc.genotypes.chromosomes == ("1", "7") and sc.genotypes.n_markers == len(autosomes)
-    np.testing.assert_array_equal(sc.genotypes.probs, s.cross.genotypes.probs[:, autosomes, :3])
-    assert sc.genotypes.genotype_names == ("SS", "SB", "BB")
-    assert sc.refresh() is not None
+    assert sc.genotypes.chromosomes == ("1", "7", "X")
+    np.testing.assert_array_equal(sc.genotypes.probs, s.cross.genotypes.probs)
+    assert sc.genotypes.genotype_names == s.cross.genotypes.genotype_names
+    entry = sc.refresh()
+    assert entry is not None and entry.job.x_chr == ("X",) and "X" in set(entry.result.table["chr"])
 
 
 def test_multi_founder_cross_is_scanned_on_founder_probabilities():
     # a DO cross is scanned as R/qtl2 users scan it: genoprob_to_alleleprob first (8 founders, 7 df),
     # not its 36 genotypes (35 df); checked against the genotype probabilities reduced by hand:
-    # genotype "XY" gives half a copy of founder X and half of Y
+    # genotype "XY" gives half a copy of founder X and half of Y, a hemizygous male's "AY" founder A (X chromosome)
     from app.cross_data import cross_data, prepare_cross_genotypes
     from hmm_util import read_fixture_cross
 
@@ -244,15 +238,19 @@ def test_multi_founder_cross_is_scanned_on_founder_probabilities():
     prepared = prepare_cross_genotypes(data)
     g = prepared.genotypes
     assert g.genotype_names == tuple("ABCDEFGH") and "founder" in prepared.label
-    auto = [c for c in data.genotypes.chromosomes if c not in data.x_chromosomes]
     full = data.genotypes
-    keep = np.isin(np.asarray(full.chromosome), auto)
-    names = full.genotypes_by_chr[auto[0]]  # the autosomes' 36 genotypes, the first columns
-    M = np.zeros((len(names), 8))
-    for k, name in enumerate(names):
-        for letter in name:
-            M[k, "ABCDEFGH".index(letter)] += 0.5
-    np.testing.assert_allclose(g.probs, full.probs[:, keep, :len(names)] @ M, atol=1e-12)
+    assert g.chromosomes == full.chromosomes == ("3", "X") and prepared.x_chr == ("X",)
+    assert list(prepared.xcovar.columns) == ["sex"]  # R/qtl2's get_x_covar of a DO: sex, 1 = male
+    for chrom in g.chromosomes:
+        keep = np.asarray(full.chromosome) == chrom
+        names = full.genotypes_by_chr[chrom]  # 36 genotypes; on X also the 8 hemizygous "AY" ... "HY"
+        M = np.zeros((len(names), 8))
+        for k, name in enumerate(names):
+            letters = name.replace("Y", "")
+            for letter in letters:
+                M[k, "ABCDEFGH".index(letter)] += 1 / len(letters)
+        cols = [full.genotype_names.index(n) for n in names]
+        np.testing.assert_allclose(g.probs[:, keep], full.probs[:, keep][:, :, cols] @ M, atol=1e-12)
     # a two-founder cross keeps its genotypes
     iron = cross_data(lmmcore.read_cross(CROSS), "iron_subset.zip")
-    assert prepare_cross_genotypes(iron).genotypes.genotype_names == ("SS", "SB", "BB")
+    assert prepare_cross_genotypes(iron).genotypes.genotype_names == ("SS", "SB", "BB", "BS", "SY", "BY")

@@ -147,8 +147,8 @@ class ScanView(pn.viewable.Viewer):
             self._inputs[kind] = widget
         self._cross = SizeLimitedFileInput(
             accept=".zip,application/zip", max_bytes=limit, label="or an R/qtl2 cross (.zip)",
-            description="genotype probabilities by the HMM (R/qtl2's calc_genoprob); the X chromosome is not "
-                        "scanned yet", sizing_mode="stretch_width", margin=(4, 8), css_classes=["upload-genotypes-cross"],
+            description="genotype probabilities by the HMM (R/qtl2's calc_genoprob); the X chromosome is scanned "
+                        "with its own genotypes and the X covariates, as R/qtl2's scan1(..., Xcovar)", sizing_mode="stretch_width", margin=(4, 8), css_classes=["upload-genotypes-cross"],
         )
         self._cross.param.watch(self._cross_uploaded, "value")
         self._cross.param.watch(self._cross_refused, "rejected")
@@ -284,7 +284,10 @@ class ScanView(pn.viewable.Viewer):
                 lines.append("Scanning …")
             return "\n\n".join(lines)
         lo, hi = info["null_h2"]
-        h2 = f"{lo:.3f}" if abs(hi - lo) < 5e-4 else f"{lo:.3f} – {hi:.3f} (one per chromosome left out)"
+        x_chr = entry.job.x_chr if entry is not None else ()
+        per = "one per chromosome left out" if info["loco"] else "the autosomes' and X's"
+        per += f"; {', '.join(x_chr)} with the X covariates" if x_chr else ""
+        h2 = f"{lo:.3f}" if abs(hi - lo) < 5e-4 else f"{lo:.3f} – {hi:.3f} ({per})"
         kin = "LOCO kinships" if info["loco"] else "one overall kinship"
         lines.append(
             f"**{escape(info['phenotype'])}** · {METHODS[info['method']]} · {kin} · "
@@ -353,12 +356,24 @@ class ScanView(pn.viewable.Viewer):
         for name, est, se in e.effects.itertuples(index=False):
             what = f"{name} − {e.reference}" if e.reference is not None else "per allele"
             rows.append((what, f"{est:.4g} ± {se:.2g}"))
+        fit = self.detail.fit
+        fitted = fit is not None and fit.marker == e.marker and fit.phenotype == e.phenotype
+        if e.on_x:  # the X effects are fit1's (X covariates in the null model only), as lmmcore fit1 --cross
+            if fitted:
+                shown = [g for g in (e.genotype_order if e.kind == "genoprobs" else ())
+                         if g in fit.coef.index and np.isfinite(fit.coef[g])]
+                for name in shown:
+                    rows.append((f"{name} (fit1)", f"{fit.coef[name]:.4g} ± {fit.se[name]:.2g}"))
+                if not shown:  # a covariate (e.g. sex) that the X genotypes span: no sum-to-zero effects
+                    rows.append(("effects (fit1)", "not identified with these covariates (the X genotypes span "
+                                 "one of them); zoom to X for scan1coef's"))
+            else:
+                rows.append(("effects", "computing (fit1) …"))
         rows.append(("h² (fixed)", f"{e.h2:.4f}"))
         if np.isfinite(e.lod_exact):
             rows.append(("LOD, exact", f"{e.lod_exact:.3f}"))
             rows.append(("h² here (ML)", f"{e.h2_exact:.4f}"))
-        fit = self.detail.fit
-        if fit is not None and fit.marker == e.marker and fit.phenotype == e.phenotype:
+        if fitted:
             founders = uses_founder_effects(self.scan.entry.job.genotypes)
             rows.append(("variance explained" + (" (founders)" if founders else ""),
                          f"{100 * fit.variance_explained:.1f}%"))
@@ -375,8 +390,11 @@ class ScanView(pn.viewable.Viewer):
             "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:0.85em}</style>"
         )
         head = f"<h4 style='margin:4px 0 6px;font-size:1em'>Fitted at {escape(e.marker)}</h4>"
+        x_note = (" On the X chromosome the scan's model also holds the X covariates (R/qtl2's Xcovar), which its "
+                  "genotypes span, so the effects are fit1's: genotype effects centred to sum to 0, the X covariates "
+                  "in the null model only (R/qtl2's fit1 with nullcovar)." if e.on_x else "")
         note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
-                "the covariates and the kinship, h² fixed at its null estimate. Plot: each individual's phenotype by "
+                f"the covariates and the kinship, h² fixed at its null estimate.{x_note} Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
                 "± 1.96 SE. Variance explained (lmmcore.fit1): the variance of the QTL's fitted values over that "
                 "plus the polygenic and residual variances" + (" (founder model: the founders' allele "
