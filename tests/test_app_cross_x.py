@@ -221,3 +221,71 @@ def test_the_dashboards_x_effect_jobs_match_rqtl2():
     # without the X covariates in the null model the X effects are another model's (the reason for nullcovar)
     plain, _ = run_effects(ScanJob(key, genotypes, pheno, None), "X")
     assert abs(plain.h2 - effects.h2) > 1e-3
+
+
+def test_diversity_outbred_x_is_scanned_on_founder_probabilities_as_the_cli(tmp_path):
+    # tests/data/cross/doex_x.zip: 60 DO mice (both sexes), chromosomes 3 and X (make_doex_x.py). The dashboard
+    # scans a DO on its founder probabilities: `lmmcore scan --cross doex_x.zip --alleles`, X with the X
+    # covariates (a DO's get_x_covar: sex) and its effects per founder, as `lmmcore effects --alleles --chr X`
+    do = DATA / "cross" / "doex_x.zip"
+    content = do.read_bytes()
+    ex = ExplorerState()
+    assert ex.receive_cross_upload("doex_x.zip", content), ex.notice
+    ex.use_covariates = False
+    sc = ScanState(explorer=ex)
+    assert sc.receive_cross_genotypes("doex_x.zip", content), sc.notice
+    assert sc.genotypes.genotype_names == tuple("ABCDEFGH") and sc.genotypes.chromosomes == ("3", "X")
+    entry = sc.refresh()
+    assert entry.job.x_chr == ("X",) and list(entry.job.xcovar.columns) == ["sex"]
+    options = ["--cross", do, "--alleles", "--kinship", "loco", "--phenotypes", entry.phenotype]
+    want = cli(tmp_path, "scan", *options)
+    got = entry.result.table
+    assert list(got["marker"]) == list(want["marker"]) and (got["chr"] == "X").sum() == 93
+    for column in ("lod", "p_value", "h2"):
+        np.testing.assert_allclose(got[column].to_numpy(float), want[column].to_numpy(float), rtol=0, atol=1e-8,
+                                   err_msg=column)
+    detail = ScanDetail(scan=sc)
+    assert detail.zoom("X")
+    effects = detail.load_effects()
+    assert effects.effect_names == tuple("ABCDEFGH")
+    want = cli(tmp_path, "effects", *options, "--chr", "X")
+    np.testing.assert_allclose(effects.table[want.columns[3:]].to_numpy(float),
+                               want[want.columns[3:]].to_numpy(float), rtol=1e-8, atol=1e-8)
+    marker = str(sc.top_peaks().query("chr == 'X'")["marker"].iloc[0])
+    assert sc.select_marker(marker)
+    fit = detail.load_fit()
+    row = cli(tmp_path, "fit1", *options, "--marker", marker).iloc[0]
+    assert fit.lod == pytest.approx(row["lod"], abs=1e-8)
+    np.testing.assert_allclose(fit.coef[list("ABCDEFGH")].to_numpy(float), row[list("ABCDEFGH")].to_numpy(float),
+                               rtol=1e-8, atol=1e-8)
+    e = sc.effect_data()
+    assert e.on_x and e.effects.empty and set(e.groups["genotype"]) <= set("ABCDEFGH")
+
+
+def test_the_effects_table_at_an_x_marker_shows_fit1(session):
+    # the view (no browser): at an X marker the scan's contrasts are not identified, so the table shows
+    # fit1's X genotype effects (the numbers checked against the CLI above), and says so
+    pytest.importorskip("panel")
+    pytest.importorskip("holoviews").extension("bokeh", logo=False)
+    from app.views.scan import ScanView
+
+    ex, sc, detail = session
+    ex.use_covariates = False
+    view = ScanView(scan=sc, detail=detail)
+    entry = sc.refresh()
+    assert sc.select_marker("DXMit186")
+    fit = detail.load_fit()
+    detail.fit = None  # before fit1 arrives
+    assert "computing (fit1)" in view._effects_html(entry, "DXMit186")
+    detail.fit = fit
+    html = view._effects_html(entry, "DXMit186")
+    for name in X_GENOTYPES:
+        assert f"<th>{name} (fit1)</th><td class='num'>{fit.coef[name]:.4g} ± {fit.se[name]:.2g}</td>" in html
+    assert "− SS" not in html and "R/qtl2's fit1 with nullcovar" in html
+    info = view._info_text(entry, False, sc.genotype_label)
+    assert "X covariates (sex, direction)" in info and "own genotypes SS, SB, BS, BB, SY, BY" in info
+    # with the covariates, sex is spanned by X's genotypes: fit1 has no sum-to-zero effects, and the table says so
+    ex.use_covariates = True
+    entry = sc.refresh()
+    assert sc.select_marker("DXMit186") and detail.load_fit() is not None
+    assert "not identified with these covariates" in view._effects_html(entry, "DXMit186")
