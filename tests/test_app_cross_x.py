@@ -282,10 +282,37 @@ def test_the_effects_table_at_an_x_marker_shows_fit1(session):
     for name in X_GENOTYPES:
         assert f"<th>{name} (fit1)</th><td class='num'>{fit.coef[name]:.4g} ± {fit.se[name]:.2g}</td>" in html
     assert "− SS" not in html and "R/qtl2's fit1 with nullcovar" in html
+    # the variance explained is left out on an F2's X (its genotypes carry the sex difference); RSS share kept
+    assert "<th>variance explained</th>" not in html and f"{100 * fit.pve_lod:.1f}%" in html
     info = view._info_text(entry, False, sc.genotype_label)
     assert "X covariates (sex, direction)" in info and "own genotypes SS, SB, BS, BB, SY, BY" in info
     # with the covariates, sex is spanned by X's genotypes: fit1 has no sum-to-zero effects, and the table says so
     ex.use_covariates = True
     entry = sc.refresh()
     assert sc.select_marker("DXMit186") and detail.load_fit() is not None
-    assert "not identified with these covariates" in view._effects_html(entry, "DXMit186")
+    html = view._effects_html(entry, "DXMit186")
+    assert "not identified ¹" in html and "spanned by the X genotypes" in html
+    assert sc.select_marker("D7mit30") and detail.load_fit() is not None  # an autosome: as before
+    html = view._effects_html(entry, "D7mit30")
+    assert "<th>variance explained</th>" in html and "fit1" not in html.split("<table")[1].split("</table>")[0]
+
+
+def test_the_heat_map_message_follows_the_data_uploaded_after_the_view(content):
+    # regression: the heat map's message was drawn once for the data in use when the tab was built ("The data
+    # have one phenotype") and stayed after a cross with two phenotypes was uploaded
+    pytest.importorskip("panel")
+    hv = pytest.importorskip("holoviews")
+    hv.extension("bokeh", logo=False)
+    from app.views.scan import ScanView
+
+    ex = ExplorerState()
+    sc = ScanState(explorer=ex)
+    view = ScanView(scan=sc)
+
+    def message() -> str:
+        return " ".join(el.text for el in view.after.heat.object.traverse(lambda x: x, [hv.Text]))
+
+    assert "one phenotype" in message()
+    assert ex.receive_cross_upload("iron_subset.zip", content)
+    assert sc.receive_cross_genotypes("iron_subset.zip", content) and sc.refresh() is not None
+    assert "Scan all 2 phenotypes" in message() and not view.after.heat_button.disabled

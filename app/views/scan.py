@@ -15,6 +15,7 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.models.widgets.tables import NumberFormatter
+from lmmcore.xchr import has_own_sets
 
 from ..data import display_name, max_upload_bytes, too_large_message
 from ..scan_detail import ScanDetail
@@ -358,6 +359,9 @@ class ScanView(pn.viewable.Viewer):
             rows.append((what, f"{est:.4g} ± {se:.2g}"))
         fit = self.detail.fit
         fitted = fit is not None and fit.marker == e.marker and fit.phenotype == e.phenotype
+        # an X with its own genotypes (an F2's SY, BY are the males): they carry the sex difference too
+        own_x = e.on_x and has_own_sets(self.scan.entry.job.genotypes)
+        unidentified = False
         if e.on_x:  # the X effects are fit1's (X covariates in the null model only), as lmmcore fit1 --cross
             if fitted:
                 shown = [g for g in (e.genotype_order if e.kind == "genoprobs" else ())
@@ -365,8 +369,8 @@ class ScanView(pn.viewable.Viewer):
                 for name in shown:
                     rows.append((f"{name} (fit1)", f"{fit.coef[name]:.4g} ± {fit.se[name]:.2g}"))
                 if not shown:  # a covariate (e.g. sex) that the X genotypes span: no sum-to-zero effects
-                    rows.append(("effects (fit1)", "not identified with these covariates (the X genotypes span "
-                                 "one of them); zoom to X for scan1coef's"))
+                    rows.append(("effects (fit1)", "not identified ¹"))
+                    unidentified = True
             else:
                 rows.append(("effects", "computing (fit1) …"))
         rows.append(("h² (fixed)", f"{e.h2:.4f}"))
@@ -375,8 +379,9 @@ class ScanView(pn.viewable.Viewer):
             rows.append(("h² here (ML)", f"{e.h2_exact:.4f}"))
         if fitted:
             founders = uses_founder_effects(self.scan.entry.job.genotypes)
-            rows.append(("variance explained" + (" (founders)" if founders else ""),
-                         f"{100 * fit.variance_explained:.1f}%"))
+            if not own_x:  # on such an X the genotypes' fitted values also carry the sex difference (note)
+                rows.append(("variance explained" + (" (founders)" if founders else ""),
+                             f"{100 * fit.variance_explained:.1f}%"))
             rows.append(("1 − RSS₁/RSS₀", f"{100 * fit.pve_lod:.1f}%"))
         rows.append(("n", f"{e.n}"))
         if e.flag:
@@ -390,9 +395,16 @@ class ScanView(pn.viewable.Viewer):
             "monospace;white-space:nowrap}.scan-fx td.note{color:#6b7280;font-size:0.85em}</style>"
         )
         head = f"<h4 style='margin:4px 0 6px;font-size:1em'>Fitted at {escape(e.marker)}</h4>"
-        x_note = (" On the X chromosome the scan's model also holds the X covariates (R/qtl2's Xcovar), which its "
-                  "genotypes span, so the effects are fit1's: genotype effects centred to sum to 0, the X covariates "
-                  "in the null model only (R/qtl2's fit1 with nullcovar)." if e.on_x else "")
+        x_note = (" On the X chromosome the scan's model also holds the X covariates (R/qtl2's Xcovar), so the "
+                  "effects are fit1's: effects centred to sum to 0, the X covariates in the null model only (R/qtl2's "
+                  "fit1 with nullcovar)." if e.on_x else "")
+        if unidentified:
+            x_note += (" ¹ A covariate (sex) is spanned by the X genotypes (SY and BY are the males), so these "
+                       "effects are not identified; the effects along X (scan1coef) leave one genotype out instead.")
+        if own_x:
+            x_note += (" The variance explained is not shown on X: the X genotypes' fitted values also carry the "
+                       "sex (and direction) differences; 1 − RSS₁/RSS₀ is against the null model with the X "
+                       "covariates.")
         note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
                 f"the covariates and the kinship, h² fixed at its null estimate.{x_note} Plot: each individual's phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "

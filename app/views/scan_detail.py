@@ -142,6 +142,7 @@ class ScanDetailView(pn.viewable.Viewer):
             self.heat_box,
             flex_wrap="wrap", sizing_mode="stretch_width", css_classes=["scan-detail"],
         )
+        self._heat_n: int | None = None  # the number of phenotypes the heat map's message was drawn for
         # follow the state
         d.param.watch(self._zoom_changed, "chromosome")
         d.param.watch(self._draw_coef, ["effects", "effects_problem"])
@@ -212,7 +213,7 @@ class ScanDetailView(pn.viewable.Viewer):
         self._draw_qq()
         if d.chromosome is not None or self.coef.object is None:  # hidden otherwise: nothing to redraw
             self._draw_coef()
-        if d.all_scan is not None or self.heat.object is None:
+        if d.all_scan is not None or self.heat.object is None or n != self._heat_n:  # its message names n
             self._draw_heat()
 
     def _zoom_changed(self, *_events) -> None:
@@ -291,7 +292,7 @@ class ScanDetailView(pn.viewable.Viewer):
 
     def _draw_heat(self, *_events) -> None:
         d = self.detail
-        n = d.n_phenotypes()
+        n = self._heat_n = d.n_phenotypes()
         message = ("The data have one phenotype: no heat map." if n < 2 else
                    f"Press “Scan all {n} phenotypes” to see every phenotype's LOD.")
         heat = d.heat()

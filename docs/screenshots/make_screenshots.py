@@ -30,9 +30,14 @@ TABS = {
     "profile_overlay": "Profile likelihood",
     "scan_zoom": "Genome scan",
     "scan_do": "Genome scan",
+    "scan_iron": "Genome scan",
 }
 #: A real Diversity Outbred cross for the ``scan_do`` view (uploaded as the data, then scanned).
 DO_CROSS = Path("/work/shared/data/qtl2/DOex.zip")
+#: A real F2 cross for the ``scan_iron`` view: the whole genome with X, then X zoomed at its peak marker.
+IRON_CROSS = Path("/work/shared/data/qtl2/iron.zip")
+#: The uploaded crosses, by view.
+CROSSES = {"scan_do": (DO_CROSS, "DOex"), "scan_iron": (IRON_CROSS, "iron")}
 #: What to wait for before a tab's screenshot (its last plot to be drawn).
 READY = {
     "profile": ".profile-plot canvas",
@@ -69,11 +74,12 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                 page.locator(".profile-plot canvas").first.wait_for(state="attached")
                 for key in tabs:
                     page.locator(".bk-tab", has_text=TABS[key]).first.click()
-                    if key == "scan_do":  # a real DO cross as the data, its HMM probabilities as the genotypes
-                        if not DO_CROSS.is_file():
+                    if key in CROSSES:  # a real cross as the data, its HMM probabilities as the genotypes
+                        cross, name = CROSSES[key]
+                        if not cross.is_file():
                             continue
-                        page.locator(".upload-cross input[type=file]").set_input_files(str(DO_CROSS))
-                        page.locator(".data-summary", has_text="DOex").wait_for(state="attached", timeout=240_000)
+                        page.locator(".upload-cross input[type=file]").set_input_files(str(cross))
+                        page.locator(".data-summary", has_text=name).wait_for(state="attached", timeout=240_000)
                         page.locator(".scan-use-cross button").wait_for(state="visible", timeout=60_000)
                         page.locator(".scan-use-cross button").click()
                         page.wait_for_timeout(2000)
@@ -104,6 +110,27 @@ def shoot(url: str, out: Path, sizes: list[str], tabs: list[str], modes: list[st
                         page.locator(".scan-zoom select").select_option(top.inner_text().strip())
                         page.locator(".scan-coef-note p").first.wait_for(state="attached", timeout=240_000)
                         page.wait_for_timeout(4000)
+                    if key == "scan_iron":  # the whole genome (X at the right end) first
+                        scroll(page, 0)
+                        path = out / f"{size}_{mode}_{key}.png"
+                        page.screenshot(path=str(path))
+                        made.append(path)
+                        page.locator(".peaks-threshold input").fill("1")
+                        page.locator(".peaks-threshold input").press("Enter")
+                        page.wait_for_timeout(1500)
+                        page.locator(".scan-find-peaks .tabulator-row", has_text="DX").first.click()
+                        page.locator(".scan-coef-note p", has_text="chromosome X").first.wait_for(
+                            state="attached", timeout=240_000)
+                        page.locator(".scan-effects", has_text="(fit1)").wait_for(state="attached", timeout=120_000)
+                        page.wait_for_timeout(4000)
+                        key = "scan_iron_x"
+                        # the effects along X and the phenotype by genotype with fit1's effects at the marker
+                        page.locator(".scan-coef-plot").first.scroll_into_view_if_needed()
+                        page.evaluate("() => { const box = document.querySelector('#main'); if (box) box.scrollTop += 150; }")
+                        page.wait_for_timeout(1500)
+                        path = out / f"{size}_{mode}_{key}_effects.png"
+                        page.screenshot(path=str(path))
+                        made.append(path)
                     if key == "profile_overlay":
                         page.locator(".overlay-toggle input").first.check()
                         page.wait_for_timeout(3000)
