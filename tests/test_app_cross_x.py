@@ -72,6 +72,13 @@ def test_the_cross_is_scanned_with_its_x(session, content):
     probs = lmmcore.genoprob(lmmcore.read_cross(CROSS), error_prob=1e-4)
     np.testing.assert_array_equal(g.probs, probs.probs)
     assert "X covariates (sex, direction)" in sc.genotype_label
+    # "Fit with the genotypes' kinship": R/qtl2's calc_kinship of the allele probabilities, X included, which is
+    # the kinship the cross upload computed (checked against the numpy formula in test_app_cross.py)
+    from app.scan_state import genotype_kinship
+
+    table, _ = genotype_kinship(g)
+    np.testing.assert_allclose(table.to_numpy(), ex.cross.kinship.loc[table.index, table.columns].to_numpy(),
+                               rtol=0, atol=1e-14)
     assert "not available" not in sc.notice["text"] and "left out" not in sc.notice["text"]
     entry = sc.refresh()
     assert entry.job.x_chr == ("X",) and list(entry.job.xcovar.columns) == ["sex", "direction"]
