@@ -3,9 +3,14 @@
 One ``panel serve app`` process (started by the test, on 127.0.0.1 and a free
 port, with a thread pool and short session cleanup) takes ten browser
 sessions at once (one headless chromium, ten contexts, driven concurrently by
-playwright's async API). Each session uploads its own data set, generated
-here with numpy (its own phenotype names, individuals and values), and waits
-for the fit. The test checks that
+playwright's async API). The ten pages are opened one after another (Bokeh
+builds each session's document on the server's event loop, one at a time
+whatever the browser does; ten asked at once kept the loop busy for ~50 s on
+a loaded 2-core machine, past the liveness check's 30 s, and sessions whose
+websocket had not connected within the short unused-session lifetime were
+discarded and built again), then all ten upload their own data set at once,
+generated here with numpy (its own phenotype names, individuals and values),
+and wait for the fit. The test checks that
 
 * every page shows its own phenotype names and the h2 that
   :func:`lmmcore.fit_phenotypes` gives for its data, and never another
@@ -324,7 +329,7 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
 
                     poller.start()
                     marks["warm-up"] = time.monotonic()
-                    opened = await asyncio.gather(*(open_page(browser, server.url) for _ in datasets))
+                    opened = [await open_page(browser, server.url) for _ in datasets]  # see the module docstring
                     pages = [pg for _, pg in opened]
                     marks["pages open"] = time.monotonic()
                     uploads = asyncio.gather(*(upload_and_fit(pg, d) for pg, d in zip(pages, datasets)))
