@@ -631,7 +631,7 @@ class ScanState(SessionState):
         return True
 
     def receive_cross_genotypes(self, filename: str | None, content: bytes) -> bool:
-        """Use an uploaded R/qtl2 cross zip as the genotypes (HMM probabilities; X with its own genotypes and covariates).
+        """Use an uploaded R/qtl2 cross zip as the genotypes (HMM probabilities; X with its genotypes and covariates).
 
         A bad file sends an error notice naming it; the genotypes and results
         in use stay. Returns whether the cross's genotypes are in use.

@@ -149,7 +149,8 @@ class ScanView(pn.viewable.Viewer):
         self._cross = SizeLimitedFileInput(
             accept=".zip,application/zip", max_bytes=limit, label="or an R/qtl2 cross (.zip)",
             description="genotype probabilities by the HMM (R/qtl2's calc_genoprob); the X chromosome is scanned "
-                        "with its own genotypes and the X covariates, as R/qtl2's scan1(..., Xcovar)", sizing_mode="stretch_width", margin=(4, 8), css_classes=["upload-genotypes-cross"],
+                        "with its own genotypes and the X covariates, as R/qtl2's scan1(..., Xcovar)",
+            sizing_mode="stretch_width", margin=(4, 8), css_classes=["upload-genotypes-cross"],
         )
         self._cross.param.watch(self._cross_uploaded, "value")
         self._cross.param.watch(self._cross_refused, "rejected")
@@ -406,7 +407,8 @@ class ScanView(pn.viewable.Viewer):
                        "sex (and direction) differences; 1 − RSS₁/RSS₀ is against the null model with the X "
                        "covariates.")
         note = ("<p style='font-size:0.85em;color:#6b7280;margin:6px 0 0'>Effects: estimate ± SE in the model with "
-                f"the covariates and the kinship, h² fixed at its null estimate.{x_note} Plot: each individual's phenotype by "
+                f"the covariates and the kinship, h² fixed at its null estimate.{x_note} Plot: each individual's "
+                "phenotype by "
                 f"its {'most likely genotype' if e.kind == 'genoprobs' else 'rounded dosage'}; red: raw group means "
                 "± 1.96 SE. Variance explained (lmmcore.fit1): the variance of the QTL's fitted values over that "
                 "plus the polygenic and residual variances" + (" (founder model: the founders' allele "
