@@ -160,14 +160,18 @@ class ScanJob:
         return {"x_chr": self.x_chr, "xcovar": self.xcovar} if self.x_chr else {}
 
     def kinship(self):
-        """The ``kinship=`` of the scan, the effects and ``fit1``: as ``lmmcore scan --cross`` computes it.
+        """The ``kinship=`` of the effects and ``fit1``: as ``lmmcore effects/fit1 --cross`` compute it.
 
         ``"loco"`` or ``"overall"`` (the engine computes them from the
         genotypes); with a cross's X chromosome and chromosomes of their own
         genotype sets, the matrices of :func:`lmmcore.cross_cli.kinship_for_scan`
         (R/qtl2's ``calc_kinship`` of the allele probabilities, X included;
         X's LOCO kinship is the autosomes'), the very ones the command line
-        passes, so that the dashboard's numbers are the CLI's.
+        passes: where a covariate is spanned by the X genotypes (sex), the
+        genotype column left out then is the CLI's. The scan itself passes
+        ``"loco"``/``"overall"``, which the engine turns into the same
+        kinships (lazily, two n x n matrices at a time; LODs equal to the
+        CLI's to 1e-8, ``tests/test_app_cross_x.py``).
         """
         mode = "loco" if self.key.loco else "overall"
         if not self.x_chr:
@@ -276,7 +280,7 @@ def run_scan(job: ScanJob) -> ScanEntry:
             job.genotypes,
             job.phenotype.to_frame(key.phenotype),
             job.covariates,
-            kinship=job.kinship(),
+            kinship="loco" if key.loco else "overall",
             method=key.method,
             n_perm=key.n_perm,
             seed=PERMUTATION_SEED,
@@ -517,7 +521,7 @@ def run_all_phenotypes(job: ScanJob, phenotypes: pd.DataFrame) -> tuple[ScanResu
             job.genotypes,
             phenotypes,
             job.covariates,
-            kinship=job.kinship(),
+            kinship="loco" if key.loco else "overall",
             method=key.method,
             refit=False,
             **job.x_options(),
