@@ -25,7 +25,7 @@ import pandas as pd
 from .design import Design, design_matrix
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, Report, reporting
-from .fit import FitResult, fit_rotated
+from .fit import FitResult, fit_columns, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
 from .optimize import DEFAULT_GRID, DEFAULT_TOL
@@ -40,6 +40,7 @@ __all__ = [
     "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
+    "fit_table",
     "profile_table",
     "kinship_scale_factor",
     "results_table",
@@ -370,6 +371,12 @@ class PatternModel:
         return fit_rotated(self.rot, method, phenotype_names=self.phenotypes, coef_names=self.design.names,
                            tol=tol, grid=grid, kinship_scale=self.kinship_scale)
 
+    def fit_columns(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
+                    grid: int | np.ndarray = DEFAULT_GRID) -> dict[str, object]:
+        """:func:`lmmcore.fit.fit_columns` of every phenotype of the pattern (the table's columns)."""
+        return fit_columns(self.rot, method, phenotype_names=self.phenotypes, coef_names=self.design.names,
+                           tol=tol, grid=grid, kinship_scale=self.kinship_scale)
+
     def profile(self, h2, method: str = "reml") -> np.ndarray:
         """The profile log-likelihood, shape ``(len(h2), m)`` (see :func:`lmmcore.likelihood.profile_loglik`)."""
         return profile_loglik(self.rot, h2, method)
@@ -524,28 +531,98 @@ def fit_phenotypes(
         In the order of ``phenotypes``.
     """
     with reporting(report):
-        method = str(method).lower()
-        if method not in ("ml", "reml"):
-            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
-        table = data.phenotypes
-        source = data.sources.get("phenotypes", "phenotypes")
-        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        check_names(names, table.columns, _pheno_label(data))
-        if not names:
-            raise LMMInputError(f"{source}: no phenotype to fit")
-        table = table[names]
-        _check_phenotypes(table, source)
-        factor = kinship_scale_factor(data.kinship, kinship_scale)
-        cache = _as_cache(cache)
         by_name: dict[str, FitResult] = {}
-        patterns = missingness_patterns(table)
-        fingerprint = _kinship_fingerprint(data.kinship)
-        for i, pattern in enumerate(patterns):
-            model = _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True)
+        names, models = _pattern_models(data, phenotypes, method, kinship_scale, cache, progress)
+        for model in models:
             by_name.update({f.phenotype: f for f in model.fit(method, tol=tol, grid=grid)})
+        return [by_name[name] for name in names]
+
+
+def fit_table(
+    data: LMMData,
+    phenotypes: Sequence[str] | None = None,
+    *,
+    method: str = "reml",
+    tol: float = DEFAULT_TOL,
+    grid: int | np.ndarray = DEFAULT_GRID,
+    kinship_scale: float | str = 1.0,
+    cache: PatternCache | dict | None = None,
+    progress: ProgressCallback | None = None,
+    report: Report | None = None,
+) -> pd.DataFrame:
+    """``results_table(fit_phenotypes(...))``, built from whole columns: the table of ``lmmcore fit --out``.
+
+    The same fit and the same table (parameters as :func:`fit_phenotypes`),
+    without a :class:`~lmmcore.fit.FitResult` or an optimiser trace per
+    phenotype: each pattern's answers come as arrays
+    (:func:`lmmcore.fit.fit_columns`) and the table is assembled from them.
+    A coefficient that one pattern's design lacks (e.g. a covariate
+    constant on its individuals) is NaN in that pattern's rows, and the
+    columns come in the order in which the rows first name them, as
+    :func:`results_table` gives them.
+    """
+    with reporting(report):
+        names, models = _pattern_models(data, phenotypes, method, kinship_scale, cache, progress)
+        parts = []
+        for model in models:
+            parts.append(model.fit_columns(method, tol=tol, grid=grid))
+        return _assemble(parts, names)
+
+
+def _pattern_models(data: LMMData, phenotypes, method: str, kinship_scale, cache, progress):
+    """Check a fit's request: the phenotype names and a generator of each pattern's :class:`PatternModel`.
+
+    The models are prepared one at a time, in order; ``progress`` is called
+    when the caller, having fitted a model, asks for the next.
+    """
+    method = str(method).lower()
+    if method not in ("ml", "reml"):
+        raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
+    table = data.phenotypes
+    source = data.sources.get("phenotypes", "phenotypes")
+    names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
+    check_names(names, table.columns, _pheno_label(data))
+    if not names:
+        raise LMMInputError(f"{source}: no phenotype to fit")
+    table = table[names]
+    _check_phenotypes(table, source)
+    factor = kinship_scale_factor(data.kinship, kinship_scale)
+    cache = _as_cache(cache)
+    patterns = missingness_patterns(table)
+    fingerprint = _kinship_fingerprint(data.kinship)
+
+    def models():
+        for i, pattern in enumerate(patterns):
+            yield _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True)
             if progress is not None:
                 progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
-        return [by_name[name] for name in names]
+
+    return names, models()
+
+
+def _assemble(parts: list[dict[str, object]], names: list[str]) -> pd.DataFrame:
+    """One table from the column dicts of the patterns, rows in the order of ``names``.
+
+    Columns in order of first appearance (pattern by pattern, as the rows'
+    dicts would give them); a column that a pattern lacks is NaN there.
+    A name listed twice gets the row of its last fit, as :func:`fit_phenotypes` gives it.
+    """
+    sizes = [len(part["phenotype"]) for part in parts]
+    offsets = np.cumsum([0, *sizes])
+    row_of: dict[str, int] = {}
+    for part, offset in zip(parts, offsets):
+        row_of.update((name, offset + j) for j, name in enumerate(part["phenotype"]))
+    order = np.array([row_of[name] for name in names], dtype=np.intp)
+    keys = list(dict.fromkeys(k for part in parts for k in part))
+    columns = {}
+    for key in keys:
+        pieces = [part[key] if key in part else np.full(size, np.nan) for part, size in zip(parts, sizes)]
+        if isinstance(pieces[0], list) and all(isinstance(piece, list) for piece in pieces):
+            flat = [value for piece in pieces for value in piece]
+            columns[key] = [flat[i] for i in order]
+        else:
+            columns[key] = np.concatenate([np.asarray(piece) for piece in pieces])[order]
+    return pd.DataFrame(columns, columns=keys)
 
 
 def profile_table(
