@@ -16,6 +16,7 @@ by the caller, keeps its decompositions and rotations between calls.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -584,6 +585,11 @@ def _pattern_models(data: LMMData, phenotypes, method: str, kinship_scale, cache
     check_names(names, table.columns, _pheno_label(data))
     if not names:
         raise LMMInputError(f"{source}: no phenotype to fit")
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:  # table[names] would hold the column twice and every pattern's columns would shift
+        raise LMMInputError(
+            f"{source}: phenotype '{twice[0]}' is named more than once in the selection; name each phenotype once"
+        )
     table = table[names]
     _check_phenotypes(table, source)
     factor = kinship_scale_factor(data.kinship, kinship_scale)
@@ -605,7 +611,6 @@ def _assemble(parts: list[dict[str, object]], names: list[str]) -> pd.DataFrame:
 
     Columns in order of first appearance (pattern by pattern, as the rows'
     dicts would give them); a column that a pattern lacks is NaN there.
-    A name listed twice gets the row of its last fit, as :func:`fit_phenotypes` gives it.
     """
     sizes = [len(part["phenotype"]) for part in parts]
     offsets = np.cumsum([0, *sizes])

@@ -285,6 +285,9 @@ def _fit_rotated_arrays(rot: RotatedData, method: str, phenotype_names, coef_nam
     n, p, m = rot.n, rot.p, rot.n_phenotypes
     names = list(phenotype_names) if phenotype_names is not None else [f"y{j + 1}" for j in range(m)]
     coefs = tuple(coef_names) if coef_names is not None else tuple(f"x{i + 1}" for i in range(p))
+    if len(names) != m or len(coefs) != p:
+        raise ValueError(f"{len(names)} phenotype name(s) and {len(coefs)} coefficient name(s) for "
+                         f"{m} phenotype(s) and {p} coefficient(s); give one name each")
     est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, statistics=True,
                            report=report)
     std, opt = est.standardised, est.optimum
