@@ -154,8 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--kinship-scale", default="1", metavar="C|diag|gower",
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
-    add_scheduler_argument(fit, "blocks of phenotypes", "the values agree with the in-process fit to the "
-                           "optimiser's tolerance (a whole missingness pattern per task: byte for byte)")
+    add_scheduler_argument(fit, "blocks of phenotypes", "the values are the in-process fit's byte for byte "
+                           "(each task fits whole blocks of 512 phenotypes of a missingness pattern, as the "
+                           "in-process fit does)")
     add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
     fit.set_defaults(func=cmd_fit, kinship_or_eigen=True)
 

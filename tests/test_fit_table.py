@@ -133,3 +133,43 @@ def test_cli_fit_writes_the_table_of_the_fit_results(tmp_path):
     with pytest.warns(Warning):
         fits = fit_phenotypes(align(kin, P, cov))
     assert out.read_text() == results_table(fits).to_csv(index=False)
+
+
+def _many_traits(n=60, T=11, seed=9):
+    ids = [f"B{i:03d}" for i in range(n)]
+    K = random_kinship(n, 200, seed=seed)
+    X = np.ones((n, 1))
+    P = pd.DataFrame({f"y{j}": simulate_y(K, X, np.array([1.0]), (j % 5) / 5, 1.0, seed=seed + j) for j in range(T)},
+                     index=ids)
+    P.loc[ids[:3], ["y1", "y2", "y7"]] = np.nan  # a second pattern of three
+    return align(pd.DataFrame(K, index=ids, columns=ids), P), K, P
+
+
+@pytest.mark.parametrize("block", [1, 3, 4])
+def test_a_fit_in_blocks_is_the_fit_of_each_block_alone_byte_for_byte(block):
+    # what makes `lmmcore fit --scheduler` (tasks of whole blocks) equal to the in-process fit
+    data, K, P = _many_traits()
+    whole = fit_table(data, block=block)
+    assert whole.to_csv(index=False) == results_table(fit_phenotypes(data, block=block)).to_csv(index=False)
+    alone = {}
+    for pattern in (["y0", "y3", "y4", "y5", "y6", "y8", "y9", "y10"], ["y1", "y2", "y7"]):
+        for k in range(0, len(pattern), block):
+            alone.update({f.phenotype: f for f in fit_phenotypes(data, pattern[k:k + block])})
+    expected = results_table([alone[name] for name in P.columns])
+    assert whole.to_csv(index=False) == expected.to_csv(index=False)
+    # and every block's answer is the dense fit of its phenotype
+    for name in ("y0", "y7"):
+        keep = P[name].notna().to_numpy()
+        ref = fit_lmm(K[np.ix_(keep, keep)], P.loc[keep, name].to_numpy())
+        row = whole.set_index("phenotype").loc[name]
+        assert row["h2"] == pytest.approx(ref.h2, abs=1e-6)
+        assert row["loglik"] == pytest.approx(loglik(K[np.ix_(keep, keep)], P.loc[keep, name].to_numpy(),
+                                                     np.ones((keep.sum(), 1)), ref.h2, "reml"), abs=1e-6)
+
+
+def test_the_scheduler_help_names_the_fit_block():
+    from lmmcore.batch import FIT_BLOCK
+    from lmmcore.cli import build_parser
+
+    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
+    assert f"blocks of {FIT_BLOCK} phenotypes" in " ".join(fit.format_help().split())
