@@ -40,7 +40,8 @@ def _progress_bar(total: int, desc: str, quiet: bool):
 
 
 def cmd_fit(args) -> int:
-    from .batch import PatternCache, fit_table, profile_table, results_table
+    from .batch import PatternCache, profile_table, results_table
+    from .batch_table import fit_table
     from .io import check_output_path, load_data, write_csv_atomic
 
     check_output_path(args.out, args.force)

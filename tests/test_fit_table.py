@@ -16,7 +16,7 @@ import pytest
 from conftest import random_kinship, simulate_y
 from dense import loglik
 from lmmcore import LMMInputError, align, fit_lmm, fit_phenotypes, results_table
-from lmmcore.batch import fit_table
+from lmmcore.batch_table import fit_table
 from lmmcore.cli import main
 from lmmcore.fit import fit_columns, fit_rotated
 from lmmcore.eigen import decompose_kinship, rotate
