@@ -16,6 +16,7 @@ by the caller, keeps its decompositions and rotations between calls.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
@@ -25,7 +26,7 @@ import pandas as pd
 from .design import Design, design_matrix
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, Report, reporting
-from .fit import FitResult, fit_rotated
+from .fit import FitResult, fit_columns, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
 from .optimize import DEFAULT_GRID, DEFAULT_TOL
@@ -40,12 +41,38 @@ __all__ = [
     "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
+    "FIT_BLOCK",
     "profile_table",
     "kinship_scale_factor",
     "results_table",
 ]
 
 ProgressCallback = Callable[[int, int, str], None]
+
+#: At most this many phenotypes of one pattern are rotated and fitted together (vectorised): a
+#: pattern with more is rotated and fitted in consecutive blocks of this many. Every value then
+#: depends only on the phenotypes of its block (the rounding of a matrix product depends on its
+#: shape), so a distributed fit whose tasks are whole blocks gives the in-process values byte for
+#: byte; and the fit's memory is bounded by a block, not by the pattern.
+FIT_BLOCK = 512
+
+
+def _blocks(m: int, block: int) -> list[slice]:
+    """Consecutive slices of at most ``block`` of ``m`` columns."""
+    return [slice(k, min(k + block, m)) for k in range(0, m, block)]
+
+
+def _join_columns(parts: list[dict[str, object]]) -> dict[str, object]:
+    """The column dicts of consecutive blocks of one pattern (same keys) as one."""
+    if len(parts) == 1:
+        return parts[0]
+    out: dict[str, object] = {}
+    for key, first in parts[0].items():
+        if isinstance(first, list):
+            out[key] = [value for part in parts for value in part[key]]
+        else:
+            out[key] = np.concatenate([part[key] for part in parts])
+    return out
 
 
 @dataclass(frozen=True)
@@ -341,7 +368,10 @@ class PatternModel:
         The factor c of the kinship fitted, ``c K`` (``rot.d = c eig.values``).
     design : Design
     rot : RotatedData
-        ``y* = U'y``, ``X* = U'X`` and ``d`` (scaled).
+        ``y* = U'y``, ``X* = U'X`` and ``d`` (scaled); with more phenotypes
+        than ``block``, ``y*`` is rotated block by block.
+    block : int
+        At most this many phenotypes are fitted together (see :data:`FIT_BLOCK`).
     """
 
     pattern: MissingnessPattern
@@ -351,6 +381,7 @@ class PatternModel:
     kinship_scale: float
     design: Design
     rot: RotatedData
+    block: int = FIT_BLOCK
 
     @property
     def phenotypes(self) -> tuple[str, ...]:
@@ -366,9 +397,29 @@ class PatternModel:
 
     def fit(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
             grid: int | np.ndarray = DEFAULT_GRID) -> list[FitResult]:
-        """:func:`lmmcore.fit.fit_rotated` of every phenotype of the pattern."""
-        return fit_rotated(self.rot, method, phenotype_names=self.phenotypes, coef_names=self.design.names,
-                           tol=tol, grid=grid, kinship_scale=self.kinship_scale)
+        """:func:`lmmcore.fit.fit_rotated` of every phenotype of the pattern (in blocks of :attr:`block`)."""
+        fits = []
+        for rot, names in self._pieces():
+            fits.extend(fit_rotated(rot, method, phenotype_names=names, coef_names=self.design.names,
+                                    tol=tol, grid=grid, kinship_scale=self.kinship_scale))
+        return fits
+
+    def fit_columns(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
+                    grid: int | np.ndarray = DEFAULT_GRID) -> dict[str, object]:
+        """:func:`lmmcore.fit.fit_columns` of every phenotype of the pattern (the table's columns)."""
+        return _join_columns([
+            fit_columns(rot, method, phenotype_names=names, coef_names=self.design.names, tol=tol, grid=grid,
+                        kinship_scale=self.kinship_scale)
+            for rot, names in self._pieces()
+        ])
+
+    def _pieces(self) -> list[tuple[RotatedData, tuple[str, ...]]]:
+        """The rotated data and names of each block of phenotypes (the whole pattern when it fits in one)."""
+        m = self.rot.n_phenotypes
+        if m <= self.block:
+            return [(self.rot, self.phenotypes)]
+        return [(self.rot.with_phenotypes(np.ascontiguousarray(self.rot.y[:, s])), self.phenotypes[s])
+                for s in _blocks(m, self.block)]
 
     def profile(self, h2, method: str = "reml") -> np.ndarray:
         """The profile log-likelihood, shape ``(len(h2), m)`` (see :func:`lmmcore.likelihood.profile_loglik`)."""
@@ -376,7 +427,7 @@ class PatternModel:
 
 
 def _prepare(data: LMMData, table: pd.DataFrame, pattern: MissingnessPattern, factor: float,
-             cache: PatternCache, fingerprint: bytes, design_messages: bool) -> PatternModel:
+             cache: PatternCache, fingerprint: bytes, design_messages: bool, block: int = FIT_BLOCK) -> PatternModel:
     """:func:`prepare_pattern` for a pattern of ``table`` and a checked scale factor."""
     obs = pattern.observed
     try:
@@ -394,20 +445,25 @@ def _prepare(data: LMMData, table: pd.DataFrame, pattern: MissingnessPattern, fa
     y = table.loc[obs, list(pattern.phenotypes)].to_numpy(dtype=float)
     key = None
     if cache.rotations is not None:
-        key = (fingerprint, pattern.key, factor, _array_fingerprint(design.matrix), _array_fingerprint(y))
+        key = (fingerprint, pattern.key, factor, _array_fingerprint(design.matrix), _array_fingerprint(y),
+               min(block, y.shape[1]))
         rot = cache.rotations.get(key)
         if rot is not None:
-            return _pattern_model(data, pattern, y, eig, factor, design, rot)
+            return _pattern_model(data, pattern, y, eig, factor, design, rot, block)
     scaled = replace(eig, values=eig.values * factor) if factor != 1.0 else eig
-    rot = rotate(scaled, y, design.matrix)
+    if y.shape[1] > block:  # rotated block by block, as the fit uses them (see FIT_BLOCK)
+        parts = [rotate(scaled, y[:, s], design.matrix) for s in _blocks(y.shape[1], block)]
+        rot = parts[0].with_phenotypes(np.hstack([part.y for part in parts]))
+    else:
+        rot = rotate(scaled, y, design.matrix)
     if key is not None:
         cache.rotations[key] = rot
-    return _pattern_model(data, pattern, y, eig, factor, design, rot)
+    return _pattern_model(data, pattern, y, eig, factor, design, rot, block)
 
 
-def _pattern_model(data, pattern, y, eig, factor, design, rot) -> PatternModel:
+def _pattern_model(data, pattern, y, eig, factor, design, rot, block) -> PatternModel:
     ids = tuple(np.asarray(data.ids, dtype=object)[pattern.observed])
-    return PatternModel(pattern, ids, y, eig, factor, design, rot)
+    return PatternModel(pattern, ids, y, eig, factor, design, rot, block)
 
 
 def prepare_pattern(
@@ -490,6 +546,7 @@ def fit_phenotypes(
     grid: int | np.ndarray = DEFAULT_GRID,
     kinship_scale: float | str = 1.0,
     cache: PatternCache | dict | None = None,
+    block: int = FIT_BLOCK,
     progress: ProgressCallback | None = None,
     report: Report | None = None,
 ) -> list[FitResult]:
@@ -512,6 +569,11 @@ def fit_phenotypes(
         Eigendecompositions (and, in a :class:`PatternCache`, rotations) by
         pattern, reused between calls (the dashboard keeps one per session
         so that switching method costs no decomposition).
+    block : int
+        A pattern's phenotypes are rotated and fitted together in
+        consecutive blocks of at most this many (:data:`FIT_BLOCK`): each
+        value depends only on its own block, so a fit of whole blocks
+        elsewhere (e.g. a distributed task) gives the same bytes.
     progress : callable, optional
         ``progress(done, total, description)`` after each pattern.
     report : callable, optional
@@ -524,28 +586,54 @@ def fit_phenotypes(
         In the order of ``phenotypes``.
     """
     with reporting(report):
-        method = str(method).lower()
-        if method not in ("ml", "reml"):
-            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
-        table = data.phenotypes
-        source = data.sources.get("phenotypes", "phenotypes")
-        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        check_names(names, table.columns, _pheno_label(data))
-        if not names:
-            raise LMMInputError(f"{source}: no phenotype to fit")
-        table = table[names]
-        _check_phenotypes(table, source)
-        factor = kinship_scale_factor(data.kinship, kinship_scale)
-        cache = _as_cache(cache)
         by_name: dict[str, FitResult] = {}
-        patterns = missingness_patterns(table)
-        fingerprint = _kinship_fingerprint(data.kinship)
-        for i, pattern in enumerate(patterns):
-            model = _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True)
+        names, models = _pattern_models(data, phenotypes, method, kinship_scale, cache, progress, block)
+        for model in models:
             by_name.update({f.phenotype: f for f in model.fit(method, tol=tol, grid=grid)})
+        return [by_name[name] for name in names]
+
+
+def _pattern_models(data: LMMData, phenotypes, method: str, kinship_scale, cache, progress, block: int):
+    """Check a fit's request: the phenotype names and a generator of each pattern's :class:`PatternModel`.
+
+    The models are prepared one at a time, in order; ``progress`` is called
+    when the caller, having fitted a model, asks for the next.
+    """
+    method = str(method).lower()
+    if method not in ("ml", "reml"):
+        raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
+    table = data.phenotypes
+    source = data.sources.get("phenotypes", "phenotypes")
+    names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
+    check_names(names, table.columns, _pheno_label(data))
+    if not names:
+        raise LMMInputError(f"{source}: no phenotype to fit")
+    if int(block) < 1:
+        raise ValueError(f"block must be a positive number of phenotypes, not {block}")
+    _refuse_repeated(names, source)
+    table = table[names]
+    _check_phenotypes(table, source)
+    factor = kinship_scale_factor(data.kinship, kinship_scale)
+    cache = _as_cache(cache)
+    patterns = missingness_patterns(table)
+    fingerprint = _kinship_fingerprint(data.kinship)
+
+    def models():
+        for i, pattern in enumerate(patterns):
+            yield _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True, block=block)
             if progress is not None:
                 progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
-        return [by_name[name] for name in names]
+
+    return names, models()
+
+
+def _refuse_repeated(names: Sequence[str], source: str) -> None:
+    """A phenotype named twice in a selection is an input error (``table[names]`` would hold it twice)."""
+    twice = [name for name, count in Counter(names).items() if count > 1]
+    if twice:
+        raise LMMInputError(
+            f"{source}: phenotype '{twice[0]}' is named more than once in the selection; name each phenotype once"
+        )
 
 
 def profile_table(

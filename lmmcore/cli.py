@@ -31,13 +31,17 @@ _positive_int = int_at_least(3)  # grid sizes
 
 
 def _progress_bar(total: int, desc: str, quiet: bool):
+    """A tqdm bar on stderr, or None when it would not show (``--quiet``, or stderr not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        return None  # tqdm would be disabled: do not import it
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=desc, unit="pattern", file=sys.stderr, disable=quiet or None, leave=False)
+    return tqdm(total=total, desc=desc, unit="pattern", file=sys.stderr, leave=False)
 
 
 def cmd_fit(args) -> int:
-    from .batch import PatternCache, fit_phenotypes, profile_table, results_table
+    from .batch import PatternCache, profile_table, results_table
+    from .batch_table import fit_table
     from .io import check_output_path, load_data, write_csv_atomic
 
     check_output_path(args.out, args.force)
@@ -58,7 +62,9 @@ def cmd_fit(args) -> int:
         raise LMMInputError("give the kinship with --kinship K.csv, or its saved decomposition with --eigen K.eig")
     phenotypes = [p.strip() for p in args.phenotypes.split(",") if p.strip()] if args.phenotypes else None
     say(args, f"loaded {data.summary()}")
-    cache = PatternCache()  # decompositions and rotations shared by the fit and --profile-out
+    # decompositions, and (for --profile-out) rotations, shared by the fit and the profile; without
+    # --profile-out no rotation is kept (nor its fingerprint of the phenotypes computed)
+    cache = PatternCache(rotations=bool(args.profile_out))
     if saved is not None:
         from .eigenstore import seed_cache
 
@@ -68,33 +74,26 @@ def cmd_fit(args) -> int:
     def progress(done, total, desc):
         nonlocal bar
         if bar is None:
-            bar = _progress_bar(total, "fitting", args.quiet)
-        bar.set_postfix_str(desc, refresh=False)
-        bar.update(1)
+            bar = _progress_bar(total, "fitting", args.quiet) or False
+        if bar:
+            bar.set_postfix_str(desc, refresh=False)
+            bar.update(1)
 
-    fit = fit_phenotypes
+    options = dict(method=args.method, tol=args.tol, kinship_scale=args.kinship_scale, cache=cache, progress=progress)
     if args.scheduler:  # blocks of phenotypes on a Dask cluster
-        from functools import partial
-
         from .distributed_fit import cluster_fit
 
-        fit = partial(cluster_fit, args.scheduler, say=lambda message: say(args, message))
-    fits = fit(
-        data,
-        phenotypes,
-        method=args.method,
-        tol=args.tol,
-        kinship_scale=args.kinship_scale,
-        cache=cache,
-        progress=progress,
-    )
-    if bar is not None:
+        table = results_table(cluster_fit(args.scheduler, data, phenotypes, say=lambda message: say(args, message),
+                                          **options))
+    else:  # the table from whole columns: no object per phenotype
+        table = fit_table(data, phenotypes, **options)
+    if bar:
         bar.close()
-    write_csv_atomic(results_table(fits), args.out, force=args.force)
+    write_csv_atomic(table, args.out, force=args.force)
     if args.profile_out:
         import numpy as np
 
-        table = profile_table(
+        profiles = profile_table(
             data,
             phenotypes,
             np.linspace(0.0, 1.0, args.grid),
@@ -102,11 +101,11 @@ def cmd_fit(args) -> int:
             kinship_scale=args.kinship_scale,
             cache=cache,
         )
-        write_csv_atomic(table, args.profile_out, force=args.force)
-    n_boundary = sum(f.boundary for f in fits)
+        write_csv_atomic(profiles, args.profile_out, force=args.force)
+    n_boundary = int(table["boundary"].sum())
     say(
         args,
-        f"fitted {len(fits)} phenotype(s) by {args.method.upper()} in {time.perf_counter() - started:.2f} s "
+        f"fitted {len(table)} phenotype(s) by {args.method.upper()} in {time.perf_counter() - started:.2f} s "
         f"({len(cache)} eigendecomposition(s)); {n_boundary} on a boundary; results in {args.out}",
     )
     return 0
@@ -156,8 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--kinship-scale", default="1", metavar="C|diag|gower",
                      help="fit c*K instead of K, to report h2 on another kinship scale "
                           "(2 = R/qtl2's 2K; diag = mean diagonal 1; gower = Gower-centred); default 1")
-    add_scheduler_argument(fit, "blocks of phenotypes", "the values agree with the in-process fit to the "
-                           "optimiser's tolerance (a whole missingness pattern per task: byte for byte)")
+    add_scheduler_argument(fit, "blocks of phenotypes", "the values are the in-process fit's byte for byte "
+                           "(each task fits whole blocks of 512 phenotypes of a missingness pattern, as the "
+                           "in-process fit does)")
     add_output_flags(fit, force="replace existing output files", quiet="no progress or summary on stderr")
     fit.set_defaults(func=cmd_fit, kinship_or_eigen=True)
 

@@ -6,12 +6,14 @@ each task fits a block of the pattern's phenotypes with the public
 :func:`lmmcore.batch.fit_phenotypes` on the pattern's individuals, and the
 fits come back in order (:func:`lmmcore.distributed.run_tasks`).
 
-A task's fits are those of ``fit_phenotypes`` of the same block in one
-process, byte for byte (same BLAS threads); a whole pattern in one task
-(``block`` at least its number of phenotypes) gives the in-process
-``lmmcore fit`` itself. Smaller blocks agree with it to the optimiser's
-tolerance: the vectorised fit's rounding depends on how many phenotypes are
-fitted together (a matrix-vector product for one, matrix-matrix for more).
+The fit of one pattern is vectorised over blocks of its phenotypes, and
+the rounding of a matrix product depends on its shape, so a value depends on
+the block its phenotype was fitted in. ``fit_phenotypes`` therefore always
+rotates and fits a pattern in consecutive blocks of ``block`` phenotypes
+(:data:`lmmcore.batch.FIT_BLOCK` by default), and every task here fits whole
+such blocks: the results are ``fit_phenotypes(data, block=block)``'s (and
+those of the in-process ``lmmcore fit``) byte for byte, however the blocks
+are spread over tasks and workers (same BLAS threads).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class _FitContext:
     tol: float
     grid: Any
     kinship_scale: float
+    block: int
 
 
 def _fit_block(context: _FitContext, phenotypes) -> list:
@@ -47,7 +50,7 @@ def _fit_block(context: _FitContext, phenotypes) -> list:
     cache = PatternCache(rotations=False)
     cache.add_decomposition(data.kinship, context.eig)
     return fit_phenotypes(data, list(phenotypes.columns), method=context.method, tol=context.tol,
-                          grid=context.grid, kinship_scale=context.kinship_scale, cache=cache)
+                          grid=context.grid, kinship_scale=context.kinship_scale, cache=cache, block=context.block)
 
 
 def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = None, *, method: str = "reml",
@@ -62,8 +65,10 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
     data, phenotypes, method, tol, grid, kinship_scale
         As :func:`lmmcore.batch.fit_phenotypes`.
     block : int, optional
-        Phenotypes per task (default: each pattern's phenotypes split
-        evenly over about twice as many tasks as worker threads).
+        Phenotypes fitted together (default :data:`lmmcore.batch.FIT_BLOCK`,
+        as the in-process fit); each task fits one or more whole blocks of a
+        pattern (about twice as many tasks as worker threads, when a
+        pattern has that many blocks).
     progress : callable, optional
         ``progress(done, total, description)`` after each task.
     cache : PatternCache or dict, optional
@@ -75,7 +80,8 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
     Returns
     -------
     list of FitResult
-        In the order of ``phenotypes``; the in-process fit's values.
+        In the order of ``phenotypes``; those of
+        ``fit_phenotypes(data, phenotypes, block=block)`` byte for byte.
 
     Notes
     -----
@@ -85,7 +91,8 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
     (every one observed), with the kinship scale resolved here on the whole
     kinship (``diag`` and ``gower`` depend on every individual).
     """
-    from .batch import _pheno_label, check_phenotype, kinship_scale_factor, missingness_patterns, pattern_decomposition
+    from .batch import (FIT_BLOCK, _pheno_label, _refuse_repeated, check_phenotype, kinship_scale_factor,
+                        missingness_patterns, pattern_decomposition)
     from .optimize import DEFAULT_GRID, DEFAULT_TOL
     from .selection import check_names
 
@@ -99,6 +106,10 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
         check_names(names, table.columns, _pheno_label(data))
         if not names:
             raise LMMInputError(f"{source}: no phenotype to fit")
+        _refuse_repeated(names, source)
+        fit_block = int(block or FIT_BLOCK)
+        if fit_block < 1:
+            raise ValueError(f"block must be a positive number of phenotypes, not {block}")
         table = table[names]
         for name in names:
             check_phenotype(name, table[name].to_numpy(dtype=float), source)
@@ -108,7 +119,8 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
         plan = []  # (pattern, its blocks of phenotype names)
         for pattern in patterns:
             cols = list(pattern.phenotypes)
-            size = block or max(1, -(-len(cols) // max(1, 2 * threads)))
+            n_blocks = -(-len(cols) // fit_block)
+            size = fit_block * max(1, -(-n_blocks // max(1, 2 * threads)))  # whole blocks per task
             plan.append((pattern, [cols[k:k + size] for k in range(0, len(cols), size)]))
         total = sum(len(blocks) for _, blocks in plan)
         by_name: dict = {}
@@ -121,7 +133,8 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
                           phenotypes=table.iloc[:0, :0],
                           covariates=None if data.covariates is None else data.covariates.loc[obs])
             context = scatter_context(client, _FitContext(sub, eig, method, DEFAULT_TOL if tol is None else tol,
-                                                          DEFAULT_GRID if grid is None else grid, factor), log)
+                                                          DEFAULT_GRID if grid is None else grid, factor,
+                                                          fit_block), log)
             frame = table.loc[obs]
 
             def tick(_i, fits, pattern=pattern):

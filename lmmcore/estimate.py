@@ -28,7 +28,7 @@ from .eigen import RotatedData
 from .constants import SINGULAR_EDGE
 from .errors import LMMInputError, Report, report, reporting
 from .likelihood import h2_identifiable
-from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, maximize_profile
+from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizeResult, ProfileMaxima, profile_maxima
 from .profile_stats import LocalSeries, TraitProfiles, series_near, trait_profiles
 from .wls import WLSSolution, solve_wls_paired
 
@@ -138,8 +138,11 @@ class H2Optimum:
     Attributes
     ----------
     method : str
-    searches : tuple of OptimizeResult
-        The optimiser's answer and story for each phenotype.
+    searches : sequence of OptimizeResult
+        The optimiser's answer and story for each phenotype (from
+        :func:`optimise_h2`: a :class:`~lmmcore.optimize.ProfileMaxima`,
+        which holds them as arrays and builds an ``OptimizeResult`` when
+        one is asked for).
     h2, loglik : ndarray, shape (m,)
         The optimum (the flat profile's optimum even when h2 is not identifiable).
     identifiable : bool
@@ -154,7 +157,7 @@ class H2Optimum:
     """
 
     method: str
-    searches: tuple[OptimizeResult, ...]
+    searches: Sequence[OptimizeResult]
     h2: np.ndarray
     loglik: np.ndarray
     identifiable: bool
@@ -167,13 +170,24 @@ class H2Optimum:
         return self.h2 if self.identifiable else np.full(self.h2.size, np.nan)
 
     @property
+    def grid_h2(self) -> np.ndarray:
+        """The optimiser's grid, shape (k,)."""
+        if isinstance(self.searches, ProfileMaxima):
+            return self.searches.grid_h2
+        return self.searches[0].grid_h2
+
+    @property
     def grid_loglik(self) -> np.ndarray:
         """The profile on the optimiser's grid, shape (k, m)."""
+        if isinstance(self.searches, ProfileMaxima):
+            return self.searches.grid_loglik.copy()
         return np.column_stack([o.grid_loglik for o in self.searches])
 
     @property
     def loglik_h2_zero(self) -> np.ndarray:
         """The profile at h2 = 0 (the grid's first point), shape (m,)."""
+        if isinstance(self.searches, ProfileMaxima):
+            return self.searches.grid_loglik[0].copy()
         return np.array([o.grid_loglik[0] for o in self.searches])
 
 
@@ -236,13 +250,13 @@ def optimise_h2(
             "well; h2 is reported as NaN",
             stacklevel=4,
         )
-    opt = maximize_profile(rot, method, tol=tol, grid=grid, profiles=profiles)
-    h = np.array([o.h2 for o in opt])
-    L = np.array([o.loglik for o in opt])
+    opt = profile_maxima(rot, method, tol=tol, grid=grid, profiles=profiles)
+    h = opt.h2.copy()
+    L = opt.loglik.copy()
     near = None
-    if profiles is not None and opt:
+    if profiles is not None and len(opt):
         margin = max(NEAR_MARGIN, 8.0 * (tol + float(np.max(np.abs(h), initial=0.0)) * 1e-8))
-        near = series_near(profiles, h, np.arange(h.size), opt[0].grid_h2, margin)
+        near = series_near(profiles, h, np.arange(h.size), opt.grid_h2, margin)
         h, L = polish_optimum(profiles, h, L, tol, near)
     if not np.all(np.isfinite(L)):
         j = int(np.flatnonzero(~np.isfinite(L))[0])
@@ -251,7 +265,7 @@ def optimise_h2(
             f"phenotype '{name}': the likelihood is not finite anywhere in [0, 1]; "
             "check the phenotype and the kinship"
         )
-    return H2Optimum(method, tuple(opt), h, L, identifiable, unbounded, near)
+    return H2Optimum(method, opt, h, L, identifiable, unbounded, near)
 
 
 def polish_optimum(profiles: TraitProfiles, h: np.ndarray, loglik: np.ndarray,

@@ -27,7 +27,7 @@ from .estimate import PointEstimate, estimate_rotated
 from .inference import CI_DROP, H2Inference, coefficient_standard_errors, h2_inference
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, OptimizerTrace
 
-__all__ = ["FitResult", "fit_rotated", "fit_lmm", "rescale_h2", "CI_DROP"]
+__all__ = ["FitResult", "fit_rotated", "fit_columns", "fit_lmm", "rescale_h2", "CI_DROP"]
 
 
 @dataclass(frozen=True)
@@ -195,63 +195,145 @@ def fit_rotated(
     ``2 (L(h2) - L(0))`` with p-value ``0.5 P(chi2_1 >= stat)`` (1 when the
     statistic is 0). See :mod:`lmmcore.inference`.
     """
-    method = method.lower()
-    n, p, m = rot.n, rot.p, rot.n_phenotypes
-    names = list(phenotype_names) if phenotype_names is not None else [f"y{j + 1}" for j in range(m)]
-    coefs = tuple(coef_names) if coef_names is not None else tuple(f"x{i + 1}" for i in range(p))
-    est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, statistics=True,
-                           report=report)
-    std, opt = est.standardised, est.optimum
-    inference = h2_inference(std.rot, method, opt.h2, opt.loglik, opt.searches[0].grid_h2,
-                             opt.grid_loglik, opt.identifiable, est.profiles, opt.series)
-    beta_se = std.unscale_se(coefficient_standard_errors(est.solution))
-    shift = std.loglik_shift(method)
-    return [
-        _fit_result(j, names[j], method, n, p, coefs, est, inference, beta_se[j], shift[j], kinship_scale)
-        for j in range(m)
-    ]
+    fitted = _fit_rotated_arrays(rot, method, phenotype_names, coef_names, tol, grid, kinship_scale, report)
+    return [fitted.result(j) for j in range(rot.n_phenotypes)]
+
+
+def fit_columns(
+    rot: RotatedData,
+    method: str = "reml",
+    *,
+    phenotype_names=None,
+    coef_names=None,
+    tol: float = DEFAULT_TOL,
+    grid: int | np.ndarray = DEFAULT_GRID,
+    kinship_scale: float = 1.0,
+    report: Report | None = None,
+) -> dict[str, object]:
+    """The rows of :func:`fit_rotated`'s results as columns, without a :class:`FitResult` per phenotype.
+
+    The same fit as :func:`fit_rotated` (parameters there); the answer is
+    ``{column: values}`` in the order of :meth:`FitResult.to_row`
+    (``phenotype``, ``method``, ... ``beta_*``, ``se_*``, ... ``message``),
+    each an array or list of length m, with the values ``to_row`` gives: a
+    table of many phenotypes is built from whole columns (what ``lmmcore
+    fit`` writes), and neither the objects nor the optimiser's traces are
+    made.
+    """
+    fitted = _fit_rotated_arrays(rot, method, phenotype_names, coef_names, tol, grid, kinship_scale, report)
+    return fitted.columns
 
 
 _NOT_IDENTIFIABLE = "h2 is not identifiable: the kinship acts like a multiple of I on the residuals"
 _UNBOUNDED = "ML likelihood unbounded as h2 -> 1 (covariates fit the kinship's null space); use REML"
 
 
-def _fit_result(j: int, name, method: str, n: int, p: int, coefs: tuple[str, ...], est: PointEstimate,
-                inference: H2Inference, beta_se: np.ndarray, shift: float, kinship_scale: float) -> FitResult:
-    """Phenotype j's :class:`FitResult` from the steps' answers (all back in the phenotype's units)."""
-    opt = est.optimum
-    o = opt.searches[j]
-    h, sigma2 = opt.h2[j], est.sigma2[j]
+@dataclass(frozen=True, eq=False)
+class _FittedArrays:
+    """The answers of every phenotype of one fit: the table's columns and what a :class:`FitResult` adds."""
+
+    columns: dict
+    coef_names: tuple[str, ...]
+    estimate: PointEstimate
+    inference: H2Inference
+    beta_se: np.ndarray
+    shift: np.ndarray
+    kinship_scale: float
+
+    def result(self, j: int) -> FitResult:
+        """Phenotype j's :class:`FitResult` (its row of :attr:`columns`, the trace and the grid)."""
+        col = self.columns
+        est = self.estimate
+        maxima = est.optimum.searches
+        trace = maxima.traces[j]
+        shift = self.shift[j]
+        return FitResult(
+            phenotype=col["phenotype"][j],
+            method=col["method"][j],
+            n=int(col["n"][j]),
+            p=int(col["p"][j]),
+            h2=float(col["h2"][j]),
+            h2_se=float(col["h2_se"][j]),
+            h2_se_note=self.inference.h2_se_notes[j],
+            h2_ci_low=float(col["h2_ci_low"][j]),
+            h2_ci_high=float(col["h2_ci_high"][j]),
+            sigma2=float(col["sigma2"][j]),
+            sigma2_g=float(col["sigma2_g"][j]),
+            sigma2_e=float(col["sigma2_e"][j]),
+            coef_names=self.coef_names,
+            beta=est.beta[j],
+            beta_se=self.beta_se[j],
+            loglik=float(col["loglik"][j]),
+            loglik_h2_zero=float(col["loglik_h2_zero"][j]),
+            lrt_h2_zero=float(col["lrt_h2_zero"][j]),
+            p_h2_zero=float(col["p_h2_zero"][j]),
+            boundary=bool(col["boundary"][j]),
+            converged=bool(col["converged"][j]),
+            message=col["message"][j],
+            n_evals=int(col["n_evals"][j]),
+            trace=replace(trace, loglik=trace.loglik + shift),
+            profile_h2=maxima.grid_h2,
+            profile_loglik=maxima.grid_loglik[:, j] + shift,
+            kinship_scale=self.kinship_scale,
+        )
+
+
+def _fit_rotated_arrays(rot: RotatedData, method: str, phenotype_names, coef_names, tol: float,
+                        grid: int | np.ndarray, kinship_scale: float, report: Report | None) -> _FittedArrays:
+    """The steps of :func:`fit_rotated` for all phenotypes at once; every answer an array over them."""
+    method = method.lower()
+    n, p, m = rot.n, rot.p, rot.n_phenotypes
+    names = list(phenotype_names) if phenotype_names is not None else [f"y{j + 1}" for j in range(m)]
+    coefs = tuple(coef_names) if coef_names is not None else tuple(f"x{i + 1}" for i in range(p))
+    if len(names) != m or len(coefs) != p:
+        raise ValueError(f"{len(names)} phenotype name(s) and {len(coefs)} coefficient name(s) for "
+                         f"{m} phenotype(s) and {p} coefficient(s); give one name each")
+    est = estimate_rotated(rot, method, phenotype_names=names, tol=tol, grid=grid, statistics=True,
+                           report=report)
+    std, opt = est.standardised, est.optimum
+    maxima = opt.searches  # a ProfileMaxima: the optimiser's answers as arrays
+    inference = h2_inference(std.rot, method, opt.h2, opt.loglik, maxima.grid_h2, maxima.grid_loglik,
+                             opt.identifiable, est.profiles, opt.series)
+    beta_se = std.unscale_se(coefficient_standard_errors(est.solution))
+    shift = std.loglik_shift(method)
+    h, sigma2 = opt.h2, est.sigma2
     identifiable = opt.identifiable
-    return FitResult(
-        phenotype=str(name),
-        method=method,
-        n=n,
-        p=p,
-        h2=float(h) if identifiable else float("nan"),
-        h2_se=float(inference.h2_se[j]),
-        h2_se_note=inference.h2_se_notes[j],
-        h2_ci_low=float(inference.ci_low[j]),
-        h2_ci_high=float(inference.ci_high[j]),
-        sigma2=float(sigma2),
-        sigma2_g=float(h * sigma2) if identifiable else float("nan"),
-        sigma2_e=float((1.0 - h) * sigma2) if identifiable else float("nan"),
-        coef_names=coefs,
-        beta=est.beta[j],
-        beta_se=beta_se,
-        loglik=float(opt.loglik[j] + shift),
-        loglik_h2_zero=float(o.grid_loglik[0] + shift),
-        lrt_h2_zero=float(inference.lrt[j]),
-        p_h2_zero=float(inference.p_value[j]),
-        boundary=o.boundary,
-        converged=o.converged and not opt.unbounded,
-        message=_NOT_IDENTIFIABLE if not identifiable else (_UNBOUNDED if opt.unbounded else o.message),
-        n_evals=o.n_evals,
-        trace=replace(o.trace, loglik=o.trace.loglik + shift),
-        profile_h2=o.grid_h2,
-        profile_loglik=o.grid_loglik + shift,
-        kinship_scale=float(kinship_scale),
+    unknown = np.full(m, np.nan)
+    if not identifiable:
+        messages = [_NOT_IDENTIFIABLE] * m
+    elif opt.unbounded:
+        messages = [_UNBOUNDED] * m
+    else:
+        messages = [maxima.message(j) for j in range(m)]
+    columns: dict[str, object] = {
+        "phenotype": [str(name) for name in names],
+        "method": [method] * m,
+        "n": np.full(m, n, dtype=np.int64),
+        "p": np.full(m, p, dtype=np.int64),
+        "h2": h.copy() if identifiable else unknown,
+        "h2_se": inference.h2_se,
+        "h2_ci_low": inference.ci_low,
+        "h2_ci_high": inference.ci_high,
+        "sigma2": sigma2,
+        "sigma2_g": h * sigma2 if identifiable else unknown,
+        "sigma2_e": (1.0 - h) * sigma2 if identifiable else unknown,
+        "loglik": opt.loglik + shift,
+        "lrt_h2_zero": inference.lrt,
+        "p_h2_zero": inference.p_value,
+        "boundary": maxima.boundary,
+    }
+    for a, name in enumerate(coefs):
+        columns[f"beta_{name}"] = est.beta[:, a]
+    for a, name in enumerate(coefs):
+        columns[f"se_{name}"] = beta_se[:, a]
+    columns.update(
+        converged=maxima.converged & (not opt.unbounded),
+        loglik_h2_zero=maxima.grid_loglik[0] + shift,
+        kinship_scale=np.full(m, float(kinship_scale)),
+        n_evals=maxima.n_evals,
+        message=messages,
     )
+    return _FittedArrays(columns, coefs, est, inference, beta_se, shift, float(kinship_scale))
 
 
 def fit_lmm(

@@ -113,18 +113,18 @@ def h2_standard_error(rot: RotatedData, h: np.ndarray, method: str,
     pts = np.concatenate([centre - step, centre, centre + step])
     vals = _profile_values(rot, method, profiles)(pts, np.tile(cols, 3)).reshape(3, m)
     second = (vals[0] - 2.0 * vals[1] + vals[2]) / step**2
+    curved = ~boundary & np.isfinite(second) & (second < 0)
     se = np.full(m, np.nan)
+    se[curved] = 1.0 / np.sqrt(-second[curved])
     notes = [""] * m
-    for j in range(m):
+    for j in np.flatnonzero(~curved):  # only the phenotypes without an SE get a sentence
         if boundary[j]:
             notes[j] = (
                 f"h2 is on the boundary ({h[j]:g}): the curvature there does not give a "
                 "standard error; use the profile-likelihood interval"
             )
-        elif not np.isfinite(second[j]) or second[j] >= 0:
-            notes[j] = "the profile log-likelihood is not curved downwards at the optimum"
         else:
-            se[j] = 1.0 / np.sqrt(-second[j])
+            notes[j] = "the profile log-likelihood is not curved downwards at the optimum"
     return se, notes
 
 

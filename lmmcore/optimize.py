@@ -20,7 +20,9 @@ the bracket and the kind of step, so that the dashboard can replay the search.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
@@ -43,6 +45,8 @@ __all__ = [
     "best_by_lane",
     "search_brackets",
     "maximize_profile",
+    "profile_maxima",
+    "ProfileMaxima",
     "default_grid",
     "DEFAULT_TOL",
     "DEFAULT_GRID",
@@ -444,6 +448,73 @@ def search_brackets(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class ProfileMaxima(Sequence):
+    """The maxima of many phenotypes' profiles, as arrays (one entry per phenotype).
+
+    A sequence of :class:`OptimizeResult` (``maxima[j]`` is phenotype j's,
+    built when asked; the traces of all phenotypes are assembled on first
+    use), so that a caller that needs only the numbers (the fit's table)
+    builds no object per phenotype.
+
+    Attributes
+    ----------
+    grid_h2 : ndarray, shape (K,)
+    grid_loglik : ndarray, shape (K, m)
+        The profile on the grid, one column per phenotype.
+    h2, loglik : ndarray, shape (m,)
+    boundary, converged : ndarray of bool, shape (m,)
+        As in :class:`OptimizeResult`.
+    n_evals, n_searches : ndarray of int, shape (m,)
+    search : BracketSearch
+        The Brent searches (lanes sorted by phenotype), for the traces.
+    """
+
+    grid_h2: np.ndarray
+    grid_loglik: np.ndarray
+    h2: np.ndarray
+    loglik: np.ndarray
+    boundary: np.ndarray
+    converged: np.ndarray
+    n_evals: np.ndarray
+    n_searches: np.ndarray
+    search: BracketSearch
+
+    def __len__(self) -> int:
+        return int(self.h2.size)
+
+    def __getitem__(self, j):
+        if isinstance(j, slice):
+            return [self[i] for i in range(*j.indices(len(self)))]
+        j = range(len(self))[j]  # negative indices; IndexError out of range
+        return OptimizeResult(
+            h2=float(self.h2[j]),
+            loglik=float(self.loglik[j]),
+            boundary=bool(self.boundary[j]),
+            converged=bool(self.converged[j]),
+            message=self.message(j),
+            n_evals=int(self.n_evals[j]),
+            n_searches=int(self.n_searches[j]),
+            trace=self.traces[j],
+            grid_h2=self.grid_h2,
+            grid_loglik=self.grid_loglik[:, j].copy(),
+        )
+
+    def message(self, j: int) -> str:
+        """Phenotype j's :attr:`OptimizeResult.message`."""
+        if not self.converged[j]:
+            return "a Brent search did not reach the tolerance within the iteration limit"
+        if self.boundary[j]:
+            return f"the maximum is on the boundary h2 = {self.h2[j]:g}"
+        return "converged"
+
+    @cached_property
+    def traces(self) -> list[OptimizerTrace]:
+        """Every phenotype's :class:`OptimizerTrace` (:func:`lmmcore.search_trace.search_traces`)."""
+        s = self.search
+        return search_traces(self.grid_h2, self.grid_loglik, s.lane, s.low, s.high, s.x0, s.f0, s.brent)
+
+
 def best_by_lane(lane: np.ndarray, x: np.ndarray, fx: np.ndarray, n_lanes: int):
     """The best ``(x, fx)`` of every lane over its searches (NaN and -inf for a lane without one).
 
@@ -457,7 +528,7 @@ def best_by_lane(lane: np.ndarray, x: np.ndarray, fx: np.ndarray, n_lanes: int):
     return best_x, best_f
 
 
-def maximize_profile(
+def profile_maxima(
     rot: RotatedData,
     method: str = "reml",
     *,
@@ -465,8 +536,8 @@ def maximize_profile(
     grid: int | np.ndarray = DEFAULT_GRID,
     maxiter: int = 100,
     profiles: "TraitProfiles | None" = None,
-) -> list[OptimizeResult]:
-    """Maximise the profile log-likelihood of every phenotype over h2 in [0, 1].
+) -> ProfileMaxima:
+    """Maximise the profile log-likelihood of every phenotype over h2 in [0, 1], answers as arrays.
 
     Parameters
     ----------
@@ -489,8 +560,9 @@ def maximize_profile(
 
     Returns
     -------
-    list of OptimizeResult
-        One per phenotype column of ``rot.y``.
+    ProfileMaxima
+        The answers of all phenotype columns of ``rot.y`` as arrays; as a
+        sequence, one :class:`OptimizeResult` per phenotype.
 
     Notes
     -----
@@ -522,7 +594,7 @@ def maximize_profile(
         return profile_loglik_paired(rot, h, pheno[lanes], method)
 
     search = search_brackets(func, g, grid_ll, pheno, kk, tol=tol, maxiter=maxiter)
-    lanes, low, high, x0, f0, at_end = search.brent, search.low, search.high, search.x0, search.f0, search.at_end
+    lanes, at_end = search.brent, search.at_end
 
     # choose, per phenotype, the best of: Brent optima, the boundaries
     best_h = np.where(grid_ll[0] >= grid_ll[-1], 0.0, 1.0)
@@ -536,33 +608,32 @@ def maximize_profile(
     best_h = np.where(use_interior, interior_h, best_h)
     best_f = np.where(use_interior, interior_f, best_f)
 
-    results = []
-    n_iter_total = lanes.n_iter
-    starts = np.searchsorted(pheno, np.arange(m + 1))  # lanes are sorted by phenotype
-    traces = search_traces(g, grid_ll, pheno, low, high, x0, f0, lanes)
-    for j in range(m):
-        mine = np.arange(starts[j], starts[j + 1])
-        trace = traces[j]
-        conv = bool(np.all(lanes.converged[mine]))
-        boundary = bool(best_h[j] in (0.0, 1.0))
-        if not conv:
-            msg = "a Brent search did not reach the tolerance within the iteration limit"
-        elif boundary:
-            msg = f"the maximum is on the boundary h2 = {best_h[j]:g}"
-        else:
-            msg = "converged"
-        results.append(
-            OptimizeResult(
-                h2=float(best_h[j]),
-                loglik=float(best_f[j]),
-                boundary=boundary,
-                converged=conv,
-                message=msg,
-                n_evals=int(g.size + np.sum(at_end[mine]) + np.sum(n_iter_total[mine])),
-                n_searches=int(mine.size),
-                trace=trace,
-                grid_h2=g,
-                grid_loglik=grid_ll[:, j].copy(),
-            )
-        )
-    return results
+    n_iter = np.bincount(pheno, weights=lanes.n_iter, minlength=m) + np.bincount(pheno, weights=at_end, minlength=m)
+    return ProfileMaxima(
+        grid_h2=g,
+        grid_loglik=grid_ll,
+        h2=best_h,
+        loglik=best_f,
+        boundary=(best_h == 0.0) | (best_h == 1.0),
+        converged=np.bincount(pheno[~lanes.converged], minlength=m) == 0,
+        n_evals=g.size + n_iter.astype(np.int64),
+        n_searches=np.bincount(pheno, minlength=m),
+        search=search,
+    )
+
+
+def maximize_profile(
+    rot: RotatedData,
+    method: str = "reml",
+    *,
+    tol: float = DEFAULT_TOL,
+    grid: int | np.ndarray = DEFAULT_GRID,
+    maxiter: int = 100,
+    profiles: "TraitProfiles | None" = None,
+) -> list[OptimizeResult]:
+    """Maximise the profile log-likelihood of every phenotype over h2 in [0, 1].
+
+    :func:`profile_maxima` (see there for the parameters and the method),
+    one :class:`OptimizeResult` per phenotype column of ``rot.y``.
+    """
+    return list(profile_maxima(rot, method, tol=tol, grid=grid, maxiter=maxiter, profiles=profiles))
