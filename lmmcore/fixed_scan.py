@@ -25,6 +25,7 @@ which are matrix products over the whole chunk plus batched q x q solves
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import special
@@ -45,17 +46,29 @@ class FixedScan:
 
     Attributes
     ----------
-    lod, p_value : ndarray, shape (m, P)
+    lod : ndarray, shape (m, P)
         NaN for a marker with no column left (see :mod:`lmmcore.markers`).
     beta, se : ndarray, shape (m, P, q), or None
         Effects on the genotype columns and their standard errors (None when
         not asked for).
+    df : ndarray of int, shape (m,)
+        Degrees of freedom of each marker's test (its columns left).
+    p_value : ndarray, shape (m, P)
+        ``P(chi2_df >= 2 ln(10) LOD)``, NaN with the LOD; computed when first
+        read (a summary of the LODs never needs it).
     """
 
     lod: np.ndarray
-    p_value: np.ndarray
     beta: np.ndarray | None
     se: np.ndarray | None
+    df: np.ndarray
+
+    @cached_property
+    def p_value(self) -> np.ndarray:
+        rank = self.df[:, None]
+        valid = np.broadcast_to(rank > 0, self.lod.shape)
+        stat = 2.0 * np.log(10.0) * np.nan_to_num(self.lod)
+        return np.where(valid, special.chdtrc(np.maximum(rank, 1), stat), np.nan)
 
 
 def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray, resid: np.ndarray,
@@ -123,12 +136,11 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
-    p_value = np.where(valid, special.chdtrc(np.maximum(rank, 1), 2.0 * np.log(10.0) * np.nan_to_num(lod)), np.nan)
     sigma2 = rss1 / np.maximum(n - p - rank, 1)
     beta, se = to_original_columns(block.T, u, Sinv, sigma2)
     beta = np.where(valid[..., None], beta, np.nan)
     se = np.where(valid[..., None], se, np.nan)
-    return FixedScan(lod=lod, p_value=p_value, beta=beta, se=se)
+    return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
 
 
 
@@ -141,8 +153,7 @@ def _lod_table(block: MarkerBlock, n: int, rss0: np.ndarray, explained: np.ndarr
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
-    p_value = np.where(valid, special.chdtrc(np.maximum(rank, 1), 2.0 * np.log(10.0) * np.nan_to_num(lod)), np.nan)
-    return FixedScan(lod=lod, p_value=p_value, beta=None, se=None)
+    return FixedScan(lod=lod, beta=None, se=None, df=block.rank)
 
 
 def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,

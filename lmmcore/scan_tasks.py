@@ -58,6 +58,7 @@ __all__ = [
     "scan_task",
     "serial_executor",
     "thread_executor",
+    "prefetch",
 ]
 
 
@@ -400,4 +401,57 @@ def thread_executor(workers: int) -> Executor:
             while pending:
                 yield pending.popleft().result()
 
+    run.workers = workers  # the scan cuts groups into at least this many tasks, and prepares the next group
     return run
+
+
+def prefetch(items: Iterator) -> Iterator:
+    """The items of ``items``, each computed on a helper thread while the caller works on the one before.
+
+    One item ahead at most. The helper runs in a copy of the caller's
+    :mod:`contextvars` context (so :func:`lmmcore.errors.report` reaches the
+    caller's receiver); an exception it meets is raised here, at that item;
+    when the caller stops early, the helper stops after its current item.
+    """
+    import contextvars
+    import queue
+    import threading
+
+    out: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        out.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            out.put((done, None))
+        except BaseException as exc:  # handed to the caller
+            out.put((done, exc))
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True,
+                              name="lmmcore-prefetch")
+    thread.start()
+    try:
+        while True:
+            item, exc = out.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let the helper see the stop (it may be waiting to put an item)
+            try:
+                out.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
