@@ -112,7 +112,7 @@ from .scan_tasks import (
     TaskResult,
     make_tasks,
     memory_budget,
-    prefetch,
+    run_ahead,
     scan_task,
     serial_executor,
     task_shape,
@@ -561,7 +561,7 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sin
     workers = int(getattr(options.executor, "workers", 1) or 1)
     groups = _group_contexts(plan, run, clock, options, workers)
     if workers > 1:  # the next group's kinship, decomposition and null fit while this group's tasks run
-        groups = prefetch(groups)
+        groups = run_ahead(groups)
     for context, tasks, description in groups:
         for result in options.executor(scan_task, context, plan.inputs.genotypes, tasks):
             _accept(run, result, progress, clock, description)
