@@ -446,6 +446,11 @@ class _Plan:
     has_missing: bool
 
     @property
+    def name_index(self) -> dict[str, int]:
+        """Each scanned phenotype's column among ``inputs.names``."""
+        return {name: j for j, name in enumerate(self.inputs.names)}
+
+    @property
     def total(self) -> int:
         """Marker scans to do (markers x sets of individuals x (1 + n_perm))."""
         return sum(len(idx) for _, idx in self.groups) * len(self.patterns) * (1 + self.inputs.n_perm)
@@ -616,7 +621,7 @@ def _scan_group(plan: _Plan, run: _Run, clock: _Clock, label: str, marker_idx: n
     rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
     del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
     context = GroupContext(
-        label=label, phenotypes=cols, target=tuple(inputs.names.index(c) for c in cols),
+        label=label, phenotypes=cols, target=tuple(plan.name_index[c] for c in cols),
         rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
         check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
         perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)

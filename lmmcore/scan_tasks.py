@@ -232,8 +232,10 @@ def task_bytes(m: int, P: int, n: int, p: int, q: int, refit: bool = False) -> i
       ``cov`` (q x q), ``c``, ``u``, effects and SEs (q), LOD, p-value,
       RSS), plus ``2 q + 11`` with ``refit`` (its output);
     * per marker, ``5 n q`` (the gathered, imputed, rotated and whitened
-      columns), plus ``n q (q + 1) / 2`` with ``refit`` (the exact scan's
-      cached products of column pairs);
+      columns) and ``n q (q + 1) / 2`` (the products of column pairs of the
+      LOD-only kernel, :func:`lmmcore.fixed_scan.lod_statistic`, at most a
+      tile of markers at a time), plus ``n q (q + 1) / 2`` with ``refit``
+      (the exact scan's cached products of column pairs);
     * per trait, ``(p + 3) n`` (weights, weighted residuals, weighted covariates).
 
     Never a T x m x k array: a task holds its own block only. The group's
@@ -241,7 +243,8 @@ def task_bytes(m: int, P: int, n: int, p: int, q: int, refit: bool = False) -> i
     the sink's output come on top.
     """
     per_pair = 8 * q * q + 3 * p * q + 13 * q + 18 + ((2 * q + 11) if refit else 0)
-    per_marker = 5 * n * q + ((n * q * (q + 1)) // 2 if refit else 0)
+    pairs = (n * q * (q + 1)) // 2
+    per_marker = 5 * n * q + pairs + (pairs if refit else 0)
     per_trait = (p + 3) * n
     return 8 * (m * P * per_pair + m * per_marker + P * per_trait)
 
