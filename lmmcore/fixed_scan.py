@@ -214,7 +214,6 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
     rss0 = np.einsum("nt,nt->t", WR, resid) - np.einsum("it,it->t", v, v)
     rhs[:, 1:] *= W[:, None, :]
     rhs = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (1 + p, n, P)
-    Gq = np.ascontiguousarray(G.transpose(2, 1, 0))  # (q, m, n): column a of marker j in row (a, j)
     explained = np.empty((m, P))
     # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P
     step = int(max(1, min(m, PAIR_BLOCK_VALUES // (K * n + (K + (1 + p) * q) * P))))
@@ -224,7 +223,7 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
         s1 = min(m, s0 + step)
         b = s1 - s0
         views = [w[: b * int(np.prod(sh))].reshape(sh[:-1] + (b, sh[-1])) for w, sh in zip(work, shapes)]
-        _tile_statistic(Gq[:, s0:s1], pad[s0:s1], W, rhs, v, *views, explained[s0:s1])
+        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views, explained[s0:s1])
     return rss0, explained
 
 
@@ -232,7 +231,7 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
                     pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray) -> None:
     """:func:`lod_statistic` for a tile of b markers, into ``out`` (b, P); ``pairs``, ``cols``, ``S``, ``CE`` are work space.
 
-    ``Gq`` (q, b, n) holds the tile's columns, ``rhs`` = ``[W r, W X^]``
+    ``Gq`` (q, b, n) holds the tile's columns (a view of ``G``, copied into ``cols``), ``rhs`` = ``[W r, W X^]``
     (1 + p, n, P) and ``v = X^' W r`` (p, P). ``S`` (q (q + 1) / 2, b, P)
     holds S's lower triangle column by column (column k: entries
     (k..q-1, k)) and is overwritten by the Cholesky factor; ``CE``
