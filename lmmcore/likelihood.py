@@ -71,7 +71,7 @@ LOG_2PI = float(np.log(2.0 * np.pi))
 
 #: Absolute tolerance on h of :func:`slope_root` (a root of the profile's slope, i.e. the
 #: optimum; the fixed-h2 LOD moves by about 1e-13 when h2 moves by this much).
-ROOT_XTOL = 1e-14
+ROOT_XTOL = 1e-13
 
 
 def _logdet_V(h2: np.ndarray, d: np.ndarray) -> np.ndarray:
@@ -376,7 +376,8 @@ def _lmmlite_offset(n: int, p: int, method: str) -> float:
     return 0.5 * n * np.log(n - p) - 0.5 * (n - p) * (LOG_2PI + 1.0)
 
 
-def slope_root(slope, lo, hi, f_lo, f_hi, xtol: float = ROOT_XTOL, maxiter: int = 100) -> np.ndarray:
+def slope_root(slope, lo, hi, f_lo, f_hi, xtol: float = ROOT_XTOL, maxiter: int = 100,
+               x0: np.ndarray | None = None) -> np.ndarray:
     """The root of a decreasing slope in each bracket, all lanes at once (Illinois' regula falsi).
 
     Parameters
@@ -388,12 +389,17 @@ def slope_root(slope, lo, hi, f_lo, f_hi, xtol: float = ROOT_XTOL, maxiter: int 
     xtol : float
         Absolute tolerance: a bracket narrower than ``xtol + 8 eps |h|`` is done.
     maxiter : int
+    x0 : ndarray, optional
+        A first guess of each root (e.g. by interpolation): the first step
+        evaluates there instead of the regula falsi point (a guess outside
+        the bracket, or NaN, is ignored).
 
     Returns
     -------
     ndarray, shape (L,)
-        Each lane's root: the midpoint of the final bracket, or a point where
-        the slope is exactly 0.
+        Each lane's root: the midpoint of a final bracket narrower than the
+        tolerance, the last point of a regula falsi step shorter than it, or
+        a point where the slope is exactly 0.
 
     Notes
     -----
@@ -409,49 +415,55 @@ def slope_root(slope, lo, hi, f_lo, f_hi, xtol: float = ROOT_XTOL, maxiter: int 
     brought next to it and the bracket closes. A NaN slope counts as
     negative (the upper end moves), as in bisection.
     """
-    lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
-    f_lo, f_hi = np.array(f_lo, dtype=float), np.array(f_hi, dtype=float)
-    L = lo.size
+    L = np.size(lo)
+    st = dict(act=np.arange(L), lo=np.array(lo, dtype=float), hi=np.array(hi, dtype=float),
+              f_lo=np.array(f_lo, dtype=float), f_hi=np.array(f_hi, dtype=float),
+              kept=np.zeros(L, dtype=np.int8),  # +1: the upper end was kept last time, -1: the lower end
+              before=np.full(L, np.inf), last=np.full(L, np.inf),  # the bracket's width two and one steps ago
+              x_last=np.full(L, np.nan),  # the point evaluated last
+              guess=np.full(L, np.nan) if x0 is None else np.array(x0, dtype=float))
     out = np.full(L, np.nan)
-    act = np.arange(L)
-    kept = np.zeros(L, dtype=np.int8)  # +1: the upper end was kept last time, -1: the lower end
-    width_before = np.full(L, np.inf)  # the width two steps ago
-    width_last = np.full(L, np.inf)
     eps = np.finfo(float).eps
+
+    def finish(mask, value):
+        out[st["act"][mask]] = value[mask]
+        for key in st:
+            st[key] = st[key][~mask]
+
     for _ in range(maxiter):
+        lo, hi = st["lo"], st["hi"]
+        tiny = 4.0 * eps * np.maximum(np.abs(lo), np.abs(hi)) + 0.5 * xtol
+        mid = 0.5 * (lo + hi)
+        finish((hi - lo <= 2.0 * tiny) | (mid <= lo) | (mid >= hi), mid)
+        if st["act"].size == 0:
+            return out
+        lo, hi, f_lo, f_hi = st["lo"], st["hi"], st["f_lo"], st["f_hi"]
         width = hi - lo
         mid = 0.5 * (lo + hi)
         tiny = 4.0 * eps * np.maximum(np.abs(lo), np.abs(hi)) + 0.5 * xtol
-        done = (width <= 2.0 * tiny) | (mid <= lo) | (mid >= hi)
-        if np.any(done):
-            out[act[done]] = mid[done]
-            keep = ~done
-            act, lo, hi, f_lo, f_hi, kept, width, width_before, width_last, tiny = (
-                a[keep] for a in (act, lo, hi, f_lo, f_hi, kept, width, width_before, width_last, tiny))
-            mid = 0.5 * (lo + hi)
-        if act.size == 0:
-            return out
         with np.errstate(divide="ignore", invalid="ignore"):
             x = lo - f_lo * (width / (f_hi - f_lo))
-        bisect = ~((x >= lo) & (x <= hi)) | (width > 0.5 * width_before)
+        guess = st["guess"]
+        x = np.where((guess > lo) & (guess < hi), guess, x)  # the caller's guess, first step only
+        st["guess"] = np.full(x.size, np.nan)
+        bisect = ~((x >= lo) & (x <= hi)) | (width > 0.5 * st["before"])
         x = np.where(bisect, mid, x)
         x = np.clip(x, lo + tiny, hi - tiny)  # next to an end: step a few numbers past it (zeroin's rule)
         with np.errstate(divide="ignore", invalid="ignore"):
-            fx = slope(x, act)
-        zero = fx == 0.0
-        if np.any(zero):
-            out[act[zero]] = x[zero]
-            keep = ~zero
-            act, lo, hi, f_lo, f_hi, kept, x, fx, bisect, width, width_last = (
-                a[keep] for a in (act, lo, hi, f_lo, f_hi, kept, x, fx, bisect, width, width_last))
+            fx = slope(x, st["act"])
+        # an exact zero, or a regula falsi step below the tolerance (superlinear: the step bounds the error)
+        converged = (fx == 0.0) | (~bisect & (np.abs(x - st["x_last"]) <= tiny))
         up = fx > 0.0  # the root lies above x: x becomes the lower end, the upper end is kept
-        f_hi = np.where(up & (kept == 1) & ~bisect, 0.5 * f_hi, f_hi)
-        f_lo = np.where(~up & (kept == -1) & ~bisect, 0.5 * f_lo, f_lo)
-        lo, f_lo = np.where(up, x, lo), np.where(up, fx, f_lo)
-        hi, f_hi = np.where(up, hi, x), np.where(up, f_hi, fx)
-        kept = np.where(up, 1, -1).astype(np.int8)
-        width_before, width_last = width_last, width
-    out[act] = 0.5 * (lo + hi)
+        kept = st["kept"]
+        st["f_hi"] = np.where(up & (kept == 1) & ~bisect, 0.5 * f_hi, f_hi)
+        st["f_lo"] = np.where(~up & (kept == -1) & ~bisect, 0.5 * f_lo, f_lo)
+        st["lo"], st["f_lo"] = np.where(up, x, lo), np.where(up, fx, st["f_lo"])
+        st["hi"], st["f_hi"] = np.where(up, hi, x), np.where(up, st["f_hi"], fx)
+        st["kept"] = np.where(up, 1, -1).astype(np.int8)
+        st["before"], st["last"] = st["last"], width
+        st["x_last"] = x
+        finish(converged, x)
+    out[st["act"]] = 0.5 * (st["lo"] + st["hi"])
     return out
 
 

@@ -18,8 +18,9 @@ and boundary rule:
    the slope at ``g_k`` says which half holds the maximum, and where the
    slope changes sign across that half the maximum is the root of the slope,
    found to rounding by :func:`lmmcore.likelihood.slope_root` (regula falsi
-   with the Illinois rule: about 8 slope evaluations per bracket, each
-   O(n) from the sufficient statistics);
+   with the Illinois rule, started at the inverse quadratic interpolation of
+   the three slopes of the bracket: about 6 slope evaluations per bracket,
+   each O(n) from the sufficient statistics);
 3. brackets that show no such sign change (an end of the grid with h2 = 1
    not defined, or a profile with more than one turn inside one grid
    interval) get the fit's own search there, Brent's method
@@ -156,7 +157,9 @@ def _bracket_maxima(prof, g: np.ndarray, values: np.ndarray, lane: np.ndarray, k
     root &= ~flat
     if np.any(root):
         r = np.flatnonzero(root)
-        h = slope_root(lambda hh, idx: prof.slopes(hh, lane[r[idx]]), g[a_k[r]], g[b_k[r]], f_a[r], f_b[r])
+        guess = _inverse_quadratic(g[lo_k[r]], g[k[r]], g[hi_k[r]], s_lo[r], s_k[r], s_hi[r])
+        h = slope_root(lambda hh, idx: prof.slopes(hh, lane[r[idx]]), g[a_k[r]], g[b_k[r]], f_a[r], f_b[r],
+                       x0=guess)
         f = prof.values(h, lane[r])
         better = f > fx[r]
         x[r[better]], fx[r[better]] = h[better], f[better]
@@ -173,3 +176,15 @@ def _bracket_maxima(prof, g: np.ndarray, values: np.ndarray, lane: np.ndarray, k
         better = f > fx[rest]
         x[rest[better]], fx[rest[better]] = h[better], f[better]
     return x, fx
+
+
+def _inverse_quadratic(x1, x2, x3, f1, f2, f3):
+    """The root of the slope by inverse quadratic interpolation through three points (NaN where undefined).
+
+    ``x = sum_i x_i prod_{j != i} f_j / (f_j - f_i)``: the step of Brent's
+    zeroin; exact when h is a quadratic function of the slope.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        x = (x1 * f2 * f3 / ((f1 - f2) * (f1 - f3)) + x2 * f1 * f3 / ((f2 - f1) * (f2 - f3))
+             + x3 * f1 * f2 / ((f3 - f1) * (f3 - f2)))
+    return np.where(np.isfinite(x), x, np.nan)

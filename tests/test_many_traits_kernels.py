@@ -26,7 +26,7 @@ from lmmcore import decompose_kinship, rotate
 from lmmcore.errors import LMMInputError, reporting
 from lmmcore.estimate import optimise_h2, standardise
 from lmmcore.fixed_scan import lod_statistic
-from lmmcore.likelihood import profile_slopes, slope_root
+from lmmcore.likelihood import ROOT_XTOL, profile_slopes, slope_root
 from lmmcore.null_search import null_h2
 from lmmcore.profile_stats import inverse_cholesky
 from lmmcore.scan_tasks import run_ahead
@@ -114,12 +114,14 @@ def test_slope_root_finds_known_roots_to_rounding_in_few_steps():
     calls = []
     got = slope_root(lambda h, lanes: (calls.append(lanes.size), f(h, lanes))[1], lo, hi, f(lo, np.arange(L)),
                      f(hi, np.arange(L)))
-    np.testing.assert_allclose(got, root, rtol=0, atol=2e-14)
+    np.testing.assert_allclose(got, root, rtol=0, atol=ROOT_XTOL)
     assert len(calls) <= 30 and sum(calls) <= 12 * L  # superlinear: bisection needs ~45 steps per lane
+    fine = slope_root(f, lo, hi, f(lo, np.arange(L)), f(hi, np.arange(L)), xtol=0.0)
+    np.testing.assert_allclose(fine, root, rtol=0, atol=1e-15)  # to rounding
     # against scipy's brentq on one lane
     j = int(np.flatnonzero(kind == 2)[0])
     assert got[j] == pytest.approx(sopt.brentq(lambda h: f(np.array([h]), np.array([j]))[0], lo[j], hi[j],
-                                               xtol=1e-15), abs=2e-14)
+                                               xtol=1e-15), abs=2 * ROOT_XTOL)
 
 
 def test_slope_root_takes_an_exact_zero_and_survives_nan():
