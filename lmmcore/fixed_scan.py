@@ -30,7 +30,7 @@ from functools import cached_property
 import numpy as np
 from scipy import special
 
-from .markers import MarkerBlock, pad_identity, to_original_columns, weighted_gram
+from .markers import MarkerBlock
 from .wls import weights
 
 __all__ = ["FixedScan", "fixed_scan", "lod_statistic", "PAIR_BLOCK_VALUES"]
@@ -87,11 +87,9 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     resid : ndarray, shape (n, P)
         Rotated null residuals ``y* - X* b`` (any b: X is projected out again).
     effects : bool
-        Also the effects and their standard errors. Without them the LOD
-        comes from the Cholesky factor ``S_j = L L'``, built entry by entry
-        across all markers and phenotypes at once (``c' S^{-1} c = |L^{-1} c|^2``,
-        no inverse; equal to the other way to rounding), which is faster
-        for many phenotypes (:func:`_lod_only`).
+        Also the effects and their standard errors (on the same Cholesky
+        factor, by one back and one forward substitution; see
+        :func:`lod_statistic`).
 
     Returns
     -------
@@ -99,45 +97,28 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
 
     Notes
     -----
-    Per chunk, the work across markers and phenotypes is matrix products
-    (BLAS-3): ``G~'WR`` (mq x n times n x P), ``G~'WX*`` (mq x n times
-    n x pP) and ``G~_a' diag(W) G~_b`` for each pair of columns a <= b (m x n
-    times n x P); what is left is O(q^3 + p q^2) per marker and phenotype on
-    q x q matrices, done on whole stacks of them.
+    See :func:`lod_statistic`: per tile of markers, three matrix products
+    across markers and phenotypes (BLAS-3), then O(q^3) per marker and
+    phenotype entry by entry on whole (markers x phenotypes) arrays: the
+    Cholesky factor ``S = L L'``, ``z = L^{-1} c`` (``RSS0 - RSS1 = z'z``)
+    and, with effects, ``u = L^{-T} z`` and ``M = L^{-1} T'``: effects
+    ``T u`` and variances ``sigma2 diag(M'M)``. No inverse is formed.
     """
     G = block.G
     n, m, q = G.shape
     p = X.shape[1]
-    P = h0.size
     W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
     if not effects:
         rss0, explained = lod_statistic(G, block.pad, X, W, resid)
         return _lod_table(block, n, rss0, explained)
-    flat = G.reshape(n, m * q)
-    WR = W * resid
-    A = np.einsum("na,nb,nP->Pab", X, X, W)
-    Ainv = np.linalg.inv(A)
-    Xr = X.T @ WR  # (p, P): X'W r, zero up to rounding
-    rss0 = np.einsum("nP,nP->P", WR, resid) - np.einsum("aP,Pab,bP->P", Xr, Ainv, Xr)
-    c = (flat.T @ WR).reshape(m, q, P).transpose(0, 2, 1)  # (m, P, q)
-    XW = (X[:, :, None] * W[:, None, :]).reshape(n, p * P)
-    B = (flat.T @ XW).reshape(m, q, p, P).transpose(0, 3, 2, 1)  # (m, P, p, q)
-    GWG = weighted_gram(G, W, by_column=True)  # (m, P, q, q)
-    Bt = np.swapaxes(B, -1, -2)
-    S = GWG - Bt @ (Ainv[None] @ B)
-    S = S + pad_identity(block.pad)[:, None]
-    c = c - (Bt @ (Ainv @ Xr.T[:, :, None])[None])[..., 0]
-    c = np.where(block.pad[:, None, :], 0.0, c)
-    Sinv = np.linalg.inv(S)
-    u = (Sinv @ c[..., None])[..., 0]
-    explained = np.einsum("mPq,mPq->mP", c, u)
+    rss0, explained, beta, var = _statistics(G, block.pad, X, W, resid, T=block.T)
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
     lod = 0.5 * n * np.log10(rss0[None, :] / rss1)
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
     sigma2 = rss1 / np.maximum(n - p - rank, 1)
-    beta, se = to_original_columns(block.T, u, Sinv, sigma2)
+    se = np.sqrt(np.maximum(var, 0.0) * sigma2[..., None])
     beta = np.where(valid[..., None], beta, np.nan)
     se = np.where(valid[..., None], se, np.nan)
     return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
@@ -199,6 +180,20 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
     Temporary memory: ``n m q (q + 1) / 2`` values for the products, about
     ``(q (q + 1) / 2 + (1 + p) q) m P`` for the results.
     """
+    rss0, explained, _, _ = _statistics(G, pad, X, W, resid)
+    return rss0, explained
+
+
+def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, resid: np.ndarray,
+                T: np.ndarray | None = None):
+    """:func:`lod_statistic`, and with ``T`` (m, q, q) the effects ``T S^{-1} c`` and ``diag(T S^{-1} T')``.
+
+    Returns ``(rss0, explained, beta, var)``; ``beta`` and ``var`` are (m, P, q)
+    (None without ``T``): the effects on the original columns and their
+    variances over ``sigma2``, by back substitution ``u = L^{-T} z`` and
+    forward substitution ``M = L^{-1} T'`` (``diag(T S^{-1} T') = sum_k M_k^2``)
+    on the same factor, entry by entry.
+    """
     n, m, q = G.shape
     p, P = X.shape[1], W.shape[1]
     K = q * (q + 1) // 2
@@ -215,20 +210,27 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
     rhs[:, 1:] *= W[:, None, :]
     rhs = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (1 + p, n, P)
     explained = np.empty((m, P))
-    # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P
-    step = int(max(1, min(m, PAIR_BLOCK_VALUES // (K * n + (K + (1 + p) * q) * P))))
-    shapes = ((K, n), (q, n), (K, P), (1 + p, q, P))  # the work space, a tile's markers next to last
+    beta = var = None
+    # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P (+ effects)
+    per_marker = K * n + (K + (1 + p) * q + (q * q + q if T is not None else 0)) * P
+    step = int(max(1, min(m, PAIR_BLOCK_VALUES // per_marker)))
+    shapes = [(K, n), (q, n), (K, P), (1 + p, q, P)]  # the work space, a tile's markers next to last
+    if T is not None:
+        shapes += [(q, P), (q, q, P)]
+        beta, var = np.empty((m, P, q)), np.empty((m, P, q))
     work = [np.empty(step * int(np.prod(sh))) for sh in shapes]
     for s0 in range(0, m, step):
         s1 = min(m, s0 + step)
         b = s1 - s0
         views = [w[: b * int(np.prod(sh))].reshape(sh[:-1] + (b, sh[-1])) for w, sh in zip(work, shapes)]
-        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views, explained[s0:s1])
-    return rss0, explained
+        fx = None if T is None else (T[s0:s1], *views[4:], beta[s0:s1], var[s0:s1])
+        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx)
+    return rss0, explained, beta, var
 
 
 def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndarray, v: np.ndarray,
-                    pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray) -> None:
+                    pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray,
+                    effects: tuple | None = None) -> None:
     """:func:`lod_statistic` for a tile of b markers, into ``out`` (b, P); ``pairs``, ``cols``, ``S``, ``CE`` are work space.
 
     ``Gq`` (q, b, n) holds the tile's columns (a view of ``G``, copied into ``cols``), ``rhs`` = ``[W r, W X^]``
@@ -278,3 +280,32 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
             col[1:] *= inv
             c[k + 1:] -= col[1:] * zk
         out += zk * zk
+        if effects is not None:
+            effects[1][k] = inv  # 1 / L_kk
+    if effects is not None:
+        _tile_effects(S, c, off, *effects)
+
+
+def _tile_effects(L: np.ndarray, z: np.ndarray, off: np.ndarray, T: np.ndarray, invdiag: np.ndarray,
+                  M: np.ndarray, beta: np.ndarray, var: np.ndarray) -> None:
+    """Effects and their variances over sigma2 from a tile's Cholesky factor (see :func:`_statistics`).
+
+    ``L`` packed as in :func:`_tile_statistic` (below the diagonal; ``invdiag``
+    holds ``1 / L_kk``), ``z = L^{-1} c`` (q, b, P), ``T`` (b, q, q); ``M``
+    (q, q, b, P) is work space. Writes ``beta`` and ``var``, (b, P, q).
+    """
+    q = z.shape[0]
+    u = z  # back substitution in place: u = L^{-T} z
+    for k in range(q - 1, -1, -1):
+        if k + 1 < q:
+            u[k] -= (L[off[k] + 1:off[k + 1]] * u[k + 1:]).sum(axis=0)
+        u[k] *= invdiag[k]
+    Tt = T.transpose(2, 1, 0)[:, :, :, None]  # (k, a, b, 1): T_ak
+    # forward substitution: row k of M = L^{-1} T' is (T'_k - sum_{j<k} L_kj M_j) / L_kk
+    for k in range(q):
+        Mk = M[k]
+        np.multiply(Tt[k], invdiag[k], out=Mk)
+        for j in range(k):
+            Mk -= M[j] * (L[off[j] + (k - j)] * invdiag[k])
+    np.einsum("kabP,kabP->bPa", M, M, out=var)
+    np.einsum("bak,kbP->bPa", T, u, out=beta)
