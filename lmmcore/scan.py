@@ -620,8 +620,9 @@ def _scan_group(plan: _Plan, run: _Run, clock: _Clock, label: str, marker_idx: n
 
     rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
     del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
+    index = plan.name_index
     context = GroupContext(
-        label=label, phenotypes=cols, target=tuple(plan.name_index[c] for c in cols),
+        label=label, phenotypes=cols, target=tuple(index[c] for c in cols),
         rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
         check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
         perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)
