@@ -25,14 +25,19 @@ which are matrix products over the whole chunk plus batched q x q solves
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy import special
 
-from .markers import MarkerBlock, pad_identity, to_original_columns, weighted_gram
+from .markers import MarkerBlock
 from .wls import weights
 
-__all__ = ["FixedScan", "fixed_scan"]
+__all__ = ["FixedScan", "fixed_scan", "lod_statistic", "PAIR_BLOCK_VALUES"]
+
+#: Values (float64) of the work space of one tile of markers in :func:`lod_statistic` (2 MiB:
+#: the products of a tile stay in cache between the matrix products and the Cholesky factor).
+PAIR_BLOCK_VALUES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,17 +46,29 @@ class FixedScan:
 
     Attributes
     ----------
-    lod, p_value : ndarray, shape (m, P)
+    lod : ndarray, shape (m, P)
         NaN for a marker with no column left (see :mod:`lmmcore.markers`).
     beta, se : ndarray, shape (m, P, q), or None
         Effects on the genotype columns and their standard errors (None when
         not asked for).
+    df : ndarray of int, shape (m,)
+        Degrees of freedom of each marker's test (its columns left).
+    p_value : ndarray, shape (m, P)
+        ``P(chi2_df >= 2 ln(10) LOD)``, NaN with the LOD; computed when first
+        read (a summary of the LODs never needs it).
     """
 
     lod: np.ndarray
-    p_value: np.ndarray
     beta: np.ndarray | None
     se: np.ndarray | None
+    df: np.ndarray
+
+    @cached_property
+    def p_value(self) -> np.ndarray:
+        rank = self.df[:, None]
+        valid = np.broadcast_to(rank > 0, self.lod.shape)
+        stat = 2.0 * np.log(10.0) * np.nan_to_num(self.lod)
+        return np.where(valid, special.chdtrc(np.maximum(rank, 1), stat), np.nan)
 
 
 def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray, resid: np.ndarray,
@@ -70,11 +87,9 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     resid : ndarray, shape (n, P)
         Rotated null residuals ``y* - X* b`` (any b: X is projected out again).
     effects : bool
-        Also the effects and their standard errors. Without them the LOD
-        comes from the Cholesky factor ``S_j = L L'``, built entry by entry
-        across all markers and phenotypes at once (``c' S^{-1} c = |L^{-1} c|^2``,
-        no inverse; equal to the other way to rounding), which is faster
-        for many phenotypes (:func:`_lod_only`).
+        Also the effects and their standard errors (on the same Cholesky
+        factor, by one back and one forward substitution; see
+        :func:`lod_statistic`).
 
     Returns
     -------
@@ -82,98 +97,215 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
 
     Notes
     -----
-    Per chunk, the work across markers and phenotypes is matrix products
-    (BLAS-3): ``G~'WR`` (mq x n times n x P), ``G~'WX*`` (mq x n times
-    n x pP) and ``G~_a' diag(W) G~_b`` for each pair of columns a <= b (m x n
-    times n x P); what is left is O(q^3 + p q^2) per marker and phenotype on
-    q x q matrices, done on whole stacks of them.
+    See :func:`lod_statistic`: per tile of markers, three matrix products
+    across markers and phenotypes (BLAS-3), then O(q^3) per marker and
+    phenotype entry by entry on whole (markers x phenotypes) arrays: the
+    Cholesky factor ``S = L L'``, ``z = L^{-1} c`` (``RSS0 - RSS1 = z'z``)
+    and, with effects, ``u = L^{-T} z`` and ``M = L^{-1} T'``: effects
+    ``T u`` and variances ``sigma2 diag(M'M)``. No inverse is formed.
     """
     G = block.G
     n, m, q = G.shape
     p = X.shape[1]
-    P = h0.size
     W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
-    flat = G.reshape(n, m * q)
-    WR = W * resid
-    A = np.einsum("na,nb,nP->Pab", X, X, W)
-    Ainv = np.linalg.inv(A)
-    Xr = X.T @ WR  # (p, P): X'W r, zero up to rounding
-    rss0 = np.einsum("nP,nP->P", WR, resid) - np.einsum("aP,Pab,bP->P", Xr, Ainv, Xr)
     if not effects:
-        return _lod_only(block, flat, X, W, WR, Ainv, Xr, rss0)
-    c = (flat.T @ WR).reshape(m, q, P).transpose(0, 2, 1)  # (m, P, q)
-    XW = (X[:, :, None] * W[:, None, :]).reshape(n, p * P)
-    B = (flat.T @ XW).reshape(m, q, p, P).transpose(0, 3, 2, 1)  # (m, P, p, q)
-    GWG = weighted_gram(G, W, by_column=True)  # (m, P, q, q)
-    Bt = np.swapaxes(B, -1, -2)
-    S = GWG - Bt @ (Ainv[None] @ B)
-    S = S + pad_identity(block.pad)[:, None]
-    c = c - (Bt @ (Ainv @ Xr.T[:, :, None])[None])[..., 0]
-    c = np.where(block.pad[:, None, :], 0.0, c)
-    Sinv = np.linalg.inv(S)
-    u = (Sinv @ c[..., None])[..., 0]
-    explained = np.einsum("mPq,mPq->mP", c, u)
+        rss0, explained = lod_statistic(G, block.pad, X, W, resid)
+        return _lod_table(block, n, rss0, explained)
+    rss0, explained, beta, var = _statistics(G, block.pad, X, W, resid, T=block.T)
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
     lod = 0.5 * n * np.log10(rss0[None, :] / rss1)
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
-    p_value = np.where(valid, special.chdtrc(np.maximum(rank, 1), 2.0 * np.log(10.0) * np.nan_to_num(lod)), np.nan)
     sigma2 = rss1 / np.maximum(n - p - rank, 1)
-    beta, se = to_original_columns(block.T, u, Sinv, sigma2)
+    se = np.sqrt(np.maximum(var, 0.0) * sigma2[..., None])
     beta = np.where(valid[..., None], beta, np.nan)
     se = np.where(valid[..., None], se, np.nan)
-    return FixedScan(lod=lod, p_value=p_value, beta=beta, se=se)
+    return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
 
 
 
 
-def _lod_only(block: MarkerBlock, flat: np.ndarray, X: np.ndarray, W: np.ndarray, WR: np.ndarray,
-              Ainv: np.ndarray, Xr: np.ndarray, rss0: np.ndarray) -> FixedScan:
-    """LOD and p-value without effects, every q x q quantity held as q(q+1)/2 contiguous (m, P) arrays.
-
-    ``S_ab = G~_a'WG~_b - sum_ij B_ai (A^{-1})_ij B_bj`` and
-    ``c_a = G~_a'Wr - sum_ij B_ai (A^{-1})_ij (X*'Wr)_j`` entry by entry (each
-    ``G~_a'WG~_b`` one m x n times n x P product), then the Cholesky factor
-    of every ``S`` and ``z = L^{-1} c`` entry by entry: ``c'S^{-1}c = z'z``.
-    A pivot that rounding makes non-positive is raised to ``eps`` times the
-    largest diagonal entry.
-    """
-    n, m, q = block.G.shape
-    p, P = X.shape[1], W.shape[1]
-    G = block.G
-    c3 = (flat.T @ WR).reshape(m, q, P)
-    XW = (X[:, :, None] * W[:, None, :]).reshape(n, p * P)
-    B = (flat.T @ XW).reshape(m, q, p, P)
-    AB = np.einsum("Pij,majP->maiP", Ainv, B)  # (A^{-1} B_a) per marker and trait
-    v = np.einsum("Pij,jP->iP", Ainv, Xr)  # (p, P)
-    pad = block.pad
-    c = [np.where(pad[:, a, None], 0.0, c3[:, a, :] - np.einsum("miP,iP->mP", B[:, a], v)) for a in range(q)]
-    S = {}
-    for a in range(q):
-        for b in range(a + 1):
-            val = (G[:, :, a] * G[:, :, b]).T @ W  # (m, P)
-            val -= np.einsum("miP,miP->mP", B[:, a], AB[:, b])
-            if a == b:
-                val += pad[:, a, None]
-            S[a, b] = val
-    floor = np.finfo(float).eps * np.maximum.reduce([S[a, a] for a in range(q)]) + np.finfo(float).tiny
-    L: dict = {}
-    z: list = []
-    explained = np.zeros((m, P))
-    for k in range(q):
-        pivot = S[k, k] - sum((L[k, j] ** 2 for j in range(k)), np.zeros((m, P)))
-        lkk = np.sqrt(np.maximum(pivot, floor))
-        for i in range(k + 1, q):
-            L[i, k] = (S[i, k] - sum((L[i, j] * L[k, j] for j in range(k)), np.zeros((m, P)))) / lkk
-        L[k, k] = lkk
-        zk = (c[k] - sum((L[k, j] * z[j] for j in range(k)), np.zeros((m, P)))) / lkk
-        z.append(zk)
-        explained += zk * zk
+def _lod_table(block: MarkerBlock, n: int, rss0: np.ndarray, explained: np.ndarray) -> FixedScan:
+    """LOD and p-value from ``RSS0`` (P,) and ``c' S^{-1} c`` (m, P)."""
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
-    lod = 0.5 * n * np.log10(rss0[None, :] / rss1)
+    lod = np.log10(rss0[None, :] / rss1)
+    lod *= 0.5 * n
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
-    p_value = np.where(valid, special.chdtrc(np.maximum(rank, 1), 2.0 * np.log(10.0) * np.nan_to_num(lod)), np.nan)
-    return FixedScan(lod=lod, p_value=p_value, beta=None, se=None)
+    return FixedScan(lod=lod, beta=None, se=None, df=block.rank)
+
+
+def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
+                  resid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The null RSS of every trait and ``c_j' S_j^{-1} c_j`` (what marker j explains of it).
+
+    Parameters
+    ----------
+    G : ndarray, shape (n, m, q)
+        Whitened marker columns (zero where ``pad``).
+    pad : ndarray of bool, shape (m, q)
+        Dropped columns (an identity entry on S's diagonal).
+    X : ndarray, shape (n, p)
+        Rotated covariates.
+    W : ndarray, shape (n, P)
+        Each trait's weights ``1 / (h_t d + 1 - h_t)`` (a column per trait).
+    resid : ndarray, shape (n, P)
+        Rotated null residuals r (any b: X* is projected out again).
+
+    Returns
+    -------
+    rss0 : ndarray, shape (P,)
+        ``r'W r - v'v``.
+    explained : ndarray, shape (m, P)
+        ``c' S^{-1} c``, so that ``RSS1 = rss0 - explained``.
+
+    Notes
+    -----
+    With ``A_t = X*'W_t X* = L_t L_t'`` and ``X^_t = X* L_t^{-T}`` (so that
+    ``X^_t' W_t X^_t = I``), ``E_t = X^_t' W_t G~`` and ``v_t = X^_t' W_t r_t``:
+
+        S_ab = G~_a' W_t G~_b - sum_i E_ia E_ib,   c_a = G~_a' W_t r_t - sum_i E_ia v_i,
+
+    the partitioned-regression formulas of the module docstring with
+    ``B' A^{-1} B = E'E``. The work across markers and traits is three
+    matrix products (BLAS-3, the GIL released): the ``q (q + 1) / 2``
+    products ``G~_a * G~_b`` (mq(q+1)/2 x n) times the (n x P) weights,
+    and the columns ``G~`` (mq x n) times ``[W r, W X^]`` (n x (1 + p) P).
+    Then, on whole (m, P) arrays, the q x q Cholesky factor ``S = L L'``
+    column by column (each column's entries updated together) and
+    ``z = L^{-1} c``: ``c' S^{-1} c = z'z``. A pivot that rounding makes
+    non-positive is raised to ``eps`` times the largest diagonal entry.
+    Temporary memory: ``n m q (q + 1) / 2`` values for the products, about
+    ``(q (q + 1) / 2 + (1 + p) q) m P`` for the results.
+    """
+    rss0, explained, _, _ = _statistics(G, pad, X, W, resid)
+    return rss0, explained
+
+
+def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, resid: np.ndarray,
+                T: np.ndarray | None = None):
+    """:func:`lod_statistic`, and with ``T`` (m, q, q) the effects ``T S^{-1} c`` and ``diag(T S^{-1} T')``.
+
+    Returns ``(rss0, explained, beta, var)``; ``beta`` and ``var`` are (m, P, q)
+    (None without ``T``): the effects on the original columns and their
+    variances over ``sigma2``, by back substitution ``u = L^{-T} z`` and
+    forward substitution ``M = L^{-1} T'`` (``diag(T S^{-1} T') = sum_k M_k^2``)
+    on the same factor, entry by entry.
+    """
+    n, m, q = G.shape
+    p, P = X.shape[1], W.shape[1]
+    K = q * (q + 1) // 2
+    WR = W * resid
+    # the covariates whitened in each trait's weights, X^_t = X* L_t^{-T}; the right-hand side [W r, W X^]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+    A = (W.T @ XX).reshape(P, p, p)
+    Linv = np.linalg.inv(np.linalg.cholesky(A))  # (P, p, p)
+    rhs = np.empty((n, 1 + p, P))
+    rhs[:, 0] = WR
+    rhs[:, 1:] = (X @ Linv.reshape(P * p, p).T).reshape(n, P, p).transpose(0, 2, 1)  # X^ (n, p, P)
+    v = np.einsum("nit,nt->it", rhs[:, 1:], WR)  # X^' W r: zero up to rounding at the null fit's h2
+    rss0 = np.einsum("nt,nt->t", WR, resid) - np.einsum("it,it->t", v, v)
+    rhs[:, 1:] *= W[:, None, :]
+    rhs = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (1 + p, n, P)
+    explained = np.empty((m, P))
+    beta = var = None
+    # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P (+ effects)
+    per_marker = K * n + (K + (1 + p) * q + (q * q + q if T is not None else 0)) * P
+    step = int(max(1, min(m, PAIR_BLOCK_VALUES // per_marker)))
+    shapes = [(K, n), (q, n), (K, P), (1 + p, q, P)]  # the work space, a tile's markers next to last
+    if T is not None:
+        shapes += [(q, P), (q, q, P)]
+        beta, var = np.empty((m, P, q)), np.empty((m, P, q))
+    work = [np.empty(step * int(np.prod(sh))) for sh in shapes]
+    for s0 in range(0, m, step):
+        s1 = min(m, s0 + step)
+        b = s1 - s0
+        views = [w[: b * int(np.prod(sh))].reshape(sh[:-1] + (b, sh[-1])) for w, sh in zip(work, shapes)]
+        fx = None if T is None else (T[s0:s1], *views[4:], beta[s0:s1], var[s0:s1])
+        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx)
+    return rss0, explained, beta, var
+
+
+def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndarray, v: np.ndarray,
+                    pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray,
+                    effects: tuple | None = None) -> None:
+    """:func:`lod_statistic` for a tile of b markers, into ``out`` (b, P); ``pairs``, ``cols``, ``S``, ``CE`` are work space.
+
+    ``Gq`` (q, b, n) holds the tile's columns (a view of ``G``, copied into ``cols``), ``rhs`` = ``[W r, W X^]``
+    (1 + p, n, P) and ``v = X^' W r`` (p, P). ``S`` (q (q + 1) / 2, b, P)
+    holds S's lower triangle column by column (column k: entries
+    (k..q-1, k)) and is overwritten by the Cholesky factor; ``CE``
+    (1 + p, q, b, P) holds ``c = G~'W r`` and ``E = X^'W G~``. Every entry is
+    a contiguous (b, P) array, so each step below is one pass over whole
+    entries.
+    """
+    q, b, n = Gq.shape
+    P = W.shape[1]
+    off = np.concatenate([[0], np.cumsum(np.arange(q, 0, -1))])
+    np.copyto(cols, Gq)
+    for k in range(q):
+        np.multiply(cols[k:], cols[k], out=pairs[off[k]:off[k + 1]])
+    np.matmul(pairs.reshape(-1, n), W, out=S.reshape(-1, P))
+    flat = cols.reshape(q * b, n)
+    for i in range(rhs.shape[0]):
+        np.matmul(flat, rhs[i], out=CE[i].reshape(q * b, P))
+    c, E = CE[0], CE[1:]  # (q, b, P): G~'W r, then L^{-1} c in place; (p, q, b, P): X^'W G~
+    for i, e in enumerate(E):
+        c -= e * v[i]
+    diag = S[off[:-1]]
+    for e in E:
+        diag -= e * e
+    diag += pad.T[:, :, None]
+    floor = diag.max(axis=0)
+    floor *= np.finfo(float).eps
+    floor += np.finfo(float).tiny
+    c[pad.T] = 0.0
+    out[...] = 0.0
+    for k in range(q):
+        col = S[off[k]:off[k + 1]]  # (q - k, b, P): entries (k..q-1, k) of S, then of L
+        for e in E:
+            col -= e[k:] * e[k]
+        for j in range(k):
+            Lj = S[off[j] + (k - j):off[j + 1]]  # entries (k..q-1, j) of L
+            col -= Lj * Lj[0]
+        col[0] += pad[:, k, None]
+        inv = np.maximum(col[0], floor)
+        np.sqrt(inv, out=inv)
+        np.reciprocal(inv, out=inv)
+        zk = c[k]
+        zk *= inv
+        if k + 1 < q:
+            col[1:] *= inv
+            c[k + 1:] -= col[1:] * zk
+        out += zk * zk
+        if effects is not None:
+            effects[1][k] = inv  # 1 / L_kk
+    if effects is not None:
+        _tile_effects(S, c, off, *effects)
+
+
+def _tile_effects(L: np.ndarray, z: np.ndarray, off: np.ndarray, T: np.ndarray, invdiag: np.ndarray,
+                  M: np.ndarray, beta: np.ndarray, var: np.ndarray) -> None:
+    """Effects and their variances over sigma2 from a tile's Cholesky factor (see :func:`_statistics`).
+
+    ``L`` packed as in :func:`_tile_statistic` (below the diagonal; ``invdiag``
+    holds ``1 / L_kk``), ``z = L^{-1} c`` (q, b, P), ``T`` (b, q, q); ``M``
+    (q, q, b, P) is work space. Writes ``beta`` and ``var``, (b, P, q).
+    """
+    q = z.shape[0]
+    u = z  # back substitution in place: u = L^{-T} z
+    for k in range(q - 1, -1, -1):
+        if k + 1 < q:
+            u[k] -= (L[off[k] + 1:off[k + 1]] * u[k + 1:]).sum(axis=0)
+        u[k] *= invdiag[k]
+    Tt = T.transpose(2, 1, 0)[:, :, :, None]  # (k, a, b, 1): T_ak
+    # forward substitution: row k of M = L^{-1} T' is (T'_k - sum_{j<k} L_kj M_j) / L_kk
+    for k in range(q):
+        Mk = M[k]
+        np.multiply(Tt[k], invdiag[k], out=Mk)
+        for j in range(k):
+            Mk -= M[j] * (L[off[j] + (k - j)] * invdiag[k])
+    np.einsum("kabP,kabP->bPa", M, M, out=var)
+    np.einsum("bak,kbP->bPa", T, u, out=beta)

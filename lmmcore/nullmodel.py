@@ -36,9 +36,9 @@ import numpy as np
 
 from .constants import SINGULAR_EDGE
 from .eigen import RotatedData
-from .estimate import optimise_h2, solve_at_optimum, standardise
 from .errors import report
 from .likelihood import polish_h2, profile_loglik, profile_loglik_paired
+from .null_search import null_h2
 from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, search_brackets
 from .wls import solve_wls_paired
 
@@ -96,14 +96,10 @@ def fit_null(rot: RotatedData, method: str, refit: bool, names: Sequence[str],
     -------
     NullModel
     """
-    h2, loglik, beta = _profile_fit(rot, method, names)
-    h_wls = np.where(np.isnan(h2), 0.0, h2)
-    if np.any(rot.d == 0):
-        h_wls = np.minimum(h_wls, 1.0 - SINGULAR_EDGE)
-    sol = solve_wls_paired(rot, h_wls, np.arange(h2.size), method)
+    h2, loglik, sol = _profile_fit(rot, method, names)
     if not np.isnan(h2).any():
         loglik = profile_loglik_paired(rot, h2, np.arange(h2.size), method)
-    resid = rot.y - rot.X @ beta.T
+    resid = rot.y - rot.X @ sol.beta.T
     h2_ml = loglik_ml = None
     ml_r0, ml_cap = rot.ml_null_directions, 1.0
     if refit and lrt_likelihood == "full":
@@ -126,12 +122,9 @@ def fit_null(rot: RotatedData, method: str, refit: bool, names: Sequence[str],
             h2_ml, loglik_ml, _ = _profile_fit(rot, "ml", names)
             if not np.isnan(h2_ml).any():
                 loglik_ml = profile_loglik_paired(rot, h2_ml, np.arange(h2.size), "ml")
-    h2_scan = np.where(np.isnan(h2), 0.0, h2)
-    if np.any(rot.d == 0):
-        h2_scan = np.minimum(h2_scan, 1.0 - SINGULAR_EDGE)
     return NullModel(
         h2=h2,
-        h2_scan=h2_scan,
+        h2_scan=sol.h2,
         sigma2=sol.sigma2,
         loglik=loglik,
         resid=resid,
@@ -144,24 +137,22 @@ def fit_null(rot: RotatedData, method: str, refit: bool, names: Sequence[str],
 
 
 def _profile_fit(rot: RotatedData, method: str, names: Sequence[str]):
-    """h2 (polished; NaN where not identifiable), log-likelihood and coefficients of every phenotype.
+    """h2 (a root of the slope; NaN where not identifiable), log-likelihood and the WLS solution there.
 
     Notes
     -----
-    The phenotypes are centred (through the design's constant column, if
-    any) and scaled to unit mean square before the search, exactly as
-    :func:`lmmcore.fit.fit_rotated` does, so both find the same optimum; the
-    log-likelihood shifts back by ``-n' log s`` (ML) or ``-(n - p) log s``
-    (REML), and ``b`` scales with the phenotype.
+    The search is :func:`lmmcore.null_search.null_h2` (the fit's grid,
+    brackets and boundary rule on the centred and scaled phenotypes, the
+    maximum in each bracket pinned to a root of ``dL/dh``), so the fit and
+    the scan find the same optimum. The solution is that of
+    :func:`lmmcore.wls.solve_wls_paired` at h2 (0 where h2 is not
+    identifiable, ``1 - 1e-9`` for h2 = 1 with a singular kinship).
     """
-    std = standardise(rot)
-    optimum = optimise_h2(std, method, phenotype_names=names)
-    sol = solve_at_optimum(std.rot, optimum)
-    beta = std.unscale_beta(sol.beta)
-    loglik = optimum.loglik + std.loglik_shift(method)
-    h = optimum.h2 if optimum.identifiable else np.full(rot.n_phenotypes, np.nan)
-    h2 = polish_h2(rot, h, method)
-    return h2, loglik, beta
+    h2, loglik = null_h2(rot, method, names)
+    h_wls = np.where(np.isnan(h2), 0.0, h2)
+    if np.any(rot.d == 0):
+        h_wls = np.minimum(h_wls, 1.0 - SINGULAR_EDGE)
+    return h2, loglik, solve_wls_paired(rot, h_wls, np.arange(h2.size), method)
 
 
 def maximize_full_ml(rot: RotatedData, cap: float, size: int = 51):

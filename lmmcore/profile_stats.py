@@ -114,15 +114,17 @@ class TraitProfiles:
             out += np.log(F[:, n8:]).sum(axis=1)
         return out
 
-    def _finish(self, h: np.ndarray, yWy: np.ndarray, c: np.ndarray, A: np.ndarray, logdet_V: np.ndarray):
-        """The profile from the weighted sums: rss, then the one formula."""
-        chol = np.linalg.cholesky(A)
-        z = np.linalg.solve(chol, c[..., None])[..., 0]  # L^{-1} c
+    def _finish(self, h: np.ndarray, yWy: np.ndarray, c: np.ndarray, A: np.ndarray, logdet_V: np.ndarray,
+                Linv: np.ndarray | None = None):
+        """The profile from the weighted sums: rss, then the one formula (``Linv``: A's, when known)."""
+        if Linv is None:
+            Linv = inverse_cholesky(A)
+        z = np.einsum("...ab,...b->...a", Linv, c)  # L^{-1} c
         rss = yWy - np.einsum("...a,...a->...", z, z)
         rot = self.rot
         if self.method == "ml":
             return loglik_from_rss("ml", rss, rot.n, rot.p, logdet_V, r0=rot.ml_null_directions, h=h)
-        logdet_A = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(axis=-1)
+        logdet_A = -2.0 * np.log(np.diagonal(Linv, axis1=-2, axis2=-1)).sum(axis=-1)
         return loglik_from_rss("reml", rss, rot.n, rot.p, logdet_V, logdet_XtWX=(logdet_A,),
                                logdet_XtX=rot.logdet_XtX)
 
@@ -151,8 +153,8 @@ class TraitProfiles:
             A = (W @ self.xx).reshape(h.size, p, p)
             yWy = W @ self.q[0].T  # (H, T)
             c = np.stack([W @ self.q[1 + a].T for a in range(p)], axis=-1)  # (H, T, p)
-            vals = self._finish(h[:, None], yWy, c, np.broadcast_to(A[:, None], (h.size, self.n_traits, p, p)),
-                                logdet_V[:, None])
+            vals = self._finish(h[:, None], yWy, c, A[:, None], logdet_V[:, None],
+                                Linv=inverse_cholesky(A)[:, None])  # one factor per h, shared by the traits
             out[~at_one] = vals
         return out
 
@@ -219,7 +221,9 @@ class TraitProfiles:
         c = np.stack([np.einsum("ln,ln->l", W, qk) for qk in qs[1:]], axis=-1)
         yVy = np.einsum("ln,ln->l", V, qs[0])
         e = np.stack([np.einsum("ln,ln->l", V, qk) for qk in qs[1:]], axis=-1)
-        b = np.linalg.solve(A, c[..., None])[..., 0]
+        Linv = inverse_cholesky(A)
+        Ainv = np.einsum("lka,lkb->lab", Linv, Linv)
+        b = np.einsum("lab,lb->la", Ainv, c)
         rss = yWy - np.einsum("la,la->l", b, c)
         weighted = yVy - 2.0 * np.einsum("la,la->l", b, e) + np.einsum("la,lab,lb->l", b, B, b)
         slope_rss = -weighted
@@ -227,8 +231,52 @@ class TraitProfiles:
         if self.method == "ml":
             r0 = rot.ml_null_directions
             return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
-        tr = np.trace(np.linalg.solve(A, B), axis1=-2, axis2=-1)
+        tr = np.einsum("lab,lab->l", Ainv, B)  # tr(A^{-1} B), both symmetric
         return -0.5 * ((rot.n - p) * slope_rss / rss + trace - tr)
+
+
+#: Up to this many covariates the normal equations' Cholesky factor is formed entry by entry
+#: across the whole stack (a few array operations instead of a LAPACK call per matrix).
+_SMALL_P = 4
+
+
+def inverse_cholesky(A: np.ndarray) -> np.ndarray:
+    """``L^{-1}`` (lower triangular) with ``A = L L'``, for every matrix of a stack of small SPD matrices.
+
+    Parameters
+    ----------
+    A : ndarray, shape (..., p, p)
+
+    Returns
+    -------
+    ndarray, shape (..., p, p)
+        NaN where a pivot is not positive (A not positive definite).
+
+    Notes
+    -----
+    For ``p <= 4`` the factor is built entry by entry over the whole stack
+    (``L_kk = sqrt(A_kk - sum_j L_kj^2)``, ``L_ik = (A_ik - sum_j L_ij L_kj) / L_kk``),
+    then inverted by forward substitution
+    (``(L^{-1})_ik = -sum_{j=k}^{i-1} L_ij (L^{-1})_jk / L_ii``); the
+    profile's ``c' A^{-1} c = |L^{-1} c|^2``, ``log |A| = -2 sum log (L^{-1})_kk``
+    and ``A^{-1} = L^{-T} L^{-1}`` follow. Larger p: LAPACK.
+    """
+    p = A.shape[-1]
+    if p > _SMALL_P:
+        return np.linalg.inv(np.linalg.cholesky(A))
+    A = np.asarray(A, dtype=float)
+    L = np.zeros(A.shape)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for k in range(p):
+            L[..., k, k] = np.sqrt(A[..., k, k] - (L[..., k, :k] ** 2).sum(axis=-1))
+            for i in range(k + 1, p):
+                L[..., i, k] = (A[..., i, k] - (L[..., i, :k] * L[..., k, :k]).sum(axis=-1)) / L[..., k, k]
+        Li = np.zeros(A.shape)
+        for k in range(p):
+            Li[..., k, k] = 1.0 / L[..., k, k]
+            for i in range(k + 1, p):
+                Li[..., i, k] = -(L[..., i, k:i] * Li[..., k:i, k]).sum(axis=-1) / L[..., i, i]
+    return Li
 
 
 def trait_profiles(rot: RotatedData, method: str = "reml") -> TraitProfiles:
@@ -381,7 +429,9 @@ class LocalSeries:
             dA = np.einsum("lk,lkq->lq", dpw, self.xx_moments[j]).reshape(i.size, p, p)
             dlogdet = np.einsum("lk,lk->l", pw[:, :-1], self.logdet[j, 1:] * np.arange(1, K))
             c, dc = sums[:, 1:], dsums[:, 1:]
-            b = np.linalg.solve(A, c[..., None])[..., 0]
+            Linv = inverse_cholesky(A)
+            Ainv = np.einsum("lka,lkb->lab", Linv, Linv)
+            b = np.einsum("lab,lb->la", Ainv, c)
             rss = sums[:, 0] - np.einsum("la,la->l", b, c)
             drss = dsums[:, 0] - 2.0 * np.einsum("la,la->l", b, dc) + np.einsum("la,lab,lb->l", b, dA, b)
             hh = h[i]
@@ -389,7 +439,7 @@ class LocalSeries:
                 r0 = rot.ml_null_directions
                 out[i] = -0.5 * (rot.n_ml * drss / rss + dlogdet + (r0 / (1.0 - hh) if r0 else 0.0))
             else:
-                tr = np.trace(np.linalg.solve(A, dA), axis1=-2, axis2=-1)
+                tr = np.einsum("lab,lab->l", Ainv, dA)  # tr(A^{-1} A'), both symmetric
                 out[i] = -0.5 * ((rot.n - p) * drss / rss + dlogdet + tr)
         rest = np.flatnonzero(~use)
         if rest.size:

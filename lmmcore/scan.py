@@ -104,6 +104,7 @@ from .refit import (
 )
 from .scan_sink import ScanSink, TableSink
 from .scan_tasks import (
+    MIN_CHUNK,
     Executor,
     GroupContext,
     ScanPiece,
@@ -111,6 +112,7 @@ from .scan_tasks import (
     TaskResult,
     make_tasks,
     memory_budget,
+    run_ahead,
     scan_task,
     serial_executor,
     task_shape,
@@ -444,6 +446,11 @@ class _Plan:
     has_missing: bool
 
     @property
+    def name_index(self) -> dict[str, int]:
+        """Each scanned phenotype's column among ``inputs.names``."""
+        return {name: j for j, name in enumerate(self.inputs.names)}
+
+    @property
     def total(self) -> int:
         """Marker scans to do (markers x sets of individuals x (1 + n_perm))."""
         return sum(len(idx) for _, idx in self.groups) * len(self.patterns) * (1 + self.inputs.n_perm)
@@ -556,6 +563,22 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sin
     sink.start(plan.inputs.genotypes, plan.inputs.names, marker_columns(plan.inputs.genotypes), plan.inputs.refit)
     if plan.perms is not None:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
+    workers = int(getattr(options.executor, "workers", 1) or 1)
+    groups = _group_contexts(plan, run, clock, options, workers)
+    if workers > 1:  # the next group's kinship, decomposition and null fit while this group's tasks run
+        groups = run_ahead(groups)
+    for context, tasks, description in groups:
+        for result in options.executor(scan_task, context, plan.inputs.genotypes, tasks):
+            _accept(run, result, progress, clock, description)
+    if run.n_imputed:
+        report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
+               stacklevel=4)
+    return run
+
+
+def _group_contexts(plan: _Plan, run: _Run, clock: _Clock, options: _Options,
+                    workers: int) -> Iterator[tuple[GroupContext, list[ScanTask], str]]:
+    """Every (kinship group, missingness pattern) in order: its context, tasks and progress label."""
     for label, marker_idx in plan.groups:
         with clock("kinship"):
             rows = plan.kin_rows
@@ -567,23 +590,20 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sin
                 K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
                 del K_full
         for pattern, design in zip(plan.patterns, plan.designs):
-            _scan_group(plan, run, progress, clock, label, marker_idx, K, pattern, design, options, saved=saved)
+            yield _scan_group(plan, run, clock, label, marker_idx, K, pattern, design, options, workers, saved=saved)
         del K
-    if run.n_imputed:
-        report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
-               stacklevel=4)
-    return run
 
 
-def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, label: str,
-                marker_idx: np.ndarray, K: np.ndarray | None, pattern, design, options: _Options,
-                saved=None) -> None:
-    """Scan the markers of one kinship group for the phenotypes of one missingness pattern.
+def _scan_group(plan: _Plan, run: _Run, clock: _Clock, label: str, marker_idx: np.ndarray,
+                K: np.ndarray | None, pattern, design, options: _Options, workers: int = 1,
+                saved=None) -> tuple[GroupContext, list[ScanTask], str]:
+    """The context and tasks of one kinship group for the phenotypes of one missingness pattern.
 
     Decomposes the kinship of the pattern's individuals and fits the null
-    model (:class:`GroupContext`), cuts the markers and traits into tasks
-    and hands the result of each (:func:`scan_task`, run by ``executor`` and
-    returned in task order) to the run.
+    model (:class:`GroupContext`), and cuts the markers and traits into tasks
+    (at least ``workers`` of them when the markers allow chunks of
+    :data:`~lmmcore.scan_tasks.MIN_CHUNK`, so that parallel workers share a
+    group).
     """
     inputs = plan.inputs
     obs = pattern.observed
@@ -600,18 +620,19 @@ def _scan_group(plan: _Plan, run: _Run, progress: _Progress, clock: _Clock, labe
 
     rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
     del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
+    index = plan.name_index
     context = GroupContext(
-        label=label, phenotypes=cols, target=tuple(inputs.names.index(c) for c in cols),
+        label=label, phenotypes=cols, target=tuple(index[c] for c in cols),
         rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
         check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
         perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)
     del rotation
     chunk, block = task_shape(len(marker_idx), len(cols), inputs.chunk, options.budget, rot.n, rot.p,
                               len(marker_columns(inputs.genotypes)), inputs.refit)
+    if workers > 1 and block >= len(cols):
+        chunk = min(chunk, max(MIN_CHUNK, -(-len(marker_idx) // workers)))
     tasks = make_tasks(marker_idx, len(cols), chunk, block)
-    description = f"chr {label}" if label != "all" else "scan"
-    for result in options.executor(scan_task, context, inputs.genotypes, tasks):
-        _accept(run, result, progress, clock, description)
+    return context, tasks, (f"chr {label}" if label != "all" else "scan")
 
 
 def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, description: str) -> None:

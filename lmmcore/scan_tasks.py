@@ -58,6 +58,7 @@ __all__ = [
     "scan_task",
     "serial_executor",
     "thread_executor",
+    "run_ahead",
 ]
 
 
@@ -231,8 +232,10 @@ def task_bytes(m: int, P: int, n: int, p: int, q: int, refit: bool = False) -> i
       ``cov`` (q x q), ``c``, ``u``, effects and SEs (q), LOD, p-value,
       RSS), plus ``2 q + 11`` with ``refit`` (its output);
     * per marker, ``5 n q`` (the gathered, imputed, rotated and whitened
-      columns), plus ``n q (q + 1) / 2`` with ``refit`` (the exact scan's
-      cached products of column pairs);
+      columns) and ``n q (q + 1) / 2`` (the products of column pairs of the
+      LOD-only kernel, :func:`lmmcore.fixed_scan.lod_statistic`, at most a
+      tile of markers at a time), plus ``n q (q + 1) / 2`` with ``refit``
+      (the exact scan's cached products of column pairs);
     * per trait, ``(p + 3) n`` (weights, weighted residuals, weighted covariates).
 
     Never a T x m x k array: a task holds its own block only. The group's
@@ -240,7 +243,8 @@ def task_bytes(m: int, P: int, n: int, p: int, q: int, refit: bool = False) -> i
     the sink's output come on top.
     """
     per_pair = 8 * q * q + 3 * p * q + 13 * q + 18 + ((2 * q + 11) if refit else 0)
-    per_marker = 5 * n * q + ((n * q * (q + 1)) // 2 if refit else 0)
+    pairs = (n * q * (q + 1)) // 2
+    per_marker = 5 * n * q + pairs + (pairs if refit else 0)
     per_trait = (p + 3) * n
     return 8 * (m * P * per_pair + m * per_marker + P * per_trait)
 
@@ -400,4 +404,66 @@ def thread_executor(workers: int) -> Executor:
             while pending:
                 yield pending.popleft().result()
 
+    run.workers = workers  # the scan cuts groups into at least this many tasks, and prepares the next group
     return run
+
+
+def run_ahead(items: Iterator) -> Iterator:
+    """The items of ``items``, each computed on a helper thread while the caller works on the one before.
+
+    One item ahead at most. The messages (:func:`lmmcore.errors.report`) sent
+    while an item is computed are held back and reported in the calling
+    thread when that item is handed over, so they arrive where and in the
+    order they would without the helper; an exception is raised at the item
+    that met it. When the caller stops early, the helper stops after its
+    current item. The helper runs in a copy of the caller's
+    :mod:`contextvars` context (numpy's error state included).
+    """
+    import contextvars
+    import queue
+    import threading
+
+    from .errors import report, reporting
+
+    out: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        while not stop.is_set():
+            messages: list[str] = []
+            try:
+                with reporting(messages.append):
+                    item = next(items, done)
+            except BaseException as exc:  # handed to the caller
+                item = exc
+            while not stop.is_set():
+                try:
+                    out.put((item, messages), timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if item is done or isinstance(item, BaseException):
+                return
+
+    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True,
+                              name="lmmcore-scan-ahead")
+    thread.start()
+    try:
+        while True:
+            item, messages = out.get()
+            for message in messages:
+                report(message)
+            if isinstance(item, BaseException):
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let the helper see the stop (it may be waiting to put an item)
+            try:
+                out.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()

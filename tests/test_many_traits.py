@@ -187,7 +187,8 @@ def test_task_shape_stays_within_small_budgets():
     assert task_shape(100, 7, 50, 1 << 40, n, p, q) == (50, 7)  # a large budget changes nothing
 
 
-def test_task_bytes_bounds_what_numpy_allocates(data):
+@pytest.mark.parametrize("effects", [True, False])
+def test_task_bytes_bounds_what_numpy_allocates(data, effects):
     g, pheno, K = data
     contexts = []
 
@@ -196,7 +197,7 @@ def test_task_bytes_bounds_what_numpy_allocates(data):
         return [fn(context, genotypes, t) for t in tasks]
 
     scan(g, pheno, kinship=K, executor=keep, **QUIET)
-    context = max(contexts, key=lambda c: c.n_traits)
+    context = __import__("dataclasses").replace(max(contexts, key=lambda c: c.n_traits), effects=effects)
     task = ScanTask(0, np.arange(M), 0, context.n_traits)
     scan_task(context, g, task)  # warm up (imports, caches)
     tracemalloc.start()
