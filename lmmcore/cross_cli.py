@@ -351,7 +351,7 @@ def check_kinship_arg(key: str) -> str:
     return key
 
 
-def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
+def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str, prepared=None):
     """The ``kinship=`` argument of :func:`lmmcore.scan.scan` for ``--kinship loco|overall|FILE``.
 
     ``loco`` and ``overall`` stay as they are (the scan computes them from
@@ -359,14 +359,18 @@ def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
     sets: then they are computed here from
     :attr:`GenotypeInputs.kinship_genotypes` (every chromosome, X included,
     R/qtl2's ``calc_kinship`` defaults) and LOCO gives one matrix per scanned
-    chromosome.
+    chromosome. ``prepared`` is the kinship file read already
+    (:func:`lmmcore.kinship_csv.prepare_kinship`, a
+    :class:`~lmmcore.kinship_csv.PlainKinship`), or None.
     """
-    from .io import read_kinship_file
+    from .io import plain_kinship_frame, read_kinship_file
     from .kinship import compute_kinship, compute_loco_kinships
 
     key = check_kinship_arg(key)
     mode = key.lower()
     if mode not in ("loco", "overall"):
+        if prepared is not None:
+            return plain_kinship_frame(prepared, os.path.basename(key) or key)
         return read_kinship_file(key)
     if not inputs.left_out and inputs.kinship_genotypes is inputs.genotypes:
         return mode

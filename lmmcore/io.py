@@ -232,6 +232,17 @@ def _square_kinship(inp: Input) -> pd.DataFrame:
     return K
 
 
+def plain_kinship_frame(plain, name: str) -> pd.DataFrame:
+    """The kinship of a plain file (:class:`lmmcore.kinship_csv.PlainKinship`), validated and labelled by ID.
+
+    The same frame as the validating reader's (index and columns the IDs,
+    named ``id``); ``name`` names the file in messages.
+    """
+    rows = pd.Index(np.array(plain.ids, dtype=object), name="id")
+    validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(rows))
+    return pd.DataFrame(plain.matrix, index=rows, columns=rows)
+
+
 def read_kinship_file(source: Source, name: str | None = None):
     """Read a kinship CSV: a square overall kinship, or the long LOCO format.
 
@@ -263,6 +274,12 @@ def read_kinship_file(source: Source, name: str | None = None):
 
         return read_kinship_h5(source)
     inp = open_input(source, "kinship", name)
+    if inp.path is not None:  # a plain square file: pyarrow's reader, without pandas' parse (same numbers)
+        from .kinship_csv import read_plain_kinship
+
+        plain = read_plain_kinship(inp.path)
+        if plain is not None:
+            return plain_kinship_frame(plain, inp.name)
     text, _ = head_text(inp, "kinship", "a header row and one row per individual")
     first = text.splitlines()[0] if text else ""
     header = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter(first)), [])]

@@ -121,7 +121,27 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
+def _prefetch_kinship(args):
+    """Read and decompose a plain ``--kinship FILE`` in a background thread (:mod:`lmmcore.kinship_csv`), or None.
+
+    Started before the imports of pandas and SciPy, which it overlaps; what
+    it needs is imported here first (:mod:`lmmcore.prefetch`).
+    """
+    key = (args.kinship or "").strip()
+    if (args.eigen or not key or key.lower() in ("loco", "overall") or key.lower().endswith((".h5", ".hdf5"))
+            or not os.path.isfile(key)):
+        return None
+    import numpy  # noqa: F401 - imported before the thread starts: see lmmcore.prefetch
+    import pyarrow.csv  # noqa: F401
+
+    from .kinship_csv import prepare_kinship
+    from .prefetch import Prefetch
+
+    return Prefetch(prepare_kinship, key, os.path.basename(key) or key)
+
+
 def cmd_scan(args) -> int:
+    prefetch = _prefetch_kinship(args)  # first: it runs while pandas and SciPy are imported
     from .io import check_output_path, write_csv_atomic
     from .scan import scan
 
@@ -170,7 +190,14 @@ def cmd_scan(args) -> int:
         check_names(select, pheno.columns, pheno_name)
     inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
     genotypes = inputs.scanned
-    kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
+    prepared = prefetch.result() if prefetch is not None else None
+    kinship = (kinship_with_eigen(args, inputs) if args.eigen
+               else kinship_for_scan(inputs, args.kinship, args.kind, prepared=prepared))
+    scan_kinship = kinship
+    if prepared is not None and prepared.eig is not None:
+        from .kinship_source import DecomposedKinship
+
+        scan_kinship = DecomposedKinship(kinship, prepared.eig)  # decomposed while the command imported
     from .selection import strict_cli_ids
 
     strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
@@ -203,7 +230,7 @@ def cmd_scan(args) -> int:
                 genotypes,
                 pheno,
                 covar,
-                kinship=kinship,
+                kinship=scan_kinship,
                 kind=args.kind,
                 method=args.method,
                 refit=args.refit,
