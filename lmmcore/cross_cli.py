@@ -211,14 +211,17 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
 # --------------------------------------------------------------------------- #
 # Genotype inputs of kinship, scan, effects, fit1
 # --------------------------------------------------------------------------- #
-def read_genotype_args(args) -> "Genotypes":
-    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``); not ``--cross``."""
+def read_genotype_args(args, plink=None) -> "Genotypes":
+    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``); not ``--cross``.
+
+    ``plink`` is a :class:`~lmmcore.prefetch.Prefetch` of ``read_plink(args.bed)`` started earlier, or None.
+    """
     from .genotypes import read_dosages, read_genoprobs, read_plink
 
     if args.bed:
         if args.map:
             report("--map is ignored with --bed: positions come from the .bim file")
-        return read_plink(args.bed)
+        return plink.result() if plink is not None else read_plink(args.bed)
     if args.genoprobs and str(args.genoprobs).lower().endswith(BINARY_SUFFIXES):
         from .genostore import read_genotypes_h5
 
@@ -288,7 +291,7 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
 
 
 def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False,
-                    x_chr: Sequence[str] = ()) -> GenotypeInputs:
+                    x_chr: Sequence[str] = (), plink=None) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
     With ``scan``, the left-out chromosomes are named in one message. With
@@ -296,7 +299,8 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
     (:attr:`GenotypeInputs.x_chr`) rather than left out; from a genotype
     file, the chromosomes ``x_chr`` (``--x-chr``) are.
     ``cross`` is the cross of ``--cross`` when the caller has read it
-    (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
+    (:func:`read_cross_arg`) to check phenotypes before the HMM runs; ``plink``
+    the PLINK files read already (see :func:`read_genotype_args`).
     """
     if getattr(args, "cross", None):
         cross = read_cross_arg(args.cross) if cross is None else cross
@@ -313,7 +317,7 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
             return GenotypeInputs(genotypes=genotypes, scanned=genotypes, left_out=(), cross=cross,
                                   x_chr=tuple(left_out))
     else:
-        genotypes = read_genotype_args(args)
+        genotypes = read_genotype_args(args, plink=plink)
         wanted = getattr(args, "chromosomes", None)
         if wanted is not None:
             from .xchr import select_chromosomes

@@ -140,9 +140,23 @@ def _prefetch_kinship(args):
     return Prefetch(prepare_kinship, key, os.path.basename(key) or key)
 
 
+def _prefetch_plink(args):
+    """Read ``--bed PREFIX`` in a background thread (:mod:`lmmcore.prefetch`) while SciPy is imported, or None."""
+    if not args.bed:
+        return None
+    import bed_reader  # noqa: F401 - imported before the thread starts (it imports scipy.sparse)
+
+    from .genotypes import read_plink
+    from .prefetch import Prefetch
+
+    return Prefetch(read_plink, args.bed)
+
+
 def cmd_scan(args) -> int:
     prefetch = _prefetch_kinship(args)  # first: it runs while pandas and SciPy are imported
     from .io import check_output_path, write_csv_atomic
+
+    plink = _prefetch_plink(args)
     from .scan import scan
 
     check_output_path(args.out, args.force)
@@ -188,7 +202,7 @@ def cmd_scan(args) -> int:
         from .selection import check_names
 
         check_names(select, pheno.columns, pheno_name)
-    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
+    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr, plink=plink)
     genotypes = inputs.scanned
     prepared = prefetch.result() if prefetch is not None else None
     kinship = (kinship_with_eigen(args, inputs) if args.eigen
