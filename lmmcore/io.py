@@ -197,6 +197,12 @@ def read_kinship(source: Source, name: str | None = None) -> pd.DataFrame:
 
 def _square_kinship(inp: Input) -> pd.DataFrame:
     name = inp.name
+    if inp.path is not None:  # a plain file: pyarrow's reader instead of pandas' parse (the same numbers)
+        from .kinship_csv import read_plain_kinship
+
+        plain = read_plain_kinship(inp.path)
+        if plain is not None:
+            return plain_kinship_frame(plain, name)
     df = id_table(inp, "kinship")
     cols = pd.Index([c.strip() for c in df.columns])
     if df.shape[0] != df.shape[1]:
@@ -274,12 +280,6 @@ def read_kinship_file(source: Source, name: str | None = None):
 
         return read_kinship_h5(source)
     inp = open_input(source, "kinship", name)
-    if inp.path is not None:  # a plain square file: pyarrow's reader, without pandas' parse (same numbers)
-        from .kinship_csv import read_plain_kinship
-
-        plain = read_plain_kinship(inp.path)
-        if plain is not None:
-            return plain_kinship_frame(plain, inp.name)
     text, _ = head_text(inp, "kinship", "a header row and one row per individual")
     first = text.splitlines()[0] if text else ""
     header = [c.strip().lower() for c in next(csv.reader([first], delimiter=delimiter(first)), [])]
