@@ -152,12 +152,33 @@ def _prefetch_plink(args):
     return Prefetch(read_plink, args.bed)
 
 
+def _prefetch_scan_module(args):
+    """``--cross``: import :mod:`lmmcore.scan` (SciPy's special functions among its imports) in a background thread.
+
+    The main thread meanwhile reads the cross and runs the HMM (whose
+    threads release the GIL); what those need is imported here first
+    (:mod:`lmmcore.prefetch`). None without ``--cross``.
+    """
+    if not args.cross:
+        return None
+    import importlib
+
+    import tqdm  # noqa: F401 - the cross path's own imports, before the thread starts
+
+    from . import cross_files, crosstypes, genomap, hmm, xchr  # noqa: F401
+    from .prefetch import Prefetch
+
+    return Prefetch(importlib.import_module, "lmmcore.scan")
+
+
 def cmd_scan(args) -> int:
     prefetch = _prefetch_kinship(args)  # first: it runs while pandas and SciPy are imported
     from .io import check_output_path, write_csv_atomic
 
     plink = _prefetch_plink(args)
-    from .scan import scan
+    scan_module = _prefetch_scan_module(args)
+    if scan_module is None:
+        from .scan import scan
 
     check_output_path(args.out, args.force)
     if args.perm_out:
@@ -236,6 +257,8 @@ def cmd_scan(args) -> int:
         from .distributed import cluster_executor
 
         executor = cluster_executor(args.scheduler, lambda message: say(args, message))
+    if scan_module is not None:
+        scan = scan_module.result().scan
     update, close = _progress_bar(args.quiet)
     blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
