@@ -150,10 +150,13 @@ def _strings(column) -> list[str] | None:
     return out if all(out) else None
 
 
-def prepare_kinship(path: str | os.PathLike, name: str) -> PlainKinship | None:
+def prepare_kinship(path: str | os.PathLike, name: str, *, decompose: bool = True) -> PlainKinship | None:
     """Read, validate and decompose a plain kinship file (module docstring); None unless plain and valid.
 
     ``name`` is the file's name in messages (as :func:`lmmcore.io.read_kinship_file` names it).
+    Without ``decompose`` the kinship is only read and validated (a caller
+    whose scan runs BLAS on another number of threads than this thread
+    would: LAPACK's result depends on it in the last bits).
     """
     plain = read_plain_kinship(path)
     if plain is None:
@@ -162,6 +165,8 @@ def prepare_kinship(path: str | os.PathLike, name: str) -> PlainKinship | None:
         validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(plain.ids))
     except LMMInputError:
         return None  # the validating reader says it, in its turn
+    if not decompose:
+        return plain
     try:
         eig = decompose_kinship(plain.matrix, check=False)
     except LMMInputError:

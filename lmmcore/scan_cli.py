@@ -137,7 +137,8 @@ def _prefetch_kinship(args):
     from .kinship_csv import prepare_kinship
     from .prefetch import Prefetch
 
-    return Prefetch(prepare_kinship, key, os.path.basename(key) or key)
+    # with --threads the scan's BLAS runs on one thread, and so must its decomposition (the same bits): not here
+    return Prefetch(prepare_kinship, key, os.path.basename(key) or key, decompose=not args.threads)
 
 
 def _prefetch_plink(args):
