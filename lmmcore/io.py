@@ -245,7 +245,8 @@ def plain_kinship_frame(plain, name: str) -> pd.DataFrame:
     named ``id``); ``name`` names the file in messages.
     """
     rows = pd.Index(np.array(plain.ids, dtype=object), name="id")
-    validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(rows))
+    if not plain.validated:
+        validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(rows))
     return pd.DataFrame(plain.matrix, index=rows, columns=rows)
 
 

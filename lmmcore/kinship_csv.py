@@ -49,12 +49,15 @@ class PlainKinship:
     matrix : ndarray, shape (n, n)
     eig : Eigendecomposition or None
         ``decompose_kinship(matrix, check=False)``, when computed.
+    validated : bool
+        Whether ``validate_kinship_matrix`` has passed it (square, finite, symmetric).
     """
 
     path: str
     ids: tuple[str, ...]
     matrix: np.ndarray
     eig: Eigendecomposition | None = None
+    validated: bool = False
 
 
 def _plain_header(path) -> list[str] | None:
@@ -165,10 +168,10 @@ def prepare_kinship(path: str | os.PathLike, name: str, *, decompose: bool = Tru
         validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(plain.ids))
     except LMMInputError:
         return None  # the validating reader says it, in its turn
-    if not decompose:
-        return plain
-    try:
-        eig = decompose_kinship(plain.matrix, check=False)
-    except LMMInputError:
-        eig = None  # the scan decomposes it again and says what is wrong, in its turn
-    return PlainKinship(path=plain.path, ids=plain.ids, matrix=plain.matrix, eig=eig)
+    eig = None
+    if decompose:
+        try:
+            eig = decompose_kinship(plain.matrix, check=False)
+        except LMMInputError:
+            pass  # the scan decomposes it again and says what is wrong, in its turn
+    return PlainKinship(path=plain.path, ids=plain.ids, matrix=plain.matrix, eig=eig, validated=True)
