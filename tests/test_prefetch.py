@@ -209,3 +209,20 @@ def test_work_started_before_the_imports_needs_no_pandas_or_scipy(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_cross_path_imports_no_scipy_before_the_scan_import_starts():
+    # scan --cross imports lmmcore.scan (and with it SciPy) in a background thread while the cross is read and
+    # the HMM runs: the main thread's work up to then (the default table's sink, reading the cross, the HMM)
+    # must not import SciPy itself, or the background import only waits for it
+    code = textwrap.dedent("""
+        import sys
+        from lmmcore.cli import build_parser
+        from lmmcore import cross_files, crosstypes, genomap, hmm, io, scan_output, xchr  # noqa: F401
+        args = build_parser().parse_args(["scan", "--cross", "c.zip", "--kinship", "loco", "--out", "s.csv"])
+        assert scan_output.make_sink(args) == (None, None)
+        print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))
+    """)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
