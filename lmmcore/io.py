@@ -247,7 +247,7 @@ def plain_kinship_frame(plain, name: str) -> pd.DataFrame:
     rows = pd.Index(np.array(plain.ids, dtype=object), name="id")
     if not plain.validated:
         validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(rows))
-    return pd.DataFrame(plain.matrix, index=rows, columns=rows)
+    return pd.DataFrame(plain.matrix, index=rows, columns=rows, copy=False)  # no second n x n copy
 
 
 def read_kinship_file(source: Source, name: str | None = None):

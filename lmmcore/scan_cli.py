@@ -234,6 +234,7 @@ def cmd_scan(args) -> int:
         from .kinship_source import DecomposedKinship
 
         scan_kinship = DecomposedKinship(kinship, prepared.eig)  # decomposed while the command imported
+    del prepared  # its matrix lives on in the frame
     from .selection import strict_cli_ids
 
     strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
