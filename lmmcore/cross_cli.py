@@ -211,14 +211,17 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
 # --------------------------------------------------------------------------- #
 # Genotype inputs of kinship, scan, effects, fit1
 # --------------------------------------------------------------------------- #
-def read_genotype_args(args) -> "Genotypes":
-    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``); not ``--cross``."""
+def read_genotype_args(args, plink=None) -> "Genotypes":
+    """Read the genotypes named by ``--genoprobs/--genotypes/--bed`` (and ``--map``); not ``--cross``.
+
+    ``plink`` is a :class:`~lmmcore.prefetch.Prefetch` of ``read_plink(args.bed)`` started earlier, or None.
+    """
     from .genotypes import read_dosages, read_genoprobs, read_plink
 
     if args.bed:
         if args.map:
             report("--map is ignored with --bed: positions come from the .bim file")
-        return read_plink(args.bed)
+        return plink.result() if plink is not None else read_plink(args.bed)
     if args.genoprobs and str(args.genoprobs).lower().endswith(BINARY_SUFFIXES):
         from .genostore import read_genotypes_h5
 
@@ -288,7 +291,7 @@ def _own_sets(genotypes: "Genotypes") -> list[str]:
 
 
 def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_scan: bool = False,
-                    x_chr: Sequence[str] = ()) -> GenotypeInputs:
+                    x_chr: Sequence[str] = (), plink=None) -> GenotypeInputs:
     """The genotypes of the flags (``--cross`` through the HMM), and which chromosomes a scan leaves out.
 
     With ``scan``, the left-out chromosomes are named in one message. With
@@ -296,7 +299,8 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
     (:attr:`GenotypeInputs.x_chr`) rather than left out; from a genotype
     file, the chromosomes ``x_chr`` (``--x-chr``) are.
     ``cross`` is the cross of ``--cross`` when the caller has read it
-    (:func:`read_cross_arg`) to check phenotypes before the HMM runs.
+    (:func:`read_cross_arg`) to check phenotypes before the HMM runs; ``plink``
+    the PLINK files read already (see :func:`read_genotype_args`).
     """
     if getattr(args, "cross", None):
         cross = read_cross_arg(args.cross) if cross is None else cross
@@ -313,7 +317,7 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
             return GenotypeInputs(genotypes=genotypes, scanned=genotypes, left_out=(), cross=cross,
                                   x_chr=tuple(left_out))
     else:
-        genotypes = read_genotype_args(args)
+        genotypes = read_genotype_args(args, plink=plink)
         wanted = getattr(args, "chromosomes", None)
         if wanted is not None:
             from .xchr import select_chromosomes
@@ -351,7 +355,7 @@ def check_kinship_arg(key: str) -> str:
     return key
 
 
-def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
+def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str, prepared=None):
     """The ``kinship=`` argument of :func:`lmmcore.scan.scan` for ``--kinship loco|overall|FILE``.
 
     ``loco`` and ``overall`` stay as they are (the scan computes them from
@@ -359,14 +363,18 @@ def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str):
     sets: then they are computed here from
     :attr:`GenotypeInputs.kinship_genotypes` (every chromosome, X included,
     R/qtl2's ``calc_kinship`` defaults) and LOCO gives one matrix per scanned
-    chromosome.
+    chromosome. ``prepared`` is the kinship file read already
+    (:func:`lmmcore.kinship_csv.prepare_kinship`, a
+    :class:`~lmmcore.kinship_csv.PlainKinship`), or None.
     """
-    from .io import read_kinship_file
+    from .io import plain_kinship_frame, read_kinship_file
     from .kinship import compute_kinship, compute_loco_kinships
 
     key = check_kinship_arg(key)
     mode = key.lower()
     if mode not in ("loco", "overall"):
+        if prepared is not None:
+            return plain_kinship_frame(prepared, os.path.basename(key) or key)
         return read_kinship_file(key)
     if not inputs.left_out and inputs.kinship_genotypes is inputs.genotypes:
         return mode

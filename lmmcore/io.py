@@ -197,6 +197,12 @@ def read_kinship(source: Source, name: str | None = None) -> pd.DataFrame:
 
 def _square_kinship(inp: Input) -> pd.DataFrame:
     name = inp.name
+    if inp.path is not None:  # a plain file: pyarrow's reader instead of pandas' parse (the same numbers)
+        from .kinship_csv import read_plain_kinship
+
+        plain = read_plain_kinship(inp.path)
+        if plain is not None:
+            return plain_kinship_frame(plain, name)
     df = id_table(inp, "kinship")
     cols = pd.Index([c.strip() for c in df.columns])
     if df.shape[0] != df.shape[1]:
@@ -230,6 +236,18 @@ def _square_kinship(inp: Input) -> pd.DataFrame:
         )
     validate_kinship_matrix(values, f"kinship file '{name}'", ids=list(rows))
     return K
+
+
+def plain_kinship_frame(plain, name: str) -> pd.DataFrame:
+    """The kinship of a plain file (:class:`lmmcore.kinship_csv.PlainKinship`), validated and labelled by ID.
+
+    The same frame as the validating reader's (index and columns the IDs,
+    named ``id``); ``name`` names the file in messages.
+    """
+    rows = pd.Index(np.array(plain.ids, dtype=object), name="id")
+    if not plain.validated:
+        validate_kinship_matrix(plain.matrix, f"kinship file '{name}'", ids=list(rows))
+    return pd.DataFrame(plain.matrix, index=rows, columns=rows, copy=False)  # no second n x n copy
 
 
 def read_kinship_file(source: Source, name: str | None = None):

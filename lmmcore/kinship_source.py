@@ -20,19 +20,20 @@ chromosome.
 
 from __future__ import annotations
 
-from typing import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .eigen import validate_kinship_matrix
+from .eigen import Eigendecomposition, validate_kinship_matrix
 from .eigenstore import SavedEigen
 from .errors import LMMInputError
 from .genotypes import Genotypes
 from .kinship import Kinship, kinship_from_dosages, kinship_from_genoprobs, used_markers
 from .markers import as_slice, impute_mean
 
-__all__ = ["KinshipSource", "LocoKinship", "SavedEigenSource", "kinship_source", "kinship_data"]
+__all__ = ["DecomposedKinship", "KinshipSource", "LocoKinship", "SavedEigenSource", "kinship_source", "kinship_data"]
 
 
 class KinshipSource:
@@ -90,6 +91,39 @@ class SavedEigenSource(KinshipSource):
         return self.saved.decomposition(label)
 
 
+@dataclass(frozen=True, eq=False)
+class DecomposedKinship:
+    """One overall kinship with its eigendecomposition, computed already.
+
+    ``lmmcore scan --kinship FILE`` decomposes the file's kinship while it
+    imports (:mod:`lmmcore.kinship_csv`); the scan then uses ``eig`` where it
+    would have called ``decompose_kinship(matrix, check=False)`` itself (the
+    phenotypes observed on all of the kinship's individuals, in its order),
+    and decomposes sub-kinships as usual.
+
+    Attributes
+    ----------
+    kinship : DataFrame, ndarray or Kinship
+        What :func:`kinship_source` accepts as one matrix.
+    eig : Eigendecomposition
+        ``decompose_kinship(matrix, check=False)`` of that matrix.
+    """
+
+    kinship: Any
+    eig: Eigendecomposition
+
+
+class _DecomposedSource(KinshipSource):
+    """An overall kinship whose decomposition (of all of :attr:`ids`, in order) is known."""
+
+    def __init__(self, ids, matrix: np.ndarray, eig: Eigendecomposition):
+        super().__init__("overall", ids, lambda _label: matrix)
+        self._eig = eig
+
+    def decomposition(self, label: str):
+        return self._eig
+
+
 def kinship_source(kinship, genotypes: Genotypes, kind: str) -> KinshipSource:
     """A :class:`KinshipSource` from what :func:`lmmcore.scan.scan` accepts as ``kinship``.
 
@@ -97,10 +131,17 @@ def kinship_source(kinship, genotypes: Genotypes, kind: str) -> KinshipSource:
     dosages), a matrix (ndarray in the order of ``genotypes.ids``, labelled
     DataFrame or :class:`~lmmcore.kinship.Kinship`), or a mapping
     ``{chromosome: matrix}`` of LOCO kinships, or a
-    :class:`~lmmcore.eigenstore.SavedEigen` (saved decompositions, reused).
+    :class:`~lmmcore.eigenstore.SavedEigen` (saved decompositions, reused),
+    or a :class:`DecomposedKinship` (one matrix and its decomposition).
     """
     if isinstance(kinship, SavedEigen):
         return SavedEigenSource(kinship)
+    if isinstance(kinship, DecomposedKinship):
+        ids, K = _matrix_with_ids(kinship.kinship, genotypes.ids, "the kinship matrix")
+        if kinship.eig.vectors.shape[0] != K.shape[0]:
+            raise LMMInputError(f"the decomposition is of {kinship.eig.vectors.shape[0]} individuals but the "
+                                f"kinship has {K.shape[0]}")
+        return _DecomposedSource(ids, K, kinship.eig)
     if isinstance(kinship, str):
         key = kinship.strip().lower()
         if key == "overall":

@@ -121,9 +121,65 @@ def _one_blas_thread():
     return threadpool_limits(1)
 
 
+def _prefetch_kinship(args):
+    """Read and decompose a plain ``--kinship FILE`` in a background thread (:mod:`lmmcore.kinship_csv`), or None.
+
+    Started before the imports of pandas and SciPy, which it overlaps; what
+    it needs is imported here first (:mod:`lmmcore.prefetch`).
+    """
+    key = (args.kinship or "").strip()
+    if (args.eigen or not key or key.lower() in ("loco", "overall") or key.lower().endswith((".h5", ".hdf5"))
+            or not os.path.isfile(key)):
+        return None
+    import numpy  # noqa: F401 - imported before the thread starts: see lmmcore.prefetch
+    import pyarrow.csv  # noqa: F401
+
+    from .kinship_csv import prepare_kinship
+    from .prefetch import Prefetch
+
+    # with --threads the scan's BLAS runs on one thread, and so must its decomposition (the same bits): not here
+    return Prefetch(prepare_kinship, key, os.path.basename(key) or key, decompose=not args.threads)
+
+
+def _prefetch_plink(args):
+    """Read ``--bed PREFIX`` in a background thread (:mod:`lmmcore.prefetch`) while SciPy is imported, or None."""
+    if not args.bed:
+        return None
+    import bed_reader  # noqa: F401 - imported before the thread starts (it imports scipy.sparse)
+
+    from .genotypes import read_plink
+    from .prefetch import Prefetch
+
+    return Prefetch(read_plink, args.bed)
+
+
+def _prefetch_scan_module(args):
+    """``--cross``: import :mod:`lmmcore.scan` (SciPy's special functions among its imports) in a background thread.
+
+    The main thread meanwhile reads the cross and runs the HMM (whose
+    threads release the GIL); what those need is imported here first
+    (:mod:`lmmcore.prefetch`). None without ``--cross``.
+    """
+    if not args.cross:
+        return None
+    import importlib
+
+    import tqdm  # noqa: F401 - the cross path's own imports, before the thread starts
+
+    from . import cross_files, crosstypes, genomap, hmm, xchr  # noqa: F401
+    from .prefetch import Prefetch
+
+    return Prefetch(importlib.import_module, "lmmcore.scan")
+
+
 def cmd_scan(args) -> int:
+    prefetch = _prefetch_kinship(args)  # first: it runs while pandas and SciPy are imported
     from .io import check_output_path, write_csv_atomic
-    from .scan import scan
+
+    plink = _prefetch_plink(args)
+    scan_module = _prefetch_scan_module(args)
+    if scan_module is None:
+        from .scan import scan
 
     check_output_path(args.out, args.force)
     if args.perm_out:
@@ -168,9 +224,17 @@ def cmd_scan(args) -> int:
         from .selection import check_names
 
         check_names(select, pheno.columns, pheno_name)
-    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr)
+    inputs = genotype_inputs(args, cross=cross, x_scan=True, x_chr=x_chr, plink=plink)
     genotypes = inputs.scanned
-    kinship = kinship_with_eigen(args, inputs) if args.eigen else kinship_for_scan(inputs, args.kinship, args.kind)
+    prepared = prefetch.result() if prefetch is not None else None
+    kinship = (kinship_with_eigen(args, inputs) if args.eigen
+               else kinship_for_scan(inputs, args.kinship, args.kind, prepared=prepared))
+    scan_kinship = kinship
+    if prepared is not None and prepared.eig is not None:
+        from .kinship_source import DecomposedKinship
+
+        scan_kinship = DecomposedKinship(kinship, prepared.eig)  # decomposed while the command imported
+    del prepared  # its matrix lives on in the frame
     from .selection import strict_cli_ids
 
     strict_cli_ids(args, inputs.genotypes, pheno, pheno_name, covar, kinship)
@@ -195,6 +259,8 @@ def cmd_scan(args) -> int:
         from .distributed import cluster_executor
 
         executor = cluster_executor(args.scheduler, lambda message: say(args, message))
+    if scan_module is not None:
+        scan = scan_module.result().scan
     update, close = _progress_bar(args.quiet)
     blas = _one_blas_thread() if args.threads else contextlib.nullcontext()  # --threads: tasks, not BLAS, in parallel
     try:
@@ -203,7 +269,7 @@ def cmd_scan(args) -> int:
                 genotypes,
                 pheno,
                 covar,
-                kinship=kinship,
+                kinship=scan_kinship,
                 kind=args.kind,
                 method=args.method,
                 refit=args.refit,

@@ -86,16 +86,18 @@ def make_sink(args):
         With ``--peaks-out`` and a sink that keeps no table: the peaks, found
         as the scan runs.
     """
-    from .scan_sink import MaxSink, ParquetSink, TeeSink
-
     fmt = output_format(args)
     if args.summary and args.peaks_out:
         raise LMMInputError("--summary writes its table to --out; drop --peaks-out (use --summary peaks)")
     if args.summary == "max":
+        from .scan_sink import MaxSink
+
         return MaxSink(args.lod_column), None
     if args.summary == "peaks":
         return _peaks_sink(args), None
     if fmt == "parquet":
+        from .scan_sink import ParquetSink, TeeSink  # not for the default table: it imports the scan (and SciPy)
+
         sink = ParquetSink(args.out, force=args.force)
         if args.peaks_out:
             peaks = _peaks_sink(args)
