@@ -12,19 +12,27 @@ user but the time:
 * its exception is raised by :meth:`~Prefetch.result`, where the command
   would have raised it.
 
-The work must not import modules the calling thread may be importing at
-the same time (two threads importing one package can see it half
-initialised): the caller imports what the work needs before starting it.
+The work runs in a copy of the caller's :mod:`contextvars` context (numpy's
+error state included). It must not import modules the calling thread may be
+importing at the same time (two threads importing one package can see it
+half initialised): the caller imports what the work needs before starting it.
+
+:func:`run_ahead` chains such jobs along an iterator: each item is computed
+in the background while the caller works on the one before (the scan's next
+group of traits while this group's tasks run).
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .errors import report, reporting
 
-__all__ = ["Prefetch"]
+__all__ = ["Prefetch", "run_ahead"]
+
+_DONE = object()
 
 
 class Prefetch:
@@ -35,8 +43,9 @@ class Prefetch:
         self._value: Any = None
         self._error: BaseException | None = None
         self._taken = False
-        self._thread = threading.Thread(target=self._run, args=(fn, args, kwargs), name="lmmcore-prefetch",
-                                        daemon=True)
+        context = contextvars.copy_context()
+        self._thread = threading.Thread(target=context.run, args=(self._run, fn, args, kwargs),
+                                        name="lmmcore-prefetch", daemon=True)
         self._thread.start()
 
     def _run(self, fn, args, kwargs) -> None:
@@ -56,3 +65,30 @@ class Prefetch:
         if self._error is not None:
             raise self._error
         return self._value
+
+    def wait(self) -> None:
+        """Wait for the work and drop its result, messages and exception (the caller stopped wanting it)."""
+        self._thread.join()
+        self._taken = True
+
+
+def run_ahead(items: Iterator) -> Iterator:
+    """The items of ``items``, each computed by a :class:`Prefetch` while the caller works on the one before.
+
+    One item ahead at most. The messages sent while an item is computed are
+    reported in the calling thread when that item is handed over, so they
+    arrive where and in the order they would without the helper thread; an
+    exception is raised at the item that met it. When the caller stops
+    early, the item being computed is finished and dropped before the
+    generator closes, so no work outlives it.
+    """
+    pending = Prefetch(next, items, _DONE)
+    try:
+        while True:
+            item = pending.result()
+            if item is _DONE:
+                return
+            pending = Prefetch(next, items, _DONE)
+            yield item
+    finally:
+        pending.wait()

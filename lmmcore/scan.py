@@ -102,6 +102,7 @@ from .refit import (
     REFIT_PEAK_MARGIN,
     REFIT_TOL,
 )
+from .prefetch import run_ahead
 from .scan_sink import ScanSink, TableSink
 from .scan_tasks import (
     MIN_CHUNK,
@@ -112,7 +113,6 @@ from .scan_tasks import (
     TaskResult,
     make_tasks,
     memory_budget,
-    run_ahead,
     scan_task,
     serial_executor,
     task_shape,

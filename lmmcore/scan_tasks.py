@@ -58,7 +58,6 @@ __all__ = [
     "scan_task",
     "serial_executor",
     "thread_executor",
-    "run_ahead",
 ]
 
 
@@ -406,64 +405,3 @@ def thread_executor(workers: int) -> Executor:
 
     run.workers = workers  # the scan cuts groups into at least this many tasks, and prepares the next group
     return run
-
-
-def run_ahead(items: Iterator) -> Iterator:
-    """The items of ``items``, each computed on a helper thread while the caller works on the one before.
-
-    One item ahead at most. The messages (:func:`lmmcore.errors.report`) sent
-    while an item is computed are held back and reported in the calling
-    thread when that item is handed over, so they arrive where and in the
-    order they would without the helper; an exception is raised at the item
-    that met it. When the caller stops early, the helper stops after its
-    current item. The helper runs in a copy of the caller's
-    :mod:`contextvars` context (numpy's error state included).
-    """
-    import contextvars
-    import queue
-    import threading
-
-    from .errors import report, reporting
-
-    out: queue.Queue = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
-
-    def produce() -> None:
-        while not stop.is_set():
-            messages: list[str] = []
-            try:
-                with reporting(messages.append):
-                    item = next(items, done)
-            except BaseException as exc:  # handed to the caller
-                item = exc
-            while not stop.is_set():
-                try:
-                    out.put((item, messages), timeout=0.1)
-                    break
-                except queue.Full:
-                    continue
-            if item is done or isinstance(item, BaseException):
-                return
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(produce,), daemon=True,
-                              name="lmmcore-scan-ahead")
-    thread.start()
-    try:
-        while True:
-            item, messages = out.get()
-            for message in messages:
-                report(message)
-            if isinstance(item, BaseException):
-                raise item
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():  # let the helper see the stop (it may be waiting to put an item)
-            try:
-                out.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        thread.join()

@@ -11,7 +11,7 @@
   Brent's method on function values) polished by bisection of the slope, and
   against a brute-force grid of the dense density (tests/dense.py);
 * :func:`lmmcore.profile_stats.inverse_cholesky` against LAPACK;
-* :func:`lmmcore.scan_tasks.run_ahead` against the plain sequence.
+* :func:`lmmcore.prefetch.run_ahead` against the plain sequence.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from lmmcore.fixed_scan import lod_statistic
 from lmmcore.likelihood import ROOT_XTOL, profile_slopes, slope_root
 from lmmcore.null_search import null_h2
 from lmmcore.profile_stats import inverse_cholesky
-from lmmcore.scan_tasks import run_ahead
+from lmmcore.prefetch import run_ahead
 
 
 # --------------------------------------------------------------------------- lod_statistic
