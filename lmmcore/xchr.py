@@ -171,9 +171,12 @@ def x_scan_covariates(covariates: pd.DataFrame | None, xcovar: pd.DataFrame | No
     """The covariates of the X markers: ``covariates`` with the columns of ``xcovar`` added.
 
     ``xcovar`` must be numeric and cover every individual of ``ids`` (those
-    with genotypes, phenotypes and covariates). A column of ``xcovar`` equal
-    (to 1e-12) to a numeric covariate on those individuals is left out, as
-    R/qtl2's ``drop_xcovar``; a name that clashes with a covariate's gets
+    with genotypes, phenotypes and covariates). A column of ``xcovar`` that
+    the covariates already span on those individuals (as the design codes
+    them: the intercept, numeric columns, indicators of text columns; within
+    the design's dependence tolerance) is left out without a message, as
+    R/qtl2's ``drop_xcovar`` does: a text ``Sex`` covariate makes the X
+    covariate ``sex`` redundant. A name that clashes with a covariate's gets
     the prefix ``X_``.
     """
     if xcovar is None or xcovar.shape[1] == 0:
@@ -196,14 +199,14 @@ def x_scan_covariates(covariates: pd.DataFrame | None, xcovar: pd.DataFrame | No
     if covariates is None:
         return xc
     cov = covariates.loc[list(ids)]
-    keep = []
-    for c in xc.columns:
-        x = xc[c].to_numpy()
-        same = any(pd.api.types.is_numeric_dtype(cov[k]) and np.allclose(cov[k].to_numpy(dtype=float), x,
-                                                                          rtol=0, atol=1e-12)
-                   for k in cov.columns)
-        if not same:
-            keep.append(c)
+    from .design import DEPENDENCE_TOLERANCE, design_matrix
+
+    # the span of the additive covariates as the design codes them (text columns as indicators, the intercept)
+    Q, _ = np.linalg.qr(design_matrix(cov, len(ids), warn=False).matrix)
+    x = xc.to_numpy()
+    resid = x - Q @ (Q.T @ x)
+    spanned = np.linalg.norm(resid, axis=0) <= DEPENDENCE_TOLERANCE * np.linalg.norm(x, axis=0)
+    keep = [c for c, inside in zip(xc.columns, spanned) if not inside]
     xc = xc[keep].rename(columns={c: f"X_{c}" for c in keep if c in set(map(str, cov.columns))})
     return cov.join(xc)
 

@@ -279,3 +279,28 @@ def test_x_covariates_missing_for_an_individual_are_named():
         x_scan_covariates(None, xc, ["b", "c", "a", "z"])
     out = x_scan_covariates(None, xc, ["b", "a"])
     assert out.index.tolist() == ["b", "a"] and out["sex"].tolist() == [0.0, 1.0]
+
+
+def test_x_covariate_spanned_by_a_text_covariate_is_left_out_quietly(iron):
+    # A text sex covariate (f/m) spans the X covariate "sex" (1 = male): R/qtl2's drop_xcovar leaves it out, so the
+    # scan says nothing about it and gives the LODs of the numeric sex covariate (checked against R/qtl2 above).
+    cross, pr = iron
+    text_sex = pd.DataFrame({"sex": cross.covar["sex"].astype(str).to_numpy()}, index=cross.covar.index.astype(str))
+    said: list[str] = []
+    res = scan(pr, cross.pheno, text_sex, kinship="loco", x_chr=["X"], xcovar=x_covariates(cross),
+               report=said.append)
+    assert not [m for m in said if "dropped" in m]
+    ref = scan(pr, cross.pheno, _sex(cross), kinship="loco", x_chr=["X"], xcovar=x_covariates(cross),
+               report=lambda _m: None)
+    np.testing.assert_allclose(res.table["lod"], ref.table["lod"], rtol=0, atol=1e-10)
+    assert (res.table.loc[res.table["chr"] == "X", "df"] == 3).all()
+    # a column the covariates do not span is kept, under its own name (or X_ when the names clash)
+    from lmmcore.xchr import x_scan_covariates
+
+    ids = list(text_sex.index)
+    extra = pd.DataFrame({"sex": _sex(cross)["sex"].to_numpy(), "dir": np.arange(len(ids), dtype=float)},
+                         index=ids)
+    out = x_scan_covariates(text_sex, extra, ids)
+    assert list(out.columns) == ["sex", "dir"]
+    out = x_scan_covariates(pd.DataFrame({"dir": np.ones(len(ids))}, index=ids), extra, ids)
+    assert list(out.columns) == ["dir", "sex", "X_dir"]
