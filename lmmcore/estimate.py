@@ -191,6 +191,33 @@ class H2Optimum:
         return np.array([o.grid_loglik[0] for o in self.searches])
 
 
+def report_search_caveats(rot: RotatedData, method: str, stacklevel: int = 5) -> tuple[bool, bool]:
+    """Report when ML has no maximum and when h2 is not identifiable; return ``(unbounded, identifiable)``.
+
+    The two messages of every h2 search (the fit's :func:`optimise_h2` and
+    the scan's null search), worded once. ``stacklevel`` counts from this
+    function to the user's call (the default suits a public entry point
+    that calls a search that calls this).
+    """
+    unbounded = method == "ml" and rot.ml_unbounded
+    if unbounded:
+        report(
+            "the covariates can fit every direction that the kinship ignores (its null space; "
+            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
+            "maximum; use REML, fewer covariates or more individuals",
+            stacklevel=stacklevel,
+        )
+    identifiable = h2_identifiable(rot)
+    if not identifiable:
+        report(
+            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
+            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
+            "well; h2 is reported as NaN",
+            stacklevel=stacklevel,
+        )
+    return unbounded, identifiable
+
+
 def optimise_h2(
     data: RotatedData | StandardisedData,
     method: str = "reml",
@@ -234,22 +261,7 @@ def optimise_h2(
     """
     rot = data.rot if isinstance(data, StandardisedData) else data
     method = method.lower()
-    unbounded = method == "ml" and rot.ml_unbounded
-    if unbounded:
-        report(
-            "the covariates can fit every direction that the kinship ignores (its null space; "
-            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
-            "maximum; use REML, fewer covariates or more individuals",
-            stacklevel=4,
-        )
-    identifiable = h2_identifiable(rot)
-    if not identifiable:
-        report(
-            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
-            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
-            "well; h2 is reported as NaN",
-            stacklevel=4,
-        )
+    unbounded, identifiable = report_search_caveats(rot, method)
     opt = profile_maxima(rot, method, tol=tol, grid=grid, profiles=profiles)
     h = opt.h2.copy()
     L = opt.loglik.copy()

@@ -40,9 +40,9 @@ from typing import Sequence
 import numpy as np
 
 from .eigen import RotatedData
-from .errors import LMMInputError, report
-from .estimate import standardise
-from .likelihood import h2_identifiable, polish_h2, slope_root
+from .errors import LMMInputError
+from .estimate import report_search_caveats, standardise
+from .likelihood import polish_h2, slope_root
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, MAX_BRACKETS, best_by_lane, default_grid, grid_peaks, search_brackets
 from .profile_stats import trait_profiles
 
@@ -82,21 +82,7 @@ def null_h2(rot: RotatedData, method: str, names: Sequence[str] | None = None,
     the search.
     """
     method = str(method).lower()
-    if method == "ml" and rot.ml_unbounded:
-        report(
-            "the covariates can fit every direction that the kinship ignores (its null space; "
-            "n - rank(K) <= p), so the ML likelihood grows without bound as h2 -> 1 and has no "
-            "maximum; use REML, fewer covariates or more individuals",
-            stacklevel=4,
-        )
-    identifiable = h2_identifiable(rot)
-    if not identifiable:
-        report(
-            "h2 is not identifiable: on the residuals the kinship acts like a multiple of the "
-            "identity (e.g. K = I, or K all ones with an intercept), so every h2 fits equally "
-            "well; h2 is reported as NaN",
-            stacklevel=4,
-        )
+    _, identifiable = report_search_caveats(rot, method)
     std = standardise(rot)
     prof = trait_profiles(std.rot, method)
     g = default_grid(DEFAULT_GRID)
