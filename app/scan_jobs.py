@@ -37,6 +37,7 @@ from lmmcore import (
 )
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs, read_plink
 from lmmcore.scan import ScanResult, scan
+from lmmcore.xchr import has_own_sets
 
 from .messages import engine_messages
 
@@ -58,6 +59,7 @@ __all__ = [
     "prepare_genotypes",
     "prepare_upload",
     "check_shared_ids",
+    "genotype_kinship",
     "scan_problem",
     "shared_individuals",
     "EffectsKey",
@@ -527,3 +529,16 @@ def run_all_phenotypes(job: ScanJob, phenotypes: pd.DataFrame) -> tuple[ScanResu
             **job.x_options(),
         )
     return result, tuple(messages)
+
+
+def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages.
+
+    Chromosomes with their own genotype sets (a cross's X) give R/qtl2's
+    ``calc_kinship`` of the allele probabilities (:func:`lmmcore.allele_probs`),
+    as the scan's kinships.
+    """
+    with engine_messages() as messages:
+        kinship = compute_kinship(allele_probs(genotypes) if has_own_sets(genotypes) else genotypes)
+    ids = [str(i) for i in kinship.ids]
+    return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)

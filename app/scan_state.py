@@ -37,10 +37,9 @@ import numpy as np
 import pandas as pd
 import param
 
-from lmmcore import LMMData, LMMInputError, allele_probs, compute_kinship
+from lmmcore import LMMData, LMMInputError
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs
 from lmmcore.scan import ScanResult
-from lmmcore.xchr import has_own_sets
 
 from .base import SessionState, run_now
 from .data import display_name, example_files, example_folder, max_upload_bytes, too_large_message
@@ -66,6 +65,7 @@ from .scan_jobs import (
     ScanKey,
     _is_text,
     check_shared_ids,
+    genotype_kinship,
     make_job,
     prepare_genotypes,
     prepare_upload,
@@ -76,21 +76,9 @@ from .state import ExplorerState
 from . import scan_jobs
 
 
-def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages.
-
-    Chromosomes with their own genotype sets (a cross's X) give R/qtl2's
-    ``calc_kinship`` of the allele probabilities (:func:`lmmcore.allele_probs`),
-    as the scan's kinships.
-    """
-    with engine_messages() as messages:
-        kinship = compute_kinship(allele_probs(genotypes) if has_own_sets(genotypes) else genotypes)
-    ids = [str(i) for i in kinship.ids]
-    return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)
-
 #: The scan's state, and (re-exported, for the views and tests) the jobs, layout and effect data it uses.
 __all__ = sorted(
-    {"ScanState", "GenomeLayout", "EffectData", "genome_layout", "lod_frame", "effect_data", "genotype_kinship"}
+    {"ScanState", "GenomeLayout", "EffectData", "genome_layout", "lod_frame", "effect_data"}
     | set(scan_jobs.__all__) - {"UPLOAD_CARD", "scan_problem"}
 )
 

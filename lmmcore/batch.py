@@ -38,6 +38,7 @@ __all__ = [
     "PatternModel",
     "prepare_pattern",
     "check_phenotype",
+    "check_fit_request",
     "pattern_decomposition",
     "missingness_patterns",
     "fit_phenotypes",
@@ -599,6 +600,28 @@ def _pattern_models(data: LMMData, phenotypes, method: str, kinship_scale, cache
     The models are prepared one at a time, in order; ``progress`` is called
     when the caller, having fitted a model, asks for the next.
     """
+    method, names, table = check_fit_request(data, phenotypes, method, block)
+    factor = kinship_scale_factor(data.kinship, kinship_scale)
+    cache = _as_cache(cache)
+    patterns = missingness_patterns(table)
+    fingerprint = _kinship_fingerprint(data.kinship)
+
+    def models():
+        for i, pattern in enumerate(patterns):
+            yield _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True, block=block)
+            if progress is not None:
+                progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
+
+    return names, models()
+
+
+def check_fit_request(data: LMMData, phenotypes, method: str, block: int) -> tuple[str, list[str], pd.DataFrame]:
+    """The checks of a fit's request, in process or on a cluster: ``(method, names, table of those phenotypes)``.
+
+    The method is ML or REML; the names exist (nearest names suggested),
+    are not empty and not repeated; ``block`` is positive; every selected
+    phenotype passes :func:`check_phenotype`.
+    """
     method = str(method).lower()
     if method not in ("ml", "reml"):
         raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
@@ -613,18 +636,7 @@ def _pattern_models(data: LMMData, phenotypes, method: str, kinship_scale, cache
     _refuse_repeated(names, source)
     table = table[names]
     _check_phenotypes(table, source)
-    factor = kinship_scale_factor(data.kinship, kinship_scale)
-    cache = _as_cache(cache)
-    patterns = missingness_patterns(table)
-    fingerprint = _kinship_fingerprint(data.kinship)
-
-    def models():
-        for i, pattern in enumerate(patterns):
-            yield _prepare(data, table, pattern, factor, cache, fingerprint, design_messages=True, block=block)
-            if progress is not None:
-                progress(i + 1, len(patterns), f"{len(pattern.phenotypes)} phenotype(s) on {pattern.n} individuals")
-
-    return names, models()
+    return method, names, table
 
 
 def _refuse_repeated(names: Sequence[str], source: str) -> None:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .distributed import TransferLog, open_cluster, run_tasks, scatter_context, worker_threads
-from .errors import LMMInputError, Report, reporting
+from .errors import Report, reporting
 
 __all__ = ["fit_phenotypes_distributed", "cluster_fit"]
 
@@ -91,28 +91,12 @@ def fit_phenotypes_distributed(client, data, phenotypes: Sequence[str] | None = 
     (every one observed), with the kinship scale resolved here on the whole
     kinship (``diag`` and ``gower`` depend on every individual).
     """
-    from .batch import (FIT_BLOCK, _pheno_label, _refuse_repeated, check_phenotype, kinship_scale_factor,
-                        missingness_patterns, pattern_decomposition)
+    from .batch import FIT_BLOCK, check_fit_request, kinship_scale_factor, missingness_patterns, pattern_decomposition
     from .optimize import DEFAULT_GRID, DEFAULT_TOL
-    from .selection import check_names
 
     with reporting(report):
-        method = str(method).lower()
-        if method not in ("ml", "reml"):
-            raise LMMInputError(f"method must be 'reml' or 'ml', not '{method}'")
-        table = data.phenotypes
-        source = data.sources.get("phenotypes", "phenotypes")
-        names = list(table.columns) if phenotypes is None else [str(p) for p in phenotypes]
-        check_names(names, table.columns, _pheno_label(data))
-        if not names:
-            raise LMMInputError(f"{source}: no phenotype to fit")
-        _refuse_repeated(names, source)
         fit_block = int(block or FIT_BLOCK)
-        if fit_block < 1:
-            raise ValueError(f"block must be a positive number of phenotypes, not {block}")
-        table = table[names]
-        for name in names:
-            check_phenotype(name, table[name].to_numpy(dtype=float), source)
+        method, names, table = check_fit_request(data, phenotypes, method, fit_block)
         factor = kinship_scale_factor(data.kinship, kinship_scale)
         patterns = missingness_patterns(table)
         threads = worker_threads(client)
