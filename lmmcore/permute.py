@@ -291,7 +291,7 @@ def permuted_max_lod(
         raw = np.concatenate([marker_array(genotypes, rows[p], markers) for p in batch], axis=1)
         block = prepare_block(raw, rotation, check_missing)
         del raw
-        lod = fixed_scan(block, X, d, h2, resid).lod
+        lod = fixed_scan(block, X, d, h2, resid, effects=False).lod
         lod = np.where(np.isnan(lod), -np.inf, lod).reshape(len(batch), m, h2.size)
         out[b0:b0 + len(batch)] = lod.max(axis=1)
         if advance is not None:
