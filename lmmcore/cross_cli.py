@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .cli_common import add_output_flags, int_at_least, non_negative, number, say
+from .cli_common import add_output_flags, int_at_least, non_negative, number, progress_bar, say
 from .errors import LMMInputError, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,7 +157,6 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
     one array in the union layout of ``genoprob``.
     """
     import numpy as np
-    from tqdm import tqdm
 
     from .crosstypes import cross_model
     from .genomap import insert_pseudomarkers
@@ -184,8 +182,7 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
     batch = max(1, args.cores if args.cores else (os.cpu_count() or 1))
     options = dict(step=args.step, off_end=args.off_end, stepwidth=args.stepwidth, error_prob=args.error_prob,
                    map_function=args.map_function, cores=args.cores)
-    bar = tqdm(total=len(chromosomes), desc="genotype probabilities", unit="chr", file=sys.stderr,
-               disable=quiet or None, leave=False)
+    bar = progress_bar(quiet, total=len(chromosomes), desc="genotype probabilities", unit="chr")
     try:
         for k in range(0, len(chromosomes), batch):
             part = genoprob(cross, chromosomes=chromosomes[k:k + batch], **options)
@@ -196,11 +193,13 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
                 dst = [union.index(g) for g in names]
                 cols = np.flatnonzero(chrom == c)
                 probs[:, starts[c]:starts[c] + len(cols)][:, :, dst] = part.probs[:, cols][:, :, src]
-                bar.set_postfix_str(f"chr {c}", refresh=False)
-                bar.update(1)
+                if bar is not None:
+                    bar.set_postfix_str(f"chr {c}", refresh=False)
+                    bar.update(1)
             del part
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     chromosome = tuple(c for c, m in zip(chromosomes, sizes) for _ in range(m))
     position = np.concatenate([positions[c].to_numpy(float) for c in chromosomes]) if chromosomes else np.zeros(0)
     genotypes = Genotypes(ids=cross.ids, markers=tuple(markers), chromosome=chromosome, position=position,
