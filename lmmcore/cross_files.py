@@ -59,7 +59,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .cross import CROSS_TYPES, Cross, CrossType
 from .cross_checks import (
@@ -160,6 +159,8 @@ class _Control:
                     "correct the control file."
                 ) from None
         else:
+            import yaml  # a YAML control file only (PyYAML takes a while to import)
+
             try:
                 raw = yaml.safe_load(text)
             except yaml.YAMLError as exc:
