@@ -100,12 +100,16 @@ def check_unique(values, where: str, what: str, todo: str) -> None:
 def member_of(index: pd.Index, values) -> np.ndarray:
     """``index.isin(values)``: whether each entry of ``index`` is among ``values`` (IDs, marker names).
 
-    The same answer (missing values match missing values) by one hash lookup
-    of the distinct values (:meth:`pandas.Index.get_indexer`): pandas 3's
-    ``isin`` of a text index turns every one of ``values`` into an Arrow
-    scalar first, about 10 us each (10 ms for 1000 IDs, at every call).
+    The same answer by one hash lookup of the distinct values
+    (:meth:`pandas.Index.get_indexer`): pandas 3's ``isin`` of a text index
+    turns every one of ``values`` into an Arrow scalar first, about 10 us
+    each (10 ms for 1000 IDs, at every call). With a missing value on either
+    side ``isin`` itself answers (it matches None and NaN across dtypes).
     """
-    return pd.Index(values).unique().get_indexer(index) >= 0
+    distinct = pd.Index(values)
+    if index.hasnans or distinct.hasnans:
+        return index.isin(values)
+    return distinct.unique().get_indexer(index) >= 0
 
 
 def display_name(source: Source, name: str | None = None, *, full: bool = False) -> str:
