@@ -16,7 +16,7 @@ import time
 from typing import Sequence
 
 from .cli_common import (PROG, Console, Parser, add_output_flags, add_strict_ids_argument, int_at_least, positive_float,
-                         say)
+                         progress_bar, say)
 from .cross_cli import register as register_cross_commands
 from .scheduler_spec import add_scheduler_argument
 from .eigen_cli import add_eigen_argument
@@ -28,15 +28,6 @@ from .scan_cli import register as register_scan_commands
 __all__ = ["PROG", "build_parser", "main"]
 
 _positive_int = int_at_least(3)  # grid sizes
-
-
-def _progress_bar(total: int, desc: str, quiet: bool):
-    """A tqdm bar on stderr, or None when it would not show (``--quiet``, or stderr not a terminal)."""
-    if quiet or not sys.stderr.isatty():
-        return None  # tqdm would be disabled: do not import it
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="pattern", file=sys.stderr, leave=False)
 
 
 def cmd_fit(args) -> int:
@@ -74,7 +65,7 @@ def cmd_fit(args) -> int:
     def progress(done, total, desc):
         nonlocal bar
         if bar is None:
-            bar = _progress_bar(total, "fitting", args.quiet) or False
+            bar = progress_bar(args.quiet, total=total, desc="fitting", unit="pattern") or False
         if bar:
             bar.set_postfix_str(desc, refresh=False)
             bar.update(1)

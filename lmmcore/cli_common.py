@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "PROG", "Console", "Parser", "add_output_flags", "add_peak_arguments", "add_strict_ids_argument", "int_at_least",
-    "non_negative", "number", "peaks_from_args", "positive_float", "probability", "say", "x_chr_arg",
+    "non_negative", "number", "peaks_from_args", "positive_float", "probability", "progress_bar", "say",
+    "x_chr_arg",
 ]
 
 PROG = "lmmcore"
@@ -94,6 +95,20 @@ def say(args, message: str) -> None:
     """Print a progress or summary line on stderr, unless ``--quiet``."""
     if not getattr(args, "quiet", False):
         print(f"{PROG}: {message}", file=sys.stderr)
+
+
+def progress_bar(quiet: bool, **options):
+    """A tqdm bar on stderr (``options`` are tqdm's), or None when it would not show.
+
+    None with ``--quiet`` or when stderr is not a terminal (where tqdm's
+    ``disable=None`` would hide it): then tqdm is not imported, nor its
+    lock and monitor thread created.
+    """
+    if quiet or not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(file=sys.stderr, leave=False, **options)
 
 
 # --------------------------------------------------------------------------- #

@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Sequence
 
-from .cli_common import add_output_flags, int_at_least, non_negative, number, say
+from .cli_common import add_output_flags, int_at_least, non_negative, number, progress_bar, say
 from .errors import LMMInputError, report
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -151,14 +150,14 @@ def _check_chromosomes(have: Sequence[str], wanted: Sequence[str] | None, where:
 def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes":
     """Genotype (or, with ``args.alleles``, allele) probabilities of a cross, chromosome by chromosome.
 
-    Equal to ``lmmcore.genoprob(cross, ...)`` (and :func:`lmmcore.allele_probs`
-    of it): the chromosomes are computed in batches of ``args.cores`` (each a
-    call of :func:`lmmcore.hmm.genoprob`) so that a progress bar on stderr
-    (a terminal only; none with ``quiet``) can count them, and copied into
-    one array in the union layout of ``genoprob``.
+    ``lmmcore.genoprob(cross, ...)`` (and :func:`lmmcore.allele_probs` of
+    it). With a progress bar on stderr (a terminal only; none with
+    ``quiet``) the chromosomes are computed in batches of ``args.cores``
+    (each a call of :func:`lmmcore.hmm.genoprob`) so that the bar can count
+    them, and copied into one array in the union layout of ``genoprob``;
+    without one, in one call.
     """
     import numpy as np
-    from tqdm import tqdm
 
     from .crosstypes import cross_model
     from .genomap import insert_pseudomarkers
@@ -166,27 +165,29 @@ def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes"
     from .hmm import allele_probs, genoprob
 
     chromosomes = _check_chromosomes(cross.chromosomes, args.chromosomes, f"the cross '{cross.source}'")
-    model = cross_model(cross.crosstype, cross.source)
-    alleles = tuple(cross.alleles) if len(cross.alleles) >= 2 else ("A", "B")
-    is_x = {c: bool(cross.is_x_chr.get(c, False)) and model.handles_x for c in chromosomes}
-    by_chr = {c: tuple(model.genotype_names(alleles, is_x[c])) for c in chromosomes}
-    union: list[str] = []
-    for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal genotypes first, as genoprob
-        union += [g for g in by_chr[c] if g not in union]
-    positions = insert_pseudomarkers({c: cross.gmap[c] for c in chromosomes}, args.step, args.off_end,
-                                     args.stepwidth)
-    sizes = [len(positions[c]) for c in chromosomes]
-    starts = dict(zip(chromosomes, np.cumsum([0] + sizes[:-1]).tolist()))
-    probs = np.zeros((cross.n, sum(sizes), len(union)))
-    markers: list[str] = []
-    for c in chromosomes:
-        markers += [str(m) for m in positions[c].index]
-    batch = max(1, args.cores if args.cores else (os.cpu_count() or 1))
     options = dict(step=args.step, off_end=args.off_end, stepwidth=args.stepwidth, error_prob=args.error_prob,
                    map_function=args.map_function, cores=args.cores)
-    bar = tqdm(total=len(chromosomes), desc="genotype probabilities", unit="chr", file=sys.stderr,
-               disable=quiet or None, leave=False)
+    bar = progress_bar(quiet, total=len(chromosomes), desc="genotype probabilities", unit="chr")
+    if bar is None:  # no bar to count chromosomes: one call, its threads share all of them, no copy
+        genotypes = genoprob(cross, chromosomes=chromosomes, **options)
+        return allele_probs(genotypes) if args.alleles else genotypes
     try:
+        model = cross_model(cross.crosstype, cross.source)
+        alleles = tuple(cross.alleles) if len(cross.alleles) >= 2 else ("A", "B")
+        is_x = {c: bool(cross.is_x_chr.get(c, False)) and model.handles_x for c in chromosomes}
+        by_chr = {c: tuple(model.genotype_names(alleles, is_x[c])) for c in chromosomes}
+        union: list[str] = []
+        for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal genotypes first, as genoprob
+            union += [g for g in by_chr[c] if g not in union]
+        positions = insert_pseudomarkers({c: cross.gmap[c] for c in chromosomes}, args.step, args.off_end,
+                                         args.stepwidth)
+        sizes = [len(positions[c]) for c in chromosomes]
+        starts = dict(zip(chromosomes, np.cumsum([0] + sizes[:-1]).tolist()))
+        probs = np.zeros((cross.n, sum(sizes), len(union)))
+        markers: list[str] = []
+        for c in chromosomes:
+            markers += [str(m) for m in positions[c].index]
+        batch = max(1, args.cores if args.cores else (os.cpu_count() or 1))
         for k in range(0, len(chromosomes), batch):
             part = genoprob(cross, chromosomes=chromosomes[k:k + batch], **options)
             chrom = np.asarray(part.chromosome)

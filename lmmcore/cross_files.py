@@ -59,7 +59,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .cross import CROSS_TYPES, Cross, CrossType
 from .cross_checks import (
@@ -74,6 +73,7 @@ from .cross_source import MAX_CROSS_BYTES, CrossSource, open_source
 from .cross_table import Sheet, counted, decode, listed, read_sheet
 from .errors import LMMInputError, Report, report, reporting
 from .genotypes import chromosome_sort_key
+from .tables import member_of
 
 __all__ = ["DEFAULT_GENOTYPES", "MAX_CROSS_BYTES", "read_cross"]
 
@@ -160,6 +160,8 @@ class _Control:
                     "correct the control file."
                 ) from None
         else:
+            import yaml  # a YAML control file only (PyYAML takes a while to import)
+
             try:
                 raw = yaml.safe_load(text)
             except yaml.YAMLError as exc:
@@ -467,7 +469,7 @@ def _assemble(control: _Control, src: CrossSource) -> Cross:
     keep = pd.Index(geno.ids)
     for found in (sex, info):
         if found is not None:
-            keep = keep[keep.isin(found[0])]
+            keep = keep[member_of(keep, found[0])]
     if len(keep) < len(geno.ids):
         dropped = pd.Index(geno.ids).difference(keep, sort=False)
         report(
@@ -547,7 +549,7 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
         sets.append(("the founder genotypes", founder.files, pd.Index(founder.markers)))
     keep = pd.Index(geno.markers)
     for _, _, idx in sets[1:]:
-        keep = keep[keep.isin(idx)]
+        keep = keep[member_of(keep, idx)]
     main = gmap if gmap is not None else pmap
     if pmap is not None and gmap is not None and len(keep):
         differ = keep[(pmap.loc[keep, "chr"].to_numpy() != gmap.loc[keep, "chr"].to_numpy())]
@@ -559,7 +561,7 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
     if len(keep) < len(union):
         parts = []
         for label, files, idx in sets:
-            absent = union[~union.isin(idx)]
+            absent = union[~member_of(union, idx)]
             if len(absent):
                 parts.append(f"{len(absent)} not in {label} ({files}: {listed(absent, 3)})")
         if parts:
@@ -570,7 +572,7 @@ def _markers(geno: _Geno, founder: _Geno | None, gmap, pmap, control: _Control):
             f"No marker is in both the genotypes ({geno.files}) and the map ({main['file'].iloc[0] if len(main) else 'empty'}); "
             "the marker names must match: correct them."
         )
-    table = main.loc[main.index.isin(keep), ["chr", "pos"]]  # the map file's order: ties keep it
+    table = main.loc[member_of(main.index, keep), ["chr", "pos"]]  # the map file's order: ties keep it
     chrom = table["chr"].astype(str).to_numpy()
     names = pd.unique(chrom)
     ranks = {c: i for i, c in enumerate(sorted(names, key=chromosome_sort_key))}
@@ -631,7 +633,7 @@ def _check_individuals(control, ids, pheno, covar, geno_files) -> None:
     pheno_files = ", ".join(control.files("pheno")) if "pheno" in control.raw else ""
     covar_files = ", ".join(control.files("covar")) if "covar" in control.raw else ""
     if pheno is not None and len(pheno.index):
-        common = pheno.index.isin(ids)
+        common = member_of(pheno.index, ids)
         if not common.any():
             raise LMMInputError(
                 f"No individual of the phenotypes in {pheno_files} ({listed(pheno.index, 3)}) is among the genotyped "
@@ -642,7 +644,7 @@ def _check_individuals(control, ids, pheno, covar, geno_files) -> None:
             report(f"{_count(len(absent), 'individual')} of {pheno_files} {_has(len(absent))} no genotypes "
                    f"({listed(absent)}); {_count(int(common.sum()), 'individual')} {_has(int(common.sum()))} both "
                    "(R/qtl2 keeps them all).")
-        missing = pd.Index(ids)[~pd.Index(ids).isin(pheno.index)]
+        missing = pd.Index(ids)[~member_of(pd.Index(ids), pheno.index)]
         if len(missing):
             report(f"{_count(len(missing), 'genotyped individual')} {_has(len(missing))} no phenotypes in "
                    f"{pheno_files} ({listed(missing)}).")

@@ -66,6 +66,7 @@ from .tables import (
     display_name,
     head_text,
     id_table,
+    member_of,
     open_input,
     read_frame,
     read_table,
@@ -399,8 +400,8 @@ def align(
             "the same IDs"
         )
     dropped, said = {}, []
-    not_pheno = k_ids[~k_ids.isin(phenotypes.index)]
-    not_kin = phenotypes.index[~phenotypes.index.isin(k_ids)]
+    not_pheno = k_ids[~member_of(k_ids, phenotypes.index)]
+    not_kin = phenotypes.index[~member_of(phenotypes.index, k_ids)]
     if len(not_pheno):
         dropped["in the kinship only (no phenotype row)"] = len(not_pheno)
         said.append(f"{len(not_pheno)} in the {kin_file} but not in the {pheno_file} ({_examples(not_pheno)})")
@@ -408,7 +409,7 @@ def align(
         dropped["with phenotypes but not in the kinship"] = len(not_kin)
         said.append(f"{len(not_kin)} in the {pheno_file} but not in the {kin_file} ({_examples(not_kin)})")
     if covariates is not None:
-        in_cov = keep[keep.isin(covariates.index)]
+        in_cov = keep[member_of(keep, covariates.index)]
         if len(in_cov) == 0:
             raise LMMInputError(
                 f"no individual ID of the {cov_file} is in the other files: for example it has "
@@ -417,7 +418,7 @@ def align(
             )
         complete_rows = covariates.notna().all(axis=1)
         incomplete = covariates.index[~complete_rows.to_numpy()]
-        complete = in_cov[in_cov.isin(covariates.index[complete_rows.to_numpy()])]
+        complete = in_cov[member_of(in_cov, covariates.index[complete_rows.to_numpy()])]
         if len(complete) == 0:
             shared = covariates.loc[in_cov]
             worst = shared.isna().sum().idxmax()
@@ -429,7 +430,7 @@ def align(
         n_not_cov = len(keep) - len(in_cov)
         if n_not_cov:
             dropped["not in the covariate file"] = n_not_cov
-            said.append(f"{n_not_cov} not in the {cov_file} ({_examples(keep[~keep.isin(covariates.index)])})")
+            said.append(f"{n_not_cov} not in the {cov_file} ({_examples(keep[~member_of(keep, covariates.index)])})")
         if len(incomplete):
             dropped["with a missing covariate"] = len(incomplete)
             said.append(f"{len(incomplete)} with a missing value in the {cov_file} ({_examples(incomplete)})")
@@ -448,7 +449,7 @@ def align(
     reordered = [
         label
         for label, table in ((pheno_file, phenotypes), (cov_file, covariates))
-        if table is not None and list(table.index[table.index.isin(keep)]) != order
+        if table is not None and list(table.index[member_of(table.index, keep)]) != order
     ]
     if reordered:
         verb = "lists" if len(reordered) == 1 else "list"

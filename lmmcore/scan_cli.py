@@ -30,11 +30,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import sys
 import time
 
 from .cli_common import (add_output_flags, add_peak_arguments, add_strict_ids_argument, int_at_least, peaks_from_args,
-                         say, x_chr_arg)
+                         progress_bar, say, x_chr_arg)
 from .scheduler_spec import add_scheduler_argument
 from .cross_cli import (
     add_genotype_source,
@@ -96,20 +95,19 @@ def cmd_kinship(args) -> int:
 
 
 def _progress_bar(quiet: bool):
-    from tqdm import tqdm
-
+    """The scan's ``progress`` callback and a function that closes its bar (none with ``--quiet`` or no terminal)."""
     state = {"bar": None}
 
     def update(done: int, total: int, desc: str) -> None:
         if state["bar"] is None:
-            state["bar"] = tqdm(total=total, desc="scanning", unit="marker", unit_scale=True,
-                                file=sys.stderr, disable=quiet or None, leave=False)
+            state["bar"] = progress_bar(quiet, total=total, desc="scanning", unit="marker", unit_scale=True) or False
         bar = state["bar"]
-        bar.set_postfix_str(desc, refresh=False)
-        bar.update(done - bar.n)
+        if bar:
+            bar.set_postfix_str(desc, refresh=False)
+            bar.update(done - bar.n)
 
     def close() -> None:
-        if state["bar"] is not None:
+        if state["bar"]:
             state["bar"].close()
 
     return update, close
@@ -163,8 +161,6 @@ def _prefetch_scan_module(args):
     if not args.cross:
         return None
     import importlib
-
-    import tqdm  # noqa: F401 - the cross path's own imports, before the thread starts
 
     from . import cross_files, crosstypes, genomap, hmm, xchr  # noqa: F401
     from .prefetch import Prefetch

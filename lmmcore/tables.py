@@ -31,6 +31,7 @@ __all__ = [
     "check_unique",
     "display_name",
     "list_names",
+    "member_of",
     "open_input",
     "plural",
     "read_table",
@@ -96,6 +97,21 @@ def check_unique(values, where: str, what: str, todo: str) -> None:
 # --------------------------------------------------------------------------- #
 # Sources: a path, or bytes with a display name
 # --------------------------------------------------------------------------- #
+def member_of(index: pd.Index, values) -> np.ndarray:
+    """``index.isin(values)``: whether each entry of ``index`` is among ``values`` (IDs, marker names).
+
+    The same answer by one hash lookup of the distinct values
+    (:meth:`pandas.Index.get_indexer`): pandas 3's ``isin`` of a text index
+    turns every one of ``values`` into an Arrow scalar first, about 10 us
+    each (10 ms for 1000 IDs, at every call). With a missing value on either
+    side ``isin`` itself answers (it matches None and NaN across dtypes).
+    """
+    distinct = pd.Index(values)
+    if index.hasnans or distinct.hasnans:
+        return index.isin(values)
+    return distinct.unique().get_indexer(index) >= 0
+
+
 def display_name(source: Source, name: str | None = None, *, full: bool = False) -> str:
     """The name messages use for ``source``: ``name`` if given, else the path (its base name
     unless ``full``), else ``"upload"`` for bytes."""

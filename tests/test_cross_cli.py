@@ -351,3 +351,35 @@ def test_bad_option_values_are_usage_errors(tmp_path, capsys, flag, value):
     err = capsys.readouterr().err
     assert flag in err and "Traceback" not in err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("alleles", [False, True])
+def test_cross_genotypes_without_a_bar_is_the_batched_path_with_one(monkeypatch, alleles):
+    # without a progress bar the chromosomes go to genoprob in one call; on a terminal, in batches of --cores
+    # that the bar counts, copied into genoprob's union layout: the same Genotypes, bit for bit
+    import argparse
+    import os
+    import sys
+
+    from lmmcore.cross_cli import cross_genotypes, read_cross_arg
+
+    cross = read_cross_arg(str(DATA / "cross" / "doex_x.zip"))
+    args = argparse.Namespace(chromosomes=None, step=1.0, off_end=0.0, stepwidth="fixed", error_prob=0.002,
+                              map_function="haldane", cores=1, alleles=alleles)
+    one = cross_genotypes(cross, args, quiet=True)
+    leader, follower = os.openpty()
+    with open(follower, "w") as tty:
+        monkeypatch.setattr(sys, "stderr", tty)  # a terminal: the bar shows, the batched path runs
+        batched = cross_genotypes(cross, args, quiet=False)
+    os.close(leader)
+    assert len(set(batched.chromosome)) > args.cores  # more than one batch
+    for field in ("ids", "markers", "chromosome", "genotype_names", "source"):
+        assert tuple(getattr(one, field)) == tuple(getattr(batched, field))
+    assert {c: tuple(g) for c, g in one.genotypes_by_chr.items()} == \
+        {c: tuple(g) for c, g in batched.genotypes_by_chr.items()}
+    np.testing.assert_array_equal(one.position, batched.position)
+    np.testing.assert_array_equal(one.probs, batched.probs)
+    # and both are lmmcore.genoprob (with allele_probs) of the whole cross
+    ref = lmmcore.genoprob(cross, step=1.0, error_prob=0.002, cores=1)
+    ref = lmmcore.allele_probs(ref) if alleles else ref
+    np.testing.assert_array_equal(one.probs, ref.probs)

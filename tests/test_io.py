@@ -193,3 +193,22 @@ def test_loco_kinship_file_round_trip_from_path_and_bytes(tmp_path):
     bad = path.read_bytes().replace(b"\n2,b,", b"\n2,z,", 1)
     with pytest.raises(LMMInputError, match="kinship file 'bad.csv': the rows of chromosome '2'"):
         read_kinship_file(bad, name="bad.csv")
+
+
+def test_member_of_is_index_isin():
+    # tables.member_of replaces Index.isin for IDs and marker names: the same booleans, on text and object
+    # indexes, values as lists, arrays or indexes, with repeats and missing values
+    from lmmcore.tables import member_of
+
+    rng = np.random.default_rng(12)
+    pool = np.array([f"id{i}" for i in range(40)] + ["", "a,b"], dtype=object)
+    for _ in range(200):
+        a = list(rng.choice(pool, rng.integers(0, 25)))
+        b = list(rng.choice(pool, rng.integers(0, 25)))
+        if rng.random() < 0.3:
+            a.append(None)
+        if rng.random() < 0.3:
+            b.append(None)
+        for index in (pd.Index(a, dtype=object), pd.Index(a, dtype="str")):
+            for values in (b, np.asarray(b, dtype=object), pd.Index(b, dtype=object), pd.Index(b, dtype="str")):
+                np.testing.assert_array_equal(member_of(index, values), index.isin(values))
