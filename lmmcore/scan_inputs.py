@@ -21,6 +21,7 @@ from .genotypes import Genotypes
 from .io import LMMData
 from .markers import marker_columns
 from .selection import check_names
+from .tables import member_of
 
 __all__ = ["ScanInputs", "validate_inputs", "align_ids", "check_phenotype", "chunk_size"]
 
@@ -113,10 +114,10 @@ def align_ids(genotypes: Genotypes, phenotypes: pd.DataFrame, covariates, kin_id
         filters.append(("not in the kinship", pd.Index(kin_ids)))
     for reason, allowed in filters:
         before = len(keep)
-        keep = keep[keep.isin(allowed)]
+        keep = keep[member_of(keep, allowed)]
         if before - len(keep):
             dropped[reason] = before - len(keep)
-    n_pheno_only = int((~phenotypes.index.isin(pd.Index(genotypes.ids))).sum())
+    n_pheno_only = int((~member_of(phenotypes.index, genotypes.ids)).sum())
     if n_pheno_only:
         dropped["with phenotypes but no genotypes"] = n_pheno_only
     if len(keep) < 3:
