@@ -103,7 +103,7 @@ from .refit import (
     REFIT_TOL,
 )
 from .prefetch import run_ahead
-from .scan_sink import ScanSink, TableSink
+from .scan_sink import PartSink, ScanSink, TableSink
 from .scan_tasks import (
     MIN_CHUNK,
     Executor,
@@ -375,30 +375,40 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
         raise LMMInputError("the X covariates leave out individuals that the autosome scan keeps; give them "
                             "for every scanned individual")
     parts.append(x_plan)
+    inputs = x_plan.inputs
+    effect_names = tuple(g for g in marker_columns(genotypes)  # the parts' columns, in merge_part_tables' order
+                         if any(g in marker_columns(plan.inputs.genotypes) for plan in parts))
+    sink = sink or TableSink()
+    sink.start(genotypes, inputs.names, effect_names, inputs.refit)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
-    runs = [_run(plan, tracker, clock, options, TableSink()) for plan in parts]
-    results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
-    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink)
+    runs, results = [], []
+    for k, plan in enumerate(parts):  # the autosomes' pieces go to the sink as they come; X's table follows
+        run = _run(plan, tracker, clock, options, TableSink() if k == len(parts) - 1 else PartSink(sink))
+        runs.append(run)
+        results.append(_assemble(plan, run, clock))
+    sink.add_table(_x_part_table(results[-1].table, genotypes, inputs.names, effect_names, inputs.refit))
+    results[-1] = replace(results[-1], table=None)
+    table, summary = _finish(sink)
+    return _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table, summary)
 
 
-def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink=None) -> ScanResult:
-    """One :class:`ScanResult` from the autosome part and the X part (the last)."""
+def _x_part_table(table: pd.DataFrame, genotypes: Genotypes, names, effect_names, refit: bool) -> pd.DataFrame:
+    """The X part's long table as the whole scan's sink takes it.
+
+    On X the genotype columns overlap the X covariates by design, so a
+    marker's rank-deficient flag is kept only where its df is below the
+    trait's full df on X (the largest); the effect columns become the whole
+    scan's (NaN for a genotype that X does not have).
+    """
+    full = table.groupby("phenotype", sort=False)["df"].transform("max")
+    table = table.assign(flag=table["flag"].where((table["flag"] != FLAG_RANK_DEFICIENT) | (table["df"] < full), ""))
+    return merge_part_tables([table], genotypes, names, effect_names, refit)
+
+
+def _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table,
+             summary) -> ScanResult:
+    """One :class:`ScanResult` from the autosome part and the X part (the last) and the sink's table or summary."""
     inputs = parts[-1].inputs
-    effect_names = tuple(g for g in marker_columns(genotypes)
-                         if any(g in r.effect_names for r in results))
-    tables = []
-    for k, r in enumerate(results):
-        t = r.table
-        if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design:
-            full = t.groupby("phenotype", sort=False)["df"].transform("max")  # flag only a lower df
-            t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
-        tables.append(t)
-    table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
-    summary = None
-    if sink is not None:  # the parts' tables are assembled first (the X flags need a part's whole table)
-        sink.start(genotypes, inputs.names, effect_names, inputs.refit)
-        sink.add_table(table)
-        table, summary = _finish(sink)
     nulls = [r.null for r in results]
     nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
     permutations = None
