@@ -92,6 +92,7 @@ from .xchr import (
     merge_part_tables,
     select_chromosomes,
     x_scan_covariates,
+    x_part_table,
     xsp_thresholds,
 )
 from .xchr import n_perm_x as n_perm_x_count
@@ -333,7 +334,15 @@ def scan(
 # --------------------------------------------------------------------------- #
 def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
                  options, sink, kw: dict) -> ScanResult:
-    """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
+    """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``.
+
+    ``sink`` is started with the whole genotypes and the union of the two
+    parts' effect columns; the autosome part's pieces reach it as their
+    tasks finish (through a :class:`~lmmcore.scan_sink.PartSink`), then the
+    X part's long table (one chromosome, scanned into a table of its own:
+    its flags need all of it). A sink's memory is that of the scan without
+    X plus the X part's table.
+    """
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
     x_chr = tuple(str(c) for c in ([x_chr] if isinstance(x_chr, str) else x_chr))
@@ -386,23 +395,10 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
         run = _run(plan, tracker, clock, options, TableSink() if k == len(parts) - 1 else PartSink(sink))
         runs.append(run)
         results.append(_assemble(plan, run, clock))
-    sink.add_table(_x_part_table(results[-1].table, genotypes, inputs.names, effect_names, inputs.refit))
-    results[-1] = replace(results[-1], table=None)
+    sink.add_table(x_part_table(results[-1].table, genotypes, inputs.names, effect_names, inputs.refit))
+    results[-1] = replace(results[-1], table=None)  # the sink has the X rows now
     table, summary = _finish(sink)
     return _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table, summary)
-
-
-def _x_part_table(table: pd.DataFrame, genotypes: Genotypes, names, effect_names, refit: bool) -> pd.DataFrame:
-    """The X part's long table as the whole scan's sink takes it.
-
-    On X the genotype columns overlap the X covariates by design, so a
-    marker's rank-deficient flag is kept only where its df is below the
-    trait's full df on X (the largest); the effect columns become the whole
-    scan's (NaN for a genotype that X does not have).
-    """
-    full = table.groupby("phenotype", sort=False)["df"].transform("max")
-    table = table.assign(flag=table["flag"].where((table["flag"] != FLAG_RANK_DEFICIENT) | (table["df"] < full), ""))
-    return merge_part_tables([table], genotypes, names, effect_names, refit)
 
 
 def _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table,

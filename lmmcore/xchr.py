@@ -39,12 +39,13 @@ import pandas as pd
 
 from .errors import LMMInputError
 from .genotypes import Genotypes
+from .markers import FLAG_RANK_DEFICIENT
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cross import Cross
 
 __all__ = ["x_covariates", "select_chromosomes", "chromosome_lengths", "n_perm_x", "xsp_thresholds",
-           "has_own_sets", "x_scan_covariates", "merge_part_tables"]
+           "has_own_sets", "x_scan_covariates", "merge_part_tables", "x_part_table"]
 
 
 def x_covariates(cross: "Cross") -> pd.DataFrame:
@@ -233,3 +234,19 @@ def merge_part_tables(tables: Sequence[pd.DataFrame], genotypes: Genotypes, name
     order = pd.Index(genotypes.markers).get_indexer(table["marker"])
     return (table.reindex(columns=cols).assign(_p=table["phenotype"].map(rank).to_numpy(), _m=order)
             .sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True))
+
+
+def x_part_table(table: pd.DataFrame, genotypes: Genotypes, names: Sequence[str], effect_names: Sequence[str],
+                 refit: bool) -> pd.DataFrame:
+    """The X part's long table in the whole scan's layout, as the whole scan's sink takes it.
+
+    On X the genotype columns overlap the X covariates by design, so a
+    marker's rank-deficient flag is kept only where its df is below the
+    trait's full df on X (its largest df there); the effect columns become
+    ``effect_names`` (NaN for a genotype that X does not have), the rows
+    phenotypes in ``names`` order, then markers in genome order
+    (:func:`merge_part_tables`).
+    """
+    full = table.groupby("phenotype", sort=False)["df"].transform("max")
+    table = table.assign(flag=table["flag"].where((table["flag"] != FLAG_RANK_DEFICIENT) | (table["df"] < full), ""))
+    return merge_part_tables([table], genotypes, names, effect_names, refit)
