@@ -213,3 +213,30 @@ def test_do_cross_with_x_streams_into_max_and_parquet(tmp_path):
     ref.start(pr, whole.names, whole.effect_names, False)
     ref.add_table(whole.table)
     assert_frame_equal(res.summary, ref.finish())
+
+
+def test_cli_cross_with_x_parquet_and_summaries_agree_with_the_csv(iron, tmp_path, capsys):
+    """``lmmcore scan --cross``: the Parquet rows are the CSV's, the summaries those of the CSV's table."""
+    from lmmcore.cli import main
+    from lmmcore.peaks import find_peaks
+    from lmmcore.scan_sink import max_by_chromosome
+
+    cross, pr, pheno, _ = iron
+    pheno.rename_axis("id").to_csv(tmp_path / "ph.csv")
+    common = ["scan", "--cross", str(DATA / "cross" / "iron_subset.zip"), "--pheno", str(tmp_path / "ph.csv"),
+              "--kinship", "loco", "--quiet"]
+    for out, extra in (("s.csv", []), ("s.parquet", ["--memory", "1M", "--chunk", "2"]),
+                       ("max.csv", ["--summary", "max"]), ("pk.csv", ["--summary", "peaks", "--threshold", "0.3"])):
+        assert main([*common, "--out", str(tmp_path / out), *extra]) == 0, capsys.readouterr().err
+    csv = pd.read_csv(tmp_path / "s.csv", keep_default_na=False, na_values=[""],
+                      dtype={"chr": str, "flag": str}).fillna({"flag": ""})
+    assert list(csv["chr"].unique()) == ["1", "7", "X"]
+    parquet = sort_long_table(pd.read_parquet(tmp_path / "s.parquet"), list(pheno.columns), pr)
+    assert list(parquet.columns) == list(csv.columns)
+    assert_frame_equal(parquet, csv, check_exact=False, rtol=1e-14, check_dtype=False)
+    mx = pd.read_csv(tmp_path / "max.csv", dtype={"chr": str})
+    assert_frame_equal(mx, max_by_chromosome(csv), check_exact=False, rtol=1e-14, check_dtype=False)
+    pk = pd.read_csv(tmp_path / "pk.csv", dtype={"chr": str})
+    assert len(pk) > 0
+    assert_frame_equal(pk, find_peaks(csv, 0.3, drop=1.5).astype({"chr": str}), check_exact=False, rtol=1e-14,
+                       check_dtype=False)
