@@ -617,7 +617,7 @@ class PartSink(ScanSink):
         self.sink.add(self._lift(piece))
 
     def add_table(self, table: pd.DataFrame) -> None:
-        self.sink.add_table(table.reindex(columns=long_columns(self.sink.effect_names, self.sink.refit)))
+        raise TypeError("a PartSink takes a part's pieces; give a long table to the whole scan's sink")
 
     def finish(self) -> pd.DataFrame:
         return self.empty_table()
