@@ -89,10 +89,9 @@ from .permute import (
 from .xchr import (
     chromosome_lengths,
     has_own_sets,
-    merge_part_tables,
     select_chromosomes,
     x_scan_covariates,
-    x_part_table,
+    x_flags,
     xsp_thresholds,
 )
 from .xchr import n_perm_x as n_perm_x_count
@@ -339,9 +338,9 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
     ``sink`` is started with the whole genotypes and the union of the two
     parts' effect columns; the autosome part's pieces reach it as their
     tasks finish (through a :class:`~lmmcore.scan_sink.PartSink`), then the
-    X part's long table (one chromosome, scanned into a table of its own:
-    its flags need all of it). A sink's memory is that of the scan without
-    X plus the X part's table.
+    X part's pieces, held until X is done (its flags need all of them,
+    :func:`~lmmcore.xchr.x_flags`). A sink's memory is that of the scan
+    without X plus the X part's pieces.
     """
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
@@ -385,18 +384,17 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
                             "for every scanned individual")
     parts.append(x_plan)
     inputs = x_plan.inputs
-    effect_names = tuple(g for g in marker_columns(genotypes)  # the parts' columns, in merge_part_tables' order
+    effect_names = tuple(g for g in marker_columns(genotypes)  # the parts' columns (merge_part_tables' order)
                          if any(g in marker_columns(plan.inputs.genotypes) for plan in parts))
     sink = sink or TableSink()
     sink.start(genotypes, inputs.names, effect_names, inputs.refit)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
     runs, results = [], []
-    for k, plan in enumerate(parts):  # the autosomes' pieces go to the sink as they come; X's table follows
-        run = _run(plan, tracker, clock, options, TableSink() if k == len(parts) - 1 else PartSink(sink))
-        runs.append(run)
-        results.append(_assemble(plan, run, clock))
-    sink.add_table(x_part_table(results[-1].table, genotypes, inputs.names, effect_names, inputs.refit))
-    results[-1] = replace(results[-1], table=None)  # the sink has the X rows now
+    for k, plan in enumerate(parts):  # the autosomes' pieces go to the sink as they come; X's follow
+        part = PartSink(sink, hold=k == len(parts) - 1)
+        runs.append(_run(plan, tracker, clock, options, part))
+        results.append(_assemble(plan, runs[-1], clock))
+    part.release(x_flags)  # X's flags need all of X
     table, summary = _finish(sink)
     return _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table, summary)
 

@@ -10,8 +10,7 @@ and never holds all of them itself. A sink has three methods:
 ``add(piece)``
     for every piece, in task order;
 ``add_table(table)``
-    for results that arrive as a long table (the X chromosome part of a
-    scan with ``x_chr``, assembled first: its flags need its whole table);
+    for results that arrive as a long table (a table computed elsewhere);
 ``finish() -> DataFrame``
     the sink's table: the long table (:class:`TableSink`), the summary
     (:class:`MaxSink`, :class:`PeaksSink`), or an empty long table
@@ -43,10 +42,10 @@ Sinks
 :class:`TeeSink`
     Several sinks fed the same pieces (e.g. Parquet and peaks).
 :class:`PartSink`
-    Not an output: hands the pieces of a scan of some chromosomes (the
-    autosome part of a scan with ``x_chr``, with its own genotype columns)
-    on to the sink of the whole scan as they arrive, translated into the
-    whole scan's markers and effect columns.
+    Not an output: hands the pieces of a scan of some chromosomes (a part
+    of a scan with ``x_chr``, with its own genotype columns) on to the sink
+    of the whole scan, translated into the whole scan's markers and effect
+    columns: the autosomes' as they arrive, X's when X is done.
 
 Every sink also keeps :attr:`ScanSink.stats` (rows, flagged rows, the highest
 LOD), for the CLI's summary line.
@@ -586,20 +585,26 @@ class PartSink(ScanSink):
     sink : ScanSink
         The whole scan's sink, already started with the whole genotypes and
         effect names (which include the part's).
+    hold : bool
+        Keep the translated pieces until :meth:`release` instead (the X
+        part, whose flags need all of its pieces).
 
     Notes
     -----
     :meth:`finish` returns the part's empty table and does not finish
-    ``sink``, which goes on to take the other parts. The part is scanned with
+    ``sink``, which goes on to take the other parts. Held pieces cost
+    ``8 m P (4 + 2 q)`` bytes or so for m markers, P traits and q effect
+    columns (no effects for a summary sink), a fraction of their long-table rows. The part is scanned with
     the effects and standard errors whatever ``sink`` needs
     (``needs_effects``), so that its LODs are computed as the scan of the
     whole table computes them; a sink that needs no effects gets pieces
     without them.
     """
 
-    def __init__(self, sink: ScanSink):
+    def __init__(self, sink: ScanSink, hold: bool = False):
         super().__init__()
         self.sink = sink
+        self.held: list[ScanPiece] | None = [] if hold else None
         self.markers = np.zeros(0, dtype=np.int64)
         self.columns: list[int] = []
 
@@ -614,7 +619,19 @@ class PartSink(ScanSink):
         self.columns = [whole.effect_names.index(e) for e in effect_names]
 
     def add(self, piece: ScanPiece) -> None:
-        self.sink.add(self._lift(piece))
+        if self.held is None:
+            self.sink.add(self._lift(piece))
+        else:
+            self.held.append(self._lift(piece))
+
+    def release(self, fix=None) -> None:
+        """Hand the held pieces on, in the order they came, after ``fix(pieces) -> pieces`` if given."""
+        pieces, self.held = self.held or [], []
+        if fix is not None:
+            pieces = fix(pieces)
+        pieces.reverse()
+        while pieces:  # each piece is dropped here once the sink has it
+            self.sink.add(pieces.pop())
 
     def add_table(self, table: pd.DataFrame) -> None:
         raise TypeError("a PartSink takes a part's pieces; give a long table to the whole scan's sink")
