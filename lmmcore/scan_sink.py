@@ -29,7 +29,7 @@ Sinks
     LOCO kinships), missingness pattern, trait block, marker chunk, and
     inside a chunk phenotype, then marker; sort by phenotype and marker
     position for the table's order. With ``x_chr`` the autosomes' rows come
-    first in that order, then the X part's rows (phenotype, then marker).
+    first in that order, then the X part's (held until X is done).
 :class:`MaxSink`
     R/qtl2's ``scan1max(..., by_chr = TRUE)`` with the position of the
     maximum (``max_scan1``): one row per phenotype x chromosome with
@@ -568,7 +568,7 @@ class TeeSink(ScanSink):
 
 
 class PartSink(ScanSink):
-    """The pieces of a scan of some of the chromosomes, handed on at once to the sink of the whole scan.
+    """The pieces of a scan of some of the chromosomes, handed on to the sink of the whole scan.
 
     A scan with ``x_chr`` scans the autosomes as a part of their own
     (:func:`lmmcore.xchr.select_chromosomes`: their markers only, their
@@ -577,8 +577,8 @@ class PartSink(ScanSink):
     was started with -- markers as indices of the whole genotypes, effects
     and standard errors on the whole scan's effect columns, NaN for a
     genotype the part does not have (as :func:`lmmcore.xchr.merge_part_tables`
-    fills a part's table) -- and passed on: nothing is kept here, so the
-    part's rows cost no more than one piece.
+    fills a part's table) -- and passed on at once, so that the part's rows
+    cost no more than a piece; or, with ``hold``, kept until :meth:`release`.
 
     Parameters
     ----------
@@ -592,13 +592,13 @@ class PartSink(ScanSink):
     Notes
     -----
     :meth:`finish` returns the part's empty table and does not finish
-    ``sink``, which goes on to take the other parts. Held pieces cost
-    ``8 m P (4 + 2 q)`` bytes or so for m markers, P traits and q effect
-    columns (no effects for a summary sink), a fraction of their long-table rows. The part is scanned with
-    the effects and standard errors whatever ``sink`` needs
+    ``sink``, which goes on to take the other parts. Held pieces are
+    arrays, ``(m, P)`` per statistic and ``(m, P, q)`` per effect for m
+    markers, P traits and q effect columns (none for a sink that needs no
+    effects): a fraction of the size of their long-table rows. The part is
+    scanned with the effects and standard errors whatever ``sink`` needs
     (``needs_effects``), so that its LODs are computed as the scan of the
-    whole table computes them; a sink that needs no effects gets pieces
-    without them.
+    whole table computes them.
     """
 
     def __init__(self, sink: ScanSink, hold: bool = False):
