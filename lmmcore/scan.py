@@ -89,9 +89,9 @@ from .permute import (
 from .xchr import (
     chromosome_lengths,
     has_own_sets,
-    merge_part_tables,
     select_chromosomes,
     x_scan_covariates,
+    x_flags,
     xsp_thresholds,
 )
 from .xchr import n_perm_x as n_perm_x_count
@@ -103,7 +103,7 @@ from .refit import (
     REFIT_TOL,
 )
 from .prefetch import run_ahead
-from .scan_sink import ScanSink, TableSink
+from .scan_sink import PartSink, ScanSink, TableSink
 from .scan_tasks import (
     MIN_CHUNK,
     Executor,
@@ -333,7 +333,15 @@ def scan(
 # --------------------------------------------------------------------------- #
 def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separate, progress, perm_strata,
                  options, sink, kw: dict) -> ScanResult:
-    """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``."""
+    """:func:`scan` with ``x_chr``: the autosomes as before, X with its genotype set and ``xcovar``.
+
+    ``sink`` is started with the whole genotypes and the union of the two
+    parts' effect columns; the autosome part's pieces reach it as their
+    tasks finish (through a :class:`~lmmcore.scan_sink.PartSink`), then the
+    X part's pieces, held until X is done (its flags need all of them,
+    :func:`~lmmcore.xchr.x_flags`). A sink's memory is that of the scan
+    without X plus the X part's pieces.
+    """
     if not isinstance(genotypes, Genotypes):
         raise LMMInputError("genotypes must be a Genotypes record (see lmmcore.genotypes.read_*)")
     x_chr = tuple(str(c) for c in ([x_chr] if isinstance(x_chr, str) else x_chr))
@@ -375,30 +383,26 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
         raise LMMInputError("the X covariates leave out individuals that the autosome scan keeps; give them "
                             "for every scanned individual")
     parts.append(x_plan)
+    inputs = x_plan.inputs
+    effect_names = tuple(g for g in marker_columns(genotypes)  # the parts' columns (merge_part_tables' order)
+                         if any(g in marker_columns(plan.inputs.genotypes) for plan in parts))
+    sink = sink or TableSink()
+    sink.start(genotypes, inputs.names, effect_names, inputs.refit)
     tracker = _Progress(progress, sum(plan.total for plan in parts))
-    runs = [_run(plan, tracker, clock, options, TableSink()) for plan in parts]
-    results = [_assemble(plan, run, clock) for plan, run in zip(parts, runs)]
-    return _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink)
+    runs, results = [], []
+    for k, plan in enumerate(parts):  # the autosomes' pieces go to the sink as they come; X's follow
+        part = PartSink(sink, hold=k == len(parts) - 1)
+        runs.append(_run(plan, tracker, clock, options, part))
+        results.append(_assemble(plan, runs[-1], clock))
+    part.release(x_flags)  # X's flags need all of X
+    table, summary = _finish(sink)
+    return _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table, summary)
 
 
-def _merge_x(genotypes, x_chr, parts, runs, results, clock, perm_x_separate, lengths, sink=None) -> ScanResult:
-    """One :class:`ScanResult` from the autosome part and the X part (the last)."""
+def _merge_x(x_chr, parts, runs, results, clock, perm_x_separate, lengths, effect_names, table,
+             summary) -> ScanResult:
+    """One :class:`ScanResult` from the autosome part and the X part (the last) and the sink's table or summary."""
     inputs = parts[-1].inputs
-    effect_names = tuple(g for g in marker_columns(genotypes)
-                         if any(g in r.effect_names for r in results))
-    tables = []
-    for k, r in enumerate(results):
-        t = r.table
-        if k == len(results) - 1:  # on X the genotype columns overlap the X covariates by design:
-            full = t.groupby("phenotype", sort=False)["df"].transform("max")  # flag only a lower df
-            t = t.assign(flag=t["flag"].where((t["flag"] != FLAG_RANK_DEFICIENT) | (t["df"] < full), ""))
-        tables.append(t)
-    table = merge_part_tables(tables, genotypes, inputs.names, effect_names, inputs.refit)
-    summary = None
-    if sink is not None:  # the parts' tables are assembled first (the X flags need a part's whole table)
-        sink.start(genotypes, inputs.names, effect_names, inputs.refit)
-        sink.add_table(table)
-        table, summary = _finish(sink)
     nulls = [r.null for r in results]
     nulls[-1] = nulls[-1].assign(chr=nulls[-1]["chr"].replace("all", ",".join(x_chr)))
     permutations = None

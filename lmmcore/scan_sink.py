@@ -10,8 +10,7 @@ and never holds all of them itself. A sink has three methods:
 ``add(piece)``
     for every piece, in task order;
 ``add_table(table)``
-    for results that arrive as a long table (the X chromosome part of a
-    scan with ``x_chr``, assembled first);
+    for results that arrive as a long table (a table computed elsewhere);
 ``finish() -> DataFrame``
     the sink's table: the long table (:class:`TableSink`), the summary
     (:class:`MaxSink`, :class:`PeaksSink`), or an empty long table
@@ -29,7 +28,8 @@ Sinks
     order: the order of computation, i.e. kinship group (chromosome, with
     LOCO kinships), missingness pattern, trait block, marker chunk, and
     inside a chunk phenotype, then marker; sort by phenotype and marker
-    position for the table's order.
+    position for the table's order. With ``x_chr`` the autosomes' rows come
+    first in that order, then the X part's (held until X is done).
 :class:`MaxSink`
     R/qtl2's ``scan1max(..., by_chr = TRUE)`` with the position of the
     maximum (``max_scan1``): one row per phenotype x chromosome with
@@ -41,6 +41,11 @@ Sinks
     trait, then keeps its peaks only.
 :class:`TeeSink`
     Several sinks fed the same pieces (e.g. Parquet and peaks).
+:class:`PartSink`
+    Not an output: hands the pieces of a scan of some chromosomes (a part
+    of a scan with ``x_chr``, with its own genotype columns) on to the sink
+    of the whole scan, translated into the whole scan's markers and effect
+    columns: the autosomes' as they arrive, X's when X is done.
 
 Every sink also keeps :attr:`ScanSink.stats` (rows, flagged rows, the highest
 LOD), for the CLI's summary line.
@@ -49,7 +54,7 @@ LOD), for the CLI's summary line.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -65,6 +70,7 @@ __all__ = [
     "MaxSink",
     "PeaksSink",
     "TeeSink",
+    "PartSink",
     "SinkStats",
     "long_columns",
     "piece_frame",
@@ -233,16 +239,22 @@ class TableSink(ScanSink):
     def finish(self) -> pd.DataFrame:
         if not self.frames:
             return self.empty_table()
-        if "_p" not in self.frames[0]:
+        if not any("_p" in f for f in self.frames):  # long tables only: as they came
             table = pd.concat(self.frames, ignore_index=True)
-        else:
-            table = pd.concat(self.frames, ignore_index=True)
+        else:  # pieces (and long tables, e.g. the X part): phenotypes in request order, markers in genome order
+            frames = [f if "_p" in f else self._keyed(f) for f in self.frames]
+            table = pd.concat(frames, ignore_index=True)
             table = table.sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"])
             table = table.reset_index(drop=True)
         self.frames = []
         table["df"] = table["df"].astype(int)
         table["n"] = table["n"].astype(int)
         return table
+
+    def _keyed(self, table: pd.DataFrame) -> pd.DataFrame:
+        """A long table with the sort keys of :func:`piece_frame` (phenotype position, marker index)."""
+        return table.assign(_p=pd.Index(list(self.names)).get_indexer(table["phenotype"]),
+                            _m=pd.Index(list(self.genotypes.markers)).get_indexer(table["marker"]))
 
 
 class ParquetSink(ScanSink):
@@ -387,8 +399,9 @@ class MaxSink(ScanSink):
             "marker": np.asarray(g.markers, dtype=object)[idx],
             "lod": self.best[t, c],
         })
-        if self.extra:
-            out = _ordered(pd.concat([out] + self.extra, ignore_index=True), self.names, self.chromosomes)
+        if self.extra:  # (an empty frame in the concatenation would turn the text columns into objects)
+            frames = ([out] if len(out) else []) + self.extra
+            out = _ordered(pd.concat(frames, ignore_index=True), self.names, self.chromosomes)
         return out.rename(columns={"lod": self.lod_column}) if self.lod_column != "lod" else out
 
 
@@ -552,3 +565,98 @@ class TeeSink(ScanSink):
     def finish(self) -> pd.DataFrame:
         tables = [s.finish() for s in self.sinks]
         return tables[0]
+
+
+class PartSink(ScanSink):
+    """The pieces of a scan of some of the chromosomes, handed on to the sink of the whole scan.
+
+    A scan with ``x_chr`` scans the autosomes as a part of their own
+    (:func:`lmmcore.xchr.select_chromosomes`: their markers only, their
+    genotype columns only), so its pieces index the part's markers and
+    effect columns. Each piece is translated into the layout that ``sink``
+    was started with -- markers as indices of the whole genotypes, effects
+    and standard errors on the whole scan's effect columns, NaN for a
+    genotype the part does not have (as :func:`lmmcore.xchr.merge_part_tables`
+    fills a part's table) -- and passed on at once, so that the part's rows
+    cost no more than a piece; or, with ``hold``, kept until :meth:`release`.
+
+    Parameters
+    ----------
+    sink : ScanSink
+        The whole scan's sink, already started with the whole genotypes and
+        effect names (which include the part's).
+    hold : bool
+        Keep the translated pieces until :meth:`release` instead (the X
+        part, whose flags need all of its pieces).
+
+    Notes
+    -----
+    :meth:`finish` returns the part's empty table and does not finish
+    ``sink``, which goes on to take the other parts. Held pieces are
+    arrays, ``(m, P)`` per statistic and ``(m, P, q)`` per effect for m
+    markers, P traits and q effect columns (none for a sink that needs no
+    effects): a fraction of the size of their long-table rows. The part is
+    scanned with the effects and standard errors whatever ``sink`` needs
+    (``needs_effects``), so that its LODs are computed as the scan of the
+    whole table computes them.
+    """
+
+    def __init__(self, sink: ScanSink, hold: bool = False):
+        super().__init__()
+        self.sink = sink
+        self.held: list[ScanPiece] | None = [] if hold else None
+        self.markers = np.zeros(0, dtype=np.int64)
+        self.columns: list[int] = []
+
+    def start(self, genotypes, names, effect_names, refit) -> None:
+        super().start(genotypes, names, effect_names, refit)
+        whole = self.sink
+        if tuple(names) != whole.names or bool(refit) != whole.refit:
+            raise ValueError("a part of a scan must scan the phenotypes of the whole scan, with the same tests")
+        self.markers = pd.Index(list(whole.genotypes.markers)).get_indexer(list(genotypes.markers))
+        if (self.markers < 0).any():
+            raise ValueError("a part of a scan has markers that the whole scan's genotypes do not have")
+        self.columns = [whole.effect_names.index(e) for e in effect_names]
+
+    def add(self, piece: ScanPiece) -> None:
+        if self.held is None:
+            self.sink.add(self._lift(piece))
+        else:
+            self.held.append(self._lift(piece))
+
+    def release(self, fix=None) -> None:
+        """Hand the held pieces on, in the order they came, after ``fix(pieces) -> pieces`` if given."""
+        pieces, self.held = self.held or [], []
+        if fix is not None:
+            pieces = fix(pieces)
+        pieces.reverse()
+        while pieces:  # each piece is dropped here once the sink has it
+            self.sink.add(pieces.pop())
+
+    def add_table(self, table: pd.DataFrame) -> None:
+        raise TypeError("a PartSink takes a part's pieces; give a long table to the whole scan's sink")
+
+    def finish(self) -> pd.DataFrame:
+        return self.empty_table()
+
+    def _lift(self, piece: ScanPiece) -> ScanPiece:
+        """``piece`` in the whole scan's markers and effect columns."""
+        keep = self.sink.needs_effects
+        fixed = replace(piece.fixed, beta=self._effects(piece.fixed.beta, keep),
+                        se=self._effects(piece.fixed.se, keep))
+        exact = piece.exact
+        if exact is not None:
+            exact = replace(exact, beta_wald=self._effects(exact.beta_wald, keep),
+                            se_wald=self._effects(exact.se_wald, keep))
+        return replace(piece, markers=self.markers[np.asarray(piece.markers)], fixed=fixed, exact=exact)
+
+    def _effects(self, values: np.ndarray | None, keep: bool) -> np.ndarray | None:
+        """(m, P, q_part) values on the whole scan's q columns (NaN where the part has none)."""
+        if values is None or not keep:
+            return None
+        q = len(self.sink.effect_names)
+        if self.columns == list(range(q)):
+            return values
+        out = np.full(values.shape[:2] + (q,), np.nan)
+        out[:, :, self.columns] = values
+        return out

@@ -39,12 +39,13 @@ import pandas as pd
 
 from .errors import LMMInputError
 from .genotypes import Genotypes
+from .markers import FLAG_RANK_DEFICIENT
 
 if TYPE_CHECKING:  # pragma: no cover
     from .cross import Cross
 
 __all__ = ["x_covariates", "select_chromosomes", "chromosome_lengths", "n_perm_x", "xsp_thresholds",
-           "has_own_sets", "x_scan_covariates", "merge_part_tables"]
+           "has_own_sets", "x_scan_covariates", "merge_part_tables", "x_flags"]
 
 
 def x_covariates(cross: "Cross") -> pd.DataFrame:
@@ -233,3 +234,34 @@ def merge_part_tables(tables: Sequence[pd.DataFrame], genotypes: Genotypes, name
     order = pd.Index(genotypes.markers).get_indexer(table["marker"])
     return (table.reindex(columns=cols).assign(_p=table["phenotype"].map(rank).to_numpy(), _m=order)
             .sort_values(["_p", "_m"], kind="stable").drop(columns=["_p", "_m"]).reset_index(drop=True))
+
+
+
+def x_flags(pieces: list) -> list:
+    """The X part's pieces with the rank-deficient flags that X's design explains taken off.
+
+    On X the genotype columns overlap the X covariates by design (R/qtl2's
+    ``Xcovar``), so a marker keeps its rank-deficient flag only where its df
+    is below the trait's full df on X, the largest df of the trait's X
+    markers. The df of a marker depends on the individuals of the trait's
+    missingness pattern only, so all the traits of a piece share their full
+    df and the flags stay one per marker.
+
+    Parameters
+    ----------
+    pieces : list of ScanPiece
+        Every piece of the X part (:mod:`lmmcore.scan_tasks`).
+    """
+    full: dict[str, int] = {}
+    for piece in pieces:
+        top = int(np.max(piece.df)) if len(piece.df) else -1
+        for name in piece.phenotypes:
+            full[name] = max(full.get(name, -1), top)
+    out = []
+    for piece in pieces:
+        tops = {full[name] for name in piece.phenotypes}
+        assert len(tops) == 1, "the traits of a piece share their individuals, hence their df"
+        flag = np.asarray(piece.flag, dtype=object)
+        keep = (flag != FLAG_RANK_DEFICIENT) | (np.asarray(piece.df) < tops.pop())
+        out.append(replace(piece, flag=np.where(keep, flag, "").astype(object)))
+    return out
