@@ -281,13 +281,20 @@ class GenotypeInputs:
         return g
 
 
-def _own_sets(genotypes: "Genotypes") -> list[str]:
-    """Chromosomes whose genotype set differs from the most common one (union layout)."""
+def _own_sets(genotypes: "Genotypes", x_chr: Sequence[str] = ()) -> list[str]:
+    """Chromosomes whose genotype set differs from the most common one (union layout).
+
+    The most common set is counted over the chromosomes not named in
+    ``x_chr`` (all of them if that leaves none); a tie goes to the set of
+    the first of those chromosomes, so the answer never depends on the
+    order of a hash (one autosome and one X chromosome tie).
+    """
     by_chr = genotypes.genotypes_by_chr
     if not by_chr or len(set(by_chr.values())) < 2:
         return []
-    sets = [by_chr[c] for c in genotypes.chromosomes if c in by_chr]
-    common = max(set(sets), key=sets.count)
+    named = [c for c in genotypes.chromosomes if c in by_chr]
+    sets = [by_chr[c] for c in named if c not in x_chr] or [by_chr[c] for c in named]
+    common = max(dict.fromkeys(sets), key=sets.count)  # the first of the most common, in chromosome order
     return [c for c in genotypes.chromosomes if by_chr.get(c, common) != common]
 
 
@@ -330,7 +337,7 @@ def genotype_inputs(args, *, scan: bool = True, cross: "Cross | None" = None, x_
         if unknown:
             raise LMMInputError(f"--x-chr names {', '.join(unknown)}, which '{genotypes.source}' does not have "
                                 f"(it has {', '.join(genotypes.chromosomes)}); check the chromosome names")
-        left_out = [c for c in _own_sets(genotypes) if c not in x_chr]
+        left_out = [c for c in _own_sets(genotypes, x_chr) if c not in x_chr]
         why = "its own genotype set, as an X chromosome"
     scanned = genotypes
     if left_out and len(left_out) < len(genotypes.chromosomes):

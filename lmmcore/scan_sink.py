@@ -595,15 +595,16 @@ class PartSink(ScanSink):
     ``sink``, which goes on to take the other parts. Held pieces are
     arrays, ``(m, P)`` per statistic and ``(m, P, q)`` per effect for m
     markers, P traits and q effect columns (none for a sink that needs no
-    effects): a fraction of the size of their long-table rows. The part is
-    scanned with the effects and standard errors whatever ``sink`` needs
-    (``needs_effects``), so that its LODs are computed as the scan of the
-    whole table computes them.
+    effects): a fraction of the size of their long-table rows. The part
+    needs the effects exactly when ``sink`` does (``needs_effects``): a
+    summary's LODs then come from the LOD-only kernel, as in a scan without
+    X (equal to the table's to rounding, ~1e-14 relative).
     """
 
     def __init__(self, sink: ScanSink, hold: bool = False):
         super().__init__()
         self.sink = sink
+        self.needs_effects = sink.needs_effects
         self.held: list[ScanPiece] | None = [] if hold else None
         self.markers = np.zeros(0, dtype=np.int64)
         self.columns: list[int] = []

@@ -22,6 +22,7 @@ chromosomes 1, 7 and X, both sexes and directions; tests/data/hmm/DOex_sub.zip:
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -383,3 +384,29 @@ def test_cross_genotypes_without_a_bar_is_the_batched_path_with_one(monkeypatch,
     ref = lmmcore.genoprob(cross, step=1.0, error_prob=0.002, cores=1)
     ref = lmmcore.allele_probs(ref) if alleles else ref
     np.testing.assert_array_equal(one.probs, ref.probs)
+
+
+@pytest.mark.parametrize("x_first", [False, True])
+def test_own_sets_of_one_autosome_and_one_x_never_depend_on_hashing(x_first):
+    """One autosome and one X tie in the count of genotype sets: the chromosome left out is the X that
+    --x-chr names, and without --x-chr the same one in every Python process
+    whatever its PYTHONHASHSEED (the tie used to go to whichever set a hash put first)."""
+    import subprocess
+    import sys
+
+    chroms = ["X", "2"] if x_first else ["2", "X"]
+    code = (
+        "import numpy as np; from lmmcore.genotypes import Genotypes; from lmmcore.cross_cli import _own_sets; "
+        f"ch = {chroms!r}; sets = {{'2': ('AA', 'AB', 'BB'), 'X': ('AA', 'AB', 'BB', 'AY', 'BY')}}; "
+        "names = ('AA', 'AB', 'BB', 'AY', 'BY'); "
+        "g = Genotypes(ids=('a', 'b'), markers=('m1', 'm2'), chromosome=tuple(ch), position=np.zeros(2), "
+        "probs=np.full((2, 2, 5), 0.2), genotype_names=names, genotypes_by_chr={c: sets[c] for c in ch}); "
+        "print(_own_sets(g, ('X',)), _own_sets(g))"
+    )
+    answers = set()
+    for seed in ("0", "1", "2", "3", "7"):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+        assert done.stdout.startswith("['X'] "), done.stdout
+        answers.add(done.stdout)
+    assert len(answers) == 1, answers
