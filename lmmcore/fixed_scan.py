@@ -72,7 +72,7 @@ class FixedScan:
 
 
 def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray, resid: np.ndarray,
-               effects: bool = True) -> FixedScan:
+               effects: bool = True, n_obs: int | None = None) -> FixedScan:
     """LOD, p-value and effects of every marker of a block at the null h2 of every phenotype.
 
     Parameters
@@ -90,6 +90,12 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
         Also the effects and their standard errors (on the same Cholesky
         factor, by one back and one forward substitution; see
         :func:`lod_statistic`).
+    n_obs : int, optional
+        The observations of the LOD's factor ``n / 2`` (default: the rows
+        of ``G``). With indicator columns for missing individuals among the
+        covariates (:mod:`lmmcore.pattern_dummies`), the observed ones: the
+        RSS are then the observed data's, and so is ``sigma2``'s divisor
+        ``n - p - df`` (the p columns of X count the indicators).
 
     Returns
     -------
@@ -107,13 +113,14 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     G = block.G
     n, m, q = G.shape
     p = X.shape[1]
+    n_lod = n if n_obs is None else int(n_obs)
     W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
     if not effects:
         rss0, explained = lod_statistic(G, block.pad, X, W, resid)
-        return _lod_table(block, n, rss0, explained)
+        return _lod_table(block, n_lod, rss0, explained)
     rss0, explained, beta, var = _statistics(G, block.pad, X, W, resid, T=block.T)
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
-    lod = 0.5 * n * np.log10(rss0[None, :] / rss1)
+    lod = 0.5 * n_lod * np.log10(rss0[None, :] / rss1)
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
