@@ -66,7 +66,6 @@ with many missing individuals keep their own decomposition.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, replace
 from typing import Sequence
 
@@ -74,18 +73,8 @@ import numpy as np
 import pandas as pd
 
 from .eigen import Eigendecomposition, RotatedData
-from .fixed_scan import fixed_scan
-from .genotypes import Genotypes
-from .markers import (
-    FLAG_COLLINEAR,
-    FLAG_MONOMORPHIC,
-    FLAG_RANK_DEFICIENT,
-    RANK_TOLERANCE,
-    MarkerBlock,
-    marker_array,
-)
+from .markers import marker_rotation
 from .nullmodel import NullModel, fit_null
-from .scan_tasks import ScanPiece, ScanPieces, ScanTask, TaskResult, block_null
 
 __all__ = [
     "DummyPattern",
@@ -93,8 +82,7 @@ __all__ = [
     "dummy_rotated",
     "shared_context",
     "shared_patterns",
-    "shared_scan_task",
-    "pattern_block",
+    "indicator_basis",
     "take_null",
     "MODE",
     "EIGH_FLOPS",
@@ -132,8 +120,10 @@ class DummyPattern:
         ``n_O = n - r``.
     X : ndarray, shape (n, p + r)
         Rotated covariates with the indicator columns, ``U'X~``.
-    Q : ndarray, shape (n, p + r)
-        An orthonormal basis of ``X``.
+    B : ndarray, shape (n, r')
+        An orthonormal basis of what the indicators add to the covariates of
+        all individuals: ``span(X) = span(U'X_all) + span(B)``, ``B`` orthogonal
+        to ``U'X_all`` (``r' <= r``; fewer when an indicator lies in that span).
     null : NullModel
         The null fit of its traits (h2, residuals ``U'y~ - X b`` in the shared basis).
     start : int
@@ -145,7 +135,7 @@ class DummyPattern:
     missing: np.ndarray
     n_obs: int
     X: np.ndarray
-    Q: np.ndarray
+    B: np.ndarray
     null: NullModel
     start: int
 
@@ -164,8 +154,11 @@ class SharedContext:
         ``"all"`` or the chromosome the LOCO kinship leaves out.
     rows : ndarray of int, shape (n,)
         Row in the genotypes of each of the scan's individuals.
-    rotation : ndarray, shape (n, n)
-        ``U'``, the kinship's eigenvectors as rows.
+    rotation : ndarray, shape (n + p, n)
+        :func:`lmmcore.markers.marker_rotation`'s matrix of the kinship's
+        eigenvectors and the basis of the covariates of all individuals
+        (``X_all``, p columns): every chunk is rotated, projected and
+        whitened with it once (:mod:`lmmcore.shared_scan`).
     d : ndarray, shape (n,)
         The kinship's eigenvalues.
     patterns : tuple of DummyPattern
@@ -238,8 +231,9 @@ def dummy_rotated(eig: Eigendecomposition, y: np.ndarray, X: np.ndarray, observe
     return RotatedData(UO.T @ y, Xs, eig.values, logdet, int(constant_column), value, 0, False)
 
 
-def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, patterns: Sequence[tuple],
-                   pheno: pd.DataFrame, index: dict[str, int], lrt_likelihood: str = "full",
+def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all: np.ndarray,
+                   patterns: Sequence[tuple], pheno: pd.DataFrame, index: dict[str, int],
+                   lrt_likelihood: str = "full",
                    effects: bool = True) -> tuple[SharedContext | None, list, dict[int, tuple[str, ...]]]:
     """The REML null fits of the patterns with indicator covariates, and the context their tasks share.
 
@@ -250,6 +244,11 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, patter
     label : str
     rows : ndarray of int
         The genotype row of each of the scan's individuals.
+    X_all : ndarray, shape (n, p)
+        The design of the covariates of all the scan's individuals (full
+        column rank). Each pattern's own design on its individuals, padded
+        with zeros, spans with its indicators the same columns as ``X_all``
+        with them (a column of ``X_all`` is the padded one plus indicators).
     patterns : sequence of (MissingnessPattern, Design)
         The patterns to serve and their designs (built on their observed individuals).
     pheno : DataFrame
@@ -274,6 +273,7 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, patter
     kept: list[DummyPattern] = []
     fits, leftover = [], {}
     start = 0
+    Q0 = np.linalg.qr(eig.vectors.T @ X_all)[0]
     for k, (pattern, design) in enumerate(patterns):
         obs = pattern.observed
         cols = tuple(pattern.phenotypes)
@@ -290,13 +290,27 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, patter
         fits.append((k, cols, null))
         kept.append(DummyPattern(phenotypes=cols, target=tuple(index[c] for c in cols),
                                  missing=np.flatnonzero(~obs), n_obs=pattern.n, X=rot.X,
-                                 Q=np.linalg.qr(rot.X)[0], null=null, start=start))
+                                 B=indicator_basis(Q0, rot.X[:, design.p:]), null=null, start=start))
         start += len(cols)
     if not kept:
         return None, fits, leftover
-    context = SharedContext(label=label, rows=np.asarray(rows), rotation=np.ascontiguousarray(eig.vectors.T),
+    context = SharedContext(label=label, rows=np.asarray(rows), rotation=marker_rotation(eig.vectors, Q0),
                             d=eig.values, patterns=tuple(kept), effects=effects)
     return context, fits, leftover
+
+
+def indicator_basis(Q0: np.ndarray, E: np.ndarray) -> np.ndarray:
+    """An orthonormal basis of the part of the rotated indicators ``E`` off the columns ``Q0``.
+
+    ``(I - Q0 Q0') E`` by its singular value decomposition; directions with a
+    singular value below ``1e-8`` (an indicator in the span of the covariates,
+    e.g. the only individual of a level, missing) are left out.
+    """
+    if E.shape[1] == 0:
+        return np.empty((E.shape[0], 0))
+    F = E - Q0 @ (Q0.T @ E)
+    U, s, _ = np.linalg.svd(F, full_matrices=False)
+    return np.ascontiguousarray(U[:, s > 1e-8])
 
 
 def take_null(null: NullModel, keep: np.ndarray) -> NullModel:
@@ -346,127 +360,3 @@ def shared_patterns(n: int, n_obs: Sequence[int], p: Sequence[int], traits: Sequ
     if sum(saving[i] for i in chosen) <= shared:
         return []
     return chosen
-
-
-def pattern_block(rotated: np.ndarray, ss_all: np.ndarray, raw: np.ndarray, pattern: DummyPattern) -> MarkerBlock:
-    """A chunk's whitened columns for one pattern, from the chunk rotated once for all patterns.
-
-    Parameters
-    ----------
-    rotated : ndarray, shape (n, m q)
-        ``G* = U'G`` of all n individuals.
-    ss_all : ndarray, shape (m q,)
-        Each column's raw sum of squares over all n individuals.
-    raw : ndarray, shape (n, m, q)
-        The chunk's genotype columns (for the flags).
-    pattern : DummyPattern
-
-    Returns
-    -------
-    MarkerBlock
-        As :func:`lmmcore.markers.prepare_block` of the pattern's own
-        individuals: ``R = (I - QQ') G*`` with Q the basis of the covariates
-        and indicators is the rotation of the observed part of the marker with
-        the covariates projected out (zero on the rows M), so its Gram matrix,
-        the whitening ``T``, the rank and the flags are the observed data's.
-
-    Notes
-    -----
-    A direction is kept when its eigenvalue of ``R_j'R_j`` exceeds
-    ``RANK_TOLERANCE`` times the marker's largest raw sum of squares over the
-    observed individuals, ``||G_a||^2 - ||G_{M,a}||^2``, as
-    :func:`~lmmcore.markers.prepare_block` does.
-    """
-    n, m, q = raw.shape
-    Q = pattern.Q
-    C = Q.T @ rotated
-    R = rotated - Q @ C
-    ss_cols = np.einsum("ij,ij->j", R, R)
-    ss_obs = ss_all
-    if pattern.missing.size:
-        rows_m = raw.reshape(n, m * q)[pattern.missing]
-        ss_obs = ss_all - np.einsum("ij,ij->j", rows_m, rows_m)
-    ref = ss_obs.reshape(m, q).max(axis=1)
-    threshold = RANK_TOLERANCE * np.maximum(ref, np.finfo(float).tiny)
-    if q == 1:
-        keep = ss_cols > threshold
-        scale = np.where(keep, 1.0 / np.sqrt(np.where(keep, ss_cols, 1.0)), 0.0)
-        R *= scale
-        G = R.reshape(n, m, 1)
-        T = scale.reshape(m, 1, 1)
-        keep = keep[:, None]
-    else:
-        R3 = R.reshape(n, m, q)
-        gram = np.einsum("nma,nmb->mab", R3, R3)
-        lam, vec = np.linalg.eigh(gram)
-        keep = lam > threshold[:, None]
-        inv_sqrt = np.where(keep, 1.0 / np.sqrt(np.where(keep, lam, 1.0)), 0.0)
-        T = vec * inv_sqrt[:, None, :]
-        G = np.einsum("nma,mab->nmb", R3, T, optimize=True)
-    rank = keep.sum(axis=1)
-    flag = np.full(m, "", dtype=object)
-    flag[(rank > 0) & (rank < q)] = FLAG_RANK_DEFICIENT
-    empty = np.flatnonzero(rank == 0)
-    if empty.size:
-        observed = np.setdiff1d(np.arange(n), pattern.missing, assume_unique=True)
-        cols3 = raw[np.ix_(observed, empty, np.arange(q))]
-        constant = np.all(cols3 == cols3[:1], axis=(0, 2))
-        flag[empty] = np.where(constant, FLAG_MONOMORPHIC, FLAG_COLLINEAR)
-    return MarkerBlock(G=G, T=T, pad=~keep, rank=rank, flag=flag, n_imputed=0)
-
-
-def shared_scan_task(context: SharedContext, genotypes: Genotypes, task: ScanTask) -> TaskResult:
-    """Do one task of a shared group: rotate the chunk once, test it for every pattern of the trait block.
-
-    Parameters
-    ----------
-    context : SharedContext
-    genotypes : Genotypes
-        The scan's genotypes (read through ``context.rows``; no missing values).
-    task : ScanTask
-        Its traits ``start:stop`` count the patterns' traits one after another.
-
-    Returns
-    -------
-    TaskResult
-        ``piece`` is a :class:`~lmmcore.scan_tasks.ScanPieces`: one piece per
-        pattern with traits in the block. ``n_markers`` counts the chunk once
-        for every pattern whose first trait is in the block (each pattern's
-        markers once in all).
-
-    Notes
-    -----
-    Pure, as :func:`lmmcore.scan_tasks.scan_task`. Per pattern:
-    :func:`pattern_block`, then :func:`lmmcore.fixed_scan.fixed_scan` with
-    the pattern's covariates and indicators and ``n_obs = n_O``.
-    """
-    seconds = dict.fromkeys(("rotate", "scan", "refit", "permute"), 0.0)
-    mk = task.markers
-    t0 = time.perf_counter()
-    raw = marker_array(genotypes, context.rows, mk)
-    n, m, q = raw.shape
-    flat = raw.reshape(n, m * q)
-    rotated = context.rotation @ flat
-    ss_all = np.einsum("ij,ij->j", flat, flat)
-    seconds["rotate"] += time.perf_counter() - t0
-    parts = []
-    counted = 0
-    for pat in context.patterns:
-        lo, hi = max(task.start, pat.start), min(task.stop, pat.start + pat.n_traits)
-        if lo >= hi:
-            continue
-        counted += int(task.start <= pat.start < task.stop)
-        traits = slice(lo - pat.start, hi - pat.start)
-        null = block_null(pat.null, traits, pat.n_traits)
-        t1 = time.perf_counter()
-        block = pattern_block(rotated, ss_all, raw, pat)
-        t2 = time.perf_counter()
-        fixed = fixed_scan(block, pat.X, context.d, null.h2_scan, null.resid, effects=context.effects,
-                           n_obs=pat.n_obs)
-        seconds["rotate"] += t2 - t1
-        seconds["scan"] += time.perf_counter() - t2
-        parts.append(ScanPiece(markers=mk, phenotypes=pat.phenotypes[traits], target=pat.target[traits],
-                               label=context.label, n=pat.n_obs, h2=null.h2_scan, flag=block.flag,
-                               df=block.rank, fixed=fixed, exact=None))
-    return TaskResult(task=task, piece=ScanPieces(markers=mk, parts=tuple(parts)), max_lod=None, n_imputed=0,
-                      n_exact=0, n_markers=len(mk) * counted, n_perm_scans=0, seconds=seconds)

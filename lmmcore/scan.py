@@ -587,16 +587,16 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
         permutations = permutation_result(run.max_lod, inputs.names, inputs.seed, plan.strata, inputs.alphas)
     null_rows = []
     index = plan.name_index
-    # in the order of kinship groups, patterns and traits (a shared group fits its traits first)
-    for fit in sorted(run.nulls, key=lambda f: f.key):
+    for fit in run.nulls:
         m = fit.model
-        for j in sorted(range(len(fit.phenotypes)), key=lambda k: index[fit.phenotypes[k]]):
-            nm = fit.phenotypes[j]
+        for j, nm in enumerate(fit.phenotypes):
             row = {"phenotype": nm, "chr": fit.label, "n": fit.n, "h2": m.h2[j],
                    "sigma2": m.sigma2[j], "loglik": m.loglik[j], "method": inputs.method}
             if inputs.refit:
                 row.update(h2_ml=m.h2_ml[j], loglik_ml=m.loglik_ml[j])
-            null_rows.append(row)
+            null_rows.append(((fit.key, index[nm]), row))
+    # in the order of kinship groups, patterns and traits (a shared group fits its traits first)
+    null_rows = [row for _, row in sorted(null_rows, key=lambda kr: kr[0])]
     table, summary = _finish(run.sink)
     clock.timings["total"] = time.perf_counter() - clock.started
     return ScanResult(

@@ -13,7 +13,7 @@ time (:func:`lmmcore.batch.missingness_patterns`):
   (REML, fixed-h2 scan) share one decomposition of K on all individuals and
   one rotation of each chunk of markers, with an indicator covariate for
   each missing individual: one :class:`~lmmcore.pattern_dummies.SharedContext`
-  and :func:`~lmmcore.pattern_dummies.shared_scan_task`. The results are the
+  and :func:`~lmmcore.shared_scan.shared_scan_task`. The results are the
   same.
 
 The arguments ``plan, run, clock, options, progress`` are
@@ -29,10 +29,12 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .design import design_matrix
 from .eigen import decompose_kinship, rotate
 from .markers import is_identity_index, marker_columns, marker_rotation
 from .nullmodel import NullModel, fit_null
-from .pattern_dummies import shared_context, shared_patterns, shared_scan_task
+from .pattern_dummies import shared_context, shared_patterns
+from .shared_scan import shared_scan_task
 from .scan_tasks import MIN_CHUNK, GroupContext, ScanTask, make_tasks, scan_task, task_shape
 
 __all__ = ["NullFit", "group_contexts"]
@@ -120,12 +122,12 @@ def _shared_group(plan, run, clock, g: int, label: str, marker_idx: np.ndarray,
         eig = saved if saved is not None else decompose_kinship(K, check=False)
     with clock("null"):
         context, fits, leftover = shared_context(
-            eig, label, plan.geno_rows, [(plan.patterns[i], plan.designs[i]) for i in shared], plan.pheno,
-            plan.name_index, inputs.lrt_likelihood, run.sink.needs_effects)
+            eig, label, plan.geno_rows, _all_design(plan), [(plan.patterns[i], plan.designs[i]) for i in shared],
+            plan.pheno, plan.name_index, inputs.lrt_likelihood, run.sink.needs_effects)
     del eig
     for k, cols, null in fits:
         run.nulls.append(NullFit(label=label, n=plan.patterns[shared[k]].n, phenotypes=cols, model=null,
-                                  key=(g, shared[k])))
+                                 key=(g, shared[k])))
     leftover = {shared[k]: cols for k, cols in leftover.items()}
     if context is None:
         return None, leftover
@@ -177,3 +179,13 @@ def _scan_group(plan, run, clock, label: str, marker_idx: np.ndarray,
         chunk = min(chunk, max(MIN_CHUNK, -(-len(marker_idx) // workers)))
     tasks = make_tasks(marker_idx, len(cols), chunk, block)
     return scan_task, context, tasks, (f"chr {label}" if label != "all" else "scan")
+
+
+def _all_design(plan) -> np.ndarray:
+    """The design of the covariates of all the scan's individuals (a complete pattern's, when there is one)."""
+    for pattern, design in zip(plan.patterns, plan.designs):
+        if pattern.observed.all():
+            return design.matrix
+    covar = plan.inputs.covariates
+    covar = covar.loc[list(plan.ids)] if covar is not None else None
+    return design_matrix(covar, len(plan.ids), warn=False).matrix
