@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 from scipy import special
@@ -33,7 +34,7 @@ from scipy import special
 from .markers import MarkerBlock
 from .wls import weights
 
-__all__ = ["FixedScan", "fixed_scan", "lod_statistic", "PAIR_BLOCK_VALUES"]
+__all__ = ["FixedScan", "fixed_scan", "fixed_scan_designs", "lod_statistic", "PAIR_BLOCK_VALUES"]
 
 #: Values (float64) of the work space of one tile of markers in :func:`lod_statistic` (2 MiB:
 #: the products of a tile stay in cache between the matrix products and the Cholesky factor).
@@ -133,6 +134,57 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
 
 
 
+def fixed_scan_designs(block: MarkerBlock, designs: Sequence[tuple[np.ndarray, int, int]], d: np.ndarray,
+                       h0: np.ndarray, resid: np.ndarray, effects: bool = True,
+                       pad: np.ndarray | None = None) -> FixedScan:
+    """:func:`fixed_scan` of traits in consecutive groups with covariates of their own, in one pass over the block.
+
+    Parameters
+    ----------
+    block : MarkerBlock
+    designs : sequence of (X, n_obs, P)
+        For each group of traits, in order: its rotated covariates (n, p_k),
+        its observations (the LOD's ``n``; see ``n_obs`` of
+        :func:`fixed_scan`) and its number of traits.
+    d, h0, resid, effects
+        As :func:`fixed_scan`, for all traits of all groups.
+    pad : ndarray of bool, shape (m, q, P), optional
+        Directions left out per marker and trait (default: ``block.pad`` for
+        every trait). A marker with all its directions left out for a trait
+        explains nothing of it (LOD 0).
+
+    Returns
+    -------
+    FixedScan
+        The LODs, effects and SEs of each group's traits are :func:`fixed_scan`'s
+        with that group's covariates: the products of the markers' column
+        pairs with the weights of all traits are shared (one matrix product),
+        the covariates enter through each trait's whitened columns ``X^``
+        (zero columns pad the groups with fewer covariates, which changes
+        nothing).
+    """
+    G = block.G
+    n, m, q = G.shape
+    W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
+    groups = [(X, int(P)) for X, _, P in designs]
+    n_lod = np.concatenate([np.full(P, float(n_obs)) for _, n_obs, P in designs])
+    p = np.concatenate([np.full(P, X.shape[1]) for X, _, P in designs])
+    T = block.T if effects else None
+    rss0, explained, beta, var = _statistics(G, block.pad if pad is None else pad, groups, W, resid, T=T)
+    rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
+    lod = 0.5 * n_lod[None, :] * np.log10(rss0[None, :] / rss1)
+    rank = block.rank[:, None]
+    valid = np.broadcast_to(rank > 0, lod.shape)
+    lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
+    if not effects:
+        return FixedScan(lod=lod, beta=None, se=None, df=block.rank)
+    sigma2 = rss1 / np.maximum(n - p[None, :] - rank, 1)
+    se = np.sqrt(np.maximum(var, 0.0) * sigma2[..., None])
+    beta = np.where(valid[..., None], beta, np.nan)
+    se = np.where(valid[..., None], se, np.nan)
+    return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
+
+
 def _lod_table(block: MarkerBlock, n: int, rss0: np.ndarray, explained: np.ndarray) -> FixedScan:
     """LOD and p-value from ``RSS0`` (P,) and ``c' S^{-1} c`` (m, P)."""
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
@@ -152,8 +204,8 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
     ----------
     G : ndarray, shape (n, m, q)
         Whitened marker columns (zero where ``pad``).
-    pad : ndarray of bool, shape (m, q)
-        Dropped columns (an identity entry on S's diagonal).
+    pad : ndarray of bool, shape (m, q) or (m, q, P)
+        Dropped columns (an identity entry on S's diagonal; per trait when 3-d).
     X : ndarray, shape (n, p)
         Rotated covariates.
     W : ndarray, shape (n, P)
@@ -202,16 +254,22 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
     on the same factor, entry by entry.
     """
     n, m, q = G.shape
-    p, P = X.shape[1], W.shape[1]
+    P = W.shape[1]
     K = q * (q + 1) // 2
     WR = W * resid
     # the covariates whitened in each trait's weights, X^_t = X* L_t^{-T}; the right-hand side [W r, W X^]
-    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
-    A = (W.T @ XX).reshape(P, p, p)
-    Linv = np.linalg.inv(np.linalg.cholesky(A))  # (P, p, p)
-    rhs = np.empty((n, 1 + p, P))
+    if isinstance(X, np.ndarray):
+        p = X.shape[1]
+        rhs = np.empty((n, 1 + p, P))
+        _whitened_covariates(X, W, rhs[:, 1:])
+    else:  # consecutive groups of traits with covariates of their own: zero columns pad the narrower ones
+        p = max(Xk.shape[1] for Xk, _ in X)
+        rhs = np.zeros((n, 1 + p, P))
+        t0 = 0
+        for Xk, Pk in X:
+            _whitened_covariates(Xk, W[:, t0:t0 + Pk], rhs[:, 1:1 + Xk.shape[1], t0:t0 + Pk])
+            t0 += Pk
     rhs[:, 0] = WR
-    rhs[:, 1:] = (X @ Linv.reshape(P * p, p).T).reshape(n, P, p).transpose(0, 2, 1)  # X^ (n, p, P)
     v = np.einsum("nit,nt->it", rhs[:, 1:], WR)  # X^' W r: zero up to rounding at the null fit's h2
     rss0 = np.einsum("nt,nt->t", WR, resid) - np.einsum("it,it->t", v, v)
     rhs[:, 1:] *= W[:, None, :]
@@ -235,6 +293,16 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
     return rss0, explained, beta, var
 
 
+def _whitened_covariates(X: np.ndarray, W: np.ndarray, out: np.ndarray) -> None:
+    """``X^_t = X* L_t^{-T}`` with ``X*'W_t X* = L_t L_t'`` for every trait (column of W), into ``out`` (n, p, P)."""
+    n, p = X.shape
+    P = W.shape[1]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+    A = (W.T @ XX).reshape(P, p, p)
+    Linv = np.linalg.inv(np.linalg.cholesky(A))  # (P, p, p)
+    out[...] = (X @ Linv.reshape(P * p, p).T).reshape(n, P, p).transpose(0, 2, 1)
+
+
 def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndarray, v: np.ndarray,
                     pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray,
                     effects: tuple | None = None) -> None:
@@ -250,6 +318,7 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
     """
     q, b, n = Gq.shape
     P = W.shape[1]
+    padq = pad.T[:, :, None] if pad.ndim == 2 else pad.transpose(1, 0, 2)  # (q, b, 1 or P)
     off = np.concatenate([[0], np.cumsum(np.arange(q, 0, -1))])
     np.copyto(cols, Gq)
     for k in range(q):
@@ -264,11 +333,11 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
     diag = S[off[:-1]]
     for e in E:
         diag -= e * e
-    diag += pad.T[:, :, None]
+    diag += padq
     floor = diag.max(axis=0)
     floor *= np.finfo(float).eps
     floor += np.finfo(float).tiny
-    c[pad.T] = 0.0
+    np.copyto(c, 0.0, where=padq)
     out[...] = 0.0
     for k in range(q):
         col = S[off[k]:off[k + 1]]  # (q - k, b, P): entries (k..q-1, k) of S, then of L
@@ -277,7 +346,7 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
         for j in range(k):
             Lj = S[off[j] + (k - j):off[j + 1]]  # entries (k..q-1, j) of L
             col -= Lj * Lj[0]
-        col[0] += pad[:, k, None]
+        col[0] += padq[k]
         inv = np.maximum(col[0], floor)
         np.sqrt(inv, out=inv)
         np.reciprocal(inv, out=inv)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .fixed_scan import FixedScan, fixed_scan
+from .fixed_scan import FixedScan, fixed_scan, fixed_scan_designs
 from .genotypes import Genotypes
 from .markers import (
     FLAG_COLLINEAR,
@@ -57,7 +57,8 @@ from .markers import (
 from .pattern_dummies import DummyPattern, SharedContext
 from .scan_tasks import ScanPiece, ScanPieces, ScanTask, TaskResult, block_null
 
-__all__ = ["SharedBlock", "shared_block", "own_block", "pattern_tests", "shared_scan_task", "WELL_CONDITIONED"]
+__all__ = ["SharedBlock", "shared_block", "own_block", "own_markers", "pattern_tests", "shared_scan_task",
+           "WELL_CONDITIONED"]
 
 #: A marker is tested on the shared whitening when the smallest eigenvalue of its Gram matrix on a
 #: pattern's individuals, relative to all individuals', is at least this (module docstring).
@@ -169,44 +170,68 @@ def own_block(raw: np.ndarray, markers: np.ndarray, rotation: np.ndarray, patter
     return block
 
 
-def pattern_tests(shared: SharedBlock, rotation: np.ndarray, pattern: DummyPattern, d: np.ndarray,
-                  h2: np.ndarray, resid: np.ndarray, effects: bool) -> tuple[FixedScan, np.ndarray, np.ndarray]:
-    """Step 2 of the module docstring for one pattern's traits: ``(tests, flags, ranks)``.
+def pattern_tests(shared: SharedBlock, rotation: np.ndarray, patterns: list[tuple[DummyPattern, slice]],
+                  d: np.ndarray, h2: np.ndarray, resid: np.ndarray,
+                  effects: bool) -> list[tuple[FixedScan, np.ndarray, np.ndarray]]:
+    """Step 2 of the module docstring for the traits of several patterns: ``(tests, flags, ranks)`` of each.
 
     Parameters
     ----------
     shared : SharedBlock
     rotation : ndarray
-        The context's marker rotation (for the markers whitened on the pattern's own).
-    pattern : DummyPattern
+        The context's marker rotation (for the markers whitened on a pattern's own).
+    patterns : list of (DummyPattern, slice)
+        Each pattern and its traits (a slice of the pattern's), in order.
     d : ndarray
         The kinship's eigenvalues.
     h2, resid : ndarray
-        The null h2 (P,) and rotated null residuals (n, P) of the traits.
+        The null h2 (P,) and rotated null residuals (n, P) of all those traits, in order.
     effects : bool
+
+    Notes
+    -----
+    One :func:`lmmcore.fixed_scan.fixed_scan_designs` for all traits (the
+    products of the markers' column pairs with the weights are shared); the
+    markers a pattern whitens on its own (:func:`own_markers`) are left out
+    of it for that pattern's traits and tested by
+    :func:`lmmcore.fixed_scan.fixed_scan` on :func:`own_block`.
     """
     block = shared.block
-    bad = _own_markers(shared, pattern)
-    if bad.size == 0:
-        fixed = fixed_scan(block, pattern.X, d, h2, resid, effects=effects, n_obs=pattern.n_obs)
-        return fixed, block.flag, block.rank
-    pad = block.pad.copy()
-    pad[bad] = True  # tested below on their own whitening: left out of this product
-    fixed = fixed_scan(replace(block, pad=pad), pattern.X, d, h2, resid, effects=effects, n_obs=pattern.n_obs)
-    own = own_block(shared.raw, bad, rotation, pattern)
-    part = fixed_scan(own, pattern.X, d, h2, resid, effects=effects, n_obs=pattern.n_obs)
-    lod = fixed.lod.copy()
-    lod[bad] = part.lod
-    beta = se = None
-    if effects:
-        beta, se = fixed.beta.copy(), fixed.se.copy()
-        beta[bad], se[bad] = part.beta, part.se
-    rank, flag = block.rank.copy(), block.flag.copy()
-    rank[bad], flag[bad] = own.rank, own.flag
-    return FixedScan(lod=lod, beta=beta, se=se, df=rank), flag, rank
+    sizes = [sl.stop - sl.start for _, sl in patterns]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    own = [own_markers(shared, pat) for pat, _ in patterns]
+    pad = None
+    if any(o.size for o in own):
+        m, q = block.pad.shape
+        pad = np.repeat(block.pad[:, :, None], int(bounds[-1]), axis=2)
+        for k, o in enumerate(own):
+            pad[o, :, bounds[k]:bounds[k + 1]] = True  # tested on their own whitening below
+    designs = [(pat.X, pat.n_obs, size) for (pat, _), size in zip(patterns, sizes)]
+    fixed = fixed_scan_designs(block, designs, d, h2, resid, effects=effects, pad=pad)
+    out = []
+    for k, (pat, _) in enumerate(patterns):
+        cols = slice(int(bounds[k]), int(bounds[k + 1]))
+        lod = fixed.lod[:, cols]
+        beta = se = None
+        if effects:
+            beta, se = fixed.beta[:, cols], fixed.se[:, cols]
+        rank, flag = block.rank, block.flag
+        bad = own[k]
+        if bad.size:
+            ob = own_block(shared.raw, bad, rotation, pat)
+            part = fixed_scan(ob, pat.X, d, h2[cols], resid[:, cols], effects=effects, n_obs=pat.n_obs)
+            lod = lod.copy()
+            lod[bad] = part.lod
+            if effects:
+                beta, se = beta.copy(), se.copy()
+                beta[bad], se[bad] = part.beta, part.se
+            rank, flag = rank.copy(), flag.copy()
+            rank[bad], flag[bad] = ob.rank, ob.flag
+        out.append((FixedScan(lod=lod, beta=beta, se=se, df=rank), flag, rank))
+    return out
 
 
-def _own_markers(shared: SharedBlock, pattern: DummyPattern) -> np.ndarray:
+def own_markers(shared: SharedBlock, pattern: DummyPattern) -> np.ndarray:
     """The chunk's markers that the pattern tests on its own whitening (the rule of the module docstring)."""
     if pattern.missing.size == 0:
         return np.empty(0, dtype=int)
@@ -254,21 +279,23 @@ def shared_scan_task(context: SharedContext, genotypes: Genotypes, task: ScanTas
     t0 = time.perf_counter()
     shared = shared_block(marker_array(genotypes, context.rows, mk), context.rotation)
     seconds["rotate"] += time.perf_counter() - t0
-    parts = []
-    counted = 0
     t1 = time.perf_counter()
+    chosen, nulls = [], []
+    counted = 0
     for pat in context.patterns:
         lo, hi = max(task.start, pat.start), min(task.stop, pat.start + pat.n_traits)
         if lo >= hi:
             continue
         counted += int(task.start <= pat.start < task.stop)
         traits = slice(lo - pat.start, hi - pat.start)
-        null = block_null(pat.null, traits, pat.n_traits)
-        fixed, flag, rank = pattern_tests(shared, context.rotation, pat, context.d, null.h2_scan, null.resid,
-                                          context.effects)
-        parts.append(ScanPiece(markers=mk, phenotypes=pat.phenotypes[traits], target=pat.target[traits],
-                               label=context.label, n=pat.n_obs, h2=null.h2_scan, flag=flag, df=rank,
-                               fixed=fixed, exact=None))
+        chosen.append((pat, traits))
+        nulls.append(block_null(pat.null, traits, pat.n_traits))
+    h2 = np.concatenate([null.h2_scan for null in nulls])
+    resid = np.concatenate([null.resid for null in nulls], axis=1) if len(nulls) > 1 else nulls[0].resid
+    tests = pattern_tests(shared, context.rotation, chosen, context.d, h2, resid, context.effects)
+    parts = [ScanPiece(markers=mk, phenotypes=pat.phenotypes[traits], target=pat.target[traits],
+                       label=context.label, n=pat.n_obs, h2=null.h2_scan, flag=flag, df=rank, fixed=fixed, exact=None)
+             for (pat, traits), null, (fixed, flag, rank) in zip(chosen, nulls, tests)]
     seconds["scan"] += time.perf_counter() - t1
     return TaskResult(task=task, piece=ScanPieces(markers=mk, parts=tuple(parts)), max_lod=None, n_imputed=0,
                       n_exact=0, n_markers=len(mk) * counted, n_perm_scans=0, seconds=seconds)
