@@ -124,6 +124,12 @@ class DummyPattern:
         An orthonormal basis of what the indicators add to the covariates of
         all individuals: ``span(X) = span(U'X_all) + span(B)``, ``B`` orthogonal
         to ``U'X_all`` (``r' <= r``; fewer when an indicator lies in that span).
+    S : ndarray, shape (r', r)
+        With ``F = (I - Q0 Q0') U'E_M``, ``B'x = S F'x``
+        (:func:`indicator_basis`).
+    QM : ndarray, shape (r, p0)
+        The rows M of ``U Q0`` (Q0 the rotated covariates of all
+        individuals): ``U Q0`` is an orthonormal basis of ``X_all``.
     null : NullModel
         The null fit of its traits (h2, residuals ``U'y~ - X b`` in the shared basis).
     start : int
@@ -136,6 +142,8 @@ class DummyPattern:
     n_obs: int
     X: np.ndarray
     B: np.ndarray
+    S: np.ndarray
+    QM: np.ndarray
     null: NullModel
     start: int
 
@@ -288,9 +296,11 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
                 continue
             null, cols = take_null(null, keep), tuple(cols[j] for j in keep)
         fits.append((k, cols, null))
+        E = rot.X[:, design.p:]  # U'E_M: the rows M of U, transposed
+        B, S = indicator_basis(Q0, E)
         kept.append(DummyPattern(phenotypes=cols, target=tuple(index[c] for c in cols),
-                                 missing=np.flatnonzero(~obs), n_obs=pattern.n, X=rot.X,
-                                 B=indicator_basis(Q0, rot.X[:, design.p:]), null=null, start=start))
+                                 missing=np.flatnonzero(~obs), n_obs=pattern.n, X=rot.X, B=B, S=S,
+                                 QM=E.T @ Q0, null=null, start=start))
         start += len(cols)
     if not kept:
         return None, fits, leftover
@@ -299,18 +309,32 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
     return context, fits, leftover
 
 
-def indicator_basis(Q0: np.ndarray, E: np.ndarray) -> np.ndarray:
-    """An orthonormal basis of the part of the rotated indicators ``E`` off the columns ``Q0``.
+def indicator_basis(Q0: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An orthonormal basis of the part of the rotated indicators ``E`` off the columns ``Q0``, and its map.
 
-    ``(I - Q0 Q0') E`` by its singular value decomposition; directions with a
-    singular value below ``1e-8`` (an indicator in the span of the covariates,
-    e.g. the only individual of a level, missing) are left out.
+    Parameters
+    ----------
+    Q0 : ndarray, shape (n, p)
+        Orthonormal columns (the rotated covariates of all individuals).
+    E : ndarray, shape (n, r)
+        The rotated indicators, ``U'E_M`` (the rows M of U, transposed).
+
+    Returns
+    -------
+    B : ndarray, shape (n, r')
+        ``F = (I - Q0 Q0') E = V_F diag(s) W'`` (its singular value
+        decomposition): the columns of ``V_F`` with ``s > 1e-8`` (an
+        indicator in the span of the covariates, e.g. the only individual of
+        a level, missing, adds nothing).
+    S : ndarray, shape (r', r)
+        ``diag(1 / s) W'`` on those: ``B'x = S F'x`` for every x.
     """
     if E.shape[1] == 0:
-        return np.empty((E.shape[0], 0))
+        return np.empty((E.shape[0], 0)), np.empty((0, 0))
     F = E - Q0 @ (Q0.T @ E)
-    U, s, _ = np.linalg.svd(F, full_matrices=False)
-    return np.ascontiguousarray(U[:, s > 1e-8])
+    V, s, Wt = np.linalg.svd(F, full_matrices=False)
+    keep = s > 1e-8
+    return np.ascontiguousarray(V[:, keep]), Wt[keep] / s[keep, None]
 
 
 def take_null(null: NullModel, keep: np.ndarray) -> NullModel:

@@ -78,6 +78,8 @@ class SharedBlock:
         ``G~ = R0 T0`` and its ranks and flags on all individuals.
     lam_min : ndarray, shape (m,)
         The smallest eigenvalue of ``R0_j'R0_j`` (each marker's q x q Gram).
+    C : ndarray, shape (p0, m q)
+        ``Q0'U'G``: the coordinates of the columns on the covariates' basis.
     ss : ndarray, shape (m q,)
         Each column's raw sum of squares over all individuals.
     raw : ndarray, shape (n, m, q)
@@ -86,6 +88,7 @@ class SharedBlock:
 
     block: MarkerBlock
     lam_min: np.ndarray
+    C: np.ndarray
     ss: np.ndarray
     raw: np.ndarray
 
@@ -141,7 +144,7 @@ def shared_block(raw: np.ndarray, rotation: np.ndarray) -> SharedBlock:
     R0, C = RC[:n], RC[n:]
     ss = np.einsum("ij,ij->j", R0, R0) + np.einsum("ij,ij->j", C, C)
     block, lam_min = _whiten(R0, ss.reshape(m, q).max(axis=1), raw)
-    return SharedBlock(block=block, lam_min=lam_min, ss=ss, raw=raw)
+    return SharedBlock(block=block, lam_min=lam_min, C=C, ss=ss, raw=raw)
 
 
 def own_block(raw: np.ndarray, markers: np.ndarray, rotation: np.ndarray, pattern: DummyPattern) -> MarkerBlock:
@@ -239,10 +242,11 @@ def own_markers(shared: SharedBlock, pattern: DummyPattern) -> np.ndarray:
     n, m, q = raw.shape
     rows_m = raw.reshape(n, m * q)[pattern.missing]
     ref = (shared.ss - np.einsum("ij,ij->j", rows_m, rows_m)).reshape(m, q).max(axis=1)
-    B = pattern.B
-    if B.shape[1]:
-        D = B.T @ block.G.reshape(n, m * q)
-        frob = np.einsum("ij,ij->j", D, D).reshape(m, q).sum(axis=1)
+    if pattern.B.shape[1]:
+        # D = B'G~ = S F'G~, and F'G~ = rows M of U G~ = rows M of (G - U Q0 C) T0: no product over n
+        H = pattern.S @ (rows_m - pattern.QM @ shared.C)
+        D = np.einsum("rma,mab->rmb", H.reshape(-1, m, q), block.T)
+        frob = np.einsum("rmb,rmb->m", D, D)
     else:
         frob = np.zeros(m)
     well = 1.0 - frob
