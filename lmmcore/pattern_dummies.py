@@ -187,6 +187,11 @@ class SharedContext:
         return int(self.rows.size)
 
     @property
+    def p(self) -> int:
+        """The most covariates of a pattern, indicators included (the ``p`` of the tasks' memory bound)."""
+        return max(pat.X.shape[1] for pat in self.patterns)
+
+    @property
     def n_traits(self) -> int:
         return sum(p.n_traits for p in self.patterns)
 

@@ -133,7 +133,7 @@ def _shared_group(plan, run, clock, g: int, label: str, marker_idx: np.ndarray,
         return None, leftover
     P = context.n_traits
     chunk, block = task_shape(len(marker_idx), P, inputs.chunk, options.budget, context.n,
-                              max(pat.X.shape[1] for pat in context.patterns), len(marker_columns(inputs.genotypes)))
+                              context.p, len(marker_columns(inputs.genotypes)))
     if workers > 1 and block >= P:
         chunk = min(chunk, max(MIN_CHUNK, -(-len(marker_idx) // workers)))
     tasks = make_tasks(marker_idx, P, chunk, block)

@@ -117,6 +117,11 @@ class GroupContext:
         return int(self.rows.size)
 
     @property
+    def p(self) -> int:
+        """Covariates of the model (the ``p`` of :func:`task_bytes`)."""
+        return self.rot.p
+
+    @property
     def n_traits(self) -> int:
         return len(self.phenotypes)
 
