@@ -287,11 +287,13 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
     fits, leftover = [], {}
     start = 0
     Q0 = np.linalg.qr(eig.vectors.T @ X_all)[0]
+    values = pheno.to_numpy(dtype=float)  # once (a .loc per pattern costs more than its null fit)
+    where = {name: j for j, name in enumerate(pheno.columns)}
     for k, (pattern, design) in enumerate(patterns):
         obs = pattern.observed
         cols = tuple(pattern.phenotypes)
-        rot = dummy_rotated(eig, pheno.loc[obs, list(cols)].to_numpy(dtype=float), design.matrix, obs,
-                            design.constant_column)
+        y = values[np.ix_(obs, [where[c] for c in cols])]
+        rot = dummy_rotated(eig, y, design.matrix, obs, design.constant_column)
         null = fit_null(rot, "reml", False, cols, lrt_likelihood)
         edge = null.h2 >= 1.0  # (NaN, not identifiable: scanned at h2 = 0, as on the pattern's own)
         if edge.any():

@@ -27,7 +27,10 @@ The steps, one module each
 2. for every kinship and set of individuals with observed phenotypes
    (:func:`lmmcore.batch.missingness_patterns`), K is decomposed once
    (``K = U D U'``, :mod:`lmmcore.eigen`) and the null model fitted
-   (:mod:`lmmcore.nullmodel`);
+   (:mod:`lmmcore.nullmodel`); patterns with a few missing individuals
+   share one decomposition of K on all individuals instead, with an
+   indicator covariate per missing individual (exact;
+   :mod:`lmmcore.pattern_dummies`, :mod:`lmmcore.scan_groups`);
 3. markers are processed in chunks: read, imputed, rotated and whitened
    (:mod:`lmmcore.markers`), tested at the null h2
    (:mod:`lmmcore.fixed_scan`), with h2 re-estimated

@@ -9,9 +9,11 @@ traits, :mod:`lmmcore.scan_tasks`) then:
    (``Q0``, a basis of ``U'X_all``) and whitens each marker once:
    ``R0 = (I - Q0 Q0') U'G``, ``G~ = R0 T0`` with ``G~'G~ = I`` (as
    :func:`lmmcore.markers.prepare_block` does for one pattern);
-2. for each pattern, tests the chunk with :func:`lmmcore.fixed_scan.fixed_scan`
-   on the same ``G~``, with the pattern's covariates and indicators ``X~``
-   and ``n_obs = n_O``.
+2. tests the chunk for the traits of every pattern of its block at once
+   (:func:`lmmcore.fixed_scan.fixed_scan_designs`): the same ``G~``, the
+   products of its column pairs with the weights of all traits shared, each
+   trait with its pattern's covariates and indicators ``X~`` and
+   ``n_obs = n_O``.
 
 Why one whitening serves every pattern
 --------------------------------------
