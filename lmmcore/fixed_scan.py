@@ -273,7 +273,7 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
     v = np.einsum("nit,nt->it", rhs[:, 1:], WR)  # X^' W r: zero up to rounding at the null fit's h2
     rss0 = np.einsum("nt,nt->t", WR, resid) - np.einsum("it,it->t", v, v)
     rhs[:, 1:] *= W[:, None, :]
-    rhs = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (1 + p, n, P)
+    rhs = rhs.reshape(n, (1 + p) * P)  # one matrix product per tile (thin products run slowly on BLAS threads)
     explained = np.empty((m, P))
     beta = var = None
     # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P (+ effects)
@@ -284,12 +284,14 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
         shapes += [(q, P), (q, q, P)]
         beta, var = np.empty((m, P, q)), np.empty((m, P, q))
     work = [np.empty(step * int(np.prod(sh))) for sh in shapes]
+    product = np.empty(step * q * (1 + p) * P)
     for s0 in range(0, m, step):
         s1 = min(m, s0 + step)
         b = s1 - s0
         views = [w[: b * int(np.prod(sh))].reshape(sh[:-1] + (b, sh[-1])) for w, sh in zip(work, shapes)]
         fx = None if T is None else (T[s0:s1], *views[4:], beta[s0:s1], var[s0:s1])
-        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx)
+        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx,
+                        product=product[: b * q * (1 + p) * P].reshape(q * b, (1 + p) * P))
     return rss0, explained, beta, var
 
 
@@ -305,11 +307,11 @@ def _whitened_covariates(X: np.ndarray, W: np.ndarray, out: np.ndarray) -> None:
 
 def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndarray, v: np.ndarray,
                     pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray,
-                    effects: tuple | None = None) -> None:
+                    effects: tuple | None = None, *, product: np.ndarray) -> None:
     """:func:`lod_statistic` for a tile of b markers, into ``out`` (b, P); ``pairs``, ``cols``, ``S``, ``CE`` are work space.
 
     ``Gq`` (q, b, n) holds the tile's columns (a view of ``G``, copied into ``cols``), ``rhs`` = ``[W r, W X^]``
-    (1 + p, n, P) and ``v = X^' W r`` (p, P). ``S`` (q (q + 1) / 2, b, P)
+    (n, (1 + p) P) and ``v = X^' W r`` (p, P); ``product`` (q b, (1 + p) P) is work space. ``S`` (q (q + 1) / 2, b, P)
     holds S's lower triangle column by column (column k: entries
     (k..q-1, k)) and is overwritten by the Cholesky factor; ``CE``
     (1 + p, q, b, P) holds ``c = G~'W r`` and ``E = X^'W G~``. Every entry is
@@ -324,9 +326,8 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
     for k in range(q):
         np.multiply(cols[k:], cols[k], out=pairs[off[k]:off[k + 1]])
     np.matmul(pairs.reshape(-1, n), W, out=S.reshape(-1, P))
-    flat = cols.reshape(q * b, n)
-    for i in range(rhs.shape[0]):
-        np.matmul(flat, rhs[i], out=CE[i].reshape(q * b, P))
+    np.matmul(cols.reshape(q * b, n), rhs, out=product)
+    np.copyto(CE, product.reshape(q, b, -1, P).transpose(2, 0, 1, 3))  # each entry a contiguous (b, P) array
     c, E = CE[0], CE[1:]  # (q, b, P): G~'W r, then L^{-1} c in place; (p, q, b, P): X^'W G~
     for i, e in enumerate(E):
         c -= e * v[i]
