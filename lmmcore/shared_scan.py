@@ -195,8 +195,9 @@ def pattern_tests(shared: SharedBlock, rotation: np.ndarray, patterns: list[tupl
 
     Notes
     -----
-    One :func:`lmmcore.fixed_scan.fixed_scan_designs` for all traits (the
-    products of the markers' column pairs with the weights are shared); the
+    One :func:`lmmcore.fixed_scan.fixed_scan_designs` for all traits with
+    the same number of covariates (the products of the markers' column pairs
+    with the weights are shared); the
     markers a pattern whitens on its own (:func:`own_markers`) are left out
     of it for that pattern's traits and tested by
     :func:`lmmcore.fixed_scan.fixed_scan` on :func:`own_block`.
@@ -211,11 +212,22 @@ def pattern_tests(shared: SharedBlock, rotation: np.ndarray, patterns: list[tupl
         pad = np.repeat(block.pad[:, :, None], int(bounds[-1]), axis=2)
         for k, o in enumerate(own):
             pad[o, :, bounds[k]:bounds[k + 1]] = True  # tested on their own whitening below
-    designs = [(pat.X, pat.n_obs, size) for (pat, _), size in zip(patterns, sizes)]
-    fixed = fixed_scan_designs(block, designs, d, h2, resid, effects=effects, pad=pad)
+    # one pass per number of covariates (a trait pays for its own indicators, not for the widest pattern's)
+    widths = sorted({pat.X.shape[1] for pat, _ in patterns})
+    results = {}
+    for width in widths:
+        ks = [k for k, (pat, _) in enumerate(patterns) if pat.X.shape[1] == width]
+        idx = np.concatenate([np.arange(bounds[k], bounds[k + 1]) for k in ks])
+        designs = [(patterns[k][0].X, patterns[k][0].n_obs, sizes[k]) for k in ks]
+        fixed = fixed_scan_designs(block, designs, d, h2[idx], resid[:, idx], effects=effects,
+                                   pad=None if pad is None else pad[:, :, idx])
+        start = 0
+        for k in ks:
+            results[k] = (fixed, slice(start, start + sizes[k]))
+            start += sizes[k]
     out = []
     for k, (pat, _) in enumerate(patterns):
-        cols = slice(int(bounds[k]), int(bounds[k + 1]))
+        fixed, cols = results[k]
         lod = fixed.lod[:, cols]
         beta = se = None
         if effects:
@@ -224,7 +236,8 @@ def pattern_tests(shared: SharedBlock, rotation: np.ndarray, patterns: list[tupl
         bad = own[k]
         if bad.size:
             ob = own_block(shared.raw, bad, rotation, pat)
-            part = fixed_scan(ob, pat.X, d, h2[cols], resid[:, cols], effects=effects, n_obs=pat.n_obs)
+            own_cols = slice(int(bounds[k]), int(bounds[k + 1]))
+            part = fixed_scan(ob, pat.X, d, h2[own_cols], resid[:, own_cols], effects=effects, n_obs=pat.n_obs)
             lod = lod.copy()
             lod[bad] = part.lod
             if effects:
