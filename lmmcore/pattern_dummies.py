@@ -50,18 +50,26 @@ on the null space of the kinship of its own individuals).
 Which patterns: a cost model
 ----------------------------
 With m markers of q columns, p covariates and P traits, a pattern on its
-own costs its decomposition and rotation, about ``c_e n_O^3 + 2 n_O^2 m q``
-flops (``c_e`` = :data:`EIGH_FLOPS`), plus its scan; served by indicators it
-costs the projection of the shared rotated block on its ``p + r``
-covariates, ``4 n (p + r) m q``, and the scan with r more covariates, of
-which the extra work is ``2 n m q r P`` (the products with the weighted
-indicator columns), weighed :data:`SCAN_WEIGHT` times a GEMM's flop (thin
-products run below the speed of the rotation's). A group serves by
-indicators every pattern for which that is cheaper, when their savings
-together exceed the shared decomposition and rotation
-(``c_e n^3 + 2 n^2 m q``). With a few traits per pattern this holds
-up to about ``r (1 + 3 P) < n_O / 2``; many traits that share a pattern
-with many missing individuals keep their own decomposition.
+own costs its decomposition, rotation and whitening and the products of the
+markers' column pairs, about
+``c_e n_O^3 + 2 n_O^2 m q + 4 n_O m q^2 + n_O m q (q + 1) / 2`` flops
+(``c_e`` = :data:`EIGH_FLOPS`). Served by indicators, all of that is shared;
+what it adds is the scan's products with its r weighted indicator columns,
+``2 n m q r P`` flops weighed :data:`SCAN_WEIGHT` (with the entry-wise
+steps that grow with them), and a null fit with ``p + r`` covariates, about
+``n (p + r)^2`` flops per profile evaluation weighed :data:`NULL_EVALS`. A
+group serves by indicators every pattern for which that is cheaper, when
+their savings together exceed the shared decomposition and rotation
+(``c_e n^3 + 2 n^2 m q``). Measured on 261 mice, 500 markers of 8 founders,
+one complete trait and P traits missing the same r mice (wall seconds,
+per-pattern / shared, a busy 2-core machine): r = 2: 1.7 (P = 1), 1.2
+(P = 50); r = 5: 1.3 (P = 1), 0.94 (P = 50); r = 10: 1.5 (P = 1), 0.5
+(P = 50); r = 20: 1.5 (P = 1), 0.6 (P = 20); r = 40: 0.74 (P = 1), 0.24
+(P = 50). The model picks the shared path where it was faster (every
+P = 1 up to r = 20, and r = 2 with P = 50) and the pattern's own where it
+was slower: sporadic missing values (a few mice, few traits per pattern)
+share; many traits that miss the same mice, or many missing mice, keep
+their own decomposition.
 """
 
 from __future__ import annotations
@@ -87,6 +95,7 @@ __all__ = [
     "MODE",
     "EIGH_FLOPS",
     "SCAN_WEIGHT",
+    "NULL_EVALS",
 ]
 
 #: "auto": the cost model of the module docstring decides; "always": every eligible pattern is
@@ -99,9 +108,13 @@ MODE = "auto"
 #: n = 500, 10 at n = 1000).
 EIGH_FLOPS = 12.0
 
-#: A flop of the scan's thin products (the weighted indicator columns, P traits at a time) costs
-#: this many of the rotation's GEMM.
+#: A flop of the scan's products with the weighted indicator columns (and its entry-wise steps)
+#: costs this many of the rotation's GEMM (module docstring: fitted to the measurements there).
 SCAN_WEIGHT = 3.0
+
+#: Profile evaluations (grid, brackets, root, polish) of a null fit, times their overhead: each
+#: costs about ``n (p + r)^2`` flops (module docstring: fitted to the measurements there).
+NULL_EVALS = 2000.0
 
 
 @dataclass(frozen=True)
@@ -383,11 +396,11 @@ def shared_patterns(n: int, n_obs: Sequence[int], p: Sequence[int], traits: Sequ
     saving = []
     for no, pp, T in zip(n_obs, p, traits):
         r = n - no
-        own = EIGH_FLOPS * float(no) ** 3 + 2.0 * no * no * mq
-        dummy = 4.0 * n * (pp + r) * mq + SCAN_WEIGHT * 2.0 * n * mq * r * T
+        own = EIGH_FLOPS * float(no) ** 3 + 2.0 * no * no * mq + 4.0 * no * mq * q + no * mq * (q + 1) / 2.0
+        dummy = SCAN_WEIGHT * 2.0 * n * mq * r * T + NULL_EVALS * n * float(pp + r) ** 2
         saving.append(own - dummy)
     chosen = [i for i, s in enumerate(saving) if s > 0]
     shared = EIGH_FLOPS * float(n) ** 3 + 2.0 * n * n * mq
-    if sum(saving[i] for i in chosen) <= shared:
-        return []
+    if all(n_obs[i] == n for i in chosen) or sum(saving[i] for i in chosen) <= shared:
+        return []  # (a complete pattern alone is the per-pattern path)
     return chosen
