@@ -331,3 +331,29 @@ def test_cost_model_choices():
     for r, P in ((5, 50), (10, 50), (20, 20), (40, 1)):
         assert shared_patterns(n, [n, n - r], [2, 2], [1, P], m, q) == []
     assert shared_patterns(n, [n, n - 2], [2, 2], [1, 1], m, q, mode="never") == []
+
+
+# --------------------------------------------------------------------------- #
+# 4. The shared context travels to Dask workers (pickled, scattered) and gives the in-process results
+# --------------------------------------------------------------------------- #
+@pytest.mark.slow
+def test_shared_groups_on_a_dask_cluster_equal_the_in_process_scan(monkeypatch):
+    pytest.importorskip("distributed")
+    from lmmcore.distributed import DaskExecutor, TransferLog, open_cluster
+
+    n = 50
+    g = _probs(n, 60, seed=41, n_chr=2)
+    Y = _traits(g.ids, 6, seed=42)
+    monkeypatch.setattr(pattern_dummies, "MODE", "always")
+    ref = scan(g, Y, kinship="loco", chunk=16, report=lambda _m: None)
+    log = TransferLog()
+    with open_cluster("local:1", timeout=60) as client:
+        executor = DaskExecutor(client, log=log, timeout=120)
+        rec = Recorder(executor)
+        try:
+            got = scan(g, Y, kinship="loco", chunk=16, executor=rec, report=lambda _m: None)
+        finally:
+            executor.close()
+    assert set(rec.kinds) == {"shared"} and log.tasks == 4  # 2 chromosomes x 2 chunks, all patterns in each
+    assert got.table.to_csv(index=False) == ref.table.to_csv(index=False)
+    assert got.null.to_csv() == ref.null.to_csv()
