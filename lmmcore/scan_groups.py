@@ -51,7 +51,8 @@ class NullFit:
     key: tuple[int, int] = (0, 0)  # (kinship group, pattern): the null table's order
 
 
-def group_contexts(plan, run, clock, options, workers: int, progress) -> Iterator[tuple[Callable, object, list[ScanTask], str]]:
+def group_contexts(plan, run, clock, options, workers: int,
+                   progress) -> Iterator[tuple[Callable, object, list[ScanTask], str]]:
     """Every kinship group's task function, context, tasks and progress label, in order.
 
     The patterns that :func:`_shared` picks share one decomposition of the
@@ -87,7 +88,8 @@ def group_contexts(plan, run, clock, options, workers: int, progress) -> Iterato
                 if i not in leftover:
                     continue
                 pattern = replace(pattern, phenotypes=leftover[i])
-                progress.total += len(marker_idx)  # these traits' markers are scanned a second time
+                if any(fit.key == (g, i) for fit in run.nulls):  # its other traits counted its markers already
+                    progress.total += len(marker_idx)
             K = kinship() if saved is None or not pattern.observed.all() else None
             yield _scan_group(plan, run, clock, label, marker_idx, K, pattern, design, options, workers,
                               saved=saved, key=(g, i))

@@ -42,7 +42,7 @@ the pattern's own decomposition gives.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 

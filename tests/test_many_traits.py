@@ -27,7 +27,7 @@ from lmmcore.genotypes import Genotypes
 from lmmcore.peaks import find_peaks
 from lmmcore.scan import scan
 from lmmcore.scan_sink import MaxSink, ParquetSink, PeaksSink, TeeSink, sort_long_table
-from lmmcore.scan_tasks import ScanTask, scan_task, task_bytes, task_shape
+from lmmcore.scan_tasks import ScanTask, task_bytes, task_shape
 
 N, M, T = 60, 48, 9
 QUIET = dict(report=lambda _m: None)

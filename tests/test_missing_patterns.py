@@ -357,3 +357,22 @@ def test_shared_groups_on_a_dask_cluster_equal_the_in_process_scan(monkeypatch):
     assert set(rec.kinds) == {"shared"} and log.tasks == 4  # 2 chromosomes x 2 chunks, all patterns in each
     assert got.table.to_csv(index=False) == ref.table.to_csv(index=False)
     assert got.null.to_csv() == ref.null.to_csv()
+
+
+def test_progress_counts_every_marker_scan_once(monkeypatch):
+    """``progress(done, total, ...)`` ends at its total, with shared groups and traits left to their own."""
+    n = 40
+    g = simulate_genotype_dosages(n, 120, n_chr=2, seed=21)
+    ids = list(g.ids)
+    K = compute_kinship(g, report=lambda _m: None).matrix
+    d, U = np.linalg.eigh(K)
+    rng = np.random.default_rng(0)
+    Y = pd.DataFrame({"g": U[:, -3:] @ (np.sqrt(d[-3:]) * rng.normal(size=3)), "e": rng.normal(size=n),
+                      "c": rng.normal(size=n), "f": rng.normal(size=n)}, index=ids)
+    Y.iloc[[2, 9], :2] = np.nan  # g (h2 = 1, left to its own) and e share a pattern
+    Y.iloc[[4], 3] = np.nan
+    calls = []
+    monkeypatch.setattr(pattern_dummies, "MODE", "always")
+    scan(g, Y, kinship=pd.DataFrame(K, index=ids, columns=ids), report=lambda _m: None, chunk=50,
+         progress=lambda done, total, _d: calls.append((done, total)))
+    assert calls[-1][0] == calls[-1][1] == 120 * 4  # markers x (3 patterns + g's own scan)
