@@ -82,7 +82,7 @@ import pandas as pd
 
 from .eigen import Eigendecomposition, RotatedData
 from .markers import marker_rotation
-from .nullmodel import NullModel, fit_null
+from .nullmodel import NullModel, fit_null_stacked
 
 __all__ = [
     "DummyPattern",
@@ -111,6 +111,10 @@ EIGH_FLOPS = 12.0
 #: A flop of the scan's products with the weighted indicator columns (and its entry-wise steps)
 #: costs this many of the rotation's GEMM (module docstring: fitted to the measurements there).
 SCAN_WEIGHT = 3.0
+
+#: Traits whose null fits share one h2 search (:func:`lmmcore.nullmodel.fit_null_stacked`; bounds
+#: the memory of their sufficient statistics, ``(1 + p) n`` values per trait).
+NULL_BLOCK = 512
 
 #: Profile evaluations (grid, brackets, root, polish) of a null fit, times their overhead: each
 #: costs about ``n (p + r)^2`` flops (module docstring: fitted to the measurements there).
@@ -259,7 +263,6 @@ def dummy_rotated(eig: Eigendecomposition, y: np.ndarray, X: np.ndarray, observe
 
 def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all: np.ndarray,
                    patterns: Sequence[tuple], pheno: pd.DataFrame, index: dict[str, int],
-                   lrt_likelihood: str = "full",
                    effects: bool = True) -> tuple[SharedContext | None, list, dict[int, tuple[str, ...]]]:
     """The REML null fits of the patterns with indicator covariates, and the context their tasks share.
 
@@ -281,8 +284,6 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
         The phenotypes of the scan's individuals.
     index : dict
         Each phenotype's column among the scanned phenotypes.
-    lrt_likelihood : str
-        Passed to :func:`lmmcore.nullmodel.fit_null` (no exact scan here).
     effects : bool
 
     Returns
@@ -302,12 +303,18 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
     Q0 = np.linalg.qr(eig.vectors.T @ X_all)[0]
     values = pheno.to_numpy(dtype=float)  # once (a .loc per pattern costs more than its null fit)
     where = {name: j for j, name in enumerate(pheno.columns)}
+    rots = []
+    for pattern, design in patterns:
+        obs = pattern.observed
+        y = values[np.ix_(obs, [where[c] for c in pattern.phenotypes])]
+        rots.append(dummy_rotated(eig, y, design.matrix, obs, design.constant_column))
+    nulls = []
+    for batch in _batches([rot.n_phenotypes for rot in rots], NULL_BLOCK):  # one h2 search per batch
+        nulls += fit_null_stacked([rots[k] for k in batch], [patterns[k][0].phenotypes for k in batch])
     for k, (pattern, design) in enumerate(patterns):
         obs = pattern.observed
         cols = tuple(pattern.phenotypes)
-        y = values[np.ix_(obs, [where[c] for c in cols])]
-        rot = dummy_rotated(eig, y, design.matrix, obs, design.constant_column)
-        null = fit_null(rot, "reml", False, cols, lrt_likelihood)
+        rot, null = rots[k], nulls[k]
         edge = null.h2 >= 1.0  # (NaN, not identifiable: scanned at h2 = 0, as on the pattern's own)
         if edge.any():
             leftover[k] = tuple(c for c, e in zip(cols, edge) if e)
@@ -327,6 +334,19 @@ def shared_context(eig: Eigendecomposition, label: str, rows: np.ndarray, X_all:
     context = SharedContext(label=label, rows=np.asarray(rows), rotation=marker_rotation(eig.vectors, Q0),
                             d=eig.values, patterns=tuple(kept), effects=effects)
     return context, fits, leftover
+
+
+def _batches(sizes: Sequence[int], block: int) -> list[list[int]]:
+    """Consecutive runs of items whose sizes add up to at most ``block`` (an item larger than it alone)."""
+    out: list[list[int]] = []
+    total = block
+    for k, size in enumerate(sizes):
+        if total + size > block:
+            out.append([])
+            total = 0
+        out[-1].append(k)
+        total += size
+    return out
 
 
 def indicator_basis(Q0: np.ndarray, E: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -125,7 +125,7 @@ def _shared_group(plan, run, clock, g: int, label: str, marker_idx: np.ndarray,
     with clock("null"):
         context, fits, leftover = shared_context(
             eig, label, plan.geno_rows, _all_design(plan), [(plan.patterns[i], plan.designs[i]) for i in shared],
-            plan.pheno, plan.name_index, inputs.lrt_likelihood, run.sink.needs_effects)
+            plan.pheno, plan.name_index, run.sink.needs_effects)
     del eig
     for k, cols, null in fits:
         run.nulls.append(NullFit(label=label, n=plan.patterns[shared[k]].n, phenotypes=cols, model=null,
