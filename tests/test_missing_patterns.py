@@ -376,3 +376,34 @@ def test_progress_counts_every_marker_scan_once(monkeypatch):
     scan(g, Y, kinship=pd.DataFrame(K, index=ids, columns=ids), report=lambda _m: None, chunk=50,
          progress=lambda done, total, _d: calls.append((done, total)))
     assert calls[-1][0] == calls[-1][1] == 120 * 4  # markers x (3 patterns + g's own scan)
+
+
+def test_stacked_profiles_answer_as_each_pattern_s_own():
+    """Grid, values and slopes of the stacked null search are each pattern's own (different p per pattern)."""
+    from lmmcore.eigen import decompose_kinship
+    from lmmcore.estimate import standardise
+    from lmmcore.profile_stack import StackedProfiles
+    from lmmcore.profile_stats import trait_profiles
+
+    rng = np.random.default_rng(3)
+    n = 30
+    A = rng.normal(size=(n, 60))
+    eig = decompose_kinship(A @ A.T / 60)
+    parts = []
+    for r, T in ((0, 2), (1, 3), (4, 1)):
+        obs = np.ones(n, bool)
+        obs[rng.choice(n, r, replace=False)] = False
+        X = np.column_stack([np.ones(obs.sum()), rng.normal(size=obs.sum())])
+        rot = pattern_dummies.dummy_rotated(eig, rng.normal(size=(obs.sum(), T)), X, obs, 0)
+        parts.append(trait_profiles(standardise(rot).rot, "reml"))
+    stack = StackedProfiles(parts)
+    h = np.array([0.0, 0.1, 0.5, 0.93, 1.0])
+    own = np.hstack([part.grid(h) for part in parts])
+    np.testing.assert_allclose(stack.grid(h), own, rtol=1e-11, atol=1e-11)
+    cols = np.arange(stack.n_traits)
+    hh = rng.uniform(0.01, 0.99, cols.size)
+    owner, local = stack.owner, stack.local
+    for what in ("values", "slopes"):
+        mine = getattr(stack, what)(hh, cols)
+        theirs = [getattr(parts[o], what)(np.array([x]), np.array([j]))[0] for x, o, j in zip(hh, owner, local)]
+        np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-10)
