@@ -22,7 +22,8 @@
 (b) eQTL-sized: 500 animals, 5,000 traits, 10,000 biallelic markers
     (dosages, 10 chromosomes), overall kinship, ``--summary max`` (no 5 x 10^7
     row table), run as one ``lmmcore scan`` command: wall and CPU seconds
-    and peak memory (``resource.getrusage``).
+    and peak memory (``resource.getrusage``). ``--missing K``: each trait
+    misses K animals of its own (sporadic missing values, a pattern per trait).
 
 lmmcore runs its tasks on ``--threads 2`` (two tasks at a time, one BLAS
 thread each; ``--threads 0`` for one task at a time with OpenBLAS's threads).
@@ -264,6 +265,8 @@ def part_b(args, tmp: Path) -> dict:
     causal = rng.integers(0, m, size=T)
     Y = 0.3 * Z[:, causal] + Z[:, rng.integers(0, m, size=(50,))] @ rng.normal(0, 0.1, size=(50, T)) \
         + rng.normal(size=(n, T))
+    if args.missing:  # sporadic missing values: each trait misses its own K animals (a pattern per trait)
+        Y[np.argsort(rng.random((n, T)), axis=0)[:args.missing], np.arange(T)] = np.nan
     pd.DataFrame(Y, index=pd.Index(ids, name="id"), columns=[f"gene{t:05d}" for t in range(T)]).to_csv(
         tmp / "expr.csv")
     cmd = [sys.executable, "-c",
@@ -282,10 +285,12 @@ def part_b(args, tmp: Path) -> dict:
     _, wall, cpu, rss = [x for x in proc.stdout.splitlines() if x.startswith("RESULT")][-1].split()
     wall, cpu, rss = float(wall), float(cpu), float(rss)
     rows = len(pd.read_csv(tmp / "max.csv"))
-    print(f"(b) eQTL-sized: {n} animals, {T:,} traits, {m:,} markers (dosages, overall kinship, --summary max: "
+    print(f"(b) eQTL-sized: {n} animals, {T:,} traits ({args.missing} missing values each), {m:,} markers "
+          f"(dosages, overall kinship, --summary max: "
           f"{rows:,} rows): the whole command {wall_outer:.1f} s wall incl. start-up; scan command body "
           f"{wall:.1f} s wall, {cpu:.1f} s CPU, peak memory {rss:.0f} MiB -> {T * m / wall:,.0f} tests/s wall")
-    return dict(n=n, traits=T, markers=m, wall=wall, wall_process=wall_outer, cpu=cpu, maxrss_mib=rss)
+    return dict(n=n, traits=T, markers=m, missing=args.missing, wall=wall, wall_process=wall_outer, cpu=cpu,
+                maxrss_mib=rss)
 
 
 def main() -> None:
@@ -301,6 +306,9 @@ def main() -> None:
     ap.add_argument("--eqtl-n", type=int, default=500)
     ap.add_argument("--eqtl-traits", type=int, default=5000)
     ap.add_argument("--eqtl-markers", type=int, default=10000)
+    ap.add_argument("--missing", type=int, default=0,
+                    help="(b): each trait misses this many animals of its own (eQTL-like sporadic missing values; "
+                         "patterns share one decomposition through indicator covariates, lmmcore.pattern_dummies)")
     ap.add_argument("--threads", type=int, default=2,
                     help="lmmcore's tasks on N threads with one BLAS thread each (scan --threads; 0: one task at a "
                          "time with the BLAS library's threads); R/qtl2 runs with cores = 2")

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 from scipy import special
@@ -33,7 +34,7 @@ from scipy import special
 from .markers import MarkerBlock
 from .wls import weights
 
-__all__ = ["FixedScan", "fixed_scan", "lod_statistic", "PAIR_BLOCK_VALUES"]
+__all__ = ["FixedScan", "fixed_scan", "fixed_scan_designs", "lod_statistic", "PAIR_BLOCK_VALUES"]
 
 #: Values (float64) of the work space of one tile of markers in :func:`lod_statistic` (2 MiB:
 #: the products of a tile stay in cache between the matrix products and the Cholesky factor).
@@ -72,7 +73,7 @@ class FixedScan:
 
 
 def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray, resid: np.ndarray,
-               effects: bool = True) -> FixedScan:
+               effects: bool = True, n_obs: int | None = None) -> FixedScan:
     """LOD, p-value and effects of every marker of a block at the null h2 of every phenotype.
 
     Parameters
@@ -90,6 +91,12 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
         Also the effects and their standard errors (on the same Cholesky
         factor, by one back and one forward substitution; see
         :func:`lod_statistic`).
+    n_obs : int, optional
+        The observations of the LOD's factor ``n / 2`` (default: the rows
+        of ``G``). With indicator columns for missing individuals among the
+        covariates (:mod:`lmmcore.pattern_dummies`), the observed ones: the
+        RSS are then the observed data's, and so is ``sigma2``'s divisor
+        ``n - p - df`` (the p columns of X count the indicators).
 
     Returns
     -------
@@ -107,13 +114,14 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     G = block.G
     n, m, q = G.shape
     p = X.shape[1]
+    n_lod = n if n_obs is None else int(n_obs)
     W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
     if not effects:
         rss0, explained = lod_statistic(G, block.pad, X, W, resid)
-        return _lod_table(block, n, rss0, explained)
+        return _lod_table(block, n_lod, rss0, explained)
     rss0, explained, beta, var = _statistics(G, block.pad, X, W, resid, T=block.T)
     rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
-    lod = 0.5 * n * np.log10(rss0[None, :] / rss1)
+    lod = 0.5 * n_lod * np.log10(rss0[None, :] / rss1)
     rank = block.rank[:, None]
     valid = np.broadcast_to(rank > 0, lod.shape)
     lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
@@ -124,6 +132,57 @@ def fixed_scan(block: MarkerBlock, X: np.ndarray, d: np.ndarray, h0: np.ndarray,
     return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
 
 
+
+
+def fixed_scan_designs(block: MarkerBlock, designs: Sequence[tuple[np.ndarray, int, int]], d: np.ndarray,
+                       h0: np.ndarray, resid: np.ndarray, effects: bool = True,
+                       pad: np.ndarray | None = None) -> FixedScan:
+    """:func:`fixed_scan` of traits in consecutive groups with covariates of their own, in one pass over the block.
+
+    Parameters
+    ----------
+    block : MarkerBlock
+    designs : sequence of (X, n_obs, P)
+        For each group of traits, in order: its rotated covariates (n, p_k),
+        its observations (the LOD's ``n``; see ``n_obs`` of
+        :func:`fixed_scan`) and its number of traits.
+    d, h0, resid, effects
+        As :func:`fixed_scan`, for all traits of all groups.
+    pad : ndarray of bool, shape (m, q, P), optional
+        Directions left out per marker and trait (default: ``block.pad`` for
+        every trait). A marker with all its directions left out for a trait
+        explains nothing of it (LOD 0).
+
+    Returns
+    -------
+    FixedScan
+        The LODs, effects and SEs of each group's traits are :func:`fixed_scan`'s
+        with that group's covariates: the products of the markers' column
+        pairs with the weights of all traits are shared (one matrix product),
+        the covariates enter through each trait's whitened columns ``X^``
+        (zero columns pad the groups with fewer covariates, which changes
+        nothing).
+    """
+    G = block.G
+    n, m, q = G.shape
+    W = np.ascontiguousarray(weights(h0, d).T)  # (n, P)
+    groups = [(X, int(P)) for X, _, P in designs]
+    n_lod = np.concatenate([np.full(P, float(n_obs)) for _, n_obs, P in designs])
+    p = np.concatenate([np.full(P, X.shape[1]) for X, _, P in designs])
+    T = block.T if effects else None
+    rss0, explained, beta, var = _statistics(G, block.pad if pad is None else pad, groups, W, resid, T=T)
+    rss1 = np.maximum(rss0[None, :] - explained, rss0[None, :] * np.finfo(float).eps)
+    lod = 0.5 * n_lod[None, :] * np.log10(rss0[None, :] / rss1)
+    rank = block.rank[:, None]
+    valid = np.broadcast_to(rank > 0, lod.shape)
+    lod = np.where(valid, np.maximum(lod, 0.0), np.nan)
+    if not effects:
+        return FixedScan(lod=lod, beta=None, se=None, df=block.rank)
+    sigma2 = rss1 / np.maximum(n - p[None, :] - rank, 1)
+    se = np.sqrt(np.maximum(var, 0.0) * sigma2[..., None])
+    beta = np.where(valid[..., None], beta, np.nan)
+    se = np.where(valid[..., None], se, np.nan)
+    return FixedScan(lod=lod, beta=beta, se=se, df=block.rank)
 
 
 def _lod_table(block: MarkerBlock, n: int, rss0: np.ndarray, explained: np.ndarray) -> FixedScan:
@@ -145,8 +204,8 @@ def lod_statistic(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray,
     ----------
     G : ndarray, shape (n, m, q)
         Whitened marker columns (zero where ``pad``).
-    pad : ndarray of bool, shape (m, q)
-        Dropped columns (an identity entry on S's diagonal).
+    pad : ndarray of bool, shape (m, q) or (m, q, P)
+        Dropped columns (an identity entry on S's diagonal; per trait when 3-d).
     X : ndarray, shape (n, p)
         Rotated covariates.
     W : ndarray, shape (n, P)
@@ -195,20 +254,26 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
     on the same factor, entry by entry.
     """
     n, m, q = G.shape
-    p, P = X.shape[1], W.shape[1]
+    P = W.shape[1]
     K = q * (q + 1) // 2
     WR = W * resid
     # the covariates whitened in each trait's weights, X^_t = X* L_t^{-T}; the right-hand side [W r, W X^]
-    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
-    A = (W.T @ XX).reshape(P, p, p)
-    Linv = np.linalg.inv(np.linalg.cholesky(A))  # (P, p, p)
-    rhs = np.empty((n, 1 + p, P))
+    if isinstance(X, np.ndarray):
+        p = X.shape[1]
+        rhs = np.empty((n, 1 + p, P))
+        _whitened_covariates(X, W, rhs[:, 1:])
+    else:  # consecutive groups of traits with covariates of their own: zero columns pad the narrower ones
+        p = max(Xk.shape[1] for Xk, _ in X)
+        rhs = np.zeros((n, 1 + p, P))
+        t0 = 0
+        for Xk, Pk in X:
+            _whitened_covariates(Xk, W[:, t0:t0 + Pk], rhs[:, 1:1 + Xk.shape[1], t0:t0 + Pk])
+            t0 += Pk
     rhs[:, 0] = WR
-    rhs[:, 1:] = (X @ Linv.reshape(P * p, p).T).reshape(n, P, p).transpose(0, 2, 1)  # X^ (n, p, P)
     v = np.einsum("nit,nt->it", rhs[:, 1:], WR)  # X^' W r: zero up to rounding at the null fit's h2
     rss0 = np.einsum("nt,nt->t", WR, resid) - np.einsum("it,it->t", v, v)
     rhs[:, 1:] *= W[:, None, :]
-    rhs = np.ascontiguousarray(rhs.transpose(1, 0, 2))  # (1 + p, n, P)
+    rhs = rhs.reshape(n, (1 + p) * P)  # one matrix product per tile (thin products run slowly on BLAS threads)
     explained = np.empty((m, P))
     beta = var = None
     # markers in tiles whose products stay in cache: values per marker ~ K n + (K + (1 + p) q) P (+ effects)
@@ -219,22 +284,34 @@ def _statistics(G: np.ndarray, pad: np.ndarray, X: np.ndarray, W: np.ndarray, re
         shapes += [(q, P), (q, q, P)]
         beta, var = np.empty((m, P, q)), np.empty((m, P, q))
     work = [np.empty(step * int(np.prod(sh))) for sh in shapes]
+    product = np.empty(step * q * (1 + p) * P)
     for s0 in range(0, m, step):
         s1 = min(m, s0 + step)
         b = s1 - s0
         views = [w[: b * int(np.prod(sh))].reshape(sh[:-1] + (b, sh[-1])) for w, sh in zip(work, shapes)]
         fx = None if T is None else (T[s0:s1], *views[4:], beta[s0:s1], var[s0:s1])
-        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx)
+        _tile_statistic(G[:, s0:s1].transpose(2, 1, 0), pad[s0:s1], W, rhs, v, *views[:4], explained[s0:s1], fx,
+                        product=product[: b * q * (1 + p) * P].reshape(q * b, (1 + p) * P))
     return rss0, explained, beta, var
+
+
+def _whitened_covariates(X: np.ndarray, W: np.ndarray, out: np.ndarray) -> None:
+    """``X^_t = X* L_t^{-T}`` with ``X*'W_t X* = L_t L_t'`` for every trait (column of W), into ``out`` (n, p, P)."""
+    n, p = X.shape
+    P = W.shape[1]
+    XX = (X[:, :, None] * X[:, None, :]).reshape(n, p * p)
+    A = (W.T @ XX).reshape(P, p, p)
+    Linv = np.linalg.inv(np.linalg.cholesky(A))  # (P, p, p)
+    out[...] = (X @ Linv.reshape(P * p, p).T).reshape(n, P, p).transpose(0, 2, 1)
 
 
 def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndarray, v: np.ndarray,
                     pairs: np.ndarray, cols: np.ndarray, S: np.ndarray, CE: np.ndarray, out: np.ndarray,
-                    effects: tuple | None = None) -> None:
+                    effects: tuple | None = None, *, product: np.ndarray) -> None:
     """:func:`lod_statistic` for a tile of b markers, into ``out`` (b, P); ``pairs``, ``cols``, ``S``, ``CE`` are work space.
 
     ``Gq`` (q, b, n) holds the tile's columns (a view of ``G``, copied into ``cols``), ``rhs`` = ``[W r, W X^]``
-    (1 + p, n, P) and ``v = X^' W r`` (p, P). ``S`` (q (q + 1) / 2, b, P)
+    (n, (1 + p) P) and ``v = X^' W r`` (p, P); ``product`` (q b, (1 + p) P) is work space. ``S`` (q (q + 1) / 2, b, P)
     holds S's lower triangle column by column (column k: entries
     (k..q-1, k)) and is overwritten by the Cholesky factor; ``CE``
     (1 + p, q, b, P) holds ``c = G~'W r`` and ``E = X^'W G~``. Every entry is
@@ -243,25 +320,25 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
     """
     q, b, n = Gq.shape
     P = W.shape[1]
+    padq = pad.T[:, :, None] if pad.ndim == 2 else pad.transpose(1, 0, 2)  # (q, b, 1 or P)
     off = np.concatenate([[0], np.cumsum(np.arange(q, 0, -1))])
     np.copyto(cols, Gq)
     for k in range(q):
         np.multiply(cols[k:], cols[k], out=pairs[off[k]:off[k + 1]])
     np.matmul(pairs.reshape(-1, n), W, out=S.reshape(-1, P))
-    flat = cols.reshape(q * b, n)
-    for i in range(rhs.shape[0]):
-        np.matmul(flat, rhs[i], out=CE[i].reshape(q * b, P))
+    np.matmul(cols.reshape(q * b, n), rhs, out=product)
+    np.copyto(CE, product.reshape(q, b, -1, P).transpose(2, 0, 1, 3))  # each entry a contiguous (b, P) array
     c, E = CE[0], CE[1:]  # (q, b, P): G~'W r, then L^{-1} c in place; (p, q, b, P): X^'W G~
     for i, e in enumerate(E):
         c -= e * v[i]
     diag = S[off[:-1]]
     for e in E:
         diag -= e * e
-    diag += pad.T[:, :, None]
+    diag += padq
     floor = diag.max(axis=0)
     floor *= np.finfo(float).eps
     floor += np.finfo(float).tiny
-    c[pad.T] = 0.0
+    np.copyto(c, 0.0, where=padq)
     out[...] = 0.0
     for k in range(q):
         col = S[off[k]:off[k + 1]]  # (q - k, b, P): entries (k..q-1, k) of S, then of L
@@ -270,7 +347,7 @@ def _tile_statistic(Gq: np.ndarray, pad: np.ndarray, W: np.ndarray, rhs: np.ndar
         for j in range(k):
             Lj = S[off[j] + (k - j):off[j + 1]]  # entries (k..q-1, j) of L
             col -= Lj * Lj[0]
-        col[0] += pad[:, k, None]
+        col[0] += padq[k]
         inv = np.maximum(col[0], floor)
         np.sqrt(inv, out=inv)
         np.reciprocal(inv, out=inv)

@@ -44,9 +44,10 @@ from .errors import LMMInputError
 from .estimate import report_search_caveats, standardise
 from .likelihood import polish_h2, slope_root
 from .optimize import DEFAULT_GRID, DEFAULT_TOL, MAX_BRACKETS, best_by_lane, default_grid, grid_peaks, search_brackets
+from .profile_stack import StackedProfiles
 from .profile_stats import trait_profiles
 
-__all__ = ["null_h2"]
+__all__ = ["null_h2", "null_h2_stacked"]
 
 
 def null_h2(rot: RotatedData, method: str, names: Sequence[str] | None = None,
@@ -85,6 +86,40 @@ def null_h2(rot: RotatedData, method: str, names: Sequence[str] | None = None,
     _, identifiable = report_search_caveats(rot, method)
     std = standardise(rot)
     prof = trait_profiles(std.rot, method)
+    h, loglik = _search(prof, names, tol)
+    loglik = loglik + std.loglik_shift(method)
+    if not identifiable:
+        h = np.full(h.size, np.nan)
+    return h, loglik
+
+
+def null_h2_stacked(rots: Sequence[RotatedData], names: Sequence[str] | None = None,
+                    tol: float = DEFAULT_TOL) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`null_h2` (REML) of the traits of several rotated data sets with the same eigenvalues, in one search.
+
+    For the patterns that share a decomposition through indicator
+    covariates (:mod:`lmmcore.pattern_dummies`): each has its own covariates,
+    so its traits' profiles come from its own sufficient statistics, and
+    :class:`~lmmcore.profile_stack.StackedProfiles` evaluates them all
+    together. Returns ``(h2, loglik)`` of every trait, one data set's traits
+    after the other; the same optimum as :func:`null_h2` of each (the same
+    grid, brackets and rules, a root of the same slope).
+    """
+    parts, shifts, identifiable = [], [], []
+    for rot in rots:
+        _, ident = report_search_caveats(rot, "reml")
+        std = standardise(rot)
+        parts.append(trait_profiles(std.rot, "reml"))
+        shifts.append(std.loglik_shift("reml"))
+        identifiable.append(np.full(rot.n_phenotypes, ident))
+    h, loglik = _search(StackedProfiles(parts), names, tol)
+    loglik = loglik + np.concatenate(shifts)
+    h = np.where(np.concatenate(identifiable), h, np.nan)
+    return h, loglik
+
+
+def _search(prof, names: Sequence[str] | None, tol: float) -> tuple[np.ndarray, np.ndarray]:
+    """The module docstring's search on profiles (``TraitProfiles`` or ``StackedProfiles``), before the shift."""
     g = default_grid(DEFAULT_GRID)
     values = prof.grid(g)  # (H, T)
     T = values.shape[1]
@@ -107,9 +142,6 @@ def null_h2(rot: RotatedData, method: str, names: Sequence[str] | None = None,
             f"phenotype '{name}': the likelihood is not finite anywhere in [0, 1]; "
             "check the phenotype and the kinship"
         )
-    loglik = loglik + std.loglik_shift(method)
-    if not identifiable:
-        h = np.full(T, np.nan)
     return h, loglik
 
 

@@ -38,11 +38,11 @@ from .constants import SINGULAR_EDGE
 from .eigen import RotatedData
 from .errors import report
 from .likelihood import polish_h2, profile_loglik, profile_loglik_paired
-from .null_search import null_h2
+from .null_search import null_h2, null_h2_stacked
 from .optimize import MAX_BRACKETS, best_by_lane, grid_peaks, search_brackets
 from .wls import solve_wls_paired
 
-__all__ = ["NullModel", "fit_null", "maximize_full_ml", "FULL_ML_CAP"]
+__all__ = ["NullModel", "fit_null", "fit_null_stacked", "maximize_full_ml", "FULL_ML_CAP"]
 
 #: Largest h2 of the full ML likelihood when it is unbounded at h2 = 1 (a centred
 #: kinship with an intercept): GEMMA's bound lambda = sigma_g^2 / sigma_e^2 <= 1e5.
@@ -134,6 +134,31 @@ def fit_null(rot: RotatedData, method: str, refit: bool, names: Sequence[str],
         ml_r0=int(ml_r0),
         ml_cap=float(ml_cap),
     )
+
+
+def fit_null_stacked(rots: Sequence[RotatedData], names: Sequence[Sequence[str]]) -> list[NullModel]:
+    """:func:`fit_null` (REML, no exact scan) of several rotated data sets with the same eigenvalues.
+
+    The h2 search of all their traits runs once
+    (:func:`lmmcore.null_search.null_h2_stacked`); the solution at h2 and the
+    log-likelihood there are each data set's own, as in :func:`fit_null`.
+    """
+    h2_all, loglik_all = null_h2_stacked(rots, [nm for group in names for nm in group])
+    out, t0 = [], 0
+    for rot in rots:
+        T = rot.n_phenotypes
+        h2, loglik = h2_all[t0:t0 + T], loglik_all[t0:t0 + T]
+        t0 += T
+        h_wls = np.where(np.isnan(h2), 0.0, h2)
+        if np.any(rot.d == 0):
+            h_wls = np.minimum(h_wls, 1.0 - SINGULAR_EDGE)
+        sol = solve_wls_paired(rot, h_wls, np.arange(T), "reml")
+        if not np.isnan(h2).any():
+            loglik = profile_loglik_paired(rot, h2, np.arange(T), "reml")
+        out.append(NullModel(h2=h2, h2_scan=sol.h2, sigma2=sol.sigma2, loglik=loglik, resid=rot.y - rot.X @ sol.beta.T,
+                             h2_ml=None, loglik_ml=None, logdet_XtX=rot.logdet_XtX,
+                             ml_r0=int(rot.ml_null_directions), ml_cap=1.0))
+    return out
 
 
 def _profile_fit(rot: RotatedData, method: str, names: Sequence[str]):

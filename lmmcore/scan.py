@@ -27,7 +27,10 @@ The steps, one module each
 2. for every kinship and set of individuals with observed phenotypes
    (:func:`lmmcore.batch.missingness_patterns`), K is decomposed once
    (``K = U D U'``, :mod:`lmmcore.eigen`) and the null model fitted
-   (:mod:`lmmcore.nullmodel`);
+   (:mod:`lmmcore.nullmodel`); patterns with a few missing individuals
+   share one decomposition of K on all individuals instead, with an
+   indicator covariate per missing individual (exact;
+   :mod:`lmmcore.pattern_dummies`, :mod:`lmmcore.scan_groups`);
 3. markers are processed in chunks: read, imputed, rotated and whitened
    (:mod:`lmmcore.markers`), tested at the null h2
    (:mod:`lmmcore.fixed_scan`), with h2 re-estimated
@@ -63,7 +66,6 @@ import pandas as pd
 from .batch import missingness_patterns
 from .constants import CHUNK_ELEMENTS
 from .design import design_matrix
-from .eigen import decompose_kinship, rotate
 from .errors import LMMInputError, Report, report, reporting
 from .genotypes import Genotypes
 from .io import LMMData
@@ -75,11 +77,9 @@ from .markers import (
     FLAG_COLLINEAR,
     FLAG_MONOMORPHIC,
     FLAG_RANK_DEFICIENT,
-    is_identity_index,
     marker_columns,
-    marker_rotation,
 )
-from .nullmodel import FULL_ML_CAP, NullModel, fit_null
+from .nullmodel import FULL_ML_CAP
 from .permute import (
     DEFAULT_ALPHAS,
     permutation_indices,
@@ -103,19 +103,17 @@ from .refit import (
     REFIT_TOL,
 )
 from .prefetch import run_ahead
+from .scan_groups import group_contexts
 from .scan_sink import PartSink, ScanSink, TableSink
 from .scan_tasks import (
-    MIN_CHUNK,
     Executor,
     GroupContext,
     ScanPiece,
     ScanTask,
     TaskResult,
-    make_tasks,
     memory_budget,
     scan_task,
     serial_executor,
-    task_shape,
 )
 
 __all__ = [
@@ -504,16 +502,6 @@ def _plan(inputs: ScanInputs, source: KinshipSource, perm_strata) -> _Plan:
 # Run: one kinship and one set of individuals at a time, markers in chunks
 # --------------------------------------------------------------------------- #
 @dataclass(frozen=True)
-class _NullFit:
-    """The null model of the phenotypes of one missingness pattern under one kinship."""
-
-    label: str  # "all" or the chromosome left out
-    n: int
-    phenotypes: tuple[str, ...]
-    model: NullModel
-
-
-@dataclass(frozen=True)
 class _Options:
     """How the tasks run: the executor and the bytes one task may hold."""
 
@@ -568,75 +556,16 @@ def _run(plan: _Plan, progress: _Progress, clock: _Clock, options: _Options, sin
     if plan.perms is not None:
         run.max_lod = np.full((plan.inputs.n_perm, len(plan.inputs.names)), -np.inf)
     workers = int(getattr(options.executor, "workers", 1) or 1)
-    groups = _group_contexts(plan, run, clock, options, workers)
+    groups = group_contexts(plan, run, clock, options, workers, progress)
     if workers > 1:  # the next group's kinship, decomposition and null fit while this group's tasks run
         groups = run_ahead(groups)
-    for context, tasks, description in groups:
-        for result in options.executor(scan_task, context, plan.inputs.genotypes, tasks):
+    for fn, context, tasks, description in groups:
+        for result in options.executor(fn, context, plan.inputs.genotypes, tasks):
             _accept(run, result, progress, clock, description)
     if run.n_imputed:
         report(f"{run.n_imputed} missing genotype values were replaced by their marker's mean in the scan",
                stacklevel=4)
     return run
-
-
-def _group_contexts(plan: _Plan, run: _Run, clock: _Clock, options: _Options,
-                    workers: int) -> Iterator[tuple[GroupContext, list[ScanTask], str]]:
-    """Every (kinship group, missingness pattern) in order: its context, tasks and progress label."""
-    for label, marker_idx in plan.groups:
-        with clock("kinship"):
-            rows = plan.kin_rows
-            # a saved decomposition (--eigen) serves the patterns observed on all of its individuals
-            saved = plan.source.decomposition(label) if is_identity_index(rows, len(plan.source.ids)) else None
-            K = None
-            if saved is None or not all(p.observed.all() for p in plan.patterns):
-                K_full = plan.source.matrix(label)
-                K = K_full if is_identity_index(rows, K_full.shape[0]) else K_full[np.ix_(rows, rows)]
-                del K_full
-        for pattern, design in zip(plan.patterns, plan.designs):
-            yield _scan_group(plan, run, clock, label, marker_idx, K, pattern, design, options, workers, saved=saved)
-        del K
-
-
-def _scan_group(plan: _Plan, run: _Run, clock: _Clock, label: str, marker_idx: np.ndarray,
-                K: np.ndarray | None, pattern, design, options: _Options, workers: int = 1,
-                saved=None) -> tuple[GroupContext, list[ScanTask], str]:
-    """The context and tasks of one kinship group for the phenotypes of one missingness pattern.
-
-    Decomposes the kinship of the pattern's individuals and fits the null
-    model (:class:`GroupContext`), and cuts the markers and traits into tasks
-    (at least ``workers`` of them when the markers allow chunks of
-    :data:`~lmmcore.scan_tasks.MIN_CHUNK`, so that parallel workers share a
-    group).
-    """
-    inputs = plan.inputs
-    obs = pattern.observed
-    cols = tuple(pattern.phenotypes)
-    with clock("eigen"):
-        if saved is not None and obs.all():
-            eig = saved
-        else:
-            eig = decompose_kinship(K if obs.all() else K[np.ix_(obs, obs)], check=False)
-    with clock("null"):
-        rot = rotate(eig, plan.pheno.loc[obs, list(cols)].to_numpy(dtype=float), design.matrix)
-        null = fit_null(rot, inputs.method, inputs.refit, cols, inputs.lrt_likelihood)
-    run.nulls.append(_NullFit(label=label, n=rot.n, phenotypes=cols, model=null))
-
-    rotation = marker_rotation(eig.vectors, np.linalg.qr(rot.X)[0])
-    del eig  # the eigenvectors live on inside ``rotation``; n x n memory once
-    index = plan.name_index
-    context = GroupContext(
-        label=label, phenotypes=cols, target=tuple(index[c] for c in cols),
-        rows=plan.geno_rows[obs], rotation=rotation, rot=rot, null=null, refit=inputs.refit,
-        check_missing=plan.has_missing, perm_rows=plan.geno_rows if plan.perms is not None else None,
-        perms=plan.perms[:, obs] if plan.perms is not None else None, effects=run.sink.needs_effects)
-    del rotation
-    chunk, block = task_shape(len(marker_idx), len(cols), inputs.chunk, options.budget, rot.n, rot.p,
-                              len(marker_columns(inputs.genotypes)), inputs.refit)
-    if workers > 1 and block >= len(cols):
-        chunk = min(chunk, max(MIN_CHUNK, -(-len(marker_idx) // workers)))
-    tasks = make_tasks(marker_idx, len(cols), chunk, block)
-    return context, tasks, (f"chr {label}" if label != "all" else "scan")
 
 
 def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, description: str) -> None:
@@ -645,7 +574,8 @@ def _accept(run: _Run, result: TaskResult, progress: _Progress, clock: _Clock, d
         clock.timings[stage] += seconds
     run.n_imputed += result.n_imputed
     run.n_exact += result.n_exact
-    run.sink.add(result.piece)
+    for piece in result.piece.pieces:  # one per missingness pattern the task served
+        run.sink.add(piece)
     progress.advance(result.n_markers, description)
     if result.max_lod is not None:
         target = list(result.piece.target)
@@ -663,6 +593,7 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
     if inputs.n_perm:
         permutations = permutation_result(run.max_lod, inputs.names, inputs.seed, plan.strata, inputs.alphas)
     null_rows = []
+    index = plan.name_index
     for fit in run.nulls:
         m = fit.model
         for j, nm in enumerate(fit.phenotypes):
@@ -670,7 +601,9 @@ def _assemble(plan: _Plan, run: _Run, clock: _Clock) -> ScanResult:
                    "sigma2": m.sigma2[j], "loglik": m.loglik[j], "method": inputs.method}
             if inputs.refit:
                 row.update(h2_ml=m.h2_ml[j], loglik_ml=m.loglik_ml[j])
-            null_rows.append(row)
+            null_rows.append(((fit.key, index[nm]), row))
+    # in the order of kinship groups, patterns and traits (a shared group fits its traits first)
+    null_rows = [row for _, row in sorted(null_rows, key=lambda kr: kr[0])]
     table, summary = _finish(run.sink)
     clock.timings["total"] = time.perf_counter() - clock.started
     return ScanResult(

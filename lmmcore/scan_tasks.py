@@ -47,7 +47,9 @@ __all__ = [
     "GroupContext",
     "ScanTask",
     "ScanPiece",
+    "ScanPieces",
     "TaskResult",
+    "block_null",
     "Executor",
     "make_tasks",
     "task_bytes",
@@ -115,6 +117,11 @@ class GroupContext:
         return int(self.rows.size)
 
     @property
+    def p(self) -> int:
+        """Covariates of the model (the ``p`` of :func:`task_bytes`)."""
+        return self.rot.p
+
+    @property
     def n_traits(self) -> int:
         return len(self.phenotypes)
 
@@ -148,6 +155,31 @@ class ScanPiece:
     fixed: FixedScan
     exact: ExactScan | None
 
+    @property
+    def pieces(self) -> tuple["ScanPiece", ...]:
+        """The piece itself, as the one piece of its task (see :class:`ScanPieces`)."""
+        return (self,)
+
+
+@dataclass(frozen=True)
+class ScanPieces:
+    """The pieces of one task that serves several missingness patterns (one piece each).
+
+    A task of a group whose patterns share one rotation of the markers
+    (:mod:`lmmcore.pattern_dummies`) tests the same chunk of markers for
+    the traits of every pattern, each with its own individuals, covariates
+    and flags. ``markers`` is held once: :attr:`pieces` gives each part with
+    it, so relabelling the task's markers (``replace(result.piece,
+    markers=...)``, as a cluster executor does) relabels every part.
+    """
+
+    markers: np.ndarray
+    parts: tuple[ScanPiece, ...]
+
+    @property
+    def pieces(self) -> tuple[ScanPiece, ...]:
+        return tuple(replace(part, markers=self.markers) for part in self.parts)
+
 
 @dataclass(frozen=True)
 class TaskResult:
@@ -156,7 +188,9 @@ class TaskResult:
     Attributes
     ----------
     task : ScanTask
-    piece : ScanPiece
+    piece : ScanPiece or ScanPieces
+        The task's tests (``piece.pieces``: one :class:`ScanPiece` per
+        missingness pattern it served).
     max_lod : ndarray or None, shape (n_perm, P)
         With permutations: the chunk's largest LOD under each permutation
         (``-inf`` where no marker has one), for the block's traits.
@@ -173,7 +207,7 @@ class TaskResult:
     """
 
     task: ScanTask
-    piece: ScanPiece
+    piece: ScanPiece | ScanPieces
     max_lod: np.ndarray | None
     n_imputed: int
     n_exact: int
@@ -300,7 +334,7 @@ def make_tasks(marker_idx: np.ndarray, n_traits: int, chunk: int, trait_block: i
     return tasks
 
 
-def _block_null(null: NullModel, traits: slice, n_traits: int) -> NullModel:
+def block_null(null: NullModel, traits: slice, n_traits: int) -> NullModel:
     """The null model of the traits ``traits`` only (the same object for all of them)."""
     if traits.start == 0 and traits.stop == n_traits:
         return null
@@ -330,7 +364,7 @@ def scan_task(context: GroupContext, genotypes: Genotypes, task: ScanTask) -> Ta
     order, anywhere; the caller puts them together in task order.
     """
     seconds = dict.fromkeys(("rotate", "scan", "refit", "permute"), 0.0)
-    null = _block_null(context.null, task.traits, context.n_traits)
+    null = block_null(context.null, task.traits, context.n_traits)
     rot = context.rot
     mk = task.markers
     t0 = time.perf_counter()

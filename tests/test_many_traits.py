@@ -27,7 +27,7 @@ from lmmcore.genotypes import Genotypes
 from lmmcore.peaks import find_peaks
 from lmmcore.scan import scan
 from lmmcore.scan_sink import MaxSink, ParquetSink, PeaksSink, TeeSink, sort_long_table
-from lmmcore.scan_tasks import ScanTask, scan_task, task_bytes, task_shape
+from lmmcore.scan_tasks import ScanTask, task_bytes, task_shape
 
 N, M, T = 60, 48, 9
 QUIET = dict(report=lambda _m: None)
@@ -66,7 +66,7 @@ def _blocks(g, pheno, kinship, **kw):
 
     def record(fn, context, genotypes, tasks):
         for task in tasks:
-            shapes.append((len(task.markers), task.stop - task.start, context.n, context.rot.p))
+            shapes.append((len(task.markers), task.stop - task.start, context.n, context.p))
             yield fn(context, genotypes, task)
 
     budget = task_bytes(8, 3, N, 1, 2, kw.get("refit", False))
@@ -158,18 +158,19 @@ def test_lod_without_effects_equals_the_lod_with_them_incl_a_rank_deficient_mark
     contexts = []
 
     def keep(fn, context, genotypes, tasks):
-        contexts.append(context)
+        contexts.append((fn, context))  # scan_task, or the shared task of patterns with indicators
         return [fn(context, genotypes, t) for t in tasks]
 
     scan(g2, pheno, kinship=K, executor=keep, **QUIET)
-    for context in contexts:
+    for fn, context in contexts:
         task = ScanTask(0, np.arange(M), 0, context.n_traits)
-        with_fx = scan_task(context, g2, task).piece.fixed
-        lod_only = scan_task(__import__("dataclasses").replace(context, effects=False), g2, task).piece.fixed
-        assert lod_only.beta is None and lod_only.se is None
-        np.testing.assert_allclose(lod_only.lod, with_fx.lod, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(lod_only.p_value, with_fx.p_value, rtol=1e-9, atol=1e-14)
-        assert np.isnan(lod_only.lod[4]).all() and np.isfinite(lod_only.lod[3]).all()
+        pieces = fn(context, g2, task).piece.pieces
+        pieces_lod = fn(__import__("dataclasses").replace(context, effects=False), g2, task).piece.pieces
+        for with_fx, lod_only in zip([p.fixed for p in pieces], [p.fixed for p in pieces_lod]):
+            assert lod_only.beta is None and lod_only.se is None
+            np.testing.assert_allclose(lod_only.lod, with_fx.lod, rtol=1e-10, atol=1e-12)
+            np.testing.assert_allclose(lod_only.p_value, with_fx.p_value, rtol=1e-9, atol=1e-14)
+            assert np.isnan(lod_only.lod[4]).all() and np.isfinite(lod_only.lod[3]).all()
     assert (full["df"].iloc[:M].to_numpy()[3:5] == [1, 0]).all()
     assert len(best) == T * 3
 
@@ -193,20 +194,21 @@ def test_task_bytes_bounds_what_numpy_allocates(data, effects):
     contexts = []
 
     def keep(fn, context, genotypes, tasks):
-        contexts.append(context)
+        contexts.append((fn, context))  # scan_task, or the shared task of patterns with indicators
         return [fn(context, genotypes, t) for t in tasks]
 
     scan(g, pheno, kinship=K, executor=keep, **QUIET)
-    context = __import__("dataclasses").replace(max(contexts, key=lambda c: c.n_traits), effects=effects)
+    fn, context = max(contexts, key=lambda fc: fc[1].n_traits)
+    context = __import__("dataclasses").replace(context, effects=effects)
     task = ScanTask(0, np.arange(M), 0, context.n_traits)
-    scan_task(context, g, task)  # warm up (imports, caches)
+    fn(context, g, task)  # warm up (imports, caches)
     tracemalloc.start()
     try:
-        scan_task(context, g, task)
+        fn(context, g, task)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    bound = task_bytes(M, context.n_traits, context.n, context.rot.p, 2)
+    bound = task_bytes(M, context.n_traits, context.n, context.p, 2)
     assert peak <= bound, (peak, bound)
 
 

@@ -146,7 +146,8 @@ def test_prefetch_hands_over_messages_in_order_and_its_error():
 
 
 @pytest.mark.filterwarnings("ignore::lmmcore.errors.LMMWarning")
-def test_scan_with_a_decomposed_kinship_equals_the_plain_scan():
+def test_scan_with_a_decomposed_kinship_equals_the_plain_scan(monkeypatch):
+    from lmmcore import pattern_dummies
     from lmmcore.scan import scan
     from lmmcore.simulate import simulate_genotype_dosages
 
@@ -161,11 +162,16 @@ def test_scan_with_a_decomposed_kinship_equals_the_plain_scan():
     given = scan(g, pheno, kinship=DecomposedKinship(K, eig), refit=True)
     pd.testing.assert_frame_equal(given.table, plain.table, check_exact=True)
     other = decompose_kinship(_kinship(50, seed=8), check=False)  # another decomposition: y's rows change, z's not
+    monkeypatch.setattr(pattern_dummies, "MODE", "never")  # z on its own pattern's decomposition
     changed = scan(g, pheno, kinship=DecomposedKinship(K, other)).table
     assert not np.allclose(changed.loc[changed.phenotype == "y", "lod"],
                            plain.table.loc[plain.table.phenotype == "y", "lod"])
     pd.testing.assert_frame_equal(changed.loc[changed.phenotype == "z"].reset_index(drop=True),
                                   scan(g, pheno[["z"]], kinship=K).table, check_exact=True)
+    monkeypatch.setattr(pattern_dummies, "MODE", "always")  # z served by the given one, with an indicator
+    shared = scan(g, pheno, kinship=DecomposedKinship(K, other)).table
+    assert not np.allclose(shared.loc[shared.phenotype == "z", "lod"],
+                           plain.table.loc[plain.table.phenotype == "z", "lod"])
 
 
 def test_scan_command_with_prefetch_equals_the_api(tmp_path):
