@@ -27,8 +27,10 @@ Sinks
     row groups of about :data:`ROW_GROUP_ROWS` rows as pieces arrive. Row
     order: the order of computation, i.e. kinship group (chromosome, with
     LOCO kinships), missingness pattern, trait block, marker chunk, and
-    inside a chunk phenotype, then marker; sort by phenotype and marker
-    position for the table's order. With ``x_chr`` the autosomes' rows come
+    inside a chunk phenotype, then marker (patterns that share one
+    decomposition, :mod:`lmmcore.pattern_dummies`: trait block, marker
+    chunk, then pattern); sort by phenotype and marker position for the
+    table's order. With ``x_chr`` the autosomes' rows come
     first in that order, then the X part's (held until X is done).
 :class:`MaxSink`
     R/qtl2's ``scan1max(..., by_chr = TRUE)`` with the position of the
