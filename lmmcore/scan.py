@@ -256,9 +256,12 @@ def scan(
         thresholds get a ``region`` column (``A``/``X``).
 
     executor : callable, optional
-        Runs the scan's tasks: ``executor(scan_task, context, genotypes,
-        tasks)`` yields ``scan_task(context, genotypes, task)`` for each task
-        in order (:mod:`lmmcore.scan_tasks`). Default: one after another in
+        Runs the scan's tasks: ``executor(fn, context, genotypes, tasks)``
+        yields ``fn(context, genotypes, task)`` for each task in order, where
+        ``fn`` is :func:`lmmcore.scan_tasks.scan_task` for a pattern's own
+        context and :func:`lmmcore.shared_scan.shared_scan_task` for
+        patterns that share a decomposition (an executor calls the ``fn`` it
+        is given). Default: one after another in
         this process (:func:`~lmmcore.scan_tasks.serial_executor`); a Dask
         executor runs them on a cluster.
     memory : int, optional
