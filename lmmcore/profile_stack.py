@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from .likelihood import loglik_from_rss
-from .profile_stats import TraitProfiles, inverse_cholesky
+from .profile_stats import TraitProfiles, inverse_cholesky, slope_sums
 
 __all__ = ["StackedProfiles"]
 
@@ -173,17 +173,7 @@ class StackedProfiles:
         V *= self.dm1
         A = self._normal(W, c)
         B = self._normal(V, c) - self.eye[c]
-        qs = [qk[c] for qk in self.q]
-        yWy = np.einsum("ln,ln->l", W, qs[0])
-        cc = np.stack([np.einsum("ln,ln->l", W, qk) for qk in qs[1:]], axis=-1)
-        yVy = np.einsum("ln,ln->l", V, qs[0])
-        e = np.stack([np.einsum("ln,ln->l", V, qk) for qk in qs[1:]], axis=-1)
-        Linv = inverse_cholesky(A)
-        Ainv = np.einsum("lka,lkb->lab", Linv, Linv)
-        b = np.einsum("lab,lb->la", Ainv, cc)
-        rss = yWy - np.einsum("la,la->l", b, cc)
-        weighted = yVy - 2.0 * np.einsum("la,la->l", b, e) + np.einsum("la,lab,lb->l", b, B, b)
+        rss, slope_rss, tr = slope_sums(W, V, A, B, [qk[c] for qk in self.q])
         trace = W @ self.dm1
-        tr = np.einsum("lab,lab->l", Ainv, B)
-        out[lanes] = -0.5 * ((self.n - self.p[c]) * (-weighted) / rss + trace - tr)
+        out[lanes] = -0.5 * ((self.n - self.p[c]) * slope_rss / rss + trace - tr)
         return out

@@ -216,23 +216,55 @@ class TraitProfiles:
         V *= self.dm1  # (d - 1) w^2
         A = (W @ self.xx).reshape(h.size, p, p)
         B = (V @ self.xx).reshape(h.size, p, p)
-        qs = self._rows(cols)
-        yWy = np.einsum("ln,ln->l", W, qs[0])
-        c = np.stack([np.einsum("ln,ln->l", W, qk) for qk in qs[1:]], axis=-1)
-        yVy = np.einsum("ln,ln->l", V, qs[0])
-        e = np.stack([np.einsum("ln,ln->l", V, qk) for qk in qs[1:]], axis=-1)
-        Linv = inverse_cholesky(A)
-        Ainv = np.einsum("lka,lkb->lab", Linv, Linv)
-        b = np.einsum("lab,lb->la", Ainv, c)
-        rss = yWy - np.einsum("la,la->l", b, c)
-        weighted = yVy - 2.0 * np.einsum("la,la->l", b, e) + np.einsum("la,lab,lb->l", b, B, b)
-        slope_rss = -weighted
+        rss, slope_rss, tr = slope_sums(W, V, A, B, self._rows(cols))
         trace = W @ self.dm1
         if self.method == "ml":
             r0 = rot.ml_null_directions
             return -0.5 * (rot.n_ml * slope_rss / rss + trace + (r0 / (1.0 - h) if r0 else 0.0))
-        tr = np.einsum("lab,lab->l", Ainv, B)  # tr(A^{-1} B), both symmetric
         return -0.5 * ((rot.n - p) * slope_rss / rss + trace - tr)
+
+
+def slope_sums(W: np.ndarray, V: np.ndarray, A: np.ndarray, B: np.ndarray,
+               qs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pieces of the profile's slope in h of many lanes from their sufficient statistics.
+
+    Parameters
+    ----------
+    W : ndarray, shape (L, n)
+        Each lane's weights ``w = 1 / (h d + 1 - h)``.
+    V : ndarray, shape (L, n)
+        ``(d - 1) w^2``, the weights' derivative in h, negated.
+    A, B : ndarray, shape (L, p, p)
+        ``X*' diag(w) X*`` and ``X*' diag((d - 1) w^2) X*``.
+    qs : list of ndarray, each (L, n)
+        The lane's rotated residual products: ``r * r``, then ``r * x_k`` for
+        each covariate column k.
+
+    Returns
+    -------
+    rss, slope_rss, tr : ndarray, shape (L,)
+        ``RSS = r'Wr - c'A^{-1}c`` (``c = X*'Wr``), its derivative in h
+        ``-(r'Vr - 2 b'e + b'B b)`` (``b = A^{-1} c``, ``e = X*'Vr``) and
+        ``tr(A^{-1} B)``.
+
+    Notes
+    -----
+    The one copy of these sums, for the profiles of one pattern
+    (:class:`TraitProfiles`) and of many patterns with their own
+    covariates (:class:`lmmcore.profile_stack.StackedProfiles`). ``A^{-1}`` is
+    ``L^{-T} L^{-1}`` from :func:`inverse_cholesky`.
+    """
+    yWy = np.einsum("ln,ln->l", W, qs[0])
+    c = np.stack([np.einsum("ln,ln->l", W, qk) for qk in qs[1:]], axis=-1)
+    yVy = np.einsum("ln,ln->l", V, qs[0])
+    e = np.stack([np.einsum("ln,ln->l", V, qk) for qk in qs[1:]], axis=-1)
+    Linv = inverse_cholesky(A)
+    Ainv = np.einsum("lka,lkb->lab", Linv, Linv)
+    b = np.einsum("lab,lb->la", Ainv, c)
+    rss = yWy - np.einsum("la,la->l", b, c)
+    weighted = yVy - 2.0 * np.einsum("la,la->l", b, e) + np.einsum("la,lab,lb->l", b, B, b)
+    tr = np.einsum("lab,lab->l", Ainv, B)  # tr(A^{-1} B), both symmetric
+    return rss, -weighted, tr
 
 
 #: Up to this many covariates the normal equations' Cholesky factor is formed entry by entry
