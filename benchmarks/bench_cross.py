@@ -79,6 +79,17 @@ _PATH_WARM = ("import sys, time, json; sys.path.insert(0, {root!r}); from lmmcor
               "t, c = time.perf_counter(), time.process_time(); main(argv); "
               "print(json.dumps({{'wall': time.perf_counter() - t, 'cpu': time.process_time() - c}}))")
 
+#: R/qtl2's whole path, from the cross file to the LODs (``zip``: the cross; ends with ``apr`` and ``out1``).
+_R_PATH = r"""
+x <- read_cross2(zip, quiet = TRUE)
+pr <- calc_genoprob(x, error_prob = 0.002, cores = 2)
+apr <- genoprob_to_alleleprob(pr, cores = 2)
+k <- calc_kinship(apr, type = "loco", cores = 2)
+sex <- (x$covar$Sex == "male") * 1
+names(sex) <- rownames(x$covar)
+out1 <- scan1(apr, x$pheno, kinship = k, addcovar = cbind(Sex = sex), cores = 2)
+"""
+
 _R = r"""
 suppressPackageStartupMessages(library(qtl2))
 args <- commandArgs(trailingOnly = TRUE)
@@ -88,15 +99,7 @@ st <- system.time(pr <- calc_genoprob(x, error_prob = 0.002, cores = 2))
 cpu <- function(st) sum(st[c(1, 2, 4, 5)], na.rm = TRUE)  # own and forked workers' user + system
 res <- c(read = t_read, genoprob = st[["elapsed"]], genoprob_cpu = cpu(st))
 if (path) {
-  t0 <- proc.time()
-  x <- read_cross2(zip, quiet = TRUE)
-  pr <- calc_genoprob(x, error_prob = 0.002, cores = 2)
-  apr <- genoprob_to_alleleprob(pr, cores = 2)
-  k <- calc_kinship(apr, type = "loco", cores = 2)
-  sex <- (x$covar$Sex == "male") * 1
-  names(sex) <- rownames(x$covar)
-  out1 <- scan1(apr, x$pheno, kinship = k, addcovar = cbind(Sex = sex), cores = 2)
-  st <- proc.time() - t0
+  t0 <- proc.time()""" + _R_PATH + r"""  st <- proc.time() - t0
   res <- c(res, path = st[["elapsed"]], path_cpu = cpu(st))
   markers <- unlist(lapply(apr, function(a) dimnames(a)[[3]]))
   write.csv(data.frame(marker = markers, out1, check.names = FALSE), paste0(out, "_lod.csv"), row.names = FALSE)
@@ -108,14 +111,7 @@ writeLines(paste(names(res), res, sep = "="), paste0(out, "_times.txt"))
 _R_PROCESS = r"""
 suppressPackageStartupMessages(library(qtl2))
 args <- commandArgs(trailingOnly = TRUE)
-x <- read_cross2(args[1], quiet = TRUE)
-pr <- calc_genoprob(x, error_prob = 0.002, cores = 2)
-apr <- genoprob_to_alleleprob(pr, cores = 2)
-k <- calc_kinship(apr, type = "loco", cores = 2)
-sex <- (x$covar$Sex == "male") * 1
-names(sex) <- rownames(x$covar)
-out1 <- scan1(apr, x$pheno, kinship = k, addcovar = cbind(Sex = sex), cores = 2)
-write.csv(out1, args[2])
+zip <- args[1]""" + _R_PATH + r"""write.csv(out1, args[2])
 """
 
 
