@@ -189,6 +189,42 @@ def _has_sex_and_pheno(zip_path: Path) -> bool:
     return x.pheno.shape[1] > 0 and x.covar is not None and "Sex" in x.covar.columns
 
 
+def bench_process(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1) -> dict:
+    """The whole path only, whole process against whole process (``--process-only``: R runs once).
+
+    For large crosses, where R/qtl2's path takes tens of minutes and running it
+    twice (in process and as a whole process) would double that.
+    """
+    name = zip_path.stem
+    res: dict = {"cross": name}
+    out = work / f"{name}_scan.csv"
+    wall, rss, cpu = _cli(["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco",
+                           "--covar-columns", "Sex", "--error-prob", "0.002", "--cores", str(cores), "--quiet",
+                           "--force", "--out", str(out)], repeat)
+    res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
+    if with_r:
+        whole = work / "bench_cross_process.R"
+        whole.write_text(_R_PROCESS)
+        lod = work / f"{name}_process_lod.csv"
+        wall, cpu = _process(["Rscript", str(whole), str(zip_path), str(lod)])
+        res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
+        res["ratio_path_process"] = wall / res["lmmcore_path_s"]
+        res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
+        theirs = pd.read_csv(lod, index_col=0)  # write.csv(out1): markers as row names
+        theirs.index = theirs.index.astype(str)
+        theirs = theirs.rename_axis("marker").reset_index()
+        res.update(_lod_diff(out, theirs))
+    return res
+
+
+def _lod_diff(ours_csv: Path, theirs: pd.DataFrame) -> dict:
+    """Markers compared and the largest |LOD difference| between our long table and R's wide one (marker column)."""
+    ours = pd.read_csv(ours_csv, dtype={"marker": str, "phenotype": str})
+    long = theirs.melt(id_vars="marker", var_name="phenotype", value_name="lod_r")
+    both = ours.merge(long, on=["marker", "phenotype"])
+    return {"lod_markers_compared": int(len(both)), "lod_max_abs_diff": float(np.abs(both["lod"] - both["lod_r"]).max())}
+
+
 def bench(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1) -> dict:
     name = zip_path.stem
     res: dict = {"cross": name}
@@ -240,18 +276,19 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1)
             res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
             res["ratio_path_process"] = wall / res["lmmcore_path_s"]
             res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
-            ours = pd.read_csv(work / f"{name}_scan.csv", dtype={"marker": str, "phenotype": str})
-            theirs = pd.read_csv(work / f"{name}_lod.csv", dtype={"marker": str})
-            long = theirs.melt(id_vars="marker", var_name="phenotype", value_name="lod_r")
-            both = ours.merge(long, on=["marker", "phenotype"])
-            res["lod_markers_compared"] = int(len(both))
-            res["lod_max_abs_diff"] = float(np.abs(both["lod"] - both["lod_r"]).max())
+            res.update(_lod_diff(work / f"{name}_scan.csv",
+                                 pd.read_csv(work / f"{name}_lod.csv", dtype={"marker": str})))
     return res
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("crosses", nargs="+", type=Path, help="R/qtl2 cross zips")
+    parser.add_argument("crosses", nargs="*", type=Path, help="R/qtl2 cross zips")
+    parser.add_argument("--simulate-do", metavar="N,M",
+                        help="also a simulated DO cross of N mice at M markers (benchmarks/bench_genoprob.py's)")
+    parser.add_argument("--process-only", action="store_true",
+                        help="only the whole path, whole process against whole process (R runs once): for large "
+                             "crosses")
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--no-r", action="store_true", help="lmmcore only")
     parser.add_argument("--repeat", type=int, default=1,
@@ -264,8 +301,18 @@ def main(argv=None) -> int:
     print(f"numpy's BLAS: {_blas_kernel()}; OpenBLAS overrides unset for lmmcore and R", file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for zip_path in args.crosses:
-            rows.append(bench(zip_path, Path(tmp), args.cores, with_r=not why, repeat=args.repeat))
+        crosses = list(args.crosses)
+        if args.simulate_do:
+            from bench_genoprob import simulate_do
+
+            n, m = (int(v) for v in args.simulate_do.split(","))
+            crosses.append(Path(tmp) / f"sim_do_{n}x{m}.zip")
+            simulate_do(crosses[-1], n, m)
+        if not crosses:
+            parser.error("give cross zips or --simulate-do N,M")
+        run = bench_process if args.process_only else bench
+        for zip_path in crosses:
+            rows.append(run(zip_path, Path(tmp), args.cores, with_r=not why, repeat=args.repeat))
             print(json.dumps(rows[-1]), flush=True)
     table = pd.DataFrame(rows).set_index("cross").T
     print(table.to_string(float_format=lambda v: f"{v:.4g}"), file=sys.stderr)
@@ -273,6 +320,13 @@ def main(argv=None) -> int:
         if "ratio_genoprob" in row:
             print(f"RATIO {row['cross']} calc_genoprob: R/qtl2 / lmmcore = {row['ratio_genoprob']:.1f} x wall, "
                   f"{row['ratio_genoprob_cpu']:.1f} x CPU (target >= 10)", file=sys.stderr)
+        if "ratio_path_process" in row and "ratio_path" not in row:
+            print(f"RATIO {row['cross']} whole path, whole process vs whole process: R/qtl2 / lmmcore = "
+                  f"{row['ratio_path_process']:.1f} x wall, {row['ratio_path_process_cpu']:.1f} x CPU (lmmcore "
+                  f"{row['lmmcore_path_s']:.2f} s / {row['lmmcore_path_cpu_s']:.2f} s CPU, peak "
+                  f"{row['lmmcore_path_peak_mib']:.0f} MiB; R {row['rqtl2_path_process_s']:.1f} s / "
+                  f"{row['rqtl2_path_process_cpu_s']:.1f} s CPU); LOD max |diff| {row['lod_max_abs_diff']:.1e} on "
+                  f"{row['lod_markers_compared']} markers", file=sys.stderr)
         if "ratio_path" in row:
             print(f"RATIO {row['cross']} whole path, whole process vs whole process (lmmcore scan --cross ... "
                   f"in a fresh Python; Rscript from its start, library(qtl2) and writing included): R/qtl2 / lmmcore "
