@@ -122,8 +122,9 @@ def _env() -> dict:
     return env
 
 
-def _process(cmd: list[str]) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system, the process's and its waited-for children's) of a whole process."""
+def _process(cmd: list[str]) -> tuple[float, float, float]:
+    """Wall and CPU seconds (user + system, the process's and its waited-for children's) of a whole process,
+    and the peak resident memory (MiB) of it or of its largest waited-for child (``wait4``)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.read()
@@ -131,7 +132,7 @@ def _process(cmd: list[str]) -> tuple[float, float]:
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode(errors='replace')[-2000:]}")
-    return wall, usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def _best(runs: list[tuple]) -> tuple:
@@ -206,8 +207,9 @@ def bench_process(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: 
         whole = work / "bench_cross_process.R"
         whole.write_text(_R_PROCESS)
         lod = work / f"{name}_process_lod.csv"
-        wall, cpu = _process(["Rscript", str(whole), str(zip_path), str(lod)])
+        wall, cpu, peak = _process(["Rscript", str(whole), str(zip_path), str(lod)])
         res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
+        res["rqtl2_path_process_peak_mib"] = peak
         res["ratio_path_process"] = wall / res["lmmcore_path_s"]
         res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
         theirs = pd.read_csv(lod, index_col=0)  # write.csv(out1): markers as row names
@@ -272,8 +274,9 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1)
             res["ratio_path_inprocess_cpu"] = res["rqtl2_path_cpu_s"] / res["lmmcore_path_inprocess_cpu_s"]
             whole = work / "bench_cross_process.R"
             whole.write_text(_R_PROCESS)
-            wall, cpu = _process(["Rscript", str(whole), str(zip_path), str(work / f"{name}_process_lod.csv")])
+            wall, cpu, peak = _process(["Rscript", str(whole), str(zip_path), str(work / f"{name}_process_lod.csv")])
             res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
+            res["rqtl2_path_process_peak_mib"] = peak
             res["ratio_path_process"] = wall / res["lmmcore_path_s"]
             res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
             res.update(_lod_diff(work / f"{name}_scan.csv",
@@ -325,7 +328,7 @@ def main(argv=None) -> int:
                   f"{row['ratio_path_process']:.1f} x wall, {row['ratio_path_process_cpu']:.1f} x CPU (lmmcore "
                   f"{row['lmmcore_path_s']:.2f} s / {row['lmmcore_path_cpu_s']:.2f} s CPU, peak "
                   f"{row['lmmcore_path_peak_mib']:.0f} MiB; R {row['rqtl2_path_process_s']:.1f} s / "
-                  f"{row['rqtl2_path_process_cpu_s']:.1f} s CPU); LOD max |diff| {row['lod_max_abs_diff']:.1e} on "
+                  f"{row['rqtl2_path_process_cpu_s']:.1f} s CPU, peak {row['rqtl2_path_process_peak_mib']:.0f} MiB); LOD max |diff| {row['lod_max_abs_diff']:.1e} on "
                   f"{row['lod_markers_compared']} markers", file=sys.stderr)
         if "ratio_path" in row:
             print(f"RATIO {row['cross']} whole path, whole process vs whole process (lmmcore scan --cross ... "

@@ -148,65 +148,30 @@ def _check_chromosomes(have: Sequence[str], wanted: Sequence[str] | None, where:
 
 
 def cross_genotypes(cross: "Cross", args, *, quiet: bool = False) -> "Genotypes":
-    """Genotype (or, with ``args.alleles``, allele) probabilities of a cross, chromosome by chromosome.
+    """Genotype (or, with ``args.alleles``, allele) probabilities of a cross.
 
-    ``lmmcore.genoprob(cross, ...)`` (and :func:`lmmcore.allele_probs` of
-    it). With a progress bar on stderr (a terminal only; none with
-    ``quiet``) the chromosomes are computed in batches of ``args.cores``
-    (each a call of :func:`lmmcore.hmm.genoprob`) so that the bar can count
-    them, and copied into one array in the union layout of ``genoprob``;
-    without one, in one call.
+    ``lmmcore.genoprob(cross, ..., alleles=args.alleles)``: with ``--alleles``
+    each chromosome becomes allele probabilities as soon as it is computed, so
+    the genotype probabilities of all chromosomes are never held at once. A
+    progress bar on stderr (a terminal only; none with ``quiet``) counts the
+    chromosomes as they are done.
     """
-    import numpy as np
-
-    from .crosstypes import cross_model
-    from .genomap import insert_pseudomarkers
-    from .genotypes import Genotypes
-    from .hmm import allele_probs, genoprob
+    from .hmm import genoprob
 
     chromosomes = _check_chromosomes(cross.chromosomes, args.chromosomes, f"the cross '{cross.source}'")
-    options = dict(step=args.step, off_end=args.off_end, stepwidth=args.stepwidth, error_prob=args.error_prob,
-                   map_function=args.map_function, cores=args.cores)
     bar = progress_bar(quiet, total=len(chromosomes), desc="genotype probabilities", unit="chr")
-    if bar is None:  # no bar to count chromosomes: one call, its threads share all of them, no copy
-        genotypes = genoprob(cross, chromosomes=chromosomes, **options)
-        return allele_probs(genotypes) if args.alleles else genotypes
+
+    def done(chromosome: str) -> None:
+        bar.set_postfix_str(f"chr {chromosome}", refresh=False)
+        bar.update(1)
+
     try:
-        model = cross_model(cross.crosstype, cross.source)
-        alleles = tuple(cross.alleles) if len(cross.alleles) >= 2 else ("A", "B")
-        is_x = {c: bool(cross.is_x_chr.get(c, False)) and model.handles_x for c in chromosomes}
-        by_chr = {c: tuple(model.genotype_names(alleles, is_x[c])) for c in chromosomes}
-        union: list[str] = []
-        for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal genotypes first, as genoprob
-            union += [g for g in by_chr[c] if g not in union]
-        positions = insert_pseudomarkers({c: cross.gmap[c] for c in chromosomes}, args.step, args.off_end,
-                                         args.stepwidth)
-        sizes = [len(positions[c]) for c in chromosomes]
-        starts = dict(zip(chromosomes, np.cumsum([0] + sizes[:-1]).tolist()))
-        probs = np.zeros((cross.n, sum(sizes), len(union)))
-        markers: list[str] = []
-        for c in chromosomes:
-            markers += [str(m) for m in positions[c].index]
-        batch = max(1, args.cores if args.cores else (os.cpu_count() or 1))
-        for k in range(0, len(chromosomes), batch):
-            part = genoprob(cross, chromosomes=chromosomes[k:k + batch], **options)
-            chrom = np.asarray(part.chromosome)
-            for c in chromosomes[k:k + batch]:
-                names = part.genotypes_by_chr[c]
-                src = [part.genotype_names.index(g) for g in names]
-                dst = [union.index(g) for g in names]
-                cols = np.flatnonzero(chrom == c)
-                probs[:, starts[c]:starts[c] + len(cols)][:, :, dst] = part.probs[:, cols][:, :, src]
-                bar.set_postfix_str(f"chr {c}", refresh=False)
-                bar.update(1)
-            del part
+        return genoprob(cross, chromosomes=chromosomes, step=args.step, off_end=args.off_end,
+                        stepwidth=args.stepwidth, error_prob=args.error_prob, map_function=args.map_function,
+                        cores=args.cores, alleles=bool(args.alleles), progress=None if bar is None else done)
     finally:
-        bar.close()
-    chromosome = tuple(c for c, m in zip(chromosomes, sizes) for _ in range(m))
-    position = np.concatenate([positions[c].to_numpy(float) for c in chromosomes]) if chromosomes else np.zeros(0)
-    genotypes = Genotypes(ids=cross.ids, markers=tuple(markers), chromosome=chromosome, position=position,
-                          probs=probs, genotype_names=tuple(union), genotypes_by_chr=by_chr, source=cross.source)
-    return allele_probs(genotypes) if args.alleles else genotypes
+        if bar is not None:
+            bar.close()
 
 
 # --------------------------------------------------------------------------- #

@@ -73,6 +73,8 @@ __all__ = [
 #: the client holds at most this many chunks it sends itself.
 TASKS_PER_THREAD = 3
 
+_CONTROLLER = None  # on a worker: its threadpoolctl controller (made once, by _warm_worker or the first task)
+
 
 class ClusterError(RuntimeError):
     """The cluster could not finish the work (a worker died too often, the scheduler went away).
@@ -143,10 +145,12 @@ def open_cluster(spec: str, *, say: Callable[[str], None] | None = None, timeout
 
 def _warm_worker() -> str:
     """On each worker: import what the tasks use (once, before the first task) and say lmmcore's version."""
-    from . import batch, genochunks, scan  # noqa: F401 - imported for the tasks
-    from .blas_control import controller
+    global _CONTROLLER
+    from threadpoolctl import ThreadpoolController
 
-    controller()  # made once per worker process, before the first task
+    from . import batch, genochunks, scan  # noqa: F401 - imported for the tasks
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
     return _lmmcore_version()
 
 
@@ -268,9 +272,9 @@ def scatter_context(client, context, log: TransferLog | None = None, attempts: i
 
 def blas_threads() -> int:
     """The BLAS threads of this process (the in-process run's; 1 if no BLAS is found)."""
-    from .blas_control import controller
+    from threadpoolctl import threadpool_info
 
-    counts = [int(i.get("num_threads", 1)) for i in controller().info() if i.get("user_api") == "blas"]
+    counts = [int(i.get("num_threads", 1)) for i in threadpool_info() if i.get("user_api") == "blas"]
     return max(counts, default=1)
 
 
@@ -282,12 +286,14 @@ def _call(fn, shared, args, threads, measure):
     rounding, depends on it), so a result is the in-process run's, byte for
     byte, on the same kind of machine.
     """
+    global _CONTROLLER
     from distributed import get_worker
+    from threadpoolctl import ThreadpoolController
 
-    from .blas_control import controller
-
+    if _CONTROLLER is None:
+        _CONTROLLER = ThreadpoolController()
     messages: list[str] = []
-    with controller().limit(limits=threads, user_api="blas"), reporting(messages.append):
+    with _CONTROLLER.limit(limits=threads, user_api="blas"), reporting(messages.append):
         value = fn(shared, *args)
     return value, messages, pickled_size(value) if measure else 0, get_worker().address
 

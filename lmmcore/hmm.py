@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import csv
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -303,6 +303,8 @@ def genoprob(
     chromosomes: Sequence[str] | None = None,
     cores: int = 1,
     report: Report | None = None,
+    alleles: bool = False,
+    progress: Callable[[str], None] | None = None,
 ) -> Genotypes:
     """Genotype probabilities given the observed markers (R/qtl2's ``calc_genoprob``).
 
@@ -324,6 +326,15 @@ def genoprob(
         R/qtl2's ``cores``; the result does not depend on it.
     report : callable, optional
         Receiver of non-fatal messages (see :func:`lmmcore.errors.reporting`).
+    alleles : bool
+        Return :func:`allele_probs` of the result (R/qtl2's
+        ``genoprob_to_alleleprob(calc_genoprob(...))``), each chromosome
+        turned into allele probabilities as soon as it is computed: the
+        genotype probabilities of all chromosomes (36 or 44 per position for
+        DO, against 8 alleles) are never held at once.
+    progress : callable, optional
+        Called with each chromosome's name when it is done, in the calling
+        thread (a progress bar).
 
     Returns
     -------
@@ -332,7 +343,8 @@ def genoprob(
         pseudomarkers in map order; ``genotypes_by_chr`` gives each
         chromosome's genotypes in R/qtl2's order, ``genotype_names`` their
         union (autosomal genotypes first, then those only on X), and a
-        genotype outside a chromosome's set has probability 0 there.
+        genotype outside a chromosome's set has probability 0 there. With
+        ``alleles``, as :func:`allele_probs` returns them.
 
     Raises
     ------
@@ -349,10 +361,12 @@ def genoprob(
     model it and warns).
     """
     with reporting(report):
-        return _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores)
+        return _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores,
+                         as_alleles=alleles, progress=progress)
 
 
-def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores) -> Genotypes:
+def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromosomes, cores, *, as_alleles=False,
+              progress=None) -> Genotypes:
     if isinstance(cores, bool) or not isinstance(cores, (int, np.integer)) or cores < 0:
         raise LMMInputError(f"cores is {cores!r}; give a number of threads >= 1, or 0 for one per CPU.")
     model = cross_model(cross.crosstype, cross.source)
@@ -377,9 +391,12 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
     for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal names first
         union += [g for g in by_chr[c] if g not in union]
     col_of = {g: k for k, g in enumerate(union)}
+    names, to_alleles = tuple(union), None
+    if as_alleles:
+        names, to_alleles = _allele_matrix(union)
 
     n_pos = sum(len(gmap[c]) for c in chromosomes)
-    probs = np.zeros((cross.n, n_pos, len(union)))
+    probs = np.zeros((cross.n, n_pos, len(names)))
     markers, chrom, pos, jobs = [], [], [], []
     offset = 0
     for c in chromosomes:
@@ -391,31 +408,56 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
         if m and cross.n:
             fg = None if cross.founder_geno is None else cross.founder_geno.get(c)
             cols = np.array([col_of[g] for g in by_chr[c]])
-            jobs.append((model, cross.gmap[c], positions, cross.geno[c], fg, is_x[c], is_female, info,
-                         error_prob, map_function, probs[:, offset:offset + m], cols))
+            jobs.append((c, (model, cross.gmap[c], positions, cross.geno[c], fg, is_x[c], is_female, info,
+                             error_prob, map_function), probs[:, offset:offset + m], cols))
         offset += m
     # chromosomes are independent and write disjoint parts of probs; NumPy and
     # BLAS release the GIL, so threads share the cores. Each small matrix
     # product runs on one BLAS thread (more only add overhead).
     n_threads = max(1, min(len(jobs), (os.cpu_count() or 1) if cores == 0 else cores))
+    done = progress or (lambda c: None)
     with one_blas_thread():
         if n_threads == 1:
-            for job in jobs:
-                _one_chromosome(*job)
+            for c, model_args, out, cols in jobs:
+                _chromosome_job(model_args, out, cols, to_alleles)
+                done(c)
         else:
             with ThreadPoolExecutor(n_threads) as pool:
-                for done in [pool.submit(_one_chromosome, *job) for job in jobs]:
-                    done.result()
+                futures = {pool.submit(_chromosome_job, model_args, out, cols, to_alleles): c
+                           for c, model_args, out, cols in jobs}
+                for future in as_completed(futures):
+                    future.result()
+                    done(futures[future])
+    if as_alleles:
+        by_chr = _allele_sets(by_chr, union, names, to_alleles)
     return Genotypes(
         ids=cross.ids,
         markers=tuple(markers),
         chromosome=tuple(chrom),
         position=np.concatenate(pos) if pos else np.zeros(0),
         probs=probs,
-        genotype_names=tuple(union),
+        genotype_names=names,
         genotypes_by_chr=by_chr,
         source=cross.source,
     )
+
+
+def _chromosome_job(model_args: tuple, out: np.ndarray, cols: np.ndarray, to_alleles: np.ndarray | None) -> None:
+    """One chromosome's posteriors into ``out`` at the genotype columns ``cols``, or, with ``to_alleles``
+    (the union's genotype-to-allele matrix), its allele probabilities into ``out`` (:func:`allele_probs`)."""
+    if to_alleles is None:
+        _one_chromosome(*model_args, out, cols)
+        return
+    own = np.zeros(out.shape[:2] + (len(cols),))  # this chromosome's genotypes only
+    _one_chromosome(*model_args, own, np.arange(len(cols)))
+    out[...] = np.einsum("nmg,ga->nma", own, to_alleles[cols], optimize=True)
+
+
+def _allele_sets(by_chr: dict, names: Sequence[str], alleles: Sequence[str], M: np.ndarray) -> dict:
+    """Each chromosome's alleles: those its genotypes (``by_chr``, among ``names``, the rows of ``M``) carry."""
+    index = {g: k for k, g in enumerate(names)}
+    return {c: tuple(a for j, a in enumerate(alleles) if M[[index[g] for g in own], j].any())
+            for c, own in by_chr.items()}
 
 
 def _allele_matrix(names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -479,11 +521,7 @@ def allele_probs(genotypes: Genotypes) -> Genotypes:
     probs = np.einsum("nmg,ga->nma", genotypes.probs, M, optimize=True)
     by_chr = None
     if genotypes.genotypes_by_chr is not None:
-        index = {g: k for k, g in enumerate(genotypes.genotype_names)}
-        by_chr = {
-            c: tuple(a for j, a in enumerate(alleles) if M[[index[g] for g in names], j].any())
-            for c, names in genotypes.genotypes_by_chr.items()
-        }
+        by_chr = _allele_sets(genotypes.genotypes_by_chr, genotypes.genotype_names, alleles, M)
     return Genotypes(
         ids=genotypes.ids,
         markers=genotypes.markers,

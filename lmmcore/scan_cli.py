@@ -114,9 +114,9 @@ def _progress_bar(quiet: bool):
 
 
 def _one_blas_thread():
-    from .blas_control import controller
+    from threadpoolctl import threadpool_limits
 
-    return controller().limit(limits=1)
+    return threadpool_limits(1)
 
 
 def _prefetch_kinship(args):

@@ -423,12 +423,12 @@ def thread_executor(workers: int) -> Executor:
     from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
-    from .blas_control import controller
+    from threadpoolctl import threadpool_limits
 
     workers = max(1, int(workers))
 
     def run(fn, context, genotypes, tasks):
-        with controller().limit(limits=1), ThreadPoolExecutor(max_workers=workers) as pool:
+        with threadpool_limits(1), ThreadPoolExecutor(max_workers=workers) as pool:
             pending: deque = deque()
             for task in tasks:
                 pending.append(pool.submit(fn, context, genotypes, task))

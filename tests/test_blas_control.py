@@ -7,11 +7,11 @@ import pytest
 from threadpoolctl import threadpool_info
 
 from lmmcore import blas_control
-from lmmcore.blas_control import controller, one_blas_thread
+from lmmcore.blas_control import one_blas_thread
 
 
 def _blas_threads() -> int:
-    """BLAS threads as a fresh threadpoolctl scan reports them (not through the cached controller)."""
+    """BLAS threads as a fresh threadpoolctl scan reports them (the most of any BLAS loaded)."""
     counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
     if not counts:
         pytest.skip("threadpoolctl finds no BLAS in this process")
@@ -39,12 +39,12 @@ def test_one_thread_inside_and_the_count_restored_after(many):
 
 
 class _Recorder:
-    """A stand-in for threadpoolctl's controller that records every limit and restore."""
+    """A stand-in for ``threadpoolctl.threadpool_limits`` that records every limit and restore."""
 
     def __init__(self):
         self.events = []
 
-    def limit(self, *, limits, user_api):
+    def __call__(self, *, limits, user_api):
         self.events.append(("limit", limits, user_api))
         recorder = self
 
@@ -61,8 +61,10 @@ def test_interleaved_users_in_two_threads_limit_once_and_restore_once(monkeypatc
     With a limit and a restore per user, B would save A's 1 thread and restore
     it, leaving BLAS on one thread for good.
     """
+    import threadpoolctl
+
     recorder = _Recorder()
-    monkeypatch.setattr(blas_control, "controller", lambda: recorder)
+    monkeypatch.setattr(threadpoolctl, "threadpool_limits", recorder)
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
     seen = {}
 
@@ -95,5 +97,10 @@ def test_restored_after_an_exception(many):
     assert _blas_threads() == many
 
 
-def test_controller_made_once():
-    assert controller() is controller()
+def test_every_blas_loaded_so_far_is_limited(many):
+    """SciPy loads its own OpenBLAS beside NumPy's: both run on one thread inside the context."""
+    import scipy.linalg  # noqa: F401 - loads SciPy's BLAS
+
+    with one_blas_thread():
+        counts = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert counts and set(counts) == {1}

@@ -355,34 +355,52 @@ def test_bad_option_values_are_usage_errors(tmp_path, capsys, flag, value):
 
 
 @pytest.mark.parametrize("alleles", [False, True])
-def test_cross_genotypes_without_a_bar_is_the_batched_path_with_one(monkeypatch, alleles):
-    # without a progress bar the chromosomes go to genoprob in one call; on a terminal, in batches of --cores
-    # that the bar counts, copied into genoprob's union layout: the same Genotypes, bit for bit
+def test_cross_genotypes_with_a_bar_counts_the_chromosomes_and_gives_the_same_probabilities(monkeypatch, alleles):
+    # on a terminal a bar counts the chromosomes as genoprob finishes them (its progress callback); the
+    # probabilities are those without a bar, bit for bit, and lmmcore.genoprob's (with allele_probs)
     import argparse
-    import os
-    import sys
 
+    from lmmcore import cross_cli
     from lmmcore.cross_cli import cross_genotypes, read_cross_arg
 
     cross = read_cross_arg(str(DATA / "cross" / "doex_x.zip"))
     args = argparse.Namespace(chromosomes=None, step=1.0, off_end=0.0, stepwidth="fixed", error_prob=0.002,
-                              map_function="haldane", cores=1, alleles=alleles)
+                              map_function="haldane", cores=2, alleles=alleles)
     one = cross_genotypes(cross, args, quiet=True)
     leader, follower = os.openpty()
-    with open(follower, "w") as tty:
-        monkeypatch.setattr(sys, "stderr", tty)  # a terminal: the bar shows, the batched path runs
-        batched = cross_genotypes(cross, args, quiet=False)
-    os.close(leader)
-    assert len(set(batched.chromosome)) > args.cores  # more than one batch
+    class Bar:  # records what the command's tqdm bar would be told
+        def __init__(self, **options):
+            self.options, self.n, self.named, self.closed = options, 0, [], False
+
+        def set_postfix_str(self, text, refresh=True):
+            self.named.append(text)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            self.closed = True
+
+    bars = []
+    def progress_bar(quiet, **options):
+        bars.append(Bar(**options))
+        return bars[-1]
+
+    monkeypatch.setattr(cross_cli, "progress_bar", progress_bar)
+    shown = cross_genotypes(cross, args, quiet=False)
+    n_chr = len(cross.chromosomes)
+    (bar,) = bars
+    assert n_chr > 1 and bar.options["total"] == n_chr and bar.n == n_chr and bar.closed
+    assert sorted(bar.named) == sorted(f"chr {c}" for c in cross.chromosomes)  # each counted once
     for field in ("ids", "markers", "chromosome", "genotype_names", "source"):
-        assert tuple(getattr(one, field)) == tuple(getattr(batched, field))
+        assert tuple(getattr(one, field)) == tuple(getattr(shown, field))
     assert {c: tuple(g) for c, g in one.genotypes_by_chr.items()} == \
-        {c: tuple(g) for c, g in batched.genotypes_by_chr.items()}
-    np.testing.assert_array_equal(one.position, batched.position)
-    np.testing.assert_array_equal(one.probs, batched.probs)
-    # and both are lmmcore.genoprob (with allele_probs) of the whole cross
+        {c: tuple(g) for c, g in shown.genotypes_by_chr.items()}
+    np.testing.assert_array_equal(one.position, shown.position)
+    np.testing.assert_array_equal(one.probs, shown.probs)
     ref = lmmcore.genoprob(cross, step=1.0, error_prob=0.002, cores=1)
     ref = lmmcore.allele_probs(ref) if alleles else ref
+    assert one.genotype_names == ref.genotype_names and one.genotypes_by_chr == ref.genotypes_by_chr
     np.testing.assert_array_equal(one.probs, ref.probs)
 
 

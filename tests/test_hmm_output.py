@@ -74,6 +74,34 @@ def test_allele_probs_inbred_and_bc():
     np.testing.assert_allclose(a.probs[:, :, 1], bc.probs[:, :, 1] / 2)
 
 
+@pytest.mark.parametrize("cores", [1, 2])
+@pytest.mark.parametrize("case", ["iron", "do", "bc"])
+def test_genoprob_alleles_is_allele_probs_of_genoprob_chromosome_by_chromosome(case, cores):
+    """``genoprob(..., alleles=True)`` turns each chromosome into allele probabilities as it is done:
+    the result is ``allele_probs(genoprob(...))`` (the direct sums checked above), names and sets included,
+    and ``progress`` hears of every chromosome once, in the calling thread."""
+    import threading
+
+    if case == "iron":
+        cross, options = read_fixture_cross(DATA / "iron_sub.zip"), dict(error_prob=0.002, step=5)
+    elif case == "do":
+        cross, options = read_fixture_cross(DATA / "DOex_sub.zip"), dict(step=2)
+    else:
+        geno = np.array([[1, 2, 0, 1], [2, 2, 1, 0]])
+        cross = make_cross("bc", {"1": geno, "2": geno[::-1]}, {"1": [0, 5, 10, 20], "2": [0, 3, 9, 12]})
+        options = {}
+    whole = allele_probs(genoprob(cross, cores=cores, **options))
+    heard = []
+    each = genoprob(cross, cores=cores, alleles=True,
+                    progress=lambda c: heard.append((c, threading.current_thread() is threading.main_thread())),
+                    **options)
+    assert each.genotype_names == whole.genotype_names
+    assert each.genotypes_by_chr == whole.genotypes_by_chr
+    assert each.markers == whole.markers and each.chromosome == whole.chromosome
+    np.testing.assert_allclose(each.probs, whole.probs, atol=1e-15, rtol=0)
+    assert sorted(c for c, _ in heard) == sorted(cross.chromosomes) and all(main for _, main in heard)
+
+
 def test_write_genoprobs_layout_and_values(tmp_path):
     g = _iron()
     out = write_genoprobs(g, tmp_path / "p.csv")
