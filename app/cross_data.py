@@ -69,7 +69,11 @@ class CrossData:
     name : str
         The uploaded file's name (for messages).
     genotypes : Genotypes
-        :func:`lmmcore.genoprob` at the markers (``step=0``).
+        :func:`lmmcore.genoprob` at the markers (``step=0``); for a cross of
+        more than two founders (DO, HS, MAGIC) its founder (allele)
+        probabilities, all that the kinship and the scan use (``alleles=True``:
+        a session never holds DO's 36 or 44 genotype probabilities per
+        position, 4.5 to 5.5 times as many numbers).
     kinship : DataFrame
         R/qtl2's kinship of the allele probabilities, labelled by ID.
     messages : tuple of str
@@ -110,9 +114,10 @@ def read_cross_upload(filename: str | None, content: bytes) -> tuple[Cross, list
 
 def cross_data(cross: Cross, name: str, messages: tuple[str, ...] | list[str] = ()) -> CrossData:
     """Genotype probabilities (HMM) and the kinship of a cross."""
+    founders = len(cross.alleles) > 2
     with engine_messages() as more:
-        genotypes = genoprob(cross, error_prob=ERROR_PROB)
-        kinship = compute_kinship(allele_probs(genotypes))
+        genotypes = genoprob(cross, error_prob=ERROR_PROB, alleles=founders)
+        kinship = compute_kinship(genotypes if founders else allele_probs(genotypes))
     ids = [str(i) for i in kinship.ids]
     table = pd.DataFrame(kinship.matrix, index=ids, columns=ids)
     return CrossData(cross, name, genotypes, table, tuple(dict.fromkeys([*messages, *more])))
@@ -196,10 +201,9 @@ def prepare_cross_genotypes(data: CrossData) -> PreparedGenotypes:
     Two-founder crosses keep their genotype probabilities (``AA, AB, BB``;
     on the X chromosome its own set, e.g. an F2's ``SS, SB, BS, BB, SY, BY``).
     """
-    genotypes, x_chr, xcovar = scan_genotypes(data)
+    genotypes, x_chr, xcovar = scan_genotypes(data)  # founder probabilities already for > 2 founders
     what = "HMM genotype probabilities"
     if len(data.cross.alleles) > 2:
-        genotypes = allele_probs(genotypes)
         what = f"HMM founder probabilities, {len(data.cross.alleles)} founders"
     genotypes = replace(genotypes, source=data.name)
     return PreparedGenotypes(genotypes, f"uploaded: {data.name} ({what}{_x_label(x_chr, xcovar, genotypes)})",

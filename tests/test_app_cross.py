@@ -230,7 +230,7 @@ def test_multi_founder_cross_is_scanned_on_founder_probabilities():
     # a DO cross is scanned as R/qtl2 users scan it: genoprob_to_alleleprob first (8 founders, 7 df),
     # not its 36 genotypes (35 df); checked against the genotype probabilities reduced by hand:
     # genotype "XY" gives half a copy of founder X and half of Y, a hemizygous male's "AY" founder A (X chromosome)
-    from app.cross_data import cross_data, prepare_cross_genotypes
+    from app.cross_data import ERROR_PROB, cross_data, prepare_cross_genotypes
     from hmm_util import read_fixture_cross
 
     cross = read_fixture_cross(Path(__file__).parent / "data" / "hmm" / "DOex_sub.zip")
@@ -238,7 +238,8 @@ def test_multi_founder_cross_is_scanned_on_founder_probabilities():
     prepared = prepare_cross_genotypes(data)
     g = prepared.genotypes
     assert g.genotype_names == tuple("ABCDEFGH") and "founder" in prepared.label
-    full = data.genotypes
+    full = lmmcore.genoprob(cross, error_prob=ERROR_PROB)  # the 36 (44 on X) genotypes, which the session never holds
+    assert data.genotypes.genotype_names == tuple("ABCDEFGH")
     assert g.chromosomes == full.chromosomes == ("3", "X") and prepared.x_chr == ("X",)
     assert list(prepared.xcovar.columns) == ["sex"]  # R/qtl2's get_x_covar of a DO: sex, 1 = male
     for chrom in g.chromosomes:
