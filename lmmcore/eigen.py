@@ -13,11 +13,12 @@ and marker.
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .blas_control import one_blas_thread
 from .errors import LMMInputError
 
 __all__ = ["Eigendecomposition", "RotatedData", "decompose_kinship", "rotate"]
@@ -28,6 +29,26 @@ NEGATIVE_TOLERANCE = 1e-6
 
 #: Kinships with fewer individuals than this are decomposed with one BLAS thread.
 ONE_THREAD_BELOW = 600
+
+_CONTROLLER = []  # the process's threadpoolctl controller, made on first use
+_LIMIT_LOCK = threading.Lock()
+
+
+@contextmanager
+def _one_blas_thread():
+    """A context in which BLAS/LAPACK run on one thread (threadpoolctl).
+
+    The thread count is a process-wide setting: the lock keeps two threads
+    (dashboard sessions) from interleaving their limit and restore, which
+    would leave BLAS on one thread for good.
+    """
+    with _LIMIT_LOCK:
+        if not _CONTROLLER:
+            from threadpoolctl import ThreadpoolController
+
+            _CONTROLLER.append(ThreadpoolController())
+        with _CONTROLLER[0].limit(limits=1, user_api="blas"):
+            yield
 
 
 @dataclass(frozen=True)
@@ -164,7 +185,7 @@ def decompose_kinship(kinship: np.ndarray, *, check: bool = True) -> Eigendecomp
     if check:
         validate_kinship_matrix(K)
     if K.shape[0] < ONE_THREAD_BELOW:
-        with one_blas_thread():
+        with _one_blas_thread():
             d, U = np.linalg.eigh(K)
     else:
         d, U = np.linalg.eigh(K)

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
-from .blas_control import one_blas_thread
 from .cross import Cross
 from .crosstypes import N_CODES, CrossModel, cross_model
 from .errors import LMMInputError, Report, report, reporting
@@ -416,7 +416,7 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
     # product runs on one BLAS thread (more only add overhead).
     n_threads = max(1, min(len(jobs), (os.cpu_count() or 1) if cores == 0 else cores))
     done = progress or (lambda c: None)
-    with one_blas_thread():
+    with threadpool_limits(limits=1, user_api="blas"):
         if n_threads == 1:
             for c, model_args, out, cols in jobs:
                 _chromosome_job(model_args, out, cols, to_alleles)
