@@ -44,7 +44,9 @@ cases <- list(
     list(name="iron_max5_off3", map=iron_full$gmap, step=5, off_end=3, stepwidth="max"),
     list(name="iron_max0.7_off1", map=iron_full$gmap, step=0.7, off_end=1, stepwidth="max"),
     list(name="dup_names_max1", map=list("7"=c(a=0, b=2.2, c=2.2, d=9)), step=1, off_end=0, stepwidth="max"),
-    list(name="tol_fixed3", map=list("1"=c(a=0.005, b=5.995, c=12)), step=3, off_end=0.5, stepwidth="fixed"))
+    list(name="tol_fixed3", map=list("1"=c(a=0.005, b=5.995, c=12)), step=3, off_end=0.5, stepwidth="fixed"),
+    # names rounded by R's round(), which breaks ties (66.55 -> 66.6, 68.45 -> 68.4, 18.05 -> 18) unlike Python's
+    list(name="iron_max1_off5", map=iron_full$gmap, step=1, off_end=5, stepwidth="max"))
 rows <- NULL
 for(cs in cases) {
     pm <- insert_pseudomarkers(cs$map, step=cs$step, off_end=cs$off_end, stepwidth=cs$stepwidth)
