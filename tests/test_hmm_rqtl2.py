@@ -82,7 +82,8 @@ def test_genoprob_with_pseudomarkers_matches_rqtl2(cross_zip, ref_csv, kwargs):
     np.testing.assert_allclose(_ours_in_their_layout(g, ref), ref.to_numpy(), atol=1e-12, rtol=0)
 
 
-SYNTHETIC = ["bc", "risib", "dh", "haploid", "ail", "hs", "riself4", "riself8", "magic19", "risib4", "risib8"]
+SYNTHETIC = ["bc", "risib", "dh", "haploid", "ail", "hs", "riself4", "riself8", "riself16", "magic19", "risib4",
+             "risib8"]
 
 
 @pytest.mark.parametrize("crosstype", SYNTHETIC)
@@ -93,7 +94,7 @@ def test_synthetic_crosses_match_rqtl2(crosstype):
     AIL generations and directions, RIL directions and funnels, het calls,
     missing founder alleles, markers at the same position."""
     cross = read_fixture_cross(DATA / f"{crosstype}_synthetic.zip")
-    gz = ".gz" if crosstype in ("hs", "magic19") else ""
+    gz = ".gz" if crosstype in ("hs", "magic19", "riself16") else ""
     ref = read_rqtl2_probs(DATA / f"{crosstype}_synthetic_genoprob_rqtl2.csv{gz}")
     g = genoprob(cross, step=5, error_prob=0.01)
     assert list(g.markers) == list(dict.fromkeys(c.rsplit(":", 1)[0] for c in ref.columns))

@@ -57,10 +57,10 @@ for(cs in cases) {
 write.csv(rows, file.path(here, "pseudomarkers_rqtl2.csv"), row.names=FALSE, quote=FALSE)
 
 # synthetic crosses of make_fixtures.py (types without example data)
-for(ct in c("riself4", "riself8", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail", "hs")) {
+for(ct in c("riself4", "riself8", "riself16", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail", "hs")) {
     cr <- read_cross2(file.path(here, paste0(ct, "_synthetic.zip")))
     map <- insert_pseudomarkers(cr$gmap, step=5)
-    gz <- if(ct %in% c("hs", "magic19")) ".gz" else ""
+    gz <- if(ct %in% c("hs", "magic19", "riself16")) ".gz" else ""
     write_probs(calc_genoprob(cr, map, error_prob=0.01),
                 file.path(here, paste0(ct, "_synthetic_genoprob_rqtl2.csv", gz)))
 }
