@@ -5,6 +5,8 @@
 #                                     error_prob=0.002) -- autosome 13 and X, both sexes and directions
 #   DOex_sub_genoprob_pmar_rqtl2.csv.gz: calc_genoprob(DOex_sub[, "X"], insert_pseudomarkers(gmap, step=4,
 #                                     stepwidth="max", off_end=2), error_prob=0.01, map_function="kosambi")
+#   iron_sub_genoprob_c-f_rqtl2.csv, iron_sub_genoprob_morgan_rqtl2.csv: calc_genoprob(iron_sub,
+#                                     insert_pseudomarkers(gmap, step=5, off_end=2), error_prob=0.01, map_function=mf)
 #   pseudomarkers_rqtl2.csv: insert_pseudomarkers(...) names and positions for the cases listed below
 library(qtl2)
 here <- "tests/data/hmm"
@@ -28,6 +30,14 @@ write_probs <- function(pr, file) {
 iron <- read_cross2(file.path(here, "iron_sub.zip"))
 map <- insert_pseudomarkers(iron$gmap, step=2.5, off_end=5)
 write_probs(calc_genoprob(iron, map, error_prob=0.002), file.path(here, "iron_sub_genoprob_pmar_rqtl2.csv"))
+
+# map functions other than haldane and kosambi on iron_sub (autosome 13 and X, both sexes and directions)
+iron <- read_cross2(file.path(here, "iron_sub.zip"))
+for(mf in c("c-f", "morgan")) {
+    map <- insert_pseudomarkers(iron$gmap, step=5, off_end=2)
+    write_probs(calc_genoprob(iron, map, error_prob=0.01, map_function=mf),
+                file.path(here, paste0("iron_sub_genoprob_", mf, "_rqtl2.csv")))
+}
 
 DO <- read_cross2(file.path(here, "DOex_sub.zip"))
 DO <- DO[, "X"]
