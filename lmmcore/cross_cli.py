@@ -131,10 +131,10 @@ def read_cross_arg(path: str) -> "Cross":
     """:func:`lmmcore.read_cross` of ``--cross``, with a sentence for a missing file."""
     from .cross_files import read_cross
 
-    if not os.path.isfile(path):
+    if not os.path.exists(path):
         raise LMMInputError(f"cross file '{path}' does not exist; give an R/qtl2 cross (.zip, or a .yaml/.json "
                             "control file beside its files)")
-    return read_cross(path)
+    return read_cross(path)  # a folder or another kind of file: read_cross says what to give
 
 
 def _check_chromosomes(have: Sequence[str], wanted: Sequence[str] | None, where: str) -> list[str]:

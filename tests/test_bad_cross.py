@@ -11,6 +11,9 @@ and states what must happen:
 * ``"warn"`` -- R/qtl2 reads the cross with a warning: the cross is read and
   one message sent to ``report`` holds the file's name and the words.
 
+Each case also runs through ``lmmcore genoprob --cross`` (exit 2 and one ``lmmcore: error:``
+sentence, or exit 0 and the warning), except those that need a size cap or an upload.
+
 Where R/qtl2 only warns this reader only reports (genotype codes outside the
 ``genotypes`` map, markers missing from the map, IDs that partly disagree);
 see :mod:`lmmcore.cross_files` for the few places where it is stricter.
@@ -37,6 +40,7 @@ import pytest
 import yaml
 
 from lmmcore import read_cross
+from lmmcore.cli import main
 from lmmcore.errors import LMMInputError
 
 TINY_F2 = Path(__file__).parent / "data" / "cross" / "tiny_f2"
@@ -353,6 +357,33 @@ def test_bad_cross(case, tmp_path):
     for word in (case.names, *case.words):
         assert word in message, f"{word!r} not in: {message}"
     assert _snapshot(tmp_path) == before  # nothing written
+
+
+CLI_CASES = [c for c in CASES if not c.kwargs and c.name != "upload_not_a_zip"]  # no --max-bytes; no upload
+
+
+@pytest.mark.parametrize("case", CLI_CASES, ids=lambda c: c.name)
+def test_bad_cross_on_the_command_line(case, tmp_path, capsys):
+    """``lmmcore genoprob --cross``: an error exits 2 with one 'lmmcore: error:' sentence naming the file and
+    the case's words, no traceback, nothing written; a warning case runs and prints its warning."""
+    source = case.build(tmp_path)
+    before = _snapshot(tmp_path)
+    out = tmp_path / "probs.csv"
+    try:
+        code = main(["genoprob", "--cross", str(source), "--out", str(out), "--quiet"])
+    except SystemExit as exc:  # argparse
+        code = exc.code
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    if case.outcome == "error":
+        errors = [line for line in err.splitlines() if line.startswith("lmmcore: error:")]
+        assert code == 2 and len(errors) == 1, err
+        assert all(word in errors[0] for word in (case.names, *case.words)), errors[0]
+        assert _snapshot(tmp_path) == before  # nothing written
+    else:
+        warnings = [line for line in err.splitlines() if line.startswith("lmmcore: warning:")]
+        assert code == 0 and out.exists(), err
+        assert any(all(word in line for word in case.words) for line in warnings), err
 
 
 def test_unsorted_map_is_sorted_as_r_qtl2_does(tmp_path):

@@ -264,6 +264,25 @@ def _variant_crlf_blanks_quotes(tmp, folder):
     return folder / "tiny_f2.yaml"
 
 
+def _variant_lists_of_covar_and_pmap(tmp, folder):
+    covar = pd.read_csv(folder / "covar.csv", dtype=str)
+    # two covariate files joined by ID (the second in another row order), the physical map stacked by chromosome
+    covar[["id", "sex", "dir"]].to_csv(folder / "covar_a.csv", index=False)
+    covar[["id", "age"]].iloc[::-1].to_csv(folder / "covar_b.csv", index=False)
+    pmap = pd.read_csv(folder / "pmap.csv", comment="#", dtype=str)
+    for c in ("X", "2", "10"):
+        pmap[pmap["chr"] == c].to_csv(folder / f"pmap_{c}.csv", index=False)
+    return edit_control(folder, "tiny_f2.yaml", covar=["covar_a.csv", "covar_b.csv"],
+                        pmap=["pmap_X.csv", "pmap_2.csv", "pmap_10.csv"])
+
+
+def _variant_transposed_maps_and_phenocovar(tmp, folder):
+    for name in ("gmap", "pmap", "phenocovar"):
+        _transpose_csv(folder / f"{name}.csv")
+    return edit_control(folder, "tiny_f2.yaml", gmap_transposed=True, pmap_transposed=True,
+                        phenocovar_transposed=True)
+
+
 VARIANTS = {
     "zip": _variant_zip,
     "zip_control_in_a_subfolder": _variant_zip_subfolder,
@@ -276,6 +295,8 @@ VARIANTS = {
     "comment_char": _variant_comment_char,
     "na_strings": _variant_na_strings,
     "crlf_blanks_and_quotes": _variant_crlf_blanks_quotes,
+    "lists_of_covar_and_pmap": _variant_lists_of_covar_and_pmap,
+    "transposed_maps_and_phenocovar": _variant_transposed_maps_and_phenocovar,
 }
 
 
@@ -322,6 +343,34 @@ def test_tiny_do_by_hand():
                             index=pd.Index(["d1", "d2", "d3", "d4", "d5", "d6"], name="id"))
     pd.testing.assert_frame_equal(cross.pheno, expected, check_index_type=False)
     assert len(messages) == 1 and "1 individual of pheno_a.csv, pheno_b.csv has no genotypes ('d6')" in messages[0]
+
+
+def test_tiny_do_founder_files_and_cross_info_columns_as_lists(tmp_path):
+    """founder_geno as two (transposed) files joined by founder, sex and cross_info from covariate columns
+    (a list of columns for cross_info): the same cross as tiny_do.json."""
+    folder = copy_fixture(TINY_DO, tmp_path)
+    lines = (folder / "founder_geno.csv").read_text().splitlines()
+    head, rows = lines[0], lines[1:]
+    (folder / "fg_a.csv").write_text("\n".join([head] + rows[:3]) + "\n")
+    (folder / "fg_b.csv").write_text("\n".join([head] + rows[3:]) + "\n")
+    sex = pd.read_csv(folder / "sex.csv", sep=";", dtype=str)
+    info = pd.read_csv(folder / "crossinfo.csv", sep=";", dtype=str)
+    covar = sex.merge(info, on=sex.columns[0])
+    covar["ngen2"] = covar["ngen"]
+    covar.to_csv(folder / "covar.csv", sep=";", index=False)
+    control = json.loads((folder / "tiny_do.json").read_text())
+    control.update(founder_geno=["fg_a.csv", "fg_b.csv"], covar="covar.csv",
+                   sex={"covar": sex.columns[1], **{k: v for k, v in control["sex"].items() if k != "file"}},
+                   cross_info={"covar": ["ngen", "ngen2"]})
+    (folder / "tiny_do.json").write_text(json.dumps(control))
+    cross, _ = read_quiet(folder / "tiny_do.json")
+    base, _ = read_quiet(TINY_DO / "tiny_do.json")
+    assert cross.founders == base.founders
+    for c in base.geno:
+        np.testing.assert_array_equal(cross.founder_geno[c], base.founder_geno[c])
+    np.testing.assert_array_equal(cross.is_female, base.is_female)
+    np.testing.assert_array_equal(cross.cross_info, np.repeat(base.cross_info, 2, axis=1))
+    assert cross.cross_info_names == ("ngen", "ngen2")
 
 
 # --------------------------------------------------------------------------- against R/qtl2's read_cross2

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from lmmcore.errors import LMMInputError
-from lmmcore.genomap import insert_pseudomarkers
+from lmmcore.genomap import _r_round, insert_pseudomarkers
 
 DATA = Path(__file__).parent / "data" / "hmm"
 REF = pd.read_csv(DATA / "pseudomarkers_rqtl2.csv", dtype={"chr": str, "name": str})
@@ -29,6 +29,8 @@ CASES = {
     "iron_max0.7_off1": dict(step=0.7, off_end=1, stepwidth="max"),
     "dup_names_max1": dict(step=1, off_end=0, stepwidth="max"),
     "tol_fixed3": dict(step=3, off_end=0.5, stepwidth="fixed"),
+    # names at ties of R's round(): c2.loc66.6, c2.loc68.4, c7.loc18 (Python's round gives 66.5, 68.5, 18.1)
+    "iron_max1_off5": dict(step=1, off_end=5, stepwidth="max"),
 }
 
 
@@ -45,6 +47,21 @@ def test_pseudomarkers_match_rqtl2(case):
     for chrom, rows in ref.groupby("chr", sort=False):
         assert list(ours[chrom].index) == rows["name"].tolist()
         np.testing.assert_allclose(ours[chrom].to_numpy(), rows["pos"].to_numpy(float), atol=1e-12, rtol=0)
+
+
+# Rscript -e 'x <- c(66.55, 68.45, 18.05, 0.15, 0.25, 0.35, 2.675, 1.005, -66.55, -18.05, 12.5, 0.5, 1.5, 2.5);
+#   d <- c(1, 1, 1, 1, 1, 1, 2, 2, 1, 1, 0, 0, 0, 0); cat(sprintf("%.17g", mapply(round, x, d)))'  (R 4.2.2)
+R_ROUND = [
+    (66.55, 1, 66.599999999999994), (68.45, 1, 68.400000000000006), (18.05, 1, 18.0), (0.15, 1, 0.1),
+    (0.25, 1, 0.2), (0.35, 1, 0.3), (2.675, 2, 2.67), (1.005, 2, 1.0), (-66.55, 1, -66.599999999999994),
+    (-18.05, 1, -18.0), (12.5, 0, 12.0), (0.5, 0, 0.0), (1.5, 0, 2.0), (2.5, 0, 2.0),
+]
+
+
+@pytest.mark.parametrize("x,digits,expected", R_ROUND)
+def test_r_round_matches_r(x, digits, expected):
+    """Pseudomarker names use R's round(), whose ties differ from Python's round() (66.55 -> 66.6)."""
+    assert _r_round(np.array([x]), digits)[0] == expected
 
 
 def test_step_zero_returns_the_map():

@@ -305,3 +305,25 @@ def test_threads_give_the_same_result():
     one = genoprob(cross, step=2)
     two = genoprob(cross, step=2, cores=2)
     np.testing.assert_array_equal(one.probs, two.probs)
+
+
+@pytest.mark.parametrize("crosstype,k", [("riself4", 4), ("riself8", 8), ("magic19", 19), ("risib4", 4), ("risib8", 8)])
+def test_multiway_inbred_lines_match_tensor(crosstype, k):
+    """Multi-parent RILs against the full joint tensor of their paths: autosomes, and for risib4/8 the X
+    chromosome, where each line's funnel (cross_info) decides which founders it can carry."""
+    rng = np.random.default_rng(11 + k)
+    gm = {"1": [0.0, 6.0, 6.0, 15.0], "X": [0.0, 4.0, 9.0]}
+    fg = {c: rng.choice([0, 1, 3], p=[0.1, 0.45, 0.45], size=(k, len(p))).astype(np.int8) for c, p in gm.items()}
+    geno = {"1": _geno_with_errors(rng, 4, 4, [0, 1, 2, 3]), "X": _geno_with_errors(rng, 4, 3, [0, 1, 2, 3])}
+    info = [rng.permutation(k) + 1 for _ in range(4)]
+    info[3] = info[2]  # two lines with the same funnel share a group
+    cross = make_cross(crosstype, geno, gm, is_x_chr={"X": crosstype.startswith("risib")},
+                       is_female=[True, False, True, False], cross_info=info,
+                       alleles=tuple("ABCDEFGHIJKLMNOPQRS"[:k]), founder_geno=fg)
+    global STEP
+    saved, STEP = STEP, dict(step=0, off_end=0)  # 19^4 paths at most
+    try:
+        _tensor_check(cross, "1", fg["1"])
+        _tensor_check(cross, "X", fg["X"])
+    finally:
+        STEP = saved

@@ -5,6 +5,8 @@
 #                                     error_prob=0.002) -- autosome 13 and X, both sexes and directions
 #   DOex_sub_genoprob_pmar_rqtl2.csv.gz: calc_genoprob(DOex_sub[, "X"], insert_pseudomarkers(gmap, step=4,
 #                                     stepwidth="max", off_end=2), error_prob=0.01, map_function="kosambi")
+#   iron_sub_genoprob_c-f_rqtl2.csv, iron_sub_genoprob_morgan_rqtl2.csv: calc_genoprob(iron_sub,
+#                                     insert_pseudomarkers(gmap, step=5, off_end=2), error_prob=0.01, map_function=mf)
 #   pseudomarkers_rqtl2.csv: insert_pseudomarkers(...) names and positions for the cases listed below
 library(qtl2)
 here <- "tests/data/hmm"
@@ -29,6 +31,14 @@ iron <- read_cross2(file.path(here, "iron_sub.zip"))
 map <- insert_pseudomarkers(iron$gmap, step=2.5, off_end=5)
 write_probs(calc_genoprob(iron, map, error_prob=0.002), file.path(here, "iron_sub_genoprob_pmar_rqtl2.csv"))
 
+# map functions other than haldane and kosambi on iron_sub (autosome 13 and X, both sexes and directions)
+iron <- read_cross2(file.path(here, "iron_sub.zip"))
+for(mf in c("c-f", "morgan")) {
+    map <- insert_pseudomarkers(iron$gmap, step=5, off_end=2)
+    write_probs(calc_genoprob(iron, map, error_prob=0.01, map_function=mf),
+                file.path(here, paste0("iron_sub_genoprob_", mf, "_rqtl2.csv")))
+}
+
 DO <- read_cross2(file.path(here, "DOex_sub.zip"))
 DO <- DO[, "X"]
 map <- insert_pseudomarkers(DO$gmap, step=4, stepwidth="max", off_end=2)
@@ -44,7 +54,9 @@ cases <- list(
     list(name="iron_max5_off3", map=iron_full$gmap, step=5, off_end=3, stepwidth="max"),
     list(name="iron_max0.7_off1", map=iron_full$gmap, step=0.7, off_end=1, stepwidth="max"),
     list(name="dup_names_max1", map=list("7"=c(a=0, b=2.2, c=2.2, d=9)), step=1, off_end=0, stepwidth="max"),
-    list(name="tol_fixed3", map=list("1"=c(a=0.005, b=5.995, c=12)), step=3, off_end=0.5, stepwidth="fixed"))
+    list(name="tol_fixed3", map=list("1"=c(a=0.005, b=5.995, c=12)), step=3, off_end=0.5, stepwidth="fixed"),
+    # names rounded by R's round(), which breaks ties (66.55 -> 66.6, 68.45 -> 68.4, 18.05 -> 18) unlike Python's
+    list(name="iron_max1_off5", map=iron_full$gmap, step=1, off_end=5, stepwidth="max"))
 rows <- NULL
 for(cs in cases) {
     pm <- insert_pseudomarkers(cs$map, step=cs$step, off_end=cs$off_end, stepwidth=cs$stepwidth)
@@ -55,10 +67,10 @@ for(cs in cases) {
 write.csv(rows, file.path(here, "pseudomarkers_rqtl2.csv"), row.names=FALSE, quote=FALSE)
 
 # synthetic crosses of make_fixtures.py (types without example data)
-for(ct in c("riself4", "riself8", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail", "hs")) {
+for(ct in c("riself4", "riself8", "riself16", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail", "hs")) {
     cr <- read_cross2(file.path(here, paste0(ct, "_synthetic.zip")))
     map <- insert_pseudomarkers(cr$gmap, step=5)
-    gz <- if(ct %in% c("hs", "magic19")) ".gz" else ""
+    gz <- if(ct %in% c("hs", "magic19", "riself16")) ".gz" else ""
     write_probs(calc_genoprob(cr, map, error_prob=0.01),
                 file.path(here, paste0(ct, "_synthetic_genoprob_rqtl2.csv", gz)))
 }

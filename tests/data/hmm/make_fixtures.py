@@ -228,6 +228,7 @@ if __name__ == "__main__":
         reference_subsets(src)
     synthetic_ril("riself4", 4, True, 4)
     synthetic_ril("riself8", 8, True, 8)
+    synthetic_ril("riself16", 16, True, 16)
     synthetic_ril("magic19", 19, False, 19)
     synthetic_ril("risib4", 4, True, 44, x=True)
     synthetic_ril("risib8", 8, True, 88, x=True)
