@@ -12,17 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import threading
+import weakref
 from contextlib import contextmanager
 from typing import Any, Callable, Coroutine, Iterator, Sequence, TypeVar
 
 import param
 
-__all__ = ["LEVELS", "SessionState", "run_now"]
+__all__ = ["LEVELS", "SessionState", "run_now", "jobs_running", "states_in_memory"]
 
 #: Notice levels, least to most urgent.
 LEVELS = ("info", "warning", "error")
 
 T = TypeVar("T")
+
+# Process-wide, for the server's hooks (app/app_hooks.py): how many jobs of any session are running, and
+# which session states are still in memory. Neither holds a session's data.
+_jobs_lock = threading.Lock()
+_jobs_running = 0
+_states: "weakref.WeakSet[SessionState]" = weakref.WeakSet()
+
+
+def jobs_running() -> int:
+    """How many :meth:`SessionState.working` blocks of all the sessions in this process are open now."""
+    return _jobs_running
+
+
+def states_in_memory() -> int:
+    """How many session states (of open or not yet collected sessions) this process holds."""
+    return len(_states)
+
+
+def _count_job(step: int) -> None:
+    global _jobs_running
+    with _jobs_lock:
+        _jobs_running += step
 
 
 def run_now(job: Coroutine[Any, Any, T]) -> T:
@@ -57,6 +81,7 @@ class SessionState(param.Parameterized):
         super().__init__(**params)
         self._busy_count = 0
         self._serial = itertools.count(1)
+        _states.add(self)
 
     # ------------------------------------------------------------------ notices
 
@@ -90,13 +115,19 @@ class SessionState(param.Parameterized):
 
     @contextmanager
     def working(self) -> Iterator[None]:
-        """:attr:`busy` is True inside the block (nested and overlapping blocks count)."""
+        """:attr:`busy` is True inside the block (nested and overlapping blocks count).
+
+        The block also counts in :func:`jobs_running` (the server waits for
+        no job to run before it collects garbage).
+        """
         self._busy_count += 1
+        _count_job(1)
         self.busy = True
         try:
             yield
         finally:
             self._busy_count -= 1
+            _count_job(-1)
             self.busy = self._busy_count > 0
 
     @staticmethod

@@ -207,7 +207,7 @@ def prepare_cross_genotypes(data: CrossData) -> PreparedGenotypes:
         what = f"HMM founder probabilities, {len(data.cross.alleles)} founders"
     genotypes = replace(genotypes, source=data.name)
     return PreparedGenotypes(genotypes, f"uploaded: {data.name} ({what}{_x_label(x_chr, xcovar, genotypes)})",
-                             data.messages, x_chr=x_chr, xcovar=xcovar)
+                             data.messages, x_chr=x_chr, xcovar=xcovar, files=data.name)
 
 
 @dataclass(frozen=True)

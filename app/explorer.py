@@ -25,7 +25,7 @@ from .views.look import LectureDesign, Look, text_styles
 from .views.options import AnalysisOptions
 from .views.style import ACCENT, escape
 
-__all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS"]
+__all__ = ["ExplorerApp", "TAB_NAMES", "PANEL_EXTENSIONS", "NOTIFICATION_POSITION", "NOTIFICATION_MS"]
 
 #: The tabs of the main area, in order.
 TAB_NAMES = (
@@ -36,7 +36,14 @@ TAB_NAMES = (
 #: Extensions to pass to ``pn.extension`` (with ``notifications=True``).
 PANEL_EXTENSIONS = ("tabulator",)
 
-_DURATION_MS = {"info": 3000, "warning": 8000, "error": 15000}
+#: Where the page's notifications appear (Panel's ``NotificationArea.position``): over the foot of the
+#: sidebar, which stays in place while the main area scrolls. On the right (Panel's default) a
+#: notification lay over the scan settings at 1366 px and over the plots' toolbars at 1024 px.
+NOTIFICATION_POSITION = "bottom-left"
+
+#: How long a notification stays, in ms, by level (Panel's ``duration``; 0: until the user closes it).
+#: Information (e.g. "genotypes loaded") goes quickly; an error stays until it has been read and closed.
+NOTIFICATION_MS = {"info": 3000, "warning": 8000, "error": 0}
 
 #: The URL query that turns presentation mode on (``?presentation=1``).
 PRESENTATION_QUERY = "presentation"
@@ -136,9 +143,12 @@ class ExplorerApp(pn.viewable.Viewer):
         Bootstrap rather than Fast: its page loads nothing from outside the
         server (no web fonts, no CDN), so it works on an air-gapped lab server.
         The choices and the tab follow the page's URL (see :mod:`app.url`).
+        The session's notifications appear at :data:`NOTIFICATION_POSITION`.
         """
         if pn.state.location is not None:
             sync_url(pn.state.location, self.state, self.scan_state, self.tabs)
+        if pn.state.notifications is not None:
+            pn.state.notifications.position = NOTIFICATION_POSITION
         return pn.template.BootstrapTemplate(
             title="LMM Explorer",
             sidebar=[self.sidebar],
@@ -172,7 +182,7 @@ class ExplorerApp(pn.viewable.Viewer):
             return
         level = notice.get("level", "info")
         send = getattr(notifications, level, notifications.info)
-        send(escape(notice.get("text", "")), duration=_DURATION_MS.get(level, 5000))
+        send(escape(notice.get("text", "")), duration=NOTIFICATION_MS.get(level, NOTIFICATION_MS["warning"]))
 
     def _show_busy(self, event: param.parameterized.Event) -> None:
         self.tabs.loading = bool(event.new)

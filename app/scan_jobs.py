@@ -249,7 +249,9 @@ class PreparedGenotypes:
     """Genotypes read and checked, ready to install.
 
     ``x_chr`` and ``xcovar``: a cross's X chromosome(s) and X covariates
-    (see :class:`ScanJob`); empty and None for genotype files.
+    (see :class:`ScanJob`); empty and None for genotype files. ``files``:
+    the uploaded file names alone, for short messages (``label`` also says
+    what the genotypes are).
     """
 
     genotypes: Genotypes
@@ -257,6 +259,7 @@ class PreparedGenotypes:
     messages: tuple[str, ...] = ()
     x_chr: tuple[str, ...] = ()
     xcovar: pd.DataFrame | None = field(default=None, compare=False)
+    files: str = ""
 
 
 def run_scan(job: ScanJob) -> ScanEntry:
@@ -321,7 +324,7 @@ def prepare_genotypes(job: GenotypeJob) -> PreparedGenotypes:
     (name, content), (map_name, map_content) = job.files[job.format], job.files["map"]
     with engine_messages() as messages:
         genotypes = reader(content, map_content, name=name, map_name=map_name)
-    return PreparedGenotypes(genotypes, job.label, tuple(messages))
+    return PreparedGenotypes(genotypes, job.label, tuple(messages), files=job.label.removeprefix("uploaded: "))
 
 
 def _read_plink_upload(job: GenotypeJob) -> PreparedGenotypes:
@@ -344,7 +347,8 @@ def _read_plink_upload(job: GenotypeJob) -> PreparedGenotypes:
                 genotypes = read_plink(prefix)
             except LMMInputError as exc:
                 raise LMMInputError(messages.rename(str(exc))) from None
-    return PreparedGenotypes(replace(genotypes, source=job.main_name), job.label, tuple(messages))
+    return PreparedGenotypes(replace(genotypes, source=job.main_name), job.label, tuple(messages),
+                             files=job.label.removeprefix("uploaded: "))
 
 
 def make_job(key: ScanKey, genotypes: Genotypes, data: LMMData, x_chr: tuple[str, ...] = (),

@@ -548,8 +548,9 @@ class ScanState(SessionState):
             if entry.key == self.current_key():
                 self._show(entry)
         g = prepared.genotypes
-        loaded = (f"genotypes loaded from {prepared.label.removeprefix('uploaded: ')}: {g.n} individuals, "
-                  f"{g.n_markers} markers on {len(g.chromosomes)} chromosome(s)")
+        # short: the Genotypes select and the scan's summary say what they are (a notification covers the page)
+        files = prepared.files or prepared.label.removeprefix("uploaded: ")
+        loaded = f"genotypes loaded from {files}: {g.n} individuals, {g.n_markers} markers"
         self.notify_all("warning" if prepared.messages else "info", [loaded, *prepared.messages],
                         about="about the genotypes")
 

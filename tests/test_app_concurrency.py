@@ -16,10 +16,21 @@ and wait for the fit. The test checks that
   :func:`lmmcore.fit_phenotypes` gives for its data, and never another
   session's, also after all the others have finished;
 * the server keeps answering HTTP (``GET /app`` and the liveness endpoint)
-  while the sessions fit, and afterwards;
+  while the sessions fit, and afterwards (each answer within 120 s, or four
+  times the warm-up session's time on a slower machine: :func:`answer_within`);
 * once the pages are closed the server discards the sessions (its stats log
-  counts them) and its memory (VmRSS of the process, from ``/proc``) comes
-  back near the baseline measured after a warm-up session.
+  counts them) and, after collecting garbage, holds none of their states
+  (``app.app_hooks`` logs how many session states are in memory after each
+  release: 0 after the warm-up and after the ten); its resident memory
+  (VmRSS, from ``/proc``) grew with the sessions and came down by at least a
+  tenth of that growth.
+
+The memory check used to ask VmRSS to come back within half the ten
+sessions' growth of the warm-up baseline. With every session state collected
+(counted in the server), the allocators still kept 40-76% of the growth in
+seven runs on a loaded 2-core machine (Python's arenas and glibc's heaps are
+returned only where wholly free), so that check failed in four of those seven
+without any leak; the count of the states in memory is the leak check now.
 
 A second server runs with ``LMM_EXPLORER_MAX_UPLOAD_MB=1``: a 2 MB file is
 refused by the browser with a clear message, the connection stays open and
@@ -64,7 +75,8 @@ N_SESSIONS = 10
 N_INDIVIDUALS = 400  # a 2 MB kinship CSV per session; ten sessions cost the server ~150 MiB
 CHECK_UNUSED_MS = 1000
 UNUSED_LIFETIME_MS = 2000
-TIMEOUT_MS = 180_000  # one wait in a page (ten sessions share two CPUs; generous for a loaded CI machine)
+TIMEOUT_MS = 300_000  # one wait in a page: ten sessions and ten pages share two CPUs (a CPU hog beside the test
+# made the ten uploads and fits take over 180 s; 25-150 s without)
 TRAITS = ("height", "weight", "bmd")
 
 
@@ -108,6 +120,18 @@ class Server:
         """The app's session counts in the stats log so far (one every ``--stats-log-frequency``)."""
         text = self.log.read_text(errors="replace")
         return [int(n) for n in re.findall(r"/app has (\d+) sessions", text)]
+
+    def released_since_last_discard(self) -> bool:
+        """Whether the app logged a memory release after the server last discarded a session."""
+        text = self.log.read_text(errors="replace")
+        return text.rfind("memory released") > text.rfind("Discarding session") >= 0
+
+    def states_in_memory(self) -> list[int]:
+        """What each memory release so far logged: the dashboard session states still in memory."""
+        from app.app_hooks import RELEASED_MESSAGE
+
+        pattern = re.escape(RELEASED_MESSAGE).replace("%d", r"(\d+)")
+        return [int(n) for n in re.findall(pattern, self.log.read_text(errors="replace"))]
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -255,18 +279,21 @@ def check_isolated(view: dict, data: dict, all_names: set[str]) -> None:
 
 
 class Poller(threading.Thread):
-    """Asks the server's liveness endpoint every half second; records what it answered and how fast."""
+    """Asks the server's liveness endpoint every half second; records what it answered and how fast.
 
-    def __init__(self, url: str) -> None:
+    An answer later than ``timeout`` seconds counts as none (status 0).
+    """
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
         super().__init__(daemon=True)
-        self.url = url
+        self.url, self.timeout = url, timeout
         self.answers: list[tuple[int, float]] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
             start = time.monotonic()
-            status = http_status(self.url, timeout=30)
+            status = http_status(self.url, timeout=self.timeout)
             self.answers.append((status, time.monotonic() - start))
             self._halt.wait(0.5)
 
@@ -282,6 +309,20 @@ def wait_for(predicate, timeout: float, interval: float = 0.5) -> bool:
             return True
         time.sleep(interval)
     return predicate()
+
+
+def answer_within(warmup_s: float) -> float:
+    """Seconds the server may take to answer while ten sessions install their fits: 120, or more on a slow machine.
+
+    Installing a fit redraws the session's views on the server's one event loop (0.5-2 s of CPU for
+    one session); sessions whose fits end together queue those redraws, and requests wait behind
+    them. On this 2-core machine shared with other work (load average 12-16) the loop was held for
+    22-33 s without a CPU hog beside the test and 61 s (two installs in a row) with one, so the
+    30 s this check allowed before failed on the machine's load, not on the app. The bound is 120 s,
+    or four times the warm-up session (open, upload, fit: 7-18 s here) if that is longer. A server
+    that stops answering still fails.
+    """
+    return max(120.0, 4.0 * warmup_s)
 
 
 # --------------------------------------------------------------------------- the tests
@@ -311,20 +352,24 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
         poller = Poller(f"{server.base}/liveness")
 
         def settled() -> bool:
-            """Wait until every session is discarded and its memory released."""
+            """Wait until every session is discarded and its memory released (logged after the last discard)."""
             done = wait_for(lambda: server.session_counts()[-1:] == [0], 30)
-            time.sleep(settle_s)
-            return done
+            released = wait_for(server.released_since_last_discard, 30 + settle_s)
+            time.sleep(1)
+            return done and released
 
         async def drive() -> dict:
             async with async_api.async_playwright() as p:
                 browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 try:
                     # warm-up: one session uploads, fits and closes; then the baseline
+                    start = time.monotonic()
                     context, page = await open_page(browser, server.url)
                     await upload_and_fit(page, warmup)
+                    poller.timeout = answer_within(time.monotonic() - start)
                     await context.close()
                     assert await asyncio.to_thread(settled), "the warm-up session was not discarded"
+                    assert server.states_in_memory()[-1] == 0, server.states_in_memory()
                     baseline = server.rss_mb()
 
                     poller.start()
@@ -334,7 +379,7 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
                     marks["pages open"] = time.monotonic()
                     uploads = asyncio.gather(*(upload_and_fit(pg, d) for pg, d in zip(pages, datasets)))
                     # a new page is served while ten sessions read and fit their data
-                    during = await asyncio.to_thread(http_status, server.url, 60)
+                    during = await asyncio.to_thread(http_status, server.url, 2 * poller.timeout)
                     first_views = await uploads
                     marks["fits shown"] = time.monotonic()
                     peak = server.rss_mb()
@@ -355,6 +400,7 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
         cleaned = settled()
         marks["cleaned up"] = time.monotonic()
         after = server.rss_mb()
+        states_left = server.states_in_memory()
         poller.stop()
         after_status = http_status(server.url)
         alive = server.alive()
@@ -364,8 +410,9 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
     print(
         f"\nRSS of panel serve: {result['baseline']:.0f} MiB after the warm-up session, "
         f"{result['peak']:.0f} MiB with {N_SESSIONS} sessions, {after:.0f} MiB "
-        f"{time.monotonic() - closed_at:.0f} s after closing them; {len(poller.answers)} liveness answers, "
-        f"slowest {slowest:.1f} s; test took {time.monotonic() - started:.0f} s ("
+        f"{time.monotonic() - closed_at:.0f} s after closing them; session states in memory after each "
+        f"release {states_left}; {len(poller.answers)} liveness answers, "
+        f"slowest {slowest:.1f} s (allowed {poller.timeout:.0f} s); test took {time.monotonic() - started:.0f} s ("
         + ", ".join(f"{k} at {v - started:.0f} s" for k, v in marks.items()) + ")"
     )
     for d, first, final in zip(datasets, result["first"], result["final"]):
@@ -377,14 +424,15 @@ def test_ten_concurrent_sessions_are_isolated_and_cleaned_up(example, tmp_path):
     assert poller.answers and all(status == 200 for status, _ in poller.answers), poller.answers
     assert alive and after_status == 200
     assert cleaned, f"sessions still open after every page closed: {server.session_counts()[-5:]}"
-    # Ten sessions' data sets, fits and plots take ~150 MiB here; once they are discarded the
-    # server gives the memory back (app_hooks.release_memory) but for ~40-60 MiB that its
-    # allocator keeps. A leak of the sessions' data would keep most of the growth.
-    margin = max(40.0, growth / 2)
+    # no session's state (its data, fits, plots) is left once the sessions are discarded and collected
+    assert states_left[-1] == 0, f"session states still in memory after the release: {states_left}"
+    # Ten sessions' data sets, fits and plots take ~150-230 MiB here; the release hands back what the
+    # allocators have wholly free, 24-60% of it in seven runs (see the module notes). Sessions kept
+    # whole would keep all of it.
     assert growth > 50, f"the sessions should have cost memory: {result}"
-    assert after <= result["baseline"] + margin, (
+    assert after <= result["baseline"] + 0.9 * growth, (
         f"RSS {after:.0f} MiB after the sessions closed; baseline {result['baseline']:.0f} MiB, "
-        f"peak {result['peak']:.0f} MiB, margin {margin:.0f} MiB"
+        f"peak {result['peak']:.0f} MiB"
     )
 
 

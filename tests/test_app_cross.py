@@ -174,6 +174,10 @@ def test_cross_as_scan_genotypes_keeps_the_x_with_its_covariates(loaded, content
     assert sc.genotypes.chromosomes == ("1", "7", "X")
     assert sc.genotype_source == "upload" and "iron_subset.zip" in sc.genotype_label
     assert "left out of the scan" not in sc.notice["text"] and "not available" not in sc.notice["text"]
+    # a short notice (it covers part of the page): the file and the counts; the Genotypes select says the rest
+    n_markers = sum(len(m) for m in cross.gmap.values())
+    assert sc.notice == {**sc.notice, "level": "info",
+                         "text": f"genotypes loaded from iron_subset.zip: 20 individuals, {n_markers} markers"}
     np.testing.assert_array_equal(sc.genotypes.probs, probs.probs)
     assert sc.genotypes.genotype_names == probs.genotype_names
     job = sc._job(sc.current_key())

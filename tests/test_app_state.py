@@ -557,6 +557,28 @@ def test_new_data_clear_the_old_toasts(app, monkeypatch):
     assert app.state.notice["clear"] is True
 
 
+def test_errors_stay_until_closed_and_information_goes(app, monkeypatch):
+    """Regression: every notification went after a while (an error after 15 s, maybe unread) and lay over the
+    controls on the right; now errors stay until closed (Panel's duration 0) and information goes in 3 s."""
+    from app.explorer import NOTIFICATION_MS
+
+    shown: list[tuple[str, int]] = []
+
+    class Toasts:  # stands in for the page's NotificationArea (there is none outside a server session)
+        def clear(self):
+            pass
+
+        def __getattr__(self, level):
+            return lambda text, duration=None: shown.append((level, duration))
+
+    monkeypatch.setattr(type(pn.state), "notifications", property(lambda self: Toasts()))
+    app.scan_state.notify("error", "the genotype file 'g.csv' could not be used")
+    app.state.notify("warning", "2 notes about the data")
+    app.state.notify("info", "example data loaded")
+    assert shown == [("error", 0), ("warning", NOTIFICATION_MS["warning"]), ("info", NOTIFICATION_MS["info"])]
+    assert 0 < NOTIFICATION_MS["info"] <= 3000 and NOTIFICATION_MS["warning"] > NOTIFICATION_MS["info"]
+
+
 # --------------------------------------------------------------------------- #
 # Issue 14: what a geneticist expects
 # --------------------------------------------------------------------------- #
