@@ -206,6 +206,17 @@ def _founders(rng, m):
     return fg
 
 
+
+def _tensor_check_at_markers(cross, fg):
+    """:func:`_tensor_check` of chromosomes 1 and X at the markers only (no pseudomarkers: fewer paths)."""
+    global STEP
+    saved, STEP = STEP, dict(step=0, off_end=0)
+    try:
+        _tensor_check(cross, "1", fg["1"])
+        _tensor_check(cross, "X", fg["X"])
+    finally:
+        STEP = saved
+
 @pytest.mark.parametrize("crosstype", ["do", "hs"])
 def test_eight_way_matches_tensor(crosstype):
     rng = np.random.default_rng(8)
@@ -214,13 +225,7 @@ def test_eight_way_matches_tensor(crosstype):
     geno = {"1": _geno_with_errors(rng, 4, 4, [0, 1, 2, 3, 4, 5]), "X": _geno_with_errors(rng, 4, 3, [0, 1, 2, 3])}
     cross = make_cross(crosstype, geno, gm, is_x_chr={"X": True}, is_female=[True, False, True, False],
                        cross_info=[[4], [4], [11], [1]], alleles=tuple("ABCDEFGH"), founder_geno=fg)
-    global STEP
-    saved, STEP = STEP, dict(step=0, off_end=0)  # 36^4 paths are enough
-    try:
-        _tensor_check(cross, "1", fg["1"])
-        _tensor_check(cross, "X", fg["X"])
-    finally:
-        STEP = saved
+    _tensor_check_at_markers(cross, fg)  # 36^4 paths are enough
     g = genoprob(cross)
     assert len(g.genotypes_by_chr["1"]) == 36 and len(g.genotypes_by_chr["X"]) == 44
     assert g.genotype_names[:6] == ("AA", "AB", "BB", "AC", "BC", "CC")
@@ -320,10 +325,4 @@ def test_multiway_inbred_lines_match_tensor(crosstype, k):
     cross = make_cross(crosstype, geno, gm, is_x_chr={"X": crosstype.startswith("risib")},
                        is_female=[True, False, True, False], cross_info=info,
                        alleles=tuple("ABCDEFGHIJKLMNOPQRS"[:k]), founder_geno=fg)
-    global STEP
-    saved, STEP = STEP, dict(step=0, off_end=0)  # 19^4 paths at most
-    try:
-        _tensor_check(cross, "1", fg["1"])
-        _tensor_check(cross, "X", fg["X"])
-    finally:
-        STEP = saved
+    _tensor_check_at_markers(cross, fg)  # 19^4 paths at most
