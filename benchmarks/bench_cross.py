@@ -198,25 +198,39 @@ def bench_process(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: 
     """
     name = zip_path.stem
     res: dict = {"cross": name}
-    out = work / f"{name}_scan.csv"
-    wall, rss, cpu = _cli(["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco",
-                           "--covar-columns", "Sex", "--error-prob", "0.002", "--cores", str(cores), "--quiet",
-                           "--force", "--out", str(out)], repeat)
-    res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
+    _path_process(res, zip_path, work, cores, repeat)
     if with_r:
-        whole = work / "bench_cross_process.R"
-        whole.write_text(_R_PROCESS)
-        lod = work / f"{name}_process_lod.csv"
-        wall, cpu, peak = _process(["Rscript", str(whole), str(zip_path), str(lod)])
-        res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
-        res["rqtl2_path_process_peak_mib"] = peak
-        res["ratio_path_process"] = wall / res["lmmcore_path_s"]
-        res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
+        _r_path_process(res, zip_path, work, compare=True)
+    return res
+
+
+def _scan_argv(zip_path: Path, cores: int, out: Path) -> list[str]:
+    """The whole path as one lmmcore command: cross -> allele probabilities -> LOCO kinships -> scan."""
+    return ["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco", "--covar-columns", "Sex",
+            "--error-prob", "0.002", "--cores", str(cores), "--quiet", "--force", "--out", str(out)]
+
+
+def _path_process(res: dict, zip_path: Path, work: Path, cores: int, repeat: int) -> None:
+    """lmmcore's whole path in a fresh process (best of ``repeat``), written to ``<cross>_scan.csv``."""
+    out = work / f"{zip_path.stem}_scan.csv"
+    wall, rss, cpu = _cli(_scan_argv(zip_path, cores, out), repeat)
+    res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
+
+
+def _r_path_process(res: dict, zip_path: Path, work: Path, compare: bool) -> None:
+    """R/qtl2's whole path as an ``Rscript`` whole process, its ratios to ours, and (``compare``) the LODs."""
+    whole = work / "bench_cross_process.R"
+    whole.write_text(_R_PROCESS)
+    lod = work / f"{zip_path.stem}_process_lod.csv"
+    wall, cpu, peak = _process(["Rscript", str(whole), str(zip_path), str(lod)])
+    res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
+    res["rqtl2_path_process_peak_mib"] = peak
+    res["ratio_path_process"] = wall / res["lmmcore_path_s"]
+    res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
+    if compare:
         theirs = pd.read_csv(lod, index_col=0)  # write.csv(out1): markers as row names
         theirs.index = theirs.index.astype(str)
-        theirs = theirs.rename_axis("marker").reset_index()
-        res.update(_lod_diff(out, theirs))
-    return res
+        res.update(_lod_diff(work / f"{zip_path.stem}_scan.csv", theirs.rename_axis("marker").reset_index()))
 
 
 def _lod_diff(ours_csv: Path, theirs: pd.DataFrame) -> dict:
@@ -240,13 +254,8 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1)
     res["lmmcore_genoprob_s"], res["lmmcore_genoprob_cpu_s"] = hmm["wall"], hmm["cpu"]
     path = _has_sex_and_pheno(zip_path)
     if path:
-        out = work / f"{name}_scan.csv"
-        wall, rss, cpu = _cli(["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco",
-                               "--covar-columns", "Sex", "--error-prob", "0.002", "--cores", str(cores), "--quiet",
-                               "--force", "--out", str(out)], repeat)
-        res["lmmcore_path_s"], res["lmmcore_path_cpu_s"], res["lmmcore_path_peak_mib"] = wall, cpu, rss
-        argv = ["scan", "--cross", str(zip_path), "--alleles", "--kinship", "loco", "--covar-columns", "Sex",
-                "--error-prob", "0.002", "--cores", str(cores), "--quiet", "--force", "--out", str(work / "warm.csv")]
+        _path_process(res, zip_path, work, cores, repeat)
+        argv = _scan_argv(zip_path, cores, work / "warm.csv")
         warm = []
         for _ in range(max(1, repeat)):
             done = subprocess.run([sys.executable, "-c", _PATH_WARM.format(root=str(ROOT)), json.dumps(argv)],
@@ -272,13 +281,7 @@ def bench(zip_path: Path, work: Path, cores: int, with_r: bool, repeat: int = 1)
             res["ratio_path_cpu"] = res["rqtl2_path_cpu_s"] / res["lmmcore_path_cpu_s"]
             res["ratio_path_inprocess"] = res["rqtl2_path_s"] / res["lmmcore_path_inprocess_s"]
             res["ratio_path_inprocess_cpu"] = res["rqtl2_path_cpu_s"] / res["lmmcore_path_inprocess_cpu_s"]
-            whole = work / "bench_cross_process.R"
-            whole.write_text(_R_PROCESS)
-            wall, cpu, peak = _process(["Rscript", str(whole), str(zip_path), str(work / f"{name}_process_lod.csv")])
-            res["rqtl2_path_process_s"], res["rqtl2_path_process_cpu_s"] = wall, cpu
-            res["rqtl2_path_process_peak_mib"] = peak
-            res["ratio_path_process"] = wall / res["lmmcore_path_s"]
-            res["ratio_path_process_cpu"] = cpu / res["lmmcore_path_cpu_s"]
+            _r_path_process(res, zip_path, work, compare=False)  # LODs compared with the in-process R run's
             res.update(_lod_diff(work / f"{name}_scan.csv",
                                  pd.read_csv(work / f"{name}_lod.csv", dtype={"marker": str})))
     return res
