@@ -477,7 +477,8 @@ def _effect_args(job: ScanJob, chromosome: str) -> tuple[tuple, dict]:
     if uses_founder_effects(genotypes):
         if key.loco:
             others = np.asarray(genotypes.chromosome) != str(chromosome)
-            matrix = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names)
+            matrix = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names,
+                                            allele_map=genotypes.allele_matrix()[1])
         else:
             matrix = compute_kinship(genotypes).matrix
         ids = [str(i) for i in genotypes.ids]

@@ -128,7 +128,8 @@ class CrossModel:
     def genotype_names(self, alleles: tuple[str, ...], is_x: bool) -> tuple[str, ...]:
         return (alleles[0] * 2, alleles[1] * 2)
 
-    def allele_names(self, alleles: tuple[str, ...]) -> tuple[str, ...]:
+    def allele_names(self, alleles: tuple[str, ...], is_x: bool) -> tuple[str, ...]:
+        """The columns of :meth:`geno2allele` (R/qtl2's ``genoprob_to_alleleprob``)."""
         return tuple(alleles[:2])
 
     def geno2allele(self, is_x: bool) -> np.ndarray:
@@ -230,9 +231,15 @@ class BC(CrossModel):
         names = (a + a, a + b)
         return names + (a + "Y", b + "Y") if is_x else names
 
+    def allele_names(self, alleles, is_x):
+        # R/qtl2 keeps a backcross's genotype probabilities as its allele
+        # probabilities (AA -> A, AB -> B: the allele from the F1 parent); on X
+        # it keeps all four and names the males' AY, BY columns C, D.
+        a, b = alleles[:2]
+        return (a, b, a + "Y", b + "Y") if is_x else (a, b)
+
     def geno2allele(self, is_x):
-        m = np.array([[1.0, 0.0], [0.5, 0.5]])
-        return np.vstack([m, np.eye(2)]) if is_x else m
+        return np.eye(4 if is_x else 2)
 
     def key_columns(self, is_x, n_info):
         return [0] if is_x else []

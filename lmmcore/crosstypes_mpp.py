@@ -134,7 +134,7 @@ class _EightWay(CrossModel):
         names = tuple(alleles[i] + alleles[j] for i, j in self._pairs)
         return names + tuple(x + "Y" for x in alleles[:N_FOUNDERS]) if is_x else names
 
-    def allele_names(self, alleles):
+    def allele_names(self, alleles, is_x):
         return tuple(alleles[:N_FOUNDERS]) if len(alleles) >= N_FOUNDERS else tuple("ABCDEFGH")
 
     def geno2allele(self, is_x):
@@ -306,8 +306,9 @@ class _InbredFunnel(CrossModel):
             alleles = tuple(chr(ord("A") + i) for i in range(k))
         return tuple(a + a for a in alleles[:k])
 
-    def allele_names(self, alleles):
-        return tuple(g[0] for g in self.genotype_names(alleles, False))
+    def allele_names(self, alleles, is_x):
+        k = self.n_founders
+        return tuple(alleles[:k]) if len(alleles) >= k else tuple(chr(ord("A") + i) for i in range(k))
 
     def geno2allele(self, is_x):
         return np.eye(self.n_founders)

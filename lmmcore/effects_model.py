@@ -286,7 +286,8 @@ def _kinship_matrix(genotypes, chromosome: str, kinship, kind: str) -> tuple[lis
                 "use the overall kinship"
             )
         if genotypes.kind == "genoprobs":
-            K = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names)
+            K = kinship_from_genoprobs(genotypes.probs[:, others], genotypes.genotype_names,
+                                       allele_map=genotypes.allele_matrix()[1])
         else:
             K = kinship_from_dosages(genotypes.dosage[:, others], kind)
         return list(genotypes.ids), K, "loco"

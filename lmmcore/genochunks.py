@@ -71,6 +71,8 @@ class ChunkSource:
     genotypes_by_chr : dict or None
     source : str
         The record's ``source`` (for messages).
+    alleles, allele_map : tuple of str and ndarray, or None
+        The record's map to allele probabilities.
     """
 
     ids: tuple[str, ...]
@@ -81,6 +83,8 @@ class ChunkSource:
     genotype_names: tuple[str, ...] | None
     genotypes_by_chr: dict | None
     source: str
+    alleles: tuple[str, ...] | None = None
+    allele_map: np.ndarray | None = None
 
     #: Whether workers read the file (False: the client sends every chunk).
     reads_file = False
@@ -102,7 +106,8 @@ class ChunkSource:
         by_chr = None
         if self.genotypes_by_chr is not None:
             by_chr = {c: v for c, v in self.genotypes_by_chr.items() if c in set(fields["chromosome"])}
-        return Genotypes(probs=values, genotype_names=self.genotype_names, genotypes_by_chr=by_chr, **fields)
+        return Genotypes(probs=values, genotype_names=self.genotype_names, genotypes_by_chr=by_chr,
+                         alleles=self.alleles, allele_map=self.allele_map, **fields)
 
 
 @dataclass(frozen=True, eq=False)
@@ -196,7 +201,8 @@ def _is_identity(rows: np.ndarray, n: int) -> bool:
 def _fields(genotypes: Genotypes) -> dict:
     return dict(ids=genotypes.ids, markers=genotypes.markers, chromosome=genotypes.chromosome,
                 position=genotypes.position, kind=genotypes.kind, genotype_names=genotypes.genotype_names,
-                genotypes_by_chr=genotypes.genotypes_by_chr, source=genotypes.source)
+                genotypes_by_chr=genotypes.genotypes_by_chr, source=genotypes.source,
+                alleles=genotypes.alleles, allele_map=genotypes.allele_map)
 
 
 def chunk_source(genotypes: Genotypes) -> ChunkSource:

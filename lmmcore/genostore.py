@@ -22,6 +22,11 @@ Layout (format ``lmmcore-genotypes``, version 1)
     with its own genotype names (R/qtl2's per-chromosome arrays: the X
     chromosome of an F2 has ``SS, SB, BS, BB, SY, BY`` where the autosomes
     have ``SS, SB, BB``); or ``/chr/<name>/dosage`` ``(n, markers)``.
+``/chr/<name>/alleles`` with ``/chr/<name>/allele_map``
+    When the genotypes carry their cross type's map to allele probabilities
+    (:attr:`~lmmcore.genotypes.Genotypes.allele_map`): the alleles of that
+    chromosome and the ``(genotypes, alleles)`` map. Files without them
+    (written before they existed) read the map from the genotype names.
 
 Arrays are float64 (as computed) unless ``dtype="float32"`` is asked for,
 chunked by blocks of markers so that a reader of a few markers or of one
@@ -150,6 +155,12 @@ def write_genotypes_h5(
                 values = genotypes.probs[:, cols][:, :, which].astype(dtype, copy=False)
                 g.create_dataset("genotypes", data=np.array(own, dtype=object), dtype=string)
                 g.create_dataset("probs", data=values, chunks=(values.shape[0], chunk_m, values.shape[2]))
+                if genotypes.allele_map is not None:
+                    rows = genotypes.allele_map[which]
+                    carried = np.flatnonzero(rows.any(axis=0))
+                    g.create_dataset("alleles", data=np.array([genotypes.alleles[k] for k in carried],
+                                                              dtype=object), dtype=string)
+                    g.create_dataset("allele_map", data=rows[:, carried])
             else:
                 values = genotypes.dosage[:, cols].astype(dtype, copy=False)
                 g.create_dataset("dosage", data=values, chunks=(values.shape[0], chunk_m))
@@ -201,6 +212,7 @@ def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | N
         positions = []
         blocks = []
         by_chr: dict[str, tuple[str, ...]] = {}
+        maps: dict[str, tuple[list[str], np.ndarray]] = {}
         for chrom in wanted:
             g = f[f"chr/{chrom}"]
             names = _strings(g["markers"])
@@ -210,6 +222,8 @@ def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | N
             if kind == "genoprobs":
                 by_chr[chrom] = tuple(_strings(g["genotypes"]))
                 blocks.append(np.asarray(g["probs"][()], dtype=float))
+                if "allele_map" in g:
+                    maps[chrom] = (_strings(g["alleles"]), np.asarray(g["allele_map"][()], dtype=float))
             else:
                 blocks.append(np.asarray(g["dosage"][()], dtype=float))
     position = np.concatenate(positions) if positions else np.empty(0)
@@ -228,5 +242,18 @@ def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | N
     extra = {}
     if len(set(by_chr.values())) > 1 and "genotypes_by_chr" in Genotypes.__dataclass_fields__:
         extra["genotypes_by_chr"] = by_chr
+    if maps and len(maps) == len(wanted):
+        extra["alleles"], extra["allele_map"] = _union_map(union, by_chr, maps)
     return Genotypes(ids=ids, markers=markers, chromosome=chrom_of, position=position, probs=probs,
                      genotype_names=tuple(union), source=str(path), **extra)
+
+
+def _union_map(union: list[str], by_chr: dict, maps: dict) -> tuple[tuple[str, ...], np.ndarray]:
+    """The union's alleles and map from each chromosome's own (alleles, map) block."""
+    alleles: list[str] = []
+    for names, _ in maps.values():
+        alleles += [a for a in names if a not in alleles]
+    M = np.zeros((len(union), len(alleles)))
+    for chrom, (names, block) in maps.items():
+        M[np.ix_([union.index(g) for g in by_chr[chrom]], [alleles.index(a) for a in names])] = block
+    return tuple(alleles), M

@@ -33,6 +33,7 @@ from .tables import MISSING_TOKENS, Source, agree, check_unique, display_name, l
 
 __all__ = [
     "Genotypes",
+    "allele_matrix",
     "chromosome_sort_key",
     "read_dosages",
     "read_genoprobs",
@@ -86,6 +87,14 @@ class Genotypes:
         between chromosomes (the X chromosome of a cross); ``genotype_names``
         is then their union and ``probs`` is 0 for a genotype outside a
         chromosome's set.
+    alleles : tuple of str, or None
+        The alleles (founders) that ``allele_map`` maps the genotypes to.
+    allele_map : ndarray of float, shape (n_genotypes, n_alleles), or None
+        ``allele_map[g, a]``: the share of allele ``a`` in genotype ``g``
+        (rows in ``genotype_names`` order), the cross type's own map as
+        R/qtl2's ``genoprob_to_alleleprob`` applies it. Set by
+        :func:`lmmcore.genoprob`; when None, :meth:`allele_matrix` reads it
+        from the genotype names (:func:`allele_matrix`).
     """
 
     ids: tuple[str, ...]
@@ -97,6 +106,8 @@ class Genotypes:
     dosage: np.ndarray | None = None
     source: str = ""
     genotypes_by_chr: dict[str, tuple[str, ...]] | None = None
+    alleles: tuple[str, ...] | None = None
+    allele_map: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         # Normalise the containers (frozen: set through object.__setattr__).
@@ -141,6 +152,17 @@ class Genotypes:
                 )
         elif self.dosage.ndim != 2:
             raise LMMInputError("Dosages must have shape (n, n_markers).")
+        if (self.alleles is None) != (self.allele_map is None):
+            raise LMMInputError("Genotypes needs both alleles and allele_map, or neither.")
+        if self.allele_map is not None:
+            object.__setattr__(self, "alleles", tuple(str(a) for a in self.alleles))
+            object.__setattr__(self, "allele_map", np.asarray(self.allele_map, dtype=float))
+            shape = (len(self.genotype_names or ()), len(self.alleles))
+            if self.probs is None or self.allele_map.shape != shape:
+                raise LMMInputError(
+                    f"allele_map has shape {self.allele_map.shape}; it needs genotype probabilities and "
+                    f"one row per genotype and one column per allele, {shape}."
+                )
 
     @property
     def kind(self) -> str:
@@ -166,6 +188,19 @@ class Genotypes:
     def chromosomes(self) -> tuple[str, ...]:
         """The distinct chromosomes, in natural order."""
         return tuple(sort_chromosomes(set(self.chromosome)))
+
+    def allele_matrix(self) -> tuple[tuple[str, ...], np.ndarray]:
+        """The alleles and the ``(n_genotypes, n_alleles)`` map from genotype to allele probabilities.
+
+        ``(alleles, allele_map)`` when they are set (probabilities from
+        :func:`lmmcore.genoprob`), otherwise read from the genotype names by
+        :func:`allele_matrix`.
+        """
+        if self.allele_map is not None:
+            return self.alleles, self.allele_map
+        if self.genotype_names is None:
+            raise LMMInputError("Allele probabilities need genotype probabilities, not dosages.")
+        return allele_matrix(self.genotype_names)
 
     def marker_index(self, marker: str) -> int:
         """Column index of a marker.
@@ -202,6 +237,86 @@ class Genotypes:
         if self.probs is not None:
             return replace(self, ids=ids, probs=self.probs[index])
         return replace(self, ids=ids, dosage=self.dosage[index])
+
+
+def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The map from genotype to allele probabilities, read from the genotype names.
+
+    Parameters
+    ----------
+    genotype_names : sequence of str
+        Genotype names as R/qtl2 writes them: a homozygote is an allele name
+        twice (``"AA"``, ``"B6B6"``), a heterozygote two allele names
+        (``"AB"``, ``"B6CAST"``), a hemizygous male on the X chromosome an
+        allele name and ``Y`` (``"AY"``, ``"CASTY"``); or two allele names
+        separated by ``/`` or ``|`` (``"B6/CAST"``). Names with no homozygote
+        among them (allele probabilities, haploids) are each one allele.
+
+    Returns
+    -------
+    alleles : tuple of str
+        The distinct alleles, in order of first appearance.
+    A : ndarray, shape (n_genotypes, n_alleles)
+        ``A[g, a]`` is the share of allele ``a`` in genotype ``g``: 1 for a
+        single-allele genotype and for a hemizygous one, 1/2 for each allele of
+        a heterozygote (a homozygote ``AA`` gives 1 to ``A``). Every row sums
+        to 1.
+
+    Raises
+    ------
+    LMMInputError
+        If a name cannot be split into one or two alleles.
+
+    Notes
+    -----
+    The alleles are the halves of the homozygotes' names; every other name is
+    split into two of them (or one of them and ``Y``), and a two-letter name
+    that cannot be (a backcross's ``AB``, when no ``BB`` exists) into its
+    letters. This is R/qtl2's ``genoprob_to_alleleprob`` for the f2, ail, do
+    and hs crosses and the identity for inbred and haploid ones. Names alone
+    cannot say more: genotypes from :func:`lmmcore.genoprob` carry their
+    cross type's own map (:meth:`Genotypes.allele_matrix`), which also
+    covers the backcross, whose R/qtl2 allele probabilities are its genotype
+    probabilities.
+    """
+    names = [str(g) for g in genotype_names]
+    known = [g[: len(g) // 2] for g in names if len(g) % 2 == 0 and g and g[: len(g) // 2] * 2 == g]
+    parsed: list[list[str]] = []
+    for name in names:
+        if "/" in name or "|" in name:
+            parts = name.replace("|", "/").split("/")
+        elif not known:
+            parts = [name]
+        else:
+            parts = _split_genotype(name, known)
+        if len(parts) not in (1, 2) or any(p == "" for p in parts):
+            raise LMMInputError(
+                f"The genotype name {name!r} does not spell its alleles ({', '.join(known)}); name a "
+                "genotype by two allele names (AB, B6CAST), an allele and Y for a hemizygous male (AY), "
+                "or two allele names separated by '/' (B6/CAST)."
+            )
+        parsed.append(parts)
+    alleles: list[str] = []
+    for parts in parsed:
+        alleles.extend(a for a in parts if a not in alleles)
+    index = {a: k for k, a in enumerate(alleles)}
+    A = np.zeros((len(parsed), len(alleles)))
+    for g, parts in enumerate(parsed):
+        for a in parts:
+            A[g, index[a]] += 1.0 / len(parts)
+    return tuple(alleles), A
+
+
+def _split_genotype(name: str, known: list[str]) -> list[str]:
+    """``name`` as one or two of the ``known`` alleles (or one and ``Y``); ``[]`` when it is neither."""
+    if name[: len(name) // 2] * 2 == name and name[: len(name) // 2] in known:
+        return [name[: len(name) // 2]]
+    if name.endswith("Y") and "Y" not in known and (name[:-1] in known or len(name) == 2):
+        return [name[:-1]]
+    for a in known:
+        if name.startswith(a) and name[len(a):] in known:
+            return [a, name[len(a):]]
+    return list(name) if len(name) == 2 else []
 
 
 # --------------------------------------------------------------------------- #

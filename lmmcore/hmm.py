@@ -391,9 +391,10 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
     for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal names first
         union += [g for g in by_chr[c] if g not in union]
     col_of = {g: k for k, g in enumerate(union)}
+    allele_names, allele_map = _cross_allele_map(model, alleles, chromosomes, is_x, by_chr, union)
     names, to_alleles = tuple(union), None
     if as_alleles:
-        names, to_alleles = _allele_matrix(union)
+        names, to_alleles = allele_names, allele_map
 
     n_pos = sum(len(gmap[c]) for c in chromosomes)
     probs = np.zeros((cross.n, n_pos, len(names)))
@@ -430,6 +431,7 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
                     done(futures[future])
     if as_alleles:
         by_chr = _allele_sets(by_chr, union, names, to_alleles)
+        allele_map = np.eye(len(names))
     return Genotypes(
         ids=cross.ids,
         markers=tuple(markers),
@@ -439,7 +441,25 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
         genotype_names=names,
         genotypes_by_chr=by_chr,
         source=cross.source,
+        alleles=allele_names,
+        allele_map=allele_map,
     )
+
+
+def _cross_allele_map(model, alleles: tuple[str, ...], chromosomes: Sequence[str], is_x: dict, by_chr: dict,
+                      union: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
+    """The union's alleles and ``(len(union), n_alleles)`` map: each chromosome's own block from its cross type."""
+    names: list[str] = []
+    for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal alleles first
+        names += [a for a in model.allele_names(alleles, is_x[c]) if a not in names]
+    col_of = {a: k for k, a in enumerate(names)}
+    row_of = {g: k for k, g in enumerate(union)}
+    M = np.zeros((len(union), len(names)))
+    for c in chromosomes:
+        rows = [row_of[g] for g in by_chr[c]]
+        cols = [col_of[a] for a in model.allele_names(alleles, is_x[c])]
+        M[np.ix_(rows, cols)] = model.geno2allele(is_x[c])
+    return tuple(names), M
 
 
 def _chromosome_job(model_args: tuple, out: np.ndarray, cols: np.ndarray, to_alleles: np.ndarray | None) -> None:
@@ -460,38 +480,6 @@ def _allele_sets(by_chr: dict, names: Sequence[str], alleles: Sequence[str], M: 
             for c, own in by_chr.items()}
 
 
-def _allele_matrix(names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
-    """Alleles and the (n_genotypes, n_alleles) matrix turning genotype into allele probabilities.
-
-    From the genotype names alone: one letter ``A`` is that allele (inbred and
-    haploid types); two letters ``AB`` carry half of each (``AA`` all of A);
-    ``AY`` (``Y`` not an allele) is a hemizygous male carrying A.
-    """
-    y_allele = any(g in ("Y", "YY") for g in names)
-
-    def letters(g: str) -> str:
-        if len(g) == 2 and g[1] == "Y" and not y_allele:
-            return g[0]
-        if len(g) in (1, 2):
-            return g
-        raise LMMInputError(
-            f"Cannot turn genotype {g!r} into alleles; allele probabilities need genotype names "
-            "of one-letter alleles (A, AB, AY)."
-        )
-
-    alleles: list[str] = []
-    for g in names:
-        for a in letters(g):
-            if a not in alleles:
-                alleles.append(a)
-    M = np.zeros((len(names), len(alleles)))
-    index = {a: k for k, a in enumerate(alleles)}
-    for k, g in enumerate(names):
-        for a in letters(g):
-            M[k, index[a]] += 1.0 / len(letters(g))
-    return tuple(alleles), M
-
-
 def allele_probs(genotypes: Genotypes) -> Genotypes:
     """Allele (founder) probabilities from genotype probabilities (R/qtl2's ``genoprob_to_alleleprob``).
 
@@ -508,16 +496,19 @@ def allele_probs(genotypes: Genotypes) -> Genotypes:
 
     Notes
     -----
-    ``P(allele a) = sum_g P(g) c(g, a)`` with ``c = 1`` for ``aa`` and for the
-    hemizygous ``aY``, ``1/2`` for each allele of a heterozygote. This is
-    R/qtl2's matrix for f2, ail, do and hs, and the identity for the inbred
-    and haploid types. For ``bc`` (AA, AB) it gives the genuine allele
-    probabilities ``A = P(AA) + P(AB)/2``, ``B = P(AB)/2``, whereas R/qtl2
-    returns the genotype probabilities relabelled ``A``, ``B``.
+    ``P(allele a) = sum_g P(g) c(g, a)`` with ``c`` the genotypes' own map
+    (:meth:`Genotypes.allele_matrix`: the cross type's, for probabilities
+    from :func:`genoprob`; otherwise read from the genotype names):
+    ``c = 1`` for ``aa`` and for the hemizygous ``aY``, ``1/2`` for each
+    allele of a heterozygote in f2, ail, do and hs; the identity for the
+    inbred and haploid types; and, as in R/qtl2, the identity for ``bc``,
+    whose allele probabilities are its genotype probabilities (``A = P(AA)``,
+    ``B = P(AB)``: the allele from the F1 parent; on X also ``AY``, ``BY``,
+    which R/qtl2 names ``C``, ``D``).
     """
     if genotypes.probs is None:
         raise LMMInputError("Allele probabilities need genotype probabilities, not dosages.")
-    alleles, M = _allele_matrix(genotypes.genotype_names)
+    alleles, M = genotypes.allele_matrix()
     probs = np.einsum("nmg,ga->nma", genotypes.probs, M, optimize=True)
     by_chr = None
     if genotypes.genotypes_by_chr is not None:
@@ -531,6 +522,8 @@ def allele_probs(genotypes: Genotypes) -> Genotypes:
         genotype_names=alleles,
         genotypes_by_chr=by_chr,
         source=genotypes.source,
+        alleles=alleles,
+        allele_map=np.eye(len(alleles)),
     )
 
 

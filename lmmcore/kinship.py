@@ -27,7 +27,7 @@ import numpy as np
 
 from .constants import CHUNK_ELEMENTS, RANGE_TOLERANCE
 from .errors import LMMInputError, Report, report, reporting
-from .genotypes import Genotypes, sort_chromosomes
+from .genotypes import Genotypes, allele_matrix, sort_chromosomes
 
 __all__ = [
     "Kinship",
@@ -81,60 +81,11 @@ class Kinship:
 # --------------------------------------------------------------------------- #
 # Public array functions
 # --------------------------------------------------------------------------- #
-def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.ndarray]:
-    """The linear map from genotype probabilities to allele probabilities.
-
-    Parameters
-    ----------
-    genotype_names : sequence of str
-        Genotype names spelling their alleles: two letters for a diploid
-        genotype (``"AB"``), one letter for a haploid or inbred one
-        (``"A"``), or two allele names separated by ``/`` or ``|``
-        (``"B6/CAST"``).
-
-    Returns
-    -------
-    alleles : tuple of str
-        The distinct alleles, in order of first appearance.
-    A : ndarray, shape (n_genotypes, n_alleles)
-        ``A[g, a]`` is the share of allele ``a`` in genotype ``g``: 1 for
-        a single-allele genotype, 1/2 for each allele of a diploid one, so a
-        homozygote ``AA`` gives 1 to ``A``. Every row sums to 1.
-
-    Raises
-    ------
-    LMMInputError
-        If a name cannot be split into one or two alleles.
-    """
-    parsed: list[list[str]] = []
-    for name in genotype_names:
-        name = str(name)
-        if "/" in name or "|" in name:
-            parts = name.replace("|", "/").split("/")
-        elif len(name) in (1, 2):
-            parts = list(name)
-        else:
-            parts = []
-        if len(parts) not in (1, 2) or any(p == "" for p in parts):
-            raise LMMInputError(
-                f"The genotype name {name!r} does not spell its alleles; name genotypes by one or "
-                "two allele letters (A, AB) or by two allele names separated by '/' (B6/CAST)."
-            )
-        parsed.append(parts)
-    alleles: list[str] = []
-    for parts in parsed:
-        alleles.extend(a for a in parts if a not in alleles)
-    A = np.zeros((len(parsed), len(alleles)))
-    for g, parts in enumerate(parsed):
-        for a in parts:
-            A[g, alleles.index(a)] += 1.0 / len(parts)
-    return tuple(alleles), A
-
-
 def kinship_from_genoprobs(
     probs: np.ndarray,
     genotype_names: Sequence[str],
     *,
+    allele_map: np.ndarray | None = None,
     chunk_size: int | None = None,
     report: Report | None = None,
 ) -> np.ndarray:
@@ -147,6 +98,9 @@ def kinship_from_genoprobs(
         is skipped with an :class:`~lmmcore.errors.LMMWarning`.
     genotype_names : sequence of str
         Names of the genotypes (see :func:`allele_matrix`).
+    allele_map : ndarray, shape (n_genotypes, n_alleles), optional
+        The map from genotype to allele probabilities
+        (:meth:`Genotypes.allele_matrix`); by default read from the names.
     chunk_size : int, optional
         Markers per chunk (default: about 32 MiB of allele probabilities).
     report : callable, optional
@@ -167,8 +121,8 @@ def kinship_from_genoprobs(
 
     Notes
     -----
-    With genotype probabilities ``pi_ijg`` and ``A`` from
-    :func:`allele_matrix`, the allele probabilities are
+    With genotype probabilities ``pi_ijg`` and ``A`` the ``allele_map`` (or
+    :func:`allele_matrix` of the names), the allele probabilities are
     ``p_ija = sum_g pi_ijg A_ga`` (genotype ``AB`` gives half its
     probability to ``A`` and half to ``B``), and
 
@@ -181,8 +135,7 @@ def kinship_from_genoprobs(
     """
     with reporting(report):
         probs = _validate_probs(probs, genotype_names)
-        _, A = allele_matrix(genotype_names)
-        transform = _AlleleProbs(A)
+        transform = _AlleleProbs(_allele_map(genotype_names, allele_map))
         sums, counts = _cross_products(probs, None, transform, chunk_size)
         _warn_skipped(transform, int(counts.sum()), "genoprobs")
         return _finish(sums, counts)
@@ -254,6 +207,7 @@ def loco_kinships(
     chromosome: Sequence[str],
     *,
     genotype_names: Sequence[str] | None = None,
+    allele_map: np.ndarray | None = None,
     kind: DosageKind = "standardized",
     chunk_size: int | None = None,
     report: Report | None = None,
@@ -269,6 +223,8 @@ def loco_kinships(
         Chromosome of each marker (need not be sorted).
     genotype_names : sequence of str, optional
         Genotype names for probabilities.
+    allele_map : ndarray, shape (n_genotypes, n_alleles), optional
+        As in :func:`kinship_from_genoprobs`.
     kind : {"standardized", "centered"}
         Dosage kinship kind.
     chunk_size : int, optional
@@ -303,16 +259,16 @@ def loco_kinships(
     markers alone.
     """
     with reporting(report):
-        return _loco_kinships(data, chromosome, genotype_names, kind, chunk_size)
+        return _loco_kinships(data, chromosome, genotype_names, allele_map, kind, chunk_size)
 
 
-def _loco_kinships(data, chromosome, genotype_names, kind, chunk_size) -> dict[str, np.ndarray]:
+def _loco_kinships(data, chromosome, genotype_names, allele_map, kind, chunk_size) -> dict[str, np.ndarray]:
     data = np.asarray(data)
     if data.ndim == 3:
         if genotype_names is None:
             raise LMMInputError("Genotype probabilities need their genotype_names to compute a kinship.")
         data = _validate_probs(data, genotype_names)
-        transform = _AlleleProbs(allele_matrix(genotype_names)[1])
+        transform = _AlleleProbs(_allele_map(genotype_names, allele_map))
         label = "genoprobs"
     else:
         kind = _check_kind(kind)
@@ -368,7 +324,8 @@ def compute_kinship(
     messages (see :func:`lmmcore.errors.reporting`).
     """
     if genotypes.kind == "genoprobs":
-        K = kinship_from_genoprobs(genotypes.probs, genotypes.genotype_names, chunk_size=chunk_size, report=report)
+        K = kinship_from_genoprobs(genotypes.probs, genotypes.genotype_names,
+                                   allele_map=genotypes.allele_matrix()[1], chunk_size=chunk_size, report=report)
         return Kinship(genotypes.ids, K, "genoprobs", int(used_markers(genotypes.probs).sum()))
     kind = _check_kind(kind)
     K = kinship_from_dosages(genotypes.dosage, kind, chunk_size=chunk_size, report=report)
@@ -389,8 +346,8 @@ def compute_loco_kinships(
     """
     chrom = np.asarray(genotypes.chromosome, dtype=object)
     if genotypes.kind == "genoprobs":
-        mats = loco_kinships(genotypes.probs, genotypes.chromosome,
-                             genotype_names=genotypes.genotype_names, chunk_size=chunk_size, report=report)
+        mats = loco_kinships(genotypes.probs, genotypes.chromosome, genotype_names=genotypes.genotype_names,
+                             allele_map=genotypes.allele_matrix()[1], chunk_size=chunk_size, report=report)
         label = "genoprobs"
     else:
         label = _check_kind(kind)
@@ -407,6 +364,18 @@ def compute_loco_kinships(
 # --------------------------------------------------------------------------- #
 # The engine: chunked cross products
 # --------------------------------------------------------------------------- #
+def _allele_map(genotype_names: Sequence[str], allele_map: np.ndarray | None) -> np.ndarray:
+    """``allele_map`` checked against the names, or the map read from the names."""
+    if allele_map is None:
+        return allele_matrix(genotype_names)[1]
+    A = np.asarray(allele_map, dtype=float)
+    if A.ndim != 2 or A.shape[0] != len(genotype_names):
+        raise LMMInputError(
+            f"allele_map has shape {A.shape}; it needs one row per genotype ({len(genotype_names)})."
+        )
+    return A
+
+
 class _AlleleProbs:
     """Chunk transform: genotype probabilities -> allele probabilities."""
 

@@ -231,7 +231,8 @@ def _kinship_of(genotypes: Genotypes, data: np.ndarray, kind: str, quiet: bool =
     """The kinship of ``data`` (the genotypes' values, or some of their markers)."""
     silent = (lambda _message: None) if quiet else None
     if genotypes.kind == "genoprobs":
-        return kinship_from_genoprobs(data, genotypes.genotype_names, report=silent)
+        return kinship_from_genoprobs(data, genotypes.genotype_names, allele_map=genotypes.allele_matrix()[1],
+                                      report=silent)
     return kinship_from_dosages(data, kind, report=silent)
 
 

@@ -107,6 +107,11 @@ def select_chromosomes(genotypes: Genotypes, chromosomes: Sequence[str]) -> Geno
     probs = genotypes.probs[:, idx]
     if len(cols) < len(genotypes.genotype_names):
         probs = probs[:, :, cols]
+        if genotypes.allele_map is not None:  # the kept genotypes' rows and the alleles they carry
+            rows = genotypes.allele_map[cols]
+            carried = rows.any(axis=0)
+            fields["alleles"] = tuple(a for a, keep in zip(genotypes.alleles, carried) if keep)
+            fields["allele_map"] = rows[:, carried]
     return replace(genotypes, probs=probs, genotype_names=names, **fields)
 
 

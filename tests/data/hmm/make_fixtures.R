@@ -74,3 +74,34 @@ for(ct in c("riself4", "riself8", "riself16", "magic19", "risib4", "risib8", "bc
     write_probs(calc_genoprob(cr, map, error_prob=0.01),
                 file.path(here, paste0(ct, "_synthetic_genoprob_rqtl2.csv", gz)))
 }
+
+# allele probabilities and kinships (R/qtl2's genoprob_to_alleleprob and calc_kinship), 17 digits:
+#   bc_synthetic_alleleprob_rqtl2.csv: genoprob_to_alleleprob(calc_genoprob(bc, error_prob=0.01)); R names the
+#                                     X's four columns A, B, C, D (AA, AB, AY, BY)
+#   <cross>_kinship_rqtl2.csv:        calc_kinship(pr) (overall) then calc_kinship(pr, "loco"), stacked with a
+#                                     first column naming the matrix ("overall" or the chromosome left out)
+#   iron_sub_b6cast_*, DOex_sub_founders_*: the fixtures with multi-letter allele names (make_fixtures.py)
+write_kinships <- function(pr, file) {
+    mats <- c(list(overall=calc_kinship(pr)), calc_kinship(pr, "loco"))
+    out <- NULL
+    for(k in names(mats)) {
+        m <- mats[[k]]
+        txt <- matrix(sprintf("%.17g", m), nrow=nrow(m))
+        out <- rbind(out, data.frame(matrix=k, id=rownames(m), txt, check.names=FALSE))
+    }
+    colnames(out) <- c("matrix", "id", colnames(mats[[1]]))
+    write.csv(out, file, row.names=FALSE, quote=FALSE)
+}
+bc <- read_cross2(file.path(here, "bc_synthetic.zip"))
+pr <- calc_genoprob(bc, error_prob=0.01)
+write_probs(genoprob_to_alleleprob(pr), file.path(here, "bc_synthetic_alleleprob_rqtl2.csv"))
+write_kinships(pr, file.path(here, "bc_synthetic_kinship_rqtl2.csv"))
+b6 <- read_cross2(file.path(here, "iron_sub_b6cast.zip"))
+pr <- calc_genoprob(b6, error_prob=0.002)
+write_probs(pr, file.path(here, "iron_sub_b6cast_genoprob_rqtl2.csv"))
+write_probs(genoprob_to_alleleprob(pr), file.path(here, "iron_sub_b6cast_alleleprob_rqtl2.csv"))
+write_kinships(pr, file.path(here, "iron_sub_b6cast_kinship_rqtl2.csv"))
+do <- read_cross2(file.path(here, "DOex_sub_founders.zip"))
+pr <- calc_genoprob(do, error_prob=0.002)
+write_probs(genoprob_to_alleleprob(pr), file.path(here, "DOex_sub_founders_alleleprob_rqtl2.csv.gz"))
+write_kinships(pr, file.path(here, "DOex_sub_founders_kinship_rqtl2.csv"))

@@ -220,6 +220,18 @@ def reference_subsets(src: Path) -> None:
         df.loc[ids, keep].to_csv(HERE / out, index_label="")
 
 
+def renamed_alleles(zname: str, alleles: list[str], out: str) -> None:
+    """A copy of a fixture cross whose control file names the alleles (founders) by several letters,
+    as real crosses do (``B6``, ``CAST``; DO's ``AJ`` ... ``WSB``): only ``alleles`` changes."""
+    with zipfile.ZipFile(HERE / zname) as z:
+        control_name = next(n for n in z.namelist() if n.endswith(".json"))
+        control = json.loads(z.read(control_name))
+        tables = {n: _read(z, n) for n in z.namelist() if n != control_name}
+    control["alleles"] = alleles
+    control["description"] += f"; alleles renamed {', '.join(alleles)}"
+    _write_zip(HERE / out, out.replace(".zip", ".json"), control, tables)
+
+
 if __name__ == "__main__":
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "/work/shared/data/qtl2")
     if "--synthetic-only" not in sys.argv:
@@ -234,3 +246,5 @@ if __name__ == "__main__":
     synthetic_ril("risib8", 8, True, 88, x=True)
     for k, ct in enumerate(["bc", "risib", "dh", "haploid", "ail", "hs"]):
         synthetic_cross(ct, 100 + k)
+    renamed_alleles("iron_sub.zip", ["B6", "CAST"], "iron_sub_b6cast.zip")
+    renamed_alleles("DOex_sub.zip", ["AJ", "B6", "129", "NOD", "NZO", "CAST", "PWK", "WSB"], "DOex_sub_founders.zip")
