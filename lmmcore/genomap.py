@@ -74,7 +74,7 @@ def distance_to_recfrac(d, map_function: str = "haldane") -> np.ndarray:
     * Morgan: ``r = min(d/100, 1/2)``
     * Carter-Falconer: the inverse of
       ``d = 12.5 (log(1 + 2r) - log(1 - 2r)) + 25 atan(2r)``, solved by
-      Brent's method (``d`` capped at 300 cM, as R/qtl2 does).
+      a vectorised bracketing root search (``d`` capped at 300 cM, as R/qtl2 does).
     """
     _check_map_function(map_function)
     d = np.asarray(d, dtype=float)
@@ -84,14 +84,15 @@ def distance_to_recfrac(d, map_function: str = "haldane") -> np.ndarray:
         return 0.5 * np.tanh(d / 50.0)
     if map_function == "morgan":
         return np.minimum(d / 100.0, 0.5)
-    from scipy.optimize import brentq  # only c-f needs it (scipy.optimize is slow to import)
+    # c-f has no closed form: one bracketing root search (Chandrupatla's) for all distances at
+    # once; only c-f needs scipy.optimize, which is slow to import
+    from scipy.optimize import elementwise
 
-    flat = np.minimum(d.ravel(), 300.0)
-    out = np.zeros_like(flat)
-    for k, a in enumerate(flat):  # c-f has no closed form; maps are short
-        if a > 0:
-            out[k] = brentq(lambda r: float(_cf_inverse(np.array(r))) - a, 0.0, 0.5 - 1e-14, xtol=1e-15)
-    return out.reshape(d.shape)
+    a = np.minimum(d, 300.0)
+    found = elementwise.find_root(lambda r, a: _cf_inverse(r) - a,
+                                  (np.zeros_like(a), np.full_like(a, 0.5 - 1e-14)), args=(a,),
+                                  tolerances=dict(xatol=1e-16, xrtol=4 * np.finfo(float).eps))
+    return np.where(a > 0, found.x, 0.0)
 
 
 def recfrac_to_distance(r, map_function: str = "haldane") -> np.ndarray:
