@@ -56,11 +56,23 @@ INTERVAL_TYPES: dict[str, str] = {"lod": "LOD drop", "bayes": "Bayes credible"}
 PEAK_TABLE_COLUMNS = ["phenotype", "chr", "pos", "marker", "lod", "ci_lo", "ci_hi", "ci_lo_marker", "ci_hi_marker"]
 
 
+#: The founders' strain names as crosses spell them (upper case) -> their letter.
+_CC_LETTER: dict[str, str] = {
+    **{v: k for k, v in CC_STRAINS.items()},
+    "A/J": "A", "C57BL/6J": "B", "C57BL/6": "B", "B6J": "B", "129S1": "C", "129S1/SVIMJ": "C",
+    "NOD/SHILTJ": "D", "NZO/HLLTJ": "E", "CAST/EIJ": "F", "PWK/PHJ": "G", "WSB/EIJ": "H",
+}
+
+
 def effect_colours(names) -> dict[str, str]:
-    """A colour per effect: R/qtl2's CC colours for the founders ``A`` … ``H``, a fixed palette otherwise."""
+    """A colour per effect: R/qtl2's CC colours for the founders (``A`` … ``H``, or their strain names
+    ``AJ``, ``B6``, ``129``, ``NOD``, ``NZO``, ``CAST``, ``PWK``, ``WSB``), a fixed palette otherwise."""
     names = [str(n) for n in names]
     if names and all(n in CC_COLOURS for n in names):
         return {n: CC_COLOURS[n] for n in names}
+    letters = [_CC_LETTER.get(n.strip().upper()) for n in names]
+    if names and all(letters) and len(set(letters)) == len(letters):
+        return {n: CC_COLOURS[a] for n, a in zip(names, letters)}
     return {n: _OTHER_COLOURS[k % len(_OTHER_COLOURS)] for k, n in enumerate(names)}
 
 

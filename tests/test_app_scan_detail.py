@@ -269,6 +269,11 @@ def test_cc_colours_for_the_eight_founders():
         "E": "#7FDBFF", "F": "#2ECC40", "G": "#FF4136", "H": "#B10DC9",
     }
     assert len(set(effect_colours(["AA", "AB", "BB"]).values())) == 3
+    # founders named by strain, as crosses with alleles: [AJ, B6, ...] name them: the same strain, the same colour
+    strains = ["WSB", "B6", "AJ", "129", "NOD", "NZO", "CAST", "PWK"]
+    assert effect_colours(strains) == {"WSB": "#B10DC9", "B6": "#888888", "AJ": "#FFDC00", "129": "#F08080",
+                                       "NOD": "#0064C9", "NZO": "#7FDBFF", "CAST": "#2ECC40", "PWK": "#FF4136"}
+    assert effect_colours(["C57BL/6J", "CAST/EiJ"]) == {"C57BL/6J": "#888888", "CAST/EiJ": "#2ECC40"}
 
 
 # ---------------------------------------------------------------- variance explained
