@@ -201,3 +201,16 @@ def test_rqtl2_csv_with_multi_letter_names_gives_rqtl2s_kinship(tmp_path):
     g = read_genoprobs(DATA / "iron_sub_b6cast_genoprob_rqtl2.csv", tmp_path / "map.csv")
     assert g.allele_map is None and g.allele_matrix()[0] == ("B6", "CAST")
     _check_kinship(g.ids, compute_kinship(g).matrix, _r_kinships("f2")["overall"])
+
+
+SYNTHETIC = ["riself4", "riself8", "riself16", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail",
+             "hs"]
+
+
+@pytest.mark.parametrize("crosstype", SYNTHETIC)
+def test_kinship_of_every_cross_type_is_rqtl2s(crosstype):
+    """Every type's genotype-to-allele map, through R/qtl2's ``calc_kinship`` of its synthetic cross."""
+    ref = pd.read_csv(DATA / "synthetic_kinship_rqtl2.csv", dtype={"id1": str, "id2": str})
+    ref = ref[ref.crosstype == crosstype].pivot(index="id1", columns="id2", values="kinship")
+    g = genoprob(read_fixture_cross(DATA / f"{crosstype}_synthetic.zip"), error_prob=0.01)
+    _check_kinship(g.ids, compute_kinship(g).matrix, ref.loc[:, ref.index])

@@ -105,3 +105,12 @@ do <- read_cross2(file.path(here, "DOex_sub_founders.zip"))
 pr <- calc_genoprob(do, error_prob=0.002)
 write_probs(genoprob_to_alleleprob(pr), file.path(here, "DOex_sub_founders_alleleprob_rqtl2.csv.gz"))
 write_kinships(pr, file.path(here, "DOex_sub_founders_kinship_rqtl2.csv"))
+# synthetic_kinship_rqtl2.csv: calc_kinship(calc_genoprob(cross, error_prob=0.01)) of every synthetic cross
+# (the overall kinship of its allele probabilities), long format: crosstype, id1, id2, kinship
+rows <- NULL
+for(ct in c("riself4", "riself8", "riself16", "magic19", "risib4", "risib8", "bc", "risib", "dh", "haploid", "ail", "hs")) {
+    K <- calc_kinship(calc_genoprob(read_cross2(file.path(here, paste0(ct, "_synthetic.zip"))), error_prob=0.01))
+    rows <- rbind(rows, data.frame(crosstype=ct, id1=rep(rownames(K), ncol(K)), id2=rep(colnames(K), each=nrow(K)),
+                                   kinship=sprintf("%.17g", as.vector(K))))
+}
+write.csv(rows, file.path(here, "synthetic_kinship_rqtl2.csv"), row.names=FALSE, quote=FALSE)
