@@ -76,6 +76,12 @@ class CrossType:
     observed_male_x: frozenset | None = None
     cross_info: str = "none"
 
+    @property
+    def a_cross(self) -> str:
+        """The type with its article, for messages: ``"a bc cross"``, ``"an f2 cross"``, ``"an riself cross"``."""
+        spoken_vowel = self.name in ("f2", "ail", "hs") or self.name.startswith("ri")
+        return f"{'an' if spoken_vowel else 'a'} {self.name} cross"
+
 
 def _multiparent(name: str, n: int, *, handles_x: bool, cross_info: str = "funnel") -> CrossType:
     return CrossType(name, n_alleles=n, needs_founder_geno=True, handles_x=handles_x, cross_info=cross_info)

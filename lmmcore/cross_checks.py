@@ -182,7 +182,7 @@ def check_cross_info(control: "_Control", info: np.ndarray, ids: np.ndarray, any
 
     def fail(problem: str, todo: str, bad: np.ndarray | None = None):
         who = f" ({listed(ids[bad])})" if bad is not None and bad.any() else ""
-        raise LMMInputError(f"{control.where}: a {ct.name} cross {problem}{who}; {todo}.")
+        raise LMMInputError(f"{control.where}: {ct.a_cross} {problem}{who}; {todo}.")
 
     if ct.cross_info == "direction" and any_x:
         if n_col != 1:
@@ -240,7 +240,7 @@ def check_observed(control: "_Control", geno: dict, is_x: dict, is_female: np.nd
             codes[~ok] = 0
     if total:
         codes_text = ", ".join(map(str, sorted(values)))
-        report(f"{files}: {counted(total, 'genotype')} with codes a {ct.name} cross cannot hold ({codes_text}), "
+        report(f"{files}: {counted(total, 'genotype')} with codes {ct.a_cross} cannot hold ({codes_text}), "
                "read as missing (R/qtl2 counts them as invalid and its model ignores them); check the "
                "genotypes map.")
 
@@ -251,16 +251,16 @@ def check_founders(control: "_Control", founder: "_Geno | None", chroms, gmaps):
     if founder is None:
         if ct.needs_founder_geno:
             raise LMMInputError(
-                f"{control.where}: a {ct.name} cross needs the founders' genotypes; add 'founder_geno: <file>' "
+                f"{control.where}: {ct.a_cross} needs the founders' genotypes; add 'founder_geno: <file>' "
                 f"(one row per founder, {ct.n_alleles} founders, or founder_geno_transposed: true)."
             )
         return (), None
     if not ct.needs_founder_geno:
-        report(f"{control.where} gives founder genotypes, which a {ct.name} cross does not use "
+        report(f"{control.where} gives founder genotypes, which {ct.a_cross} does not use "
                "(R/qtl2 warns the same); they are kept but not used.")
     if ct.needs_founder_geno and len(founder.ids) != ct.n_alleles:
         raise LMMInputError(
-            f"{founder.files} has {len(founder.ids)} founders ({listed(founder.ids)}); a {ct.name} cross has "
+            f"{founder.files} has {len(founder.ids)} founders ({listed(founder.ids)}); {ct.a_cross} has "
             f"{ct.n_alleles}: give one row per founder (or set founder_geno_transposed)."
         )
     every = pd.Index(np.concatenate([np.asarray(gmaps[c].index, dtype=object) for c in chroms]))
@@ -286,8 +286,8 @@ def check_alleles(control: "_Control", founders) -> tuple[str, ...]:
         return tuple(string.ascii_uppercase[:n]) if n <= 26 else tuple(f"F{i + 1}" for i in range(n))
     alleles = [str(a) for a in (value if isinstance(value, list) else [value])]
     if len(alleles) != n:
-        report(f"{control.where} gives {len(alleles)} alleles ({listed(alleles)}); a {control.crosstype.name} "
-               f"cross has {n} (R/qtl2 warns the same and pads or trims them).")
+        report(f"{control.where} gives {len(alleles)} alleles ({listed(alleles)}); {control.crosstype.a_cross} "
+               f"has {n} (R/qtl2 warns the same and pads or trims them).")
         alleles = (alleles + [c for c in string.ascii_uppercase if c not in alleles])[:n]
     if len(set(alleles)) != len(alleles):
         report(f"{control.where} gives alleles that are not distinct ({listed(alleles)}); R/qtl2 warns the same.")

@@ -487,7 +487,7 @@ def _assemble(control: _Control, src: CrossSource) -> Cross:
     if sex is None:
         is_female = np.ones(len(ids), dtype=bool)
         if ct.needs_sex and any_x:
-            report(f"{control.where} gives no sex for a {ct.name} cross with an X chromosome; all "
+            report(f"{control.where} gives no sex for {ct.a_cross} with an X chromosome; all "
                    "individuals are taken as female (as R/qtl2 does): add 'sex' to the control file.")
     else:
         is_female = sex[1][pd.Index(sex[0]).get_indexer(keep)]
@@ -498,7 +498,7 @@ def _assemble(control: _Control, src: CrossSource) -> Cross:
         info_names = info[2]
     check_cross_info(control, cross_info, ids, any_x)
     if any_x and not ct.handles_x:
-        report(f"R/qtl2 does not model the X chromosome of a {ct.name} cross; chromosome "
+        report(f"R/qtl2 does not model the X chromosome of {ct.a_cross}; chromosome "
                f"{', '.join(c for c in chroms if is_x[c])} is treated as an autosome (as R/qtl2 does).")
 
     geno_by_chr = {}

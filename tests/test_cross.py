@@ -459,7 +459,7 @@ def test_codes_the_type_cannot_hold_are_missing_with_a_message(tmp_path):
     cross, messages = _cross(tmp_path, {"crosstype": "riself", "geno": "g.csv", "gmap": "m.csv"},
                              {"g.csv": "id,m1,m2,m3\nr1,A,H,B\nr2,B,A,A\n", "m.csv": RIL_MAP})
     np.testing.assert_array_equal(cross.geno["1"], [[1, 2, 0], [0, 1, 1]])
-    assert "2 genotypes with codes a riself cross cannot hold (3)" in messages[0]
+    assert "2 genotypes with codes an riself cross cannot hold (3)" in messages[0]
 
 
 def test_backcross_male_x_holds_hemizygous_codes(tmp_path):
