@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, replace
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,11 +26,13 @@ import pandas as pd
 from .design import Design, design_matrix
 from .eigen import Eigendecomposition, RotatedData, decompose_kinship, rotate
 from .errors import LMMInputError, Report, reporting
-from .fit import FitResult, fit_columns, fit_rotated
 from .io import LMMData
 from .likelihood import profile_loglik
 from .optimize import DEFAULT_GRID, DEFAULT_TOL
 from .selection import check_names
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .fit import FitResult
 
 __all__ = [
     "MissingnessPattern",
@@ -399,6 +401,8 @@ class PatternModel:
     def fit(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
             grid: int | np.ndarray = DEFAULT_GRID) -> list[FitResult]:
         """:func:`lmmcore.fit.fit_rotated` of every phenotype of the pattern (in blocks of :attr:`block`)."""
+        from .fit import fit_rotated  # here: a scan uses this module's patterns, never lmmcore.fit
+
         fits = []
         for rot, names in self._pieces():
             fits.extend(fit_rotated(rot, method, phenotype_names=names, coef_names=self.design.names,
@@ -408,6 +412,8 @@ class PatternModel:
     def fit_columns(self, method: str = "reml", *, tol: float = DEFAULT_TOL,
                     grid: int | np.ndarray = DEFAULT_GRID) -> dict[str, object]:
         """:func:`lmmcore.fit.fit_columns` of every phenotype of the pattern (the table's columns)."""
+        from .fit import fit_columns  # here: a scan uses this module's patterns, never lmmcore.fit
+
         return _join_columns([
             fit_columns(rot, method, phenotype_names=names, coef_names=self.design.names, tol=tol, grid=grid,
                         kinship_scale=self.kinship_scale)

@@ -10,6 +10,7 @@ one-line message on stderr that names the file, column or ID and what to do),
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -198,7 +199,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     The command runs inside ``reporting(console)``: the engine's messages go
     to a :class:`~lmmcore.cli_common.Console`, which prints each once on
     stderr. Bad input exits with status 2 and one line, never a traceback.
+
+    Without ``argv`` (the console script, ``python -m lmmcore.cli``: the
+    process exits when this returns) the objects left are frozen
+    (:func:`gc.freeze`) once the command is done, its files written and
+    closed: the interpreter's exit then skips their cycle collections, which
+    after importing pandas, pyarrow and SciPy cost a fresh ``lmmcore scan``
+    about 0.15 s. Called with ``argv`` (tests, other programs), nothing is
+    frozen.
     """
+    code = _run(argv)
+    if argv is None:
+        gc.freeze()
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """:func:`main`'s command: parse ``argv``, run the subcommand, turn a failure into an exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "kinship_or_eigen", False) and not args.kinship and not args.eigen:

@@ -95,13 +95,6 @@ from .xchr import (
     xsp_thresholds,
 )
 from .xchr import n_perm_x as n_perm_x_count
-from .refit import (
-    REFIT_INTERPOLATION_TOL,
-    REFIT_LOG_LAMBDA,
-    REFIT_NODES,
-    REFIT_PEAK_MARGIN,
-    REFIT_TOL,
-)
 from .prefetch import run_ahead
 from .scan_groups import group_contexts
 from .scan_sink import PartSink, ScanSink, TableSink
@@ -140,6 +133,22 @@ __all__ = [
     "REFIT_PEAK_MARGIN",
     "REFIT_TOL",
 ]
+
+#: :mod:`lmmcore.refit`'s settings, re-exported on first use (PEP 562): only ``refit=True`` imports that module.
+_REFIT_NAMES = ("REFIT_LOG_LAMBDA", "REFIT_NODES", "REFIT_INTERPOLATION_TOL", "REFIT_PEAK_MARGIN", "REFIT_TOL")
+
+
+def __getattr__(name: str):
+    if name in _REFIT_NAMES:
+        from . import refit
+
+        return getattr(refit, name)
+    raise AttributeError(f"module 'lmmcore.scan' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_REFIT_NAMES))
+
 
 ProgressCallback = Callable[[int, int, str], None]
 _STAGES = ("kinship", "eigen", "null", "rotate", "scan", "refit", "permute")

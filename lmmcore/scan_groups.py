@@ -34,7 +34,6 @@ from .eigen import decompose_kinship, rotate
 from .markers import is_identity_index, marker_columns, marker_rotation
 from .nullmodel import NullModel, fit_null
 from .pattern_dummies import shared_context, shared_patterns
-from .shared_scan import shared_scan_task
 from .scan_tasks import MIN_CHUNK, GroupContext, ScanTask, make_tasks, scan_task, task_shape
 
 __all__ = ["NullFit", "group_contexts"]
@@ -139,6 +138,8 @@ def _shared_group(plan, run, clock, g: int, label: str, marker_idx: np.ndarray,
     if workers > 1 and block >= P:
         chunk = min(chunk, max(MIN_CHUNK, -(-len(marker_idx) // workers)))
     tasks = make_tasks(marker_idx, P, chunk, block)
+    from .shared_scan import shared_scan_task  # here: only patterns that share a decomposition need it
+
     return (shared_scan_task, context, tasks, f"chr {label}" if label != "all" else "scan"), leftover
 
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -41,7 +41,9 @@ from .genotypes import Genotypes
 from .markers import marker_array, prepare_block
 from .nullmodel import NullModel
 from .permute import permuted_max_lod
-from .refit import ExactScan, refit_block
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .refit import ExactScan
 
 __all__ = [
     "GroupContext",
@@ -376,6 +378,8 @@ def scan_task(context: GroupContext, genotypes: Genotypes, task: ScanTask) -> Ta
     exact = None
     n_exact = 0
     if context.refit:
+        from .refit import refit_block  # here: a fixed-h2 scan never imports lmmcore.refit
+
         exact = refit_block(block, rot, null)
         n_exact = exact.n_exact
         seconds["refit"] = time.perf_counter() - t2

@@ -4,7 +4,9 @@ Each library that a command imports without using costs every run its
 import time (tqdm about 20-30 ms of CPU with its lock and monitor thread,
 PyYAML about 20 ms), which is what the whole-process benchmarks against
 GEMMA and R/qtl2 measure. These tests run the commands in a fresh process
-and look at ``sys.modules`` afterwards.
+and look at ``sys.modules`` afterwards. The last one checks that the
+program, and only the program, freezes its objects when it is done (the
+interpreter's exit then skips their cycle collections).
 """
 
 from __future__ import annotations
@@ -86,3 +88,50 @@ def test_a_yaml_control_file_still_reads(tmp_path):
     argv = ["genoprob", "--cross", str(CROSS_DATA / "iron_subset.zip"), "--out", "p.csv", "--quiet"]
     assert _modules_after(argv, ("yaml",), tmp_path) == ["yaml"]
     assert (tmp_path / "p.csv").stat().st_size > 0
+
+
+def test_a_fixed_h2_cross_scan_imports_neither_refit_nor_fit(tmp_path):
+    # lmmcore.refit (with its Chebyshev nodes), lmmcore.fit (with lmmcore.inference) and lmmcore.shared_scan are
+    # imported where they are used (--refit, `lmmcore fit`, patterns that share a decomposition), not by every scan
+    argv = ["scan", "--cross", str(CROSS_DATA / "doex_x.zip"), "--alleles", "--kinship", "loco",
+            "--error-prob", "0.002", "--out", "s.csv", "--quiet"]
+    lazy = ("lmmcore.refit", "lmmcore.chebyshev", "lmmcore.fit", "lmmcore.inference", "lmmcore.shared_scan")
+    assert _modules_after(argv, lazy, tmp_path) == []
+    fixed = pd.read_csv(tmp_path / "s.csv")
+    # --refit imports lmmcore.refit when its first task needs it, and its fixed-h2 columns are the same
+    assert _modules_after(argv + ["--refit", "--force"], lazy[:2], tmp_path) == sorted(lazy[:2])
+    refit = pd.read_csv(tmp_path / "s.csv")
+    assert refit["h2_reml"].notna().any()
+    pd.testing.assert_frame_equal(refit[fixed.columns], fixed)
+
+
+def test_lmmcore_scan_still_exports_the_refit_settings():
+    import lmmcore.refit as refit
+    import lmmcore.scan as scan_module
+
+    names = [n for n in scan_module.__all__ if n.startswith("REFIT_")]
+    assert len(names) == 5 and all(n in dir(scan_module) for n in names)
+    assert all(getattr(scan_module, n) is getattr(refit, n) for n in names)
+    with pytest.raises(AttributeError, match="no attribute 'REFIT_NOTHING'"):
+        scan_module.REFIT_NOTHING
+
+
+def test_the_program_freezes_its_objects_when_done_and_a_call_with_argv_does_not(tmp_path):
+    import gc
+
+    from lmmcore.cli import main
+
+    argv = ["genoprob", "--cross", str(CROSS_DATA / "iron_subset.zip"), "--out", "p.csv", "--quiet"]
+    # as the console script runs it: main() reads sys.argv and the process ends after it
+    code = (f"import gc, sys; from lmmcore.cli import main; sys.argv = ['lmmcore', *{argv!r}]; "
+            "frozen = gc.get_freeze_count(); rc = main(); print(rc, frozen, gc.get_freeze_count())")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rc, before, after = map(int, done.stdout.split())
+    assert rc == 0 and before == 0 and after > 10_000
+    program = (tmp_path / "p.csv").read_bytes()
+    # called with argv (tests, other programs): the caller's objects stay collectable, and the file is the same
+    frozen = gc.get_freeze_count()
+    assert main([*argv[:4], str(tmp_path / "p2.csv"), "--quiet"]) == 0
+    assert gc.get_freeze_count() == frozen
+    assert (tmp_path / "p2.csv").read_bytes() == program
