@@ -47,6 +47,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -59,8 +60,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Runs a CLI command in this process and prints its peak memory (KiB) and CPU time (s) on the last stderr line.
-_CLI = ("import resource, sys; sys.path.insert(0, {root!r}); from lmmcore.cli import main; rc = main(sys.argv[1:]); "
+#: Runs a CLI command as the program runs it (main() reads sys.argv) and prints its peak memory (KiB) on stderr.
+_CLI = ("import resource, sys; sys.path.insert(0, {root!r}); from lmmcore.cli import main; rc = main(); "
         "u = resource.getrusage(resource.RUSAGE_SELF); "
         "print('maxrss', u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr); sys.exit(rc)")
 
@@ -146,15 +147,19 @@ def _cli(argv: list[str], repeat: int = 1) -> tuple[float, float, float]:
 
 
 def _cli_once(argv: list[str]) -> tuple[float, float, float]:
+    """The CPU time is the child's whole (its exit included, as R's), from this process's RUSAGE_CHILDREN."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _CLI.format(root=str(ROOT)), *argv], env=_env(),
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"lmmcore {' '.join(argv)} failed:\n{done.stderr}")
     rss = [line for line in done.stderr.splitlines() if line.startswith("maxrss")]
     fields = rss[-1].split()
-    return wall, int(fields[1]) / 1024, float(fields[2])
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return wall, int(fields[1]) / 1024, cpu
 
 
 def _compile_bytecode() -> None:
