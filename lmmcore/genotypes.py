@@ -249,8 +249,11 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
         twice (``"AA"``, ``"B6B6"``), a heterozygote two allele names
         (``"AB"``, ``"B6CAST"``), a hemizygous male on the X chromosome an
         allele name and ``Y`` (``"AY"``, ``"CASTY"``); or two allele names
-        separated by ``/`` or ``|`` (``"B6/CAST"``). Names with no homozygote
-        among them (allele probabilities, haploids) are each one allele.
+        separated by ``/`` or ``|`` (``"B6/CAST"``, ``"B6/Y"``), when a
+        homozygote is written so (``"B6/B6"``; otherwise ``/`` is part of the
+        allele names, as in the strains ``A/J``, ``C57BL/6J``). Names with no
+        homozygote among them (allele probabilities, haploids) are each one
+        allele.
 
     Returns
     -------
@@ -280,11 +283,18 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
     probabilities.
     """
     names = [str(g) for g in genotype_names]
-    known = [g[: len(g) // 2] for g in names if len(g) % 2 == 0 and g and g[: len(g) // 2] * 2 == g]
+    split = [g.replace("|", "/").split("/") for g in names]
+    # '/' separates two alleles only where a homozygote is written with it (B6/B6); otherwise it is part
+    # of the allele names, as in the strains A/J, C57BL/6J (R/qtl2's A/JA/J, A/JC57BL/6J, A/JY)
+    known = list(dict.fromkeys(p[0] for p in split if len(p) == 2 and p[0] == p[1] != ""))
+    separated = bool(known)
+    if not separated:
+        known = [g[: len(g) // 2] for g in names if len(g) % 2 == 0 and g and g[: len(g) // 2] * 2 == g]
     parsed: list[list[str]] = []
-    for name in names:
-        if "/" in name or "|" in name:
-            parts = name.replace("|", "/").split("/")
+    for name, parts in zip(names, split):
+        if separated and len(parts) > 1:
+            if len(parts) == 2 and parts[1] == "Y" and "Y" not in known:
+                parts = parts[:1]  # a hemizygous male written B6/Y
         elif not known:
             parts = [name]
         else:
