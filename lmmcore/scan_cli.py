@@ -389,7 +389,9 @@ def register(subparsers) -> None:
             "With --cross, the X chromosome is scanned as R/qtl2's scan1(..., Xcovar = get_x_covar(cross)): "
             "with its own genotypes (e.g. SS, SB, BS, BB, SY, BY for an F2), the X covariates (sex, and cross "
             "direction among females for an F2) in its null and alternative models, and with --kinship loco the "
-            "kinship of all autosomes; the X covariates' directions are not counted in its df."
+            "kinship of all autosomes; the X covariates' directions are not counted in its df. With "
+            "--alleles, whose X columns do not span sex, the X covariates stay in the alternative model, "
+            "as if they were in R's addcovar (R/qtl2 drops them there and can give negative LODs)."
         ),
         epilog=(
             "Permutations (--perm N): R/qtl2's scan1perm scheme. The genotype rows are permuted relative "

@@ -267,3 +267,22 @@ def test_alleles_that_give_two_genotypes_one_name_are_refused(case, alleles, cla
     ok = genoprob(replace(cross, alleles=("B", "BY")), error_prob=0.01) if case == "f2" else None
     if ok is not None:  # an F2's B, BY give distinct names: the cross's probabilities, renamed
         np.testing.assert_array_equal(ok.probs, genoprob(cross, error_prob=0.01).probs)
+
+
+def test_x_scan_on_allele_probabilities_keeps_the_x_covariates_in_the_alternative(tmp_path):
+    """R/qtl2 puts Xcovar in the null model only; with allele probabilities (which do not span sex) lmmcore
+    keeps the X covariates in the alternative too: its X LODs are R's scan1 with them as addcovar.
+    R/qtl2 0.43-5 (tests/data/xscan/make_rqtl2_xscan_alleles.R), doex_x.zip: 60 DO mice, chromosomes 3, X."""
+    out = tmp_path / "scan.csv"
+    cross = Path(__file__).parent / "data" / "cross" / "doex_x.zip"
+    assert main(["scan", "--cross", str(cross), "--alleles", "--kinship", "loco", "--out", str(out)]) == 0
+    ours = pd.read_csv(out, dtype={"chr": str}).set_index("marker")
+    ref = pd.read_csv(Path(__file__).parent / "data" / "xscan" / "rqtl2_scan1_alleles_x.csv", dtype={"chr": str})
+    for case, part in ref.groupby("case"):
+        part = part.set_index("marker")
+        diff = np.abs(ours.loc[part.index, "lod"].to_numpy() - part["OF_immobile_pct"].to_numpy())
+        x = (part.chr == "X").to_numpy()
+        if case == "addcovar":
+            assert diff.max() < 1e-6
+        else:  # R's own: the same autosome, a different X
+            assert diff[~x].max() < 1e-6 and diff[x].max() > 0.1
