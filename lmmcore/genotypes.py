@@ -274,13 +274,13 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
     -----
     The alleles are the halves of the homozygotes' names; every other name is
     split into two of them (or one of them and ``Y``), and a two-letter name
-    that cannot be (a backcross's ``AB``, when no ``BB`` exists) into its
-    letters. This is R/qtl2's ``genoprob_to_alleleprob`` for the f2, ail, do
-    and hs crosses and the identity for inbred and haploid ones. Names alone
-    cannot say more: genotypes from :func:`lmmcore.genoprob` carry their
-    cross type's own map (:meth:`Genotypes.allele_matrix`), which also
-    covers the backcross, whose R/qtl2 allele probabilities are its genotype
-    probabilities.
+    that cannot be into its letters. This is R/qtl2's
+    ``genoprob_to_alleleprob`` for the f2, ail, do and hs crosses and the
+    identity for inbred and haploid ones. A backcross's genotypes (``AA, AB``
+    and on X ``AY, BY``: one homozygote, one heterozygote, no ``BB``) get
+    R/qtl2's map too, the identity, with alleles ``A`` (for ``AA``), ``B``
+    (for ``AB``), ``AY``, ``BY``. Genotypes from :func:`lmmcore.genoprob`
+    carry their cross type's own map (:meth:`Genotypes.allele_matrix`).
     """
     names = [str(g) for g in genotype_names]
     split = [g.replace("|", "/").split("/") for g in names]
@@ -290,6 +290,9 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
     separated = bool(known)
     if not separated:
         known = [g[: len(g) // 2] for g in names if len(g) % 2 == 0 and g and g[: len(g) // 2] * 2 == g]
+        backcross = _backcross_alleles(names, known)
+        if backcross is not None:  # R/qtl2's backcross: allele probabilities are the genotype probabilities
+            return backcross, np.eye(len(names))
     parsed: list[list[str]] = []
     for name, parts in zip(names, split):
         if separated and len(parts) > 1:
@@ -315,6 +318,26 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
         for a in parts:
             A[g, index[a]] += 1.0 / len(parts)
     return tuple(alleles), A
+
+
+def _backcross_alleles(names: list[str], known: list[str]) -> tuple[str, ...] | None:
+    """R/qtl2's allele names of a backcross's genotypes (``AA, AB`` and on X ``AY, BY``), else None.
+
+    A backcross is the one cross whose genotypes hold one homozygote ``aa`` and
+    one heterozygote ``ab`` and no ``bb``; its allele names are ``a`` (for
+    ``aa``), ``b`` (for ``ab``) and the males' ``aY``, ``bY`` as they are.
+    """
+    if len(known) != 1 or len(set(names)) != len(names):
+        return None
+    a = known[0]
+    diploid = [g for g in names if not (g.endswith("Y") and g[:-1] in (a, *[h[len(a):] for h in names]))]
+    het = [g for g in diploid if g != a + a]
+    if len(diploid) != 2 or len(het) != 1 or not het[0].startswith(a) or het[0] == a or het[0][len(a):] == a:
+        return None
+    b = het[0][len(a):]
+    if any(g not in (a + a, a + b, a + "Y", b + "Y") for g in names) or "Y" in (a, b):
+        return None
+    return tuple({a + a: a, a + b: b}.get(g, g) for g in names)
 
 
 def _split_genotype(name: str, known: list[str]) -> list[str]:

@@ -116,6 +116,17 @@ def test_names_alone_give_the_hemizygous_male_one_allele():
     _check_kinship(g.ids, compute_kinship(bare).matrix, _r_kinships("f2")["overall"])
 
 
+def test_names_alone_give_a_backcross_rqtl2s_kinship():
+    """A backcross's names (AA, AB; on X AY, BY) read without its cross type give R/qtl2's map, the identity."""
+    g = _probs("bc")
+    bare = replace(g, alleles=None, allele_map=None)
+    assert bare.allele_matrix()[0] == ("A", "B", "AY", "BY")
+    ref = _r_kinships("bc")
+    _check_kinship(g.ids, compute_kinship(bare).matrix, ref["overall"])
+    for c, K in compute_loco_kinships(bare).items():
+        _check_kinship(g.ids, K.matrix, ref[c])
+
+
 def test_the_map_is_kept_by_binary_files_and_chromosome_selection(tmp_path):
     g = _probs("f2")
     path = write_genotypes_h5(g, tmp_path / "p.h5")
@@ -164,7 +175,8 @@ def test_cli_kinship_and_allele_scan_of_multi_letter_crosses(tmp_path, capsys, c
     (("SS", "SB", "BS", "BB", "SY", "BY"), ("S", "B"), [[1, 0], [.5, .5], [.5, .5], [0, 1], [1, 0], [0, 1]]),
     (("B6B6", "B6CAST", "CASTB6", "CASTCAST", "B6Y", "CASTY"), ("B6", "CAST"),
      [[1, 0], [.5, .5], [.5, .5], [0, 1], [1, 0], [0, 1]]),
-    (("AA", "AB", "AY", "BY"), ("A", "B"), [[1, 0], [.5, .5], [1, 0], [0, 1]]),  # a backcross's names
+    (("AA", "AB", "AY", "BY"), ("A", "B", "AY", "BY"), np.eye(4)),  # a backcross's names: R/qtl2's identity
+    (("B6B6", "B6CAST"), ("B6", "CAST"), np.eye(2)),
     (("B6", "CAST", "AJ"), ("B6", "CAST", "AJ"), np.eye(3)),  # allele probabilities: no homozygote
     (("A", "B"), ("A", "B"), np.eye(2)),
     (("B6/B6", "B6/CAST"), ("B6", "CAST"), [[1, 0], [.5, .5]]),
@@ -177,9 +189,8 @@ def test_allele_matrix_reads_rqtl2_genotype_names(names, alleles, rows):
 
 
 def test_allele_matrix_from_names_equals_each_cross_types_map():
-    """The names R/qtl2 gives (B6/CAST, DO founders AJ ... WSB) read back to the cross type's own map, for
-    every type but the backcross (whose R/qtl2 allele probabilities are its genotype probabilities)."""
-    for case in ("f2", "do"):
+    """The names R/qtl2 gives (B6/CAST, DO founders AJ ... WSB, a backcross) read back to the cross type's own map."""
+    for case in ("f2", "do", "bc"):
         g = _probs(case)
         alleles, A = allele_matrix(g.genotype_names)
         assert alleles == g.alleles

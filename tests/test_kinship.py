@@ -150,7 +150,7 @@ def test_allele_matrix():
     assert alleles == ("A", "B")
     np.testing.assert_array_equal(A, [[1, 0], [0.5, 0.5], [0, 1]])
     with pytest.raises(LMMInputError, match="does not spell its alleles"):
-        allele_matrix(["AA", "AAA"])  # alone, a name without a homozygote is an allele
+        allele_matrix(["AA", "BB", "AAB"])  # alone, a name without a homozygote is an allele
 
 
 # --------------------------------------------------------------------------- #
