@@ -252,8 +252,9 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
         separated by ``/`` or ``|`` (``"B6/CAST"``, ``"B6/Y"``), when a
         homozygote is written so (``"B6/B6"``; otherwise ``/`` is part of the
         allele names, as in the strains ``A/J``, ``C57BL/6J``). Names with no
-        homozygote among them (allele probabilities, haploids) are each one
-        allele.
+        homozygote among them, or with an allele's own name among them
+        (allele probabilities, haploids; founders ``1`` ... ``16``, where
+        ``11`` is not a homozygote), are each one allele.
 
     Returns
     -------
@@ -290,6 +291,8 @@ def allele_matrix(genotype_names: Sequence[str]) -> tuple[tuple[str, ...], np.nd
     separated = bool(known)
     if not separated:
         known = [g[: len(g) // 2] for g in names if len(g) % 2 == 0 and g and g[: len(g) // 2] * 2 == g]
+        if set(known) & set(names):  # an allele's own name among them: alleles (founders 1 ... 16 hold 11)
+            known = []
         backcross = _backcross_alleles(names, known)
         if backcross is not None:  # R/qtl2's backcross: allele probabilities are the genotype probabilities
             return backcross, np.eye(len(names))

@@ -177,6 +177,7 @@ def test_cli_kinship_and_allele_scan_of_multi_letter_crosses(tmp_path, capsys, c
      [[1, 0], [.5, .5], [.5, .5], [0, 1], [1, 0], [0, 1]]),
     (("AA", "AB", "AY", "BY"), ("A", "B", "AY", "BY"), np.eye(4)),  # a backcross's names: R/qtl2's identity
     (("B6B6", "B6CAST"), ("B6", "CAST"), np.eye(2)),
+    (tuple(str(k) for k in range(1, 17)), tuple(str(k) for k in range(1, 17)), np.eye(16)),  # founders 1 ... 16
     (("B6", "CAST", "AJ"), ("B6", "CAST", "AJ"), np.eye(3)),  # allele probabilities: no homozygote
     (("A", "B"), ("A", "B"), np.eye(2)),
     (("B6/B6", "B6/CAST"), ("B6", "CAST"), [[1, 0], [.5, .5]]),
