@@ -333,12 +333,11 @@ def _backcross_alleles(names: list[str], known: list[str]) -> tuple[str, ...] | 
     if len(known) != 1 or len(set(names)) != len(names):
         return None
     a = known[0]
-    diploid = [g for g in names if not (g.endswith("Y") and g[:-1] in (a, *[h[len(a):] for h in names]))]
-    het = [g for g in diploid if g != a + a]
-    if len(diploid) != 2 or len(het) != 1 or not het[0].startswith(a) or het[0] == a or het[0][len(a):] == a:
+    het = [g for g in names if g.startswith(a) and g not in (a, a + a, a + "Y")]
+    if len(het) != 1 or "Y" in (a, het[0][len(a):]):
         return None
     b = het[0][len(a):]
-    if any(g not in (a + a, a + b, a + "Y", b + "Y") for g in names) or "Y" in (a, b):
+    if b == a or not set(names) <= {a + a, a + b, a + "Y", b + "Y"}:
         return None
     return tuple({a + a: a, a + b: b}.get(g, g) for g in names)
 
