@@ -164,6 +164,17 @@ class Genotypes:
                     f"one row per genotype and one column per allele, {shape}."
                 )
 
+    def __repr__(self) -> str:
+        """One line, as :class:`~lmmcore.cross.Cross`'s: what the record holds, not its arrays."""
+        what = "dosages"
+        if self.probs is not None:
+            kind = "alleles" if self.alleles == self.genotype_names else "genotypes"
+            what = f"probabilities of {len(self.genotype_names)} {kind} ({_shown(self.genotype_names)})"
+            if self.alleles is not None and kind == "genotypes":
+                what += f", alleles {_shown(self.alleles)}"
+        return (f"<Genotypes: {self.n} individuals, {self.n_markers} markers on {len(self.chromosomes)} "
+                f"chromosomes, {what}" + (f", from {self.source!r}" if self.source else "") + ">")
+
     @property
     def kind(self) -> str:
         """``"genoprobs"`` or ``"dosage"``."""
@@ -635,6 +646,12 @@ def read_plink(prefix: str | Path) -> Genotypes:
 # --------------------------------------------------------------------------- #
 # Helpers
 # --------------------------------------------------------------------------- #
+def _shown(names: Sequence[str], most: int = 8) -> str:
+    """``names`` joined, the middle left out beyond ``most``."""
+    names = list(names)
+    return ", ".join(names if len(names) <= most else [*names[:most - 2], "…", names[-1]])
+
+
 def _from(source: str) -> str:
     return f" read from {source}" if source else ""
 

@@ -298,3 +298,13 @@ def test_x_scan_on_allele_probabilities_keeps_the_x_covariates_in_the_alternativ
             assert diff.max() < 1e-6
         else:  # R's own: the same autosome, a different X
             assert diff[~x].max() < 1e-6 and diff[x].max() > 0.1
+
+
+def test_repr_says_what_the_record_holds():
+    g = _probs("do")
+    assert repr(g) == (
+        "<Genotypes: 8 individuals, 195 markers on 2 chromosomes, probabilities of 44 genotypes (AJAJ, AJB6, "
+        "B6B6, AJ129, B6129, 129129, …, WSBY), alleles AJ, B6, 129, NOD, NZO, CAST, PWK, WSB, "
+        f"from {str(DATA / 'DOex_sub_founders.zip')!r}>")
+    assert repr(allele_probs(g)).startswith("<Genotypes: 8 individuals, 195 markers on 2 chromosomes, "
+                                            "probabilities of 8 alleles (AJ, B6, 129, NOD, NZO, CAST, PWK, WSB)")
