@@ -41,6 +41,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .allele_map import union_allele_map
 from .errors import LMMInputError
 from .genotypes import Genotypes, sort_chromosomes
 from .io import atomic_output
@@ -243,17 +244,8 @@ def read_genotypes_h5(path: str | os.PathLike, *, chromosomes: Sequence[str] | N
     if len(set(by_chr.values())) > 1 and "genotypes_by_chr" in Genotypes.__dataclass_fields__:
         extra["genotypes_by_chr"] = by_chr
     if maps and len(maps) == len(wanted):
-        extra["alleles"], extra["allele_map"] = _union_map(union, by_chr, maps)
+        pieces = [(c, by_chr[c], names, block) for c, (names, block) in maps.items()]
+        extra["alleles"], extra["allele_map"] = union_allele_map(
+            union, pieces, f"{path}: its allele maps", "write the file again with 'lmmcore genoprob'.")
     return Genotypes(ids=ids, markers=markers, chromosome=chrom_of, position=position, probs=probs,
                      genotype_names=tuple(union), source=str(path), **extra)
-
-
-def _union_map(union: list[str], by_chr: dict, maps: dict) -> tuple[tuple[str, ...], np.ndarray]:
-    """The union's alleles and map from each chromosome's own (alleles, map) block."""
-    alleles: list[str] = []
-    for names, _ in maps.values():
-        alleles += [a for a in names if a not in alleles]
-    M = np.zeros((len(union), len(alleles)))
-    for chrom, (names, block) in maps.items():
-        M[np.ix_([union.index(g) for g in by_chr[chrom]], [alleles.index(a) for a in names])] = block
-    return tuple(alleles), M

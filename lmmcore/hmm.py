@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 from .cross import Cross
 from .crosstypes import N_CODES, CrossModel, cross_model
 from .errors import LMMInputError, Report, report, reporting
+from .allele_map import union_allele_map
 from .genomap import MAP_FUNCTIONS, insert_pseudomarkers, map_to_recfrac
 from .genotypes import Genotypes
 
@@ -449,35 +450,12 @@ def _genoprob(cross, step, off_end, stepwidth, error_prob, map_function, chromos
 
 def _cross_allele_map(model, alleles: tuple[str, ...], chromosomes: Sequence[str], is_x: dict, by_chr: dict,
                       union: Sequence[str], source: str = "the cross") -> tuple[tuple[str, ...], np.ndarray]:
-    """The union's alleles and ``(len(union), n_alleles)`` map: each chromosome's own block from its cross type.
-
-    Allele names that give two genotypes (or two alleles) one name, on a chromosome or between the
-    autosomes and X (``A`` and ``AA``: ``AAA`` is both ``A AA`` and ``AA A`` on X), are an error.
-    """
-    names: list[str] = []
-    for c in sorted(chromosomes, key=lambda c: is_x[c]):  # autosomal alleles first
-        names += [a for a in model.allele_names(alleles, is_x[c]) if a not in names]
-    col_of = {a: k for k, a in enumerate(names)}
-    row_of = {g: k for k, g in enumerate(union)}
-    M = np.zeros((len(union), len(names)))
-    done = np.zeros(len(union), dtype=bool)
-    for c in chromosomes:
-        own, carried = by_chr[c], model.allele_names(alleles, is_x[c])
-        rows = [row_of[g] for g in own]
-        cols = [col_of[a] for a in carried]
-        block = np.zeros((len(own), len(names)))
-        block[:, cols] = model.geno2allele(is_x[c])
-        clash = [g for g in own if own.count(g) > 1] + [a for a in carried if carried.count(a) > 1]
-        clash += [g for g, r, b in zip(own, rows, block) if done[r] and not np.array_equal(M[r], b)]
-        if clash:  # one name for two genotypes (or alleles) would merge their probabilities
-            raise LMMInputError(
-                f"{source}: the alleles {', '.join(alleles)} give the same name to different genotypes or "
-                f"alleles ({', '.join(dict.fromkeys(clash))} on chromosome {c}); rename the alleles in the "
-                "control file so that no genotype name repeats (not A and AA, nor B and BY)."
-            )
-        M[rows] = block
-        done[rows] = True
-    return tuple(names), M
+    """The union's alleles and ``(len(union), n_alleles)`` map: each chromosome's own block from its cross type."""
+    pieces = [(c, by_chr[c], model.allele_names(alleles, is_x[c]), model.geno2allele(is_x[c]))
+              for c in sorted(chromosomes, key=lambda c: is_x[c])]  # autosomal alleles first
+    return union_allele_map(union, pieces, f"{source}: the alleles {', '.join(alleles)}",
+                            "rename the alleles in the control file so that no genotype name repeats "
+                            "(not A and AA, nor B and BY).")
 
 
 def _chromosome_job(model_args: tuple, out: np.ndarray, cols: np.ndarray, to_alleles: np.ndarray | None) -> None:

@@ -27,7 +27,8 @@ import numpy as np
 
 from .constants import CHUNK_ELEMENTS, RANGE_TOLERANCE
 from .errors import LMMInputError, Report, report, reporting
-from .genotypes import Genotypes, allele_matrix, sort_chromosomes
+from .allele_map import allele_matrix
+from .genotypes import Genotypes, sort_chromosomes
 
 __all__ = [
     "Kinship",

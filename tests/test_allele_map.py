@@ -22,7 +22,7 @@ from hmm_util import read_fixture_cross, read_rqtl2_probs
 from lmmcore.cli import main
 from lmmcore.errors import LMMInputError
 from lmmcore.genostore import read_genotypes_h5, write_genotypes_h5
-from lmmcore.genotypes import allele_matrix
+from lmmcore.allele_map import allele_matrix
 from lmmcore.hmm import allele_probs, genoprob
 from lmmcore.kinship import compute_kinship, compute_loco_kinships
 from lmmcore.xchr import select_chromosomes
