@@ -37,7 +37,6 @@ from lmmcore import (
 )
 from lmmcore.genotypes import Genotypes, read_dosages, read_genoprobs, read_plink
 from lmmcore.scan import ScanResult, scan
-from lmmcore.xchr import has_own_sets
 
 from .messages import engine_messages
 
@@ -539,11 +538,10 @@ def run_all_phenotypes(job: ScanJob, phenotypes: pd.DataFrame) -> tuple[ScanResu
 def genotype_kinship(genotypes: Genotypes) -> tuple[pd.DataFrame, tuple[str, ...]]:
     """The whole-genome kinship of ``genotypes`` labelled by ID (:func:`lmmcore.compute_kinship`), and its messages.
 
-    Chromosomes with their own genotype sets (a cross's X) give R/qtl2's
-    ``calc_kinship`` of the allele probabilities (:func:`lmmcore.allele_probs`),
-    as the scan's kinships.
+    Genotype probabilities give R/qtl2's ``calc_kinship`` of the allele
+    probabilities (through the genotypes' map, X included), as the scan's kinships.
     """
     with engine_messages() as messages:
-        kinship = compute_kinship(allele_probs(genotypes) if has_own_sets(genotypes) else genotypes)
+        kinship = compute_kinship(genotypes)
     ids = [str(i) for i in kinship.ids]
     return pd.DataFrame(kinship.matrix, index=ids, columns=ids), tuple(messages)

@@ -229,22 +229,6 @@ class GenotypeInputs:
     cross: "Cross | None" = None
     x_chr: tuple[str, ...] = ()
 
-    @property
-    def kinship_genotypes(self) -> "Genotypes":
-        """What kinships are computed from: allele probabilities when chromosomes have their own genotype sets.
-
-        R/qtl2's ``calc_kinship`` turns genotype into allele probabilities
-        (``use_allele_probs = TRUE``) and keeps the X chromosome
-        (``omit_x = FALSE``); on chromosomes that share one genotype set
-        this equals lmmcore's kinship of the genotype probabilities.
-        """
-        g = self.genotypes
-        if g.kind == "genoprobs" and _own_sets(g):
-            from .hmm import allele_probs
-
-            return allele_probs(g)
-        return g
-
 
 def _own_sets(genotypes: "Genotypes", x_chr: Sequence[str] = ()) -> list[str]:
     """Chromosomes whose genotype set differs from the most common one (union layout).
@@ -332,10 +316,9 @@ def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str, prepared=None)
     """The ``kinship=`` argument of :func:`lmmcore.scan.scan` for ``--kinship loco|overall|FILE``.
 
     ``loco`` and ``overall`` stay as they are (the scan computes them from
-    its genotypes) unless chromosomes are left out or have their own genotype
-    sets: then they are computed here from
-    :attr:`GenotypeInputs.kinship_genotypes` (every chromosome, X included,
-    R/qtl2's ``calc_kinship`` defaults) and LOCO gives one matrix per scanned
+    its genotypes) unless chromosomes are left out: then they are computed here from
+    :attr:`GenotypeInputs.genotypes` (every chromosome, X included, as
+    R/qtl2's ``calc_kinship`` defaults, ``omit_x = FALSE``) and LOCO gives one matrix per scanned
     chromosome. ``prepared`` is the kinship file read already
     (:func:`lmmcore.kinship_csv.prepare_kinship`, a
     :class:`~lmmcore.kinship_csv.PlainKinship`), or None.
@@ -349,9 +332,9 @@ def kinship_for_scan(inputs: GenotypeInputs, key: str, kind: str, prepared=None)
         if prepared is not None:
             return plain_kinship_frame(prepared, os.path.basename(key) or key)
         return read_kinship_file(key)
-    if not inputs.left_out and inputs.kinship_genotypes is inputs.genotypes:
+    if not inputs.left_out:
         return mode
-    source = inputs.kinship_genotypes
+    source = inputs.genotypes
     if mode == "overall":
         return compute_kinship(source, kind=kind)
     loco = compute_loco_kinships(source, kind=kind)

@@ -268,12 +268,6 @@ def _kinship_matrix(genotypes, chromosome: str, kinship, kind: str) -> tuple[lis
         label = chromosome if kinship.mode == "loco" else "all"
         return list(kinship.ids), kinship.kinship(label), kinship.mode
     if isinstance(kinship, str):
-        from .xchr import has_own_sets
-
-        if has_own_sets(genotypes):  # R/qtl2's calc_kinship: allele probabilities (X included)
-            from .hmm import allele_probs
-
-            genotypes = allele_probs(genotypes)
         key = kinship.strip().lower()
         if key == "overall":
             return list(genotypes.ids), compute_kinship(genotypes, kind=kind).matrix, "overall"

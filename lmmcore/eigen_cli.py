@@ -85,7 +85,7 @@ def cmd_eigen(args) -> int:
         from .cross_cli import genotype_inputs
         from .kinship import compute_kinship, compute_loco_kinships
 
-        genotypes = genotype_inputs(args, scan=False).kinship_genotypes
+        genotypes = genotype_inputs(args, scan=False).genotypes
         ids = list(genotypes.ids)
         if args.loco:
             kinships = {c: k.matrix for c, k in compute_loco_kinships(genotypes, kind=args.kind).items()}

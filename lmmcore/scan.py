@@ -88,7 +88,6 @@ from .permute import (
 )
 from .xchr import (
     chromosome_lengths,
-    has_own_sets,
     select_chromosomes,
     x_scan_covariates,
     x_flags,
@@ -363,13 +362,8 @@ def _scan_with_x(genotypes, phenotypes, covariates, xcovar, x_chr, perm_x_separa
     if perm_x_separate and not (kw["n_perm"] and autos):
         raise LMMInputError("perm_x_separate needs n_perm > 0 and autosomes besides the X chromosome")
     clock = _Clock()
-    kin_geno = genotypes
-    if isinstance(kw["kinship"], str) and has_own_sets(genotypes):
-        from .hmm import allele_probs
-
-        kin_geno = allele_probs(genotypes)  # R/qtl2's calc_kinship defaults (use_allele_probs = TRUE)
-    with clock("kinship"):
-        source = kinship_source(kw["kinship"], kin_geno, kw["kind"])
+    with clock("kinship"):  # R/qtl2's calc_kinship: allele probabilities through the genotypes' map
+        source = kinship_source(kw["kinship"], genotypes, kw["kind"])
     args = {k: kw[k] for k in ("method", "refit", "lrt_likelihood", "select", "seed", "alphas", "chunk")}
     x_geno = select_chromosomes(genotypes, x_chr)
     first = validate_inputs(x_geno, phenotypes, covariates, n_perm=kw["n_perm"], **args)

@@ -80,7 +80,7 @@ def cmd_kinship(args) -> int:
 
     check_output_path(args.out, args.force)
     started = time.perf_counter()
-    genotypes = genotype_inputs(args, scan=False).kinship_genotypes
+    genotypes = genotype_inputs(args, scan=False).genotypes
     if args.loco:
         kin = compute_loco_kinships(genotypes, kind=args.kind)
         write_kinship_file({c: k.matrix for c, k in kin.items()}, genotypes.ids, args.out, force=args.force)
